@@ -1,0 +1,149 @@
+//! Which server to pair against: Frame.io (or another RFC 8628 server) when a client secret
+//! is configured, else the embedded demo server on loopback.
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::c2c::{C2cClient, ClientError};
+use crate::config::{ConfigError, Profile};
+use crate::demo::{DemoConfig, DemoServer};
+use crate::keychain::{Keychain, KeychainError, client_secret_account};
+
+/// Environment variable that supplies the client secret (beats the keychain).
+pub const CLIENT_SECRET_ENV: &str = "C2C_PAIR_CLIENT_SECRET";
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct BackendChoice {
+    /// The real service's profile (API base, paths, version, encoding).
+    pub profile: Profile,
+    /// Use the demo server even if a client secret is configured.
+    pub force_demo: bool,
+    /// How to run the demo server when it is used.
+    pub demo: DemoConfig,
+    /// A client secret from the environment, if set.
+    pub env_secret: Option<SecretString>,
+}
+
+/// The server pairing talks to, ready to use.
+pub struct Backend {
+    /// Client for the chosen server.
+    pub client: C2cClient,
+    /// The client secret for that server.
+    pub client_secret: SecretString,
+    /// The embedded server, when in demo mode; it stops when this is dropped.
+    pub demo_server: Option<DemoServer>,
+    /// Why demo mode was chosen although a secret may exist (e.g. a locked keychain).
+    pub warning: Option<String>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend")
+            .field("api_base", &self.client.profile().api_base.as_str())
+            .field("demo", &self.is_demo())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why no backend could be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// A setting is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The demo server could not listen.
+    #[error("the demo server could not listen on {addr}: {reason}")]
+    DemoListen {
+        /// Address asked for.
+        addr: String,
+        /// What the OS said.
+        reason: String,
+    },
+}
+
+impl Backend {
+    /// Picks the server: the configured service if a client secret is found (environment
+    /// first, then the keychain), else the embedded demo server. A keychain that cannot be
+    /// read counts as "no secret" here; pairing's own preflight will report it.
+    pub async fn connect(choice: BackendChoice, keychain: &Keychain) -> Result<Self, BackendError> {
+        choice.profile.validate()?;
+        if choice.force_demo {
+            return Self::demo(choice, None).await;
+        }
+        let secret = match choice.env_secret.clone() {
+            Some(secret) => Ok(Some(secret)),
+            None => {
+                let account = client_secret_account(&choice.profile.keychain_host());
+                keychain.get(&account).await
+            }
+        };
+        match secret {
+            Ok(Some(client_secret)) => {
+                let client = C2cClient::new(choice.profile)?;
+                Ok(Self {
+                    client,
+                    client_secret,
+                    demo_server: None,
+                    warning: None,
+                })
+            }
+            Ok(None) => Self::demo(choice, None).await,
+            Err(error) => {
+                let warning =
+                    format!("Using the demo server: the client secret could not be read ({error})");
+                Self::demo(choice, Some(warning)).await
+            }
+        }
+    }
+
+    async fn demo(choice: BackendChoice, warning: Option<String>) -> Result<Self, BackendError> {
+        let addr = choice.demo.listen;
+        let secret = choice.demo.client_secret.clone();
+        let server =
+            DemoServer::start(choice.demo)
+                .await
+                .map_err(|e| BackendError::DemoListen {
+                    addr: addr.to_string(),
+                    reason: e.to_string(),
+                })?;
+        let mut profile = Profile {
+            api_base: server.base_url().clone(),
+            demo: true,
+            ..choice.profile
+        };
+        // The demo server always offers links, so the QR has somewhere to point.
+        profile.url_pairing = true;
+        let client = C2cClient::new(profile)?;
+        Ok(Self {
+            client,
+            client_secret: SecretString::from(secret),
+            demo_server: Some(server),
+            warning,
+        })
+    }
+
+    /// True when pairing against the embedded demo server.
+    pub fn is_demo(&self) -> bool {
+        self.demo_server.is_some()
+    }
+
+    /// The demo server's approval page, in demo mode.
+    pub fn demo_approval_url(&self) -> Option<Url> {
+        self.demo_server.as_ref().map(DemoServer::approval_url)
+    }
+}
+
+/// Stores the client secret for a profile's host in the keychain.
+pub async fn save_client_secret(
+    keychain: &Keychain,
+    profile: &Profile,
+    secret: SecretString,
+) -> Result<(), KeychainError> {
+    keychain
+        .set(&client_secret_account(&profile.keychain_host()), secret)
+        .await
+}

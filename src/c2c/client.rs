@@ -1,0 +1,450 @@
+//! HTTP client for the C2C device endpoints (reqwest with rustls and the OS trust store).
+//!
+//! Every call sends `x-client-version`; the OAuth endpoints take a form body, urlencoded or
+//! multipart as the profile says; answers over [`MAX_BODY`] are refused before they are read
+//! whole; every documented answer becomes a typed [`ClientError`].
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+
+use super::model::{
+    DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody, OAuthErrorCode,
+    REFRESH_TOKEN_GRANT, TokenResponse,
+};
+use crate::config::{BodyEncoding, ConfigError, Profile};
+
+/// Largest answer body read; the spec's answers are a few hundred bytes.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Header carrying the device firmware version.
+pub const CLIENT_VERSION_HEADER: &str = "x-client-version";
+/// Header that switches Frame.io to URL pairing (a verification link, hence a QR).
+pub const URL_PAIRING_HEADER: &str = "x-client-platypus-enabled";
+
+/// Identity of one device towards the server.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    /// Chosen per physical device (serial number or UUID); the same on every call.
+    pub client_id: String,
+    /// Issued by Frame.io per device model.
+    pub client_secret: SecretString,
+}
+
+/// Why a call failed. Messages say what happened in plain words; none contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The profile cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The server answered with an OAuth error code.
+    #[error("the server answered {error}{}", describe(.description))]
+    OAuth {
+        /// HTTP status of the answer.
+        status: u16,
+        /// The OAuth error code.
+        error: OAuthErrorCode,
+        /// The server's own words (`error_description` or the detailed message), verbatim.
+        description: Option<String>,
+    },
+    /// The server answered with an HTTP error that carries no OAuth code.
+    #[error("the server answered HTTP {status}{}", describe(.description))]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// The server's own words, when it gave any.
+        description: Option<String>,
+        /// How long the server asked us to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// No connection could be made (DNS, refused, TLS, proxy).
+    #[error("could not reach {host}: {reason}")]
+    Connect {
+        /// Host that was tried.
+        host: String,
+        /// What went wrong, from the network stack.
+        reason: String,
+    },
+    /// The server did not answer in time.
+    #[error("{host} did not answer within {} s", .after.as_secs())]
+    Timeout {
+        /// Host that was tried.
+        host: String,
+        /// The request timeout.
+        after: Duration,
+    },
+    /// The connection broke while the answer was on its way.
+    #[error("the connection to {host} broke: {reason}")]
+    Broken {
+        /// Host that was tried.
+        host: String,
+        /// What went wrong, from the network stack.
+        reason: String,
+    },
+    /// The answer was larger than [`MAX_BODY`].
+    #[error("the server's answer is larger than {} KiB, so it was not read", MAX_BODY / 1024)]
+    TooLarge,
+    /// The answer was not what the spec describes.
+    #[error("the server's answer could not be understood ({0})")]
+    Malformed(String),
+}
+
+fn describe(description: &Option<String>) -> String {
+    description
+        .as_deref()
+        .map(|d| format!(": \"{d}\""))
+        .unwrap_or_default()
+}
+
+impl ClientError {
+    /// Worth retrying later: the network, a timeout, a 5xx, 429 or 408.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connect { .. } | Self::Timeout { .. } | Self::Broken { .. } => true,
+            Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            _ => false,
+        }
+    }
+
+    /// The wait the server asked for with `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// Talks to one C2C server as described by a [`Profile`].
+#[derive(Debug, Clone)]
+pub struct C2cClient {
+    http: reqwest::Client,
+    profile: Profile,
+}
+
+impl C2cClient {
+    /// Builds a client; proxies come from the environment, trust from the OS store.
+    pub fn new(profile: Profile) -> Result<Self, ClientError> {
+        profile.validate()?;
+        let mut headers = HeaderMap::new();
+        let version = HeaderValue::from_str(&profile.client_version)
+            .map_err(|_| ConfigError::BadClientVersion(profile.client_version.clone()))?;
+        headers.insert(CLIENT_VERSION_HEADER, version);
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("c2c-pair/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .timeout(profile.request_timeout)
+            .connect_timeout(profile.request_timeout.min(Duration::from_secs(10)))
+            // Secrets travel in bodies; never follow a redirect that could resend them elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ClientError::Malformed(format!("HTTP client setup failed: {e}")))?;
+        Ok(Self { http, profile })
+    }
+
+    /// The profile this client was built with.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// `POST /v2/auth/device/code`: asks for a user code for one device.
+    pub async fn request_device_code(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<DeviceAuthorization, ClientError> {
+        let fields = [
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose_secret()),
+            ("scope", self.profile.scope.as_str()),
+        ];
+        let mut request = self.form_post(&self.profile.paths.device_code, &fields)?;
+        if self.profile.url_pairing {
+            request = request.header(URL_PAIRING_HEADER, "true");
+        }
+        self.send_json(request).await
+    }
+
+    /// `POST /v2/auth/token` with the device-code grant: one poll.
+    pub async fn exchange_device_code(
+        &self,
+        credentials: &ClientCredentials,
+        device_code: &SecretString,
+    ) -> Result<TokenResponse, ClientError> {
+        let fields = [
+            ("grant_type", DEVICE_CODE_GRANT),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose_secret()),
+            ("device_code", device_code.expose_secret()),
+        ];
+        let request = self.form_post(&self.profile.paths.token, &fields)?;
+        self.send_json(request).await
+    }
+
+    /// `POST /v2/auth/token` with the refresh grant. The refresh token is spent by this call.
+    pub async fn refresh(
+        &self,
+        credentials: &ClientCredentials,
+        refresh_token: &SecretString,
+    ) -> Result<TokenResponse, ClientError> {
+        let fields = [
+            ("grant_type", REFRESH_TOKEN_GRANT),
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose_secret()),
+            ("refresh_token", refresh_token.expose_secret()),
+        ];
+        let request = self.form_post(&self.profile.paths.token, &fields)?;
+        self.send_json(request).await
+    }
+
+    /// `POST /v2/auth/revoke` (RFC 7009): any 2xx means the token is gone.
+    pub async fn revoke(
+        &self,
+        credentials: &ClientCredentials,
+        token: &SecretString,
+    ) -> Result<(), ClientError> {
+        let fields = [
+            ("client_id", credentials.client_id.as_str()),
+            ("client_secret", credentials.client_secret.expose_secret()),
+            ("token", token.expose_secret()),
+        ];
+        let request = self.form_post(&self.profile.paths.revoke, &fields)?;
+        self.send(request).await.map(drop)
+    }
+
+    /// `GET /v2/devices/me`: which project the device is connected to.
+    pub async fn device_info(
+        &self,
+        access_token: &SecretString,
+    ) -> Result<DeviceInfo, ClientError> {
+        let url = self.profile.endpoint(&self.profile.paths.device_info)?;
+        let request = self.http.get(url).bearer_auth(access_token.expose_secret());
+        self.send_json(request).await
+    }
+
+    /// `POST /v2/devices/heartbeat`: keeps the device shown as online.
+    pub async fn heartbeat(&self, access_token: &SecretString) -> Result<(), ClientError> {
+        let url = self.profile.endpoint(&self.profile.paths.heartbeat)?;
+        let request = self
+            .http
+            .post(url)
+            .bearer_auth(access_token.expose_secret());
+        self.send(request).await.map(drop)
+    }
+
+    fn form_post(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Result<RequestBuilder, ClientError> {
+        let request = self.http.post(self.profile.endpoint(path)?);
+        Ok(match self.profile.body {
+            BodyEncoding::Urlencoded => request.form(fields),
+            BodyEncoding::Multipart => {
+                let form = fields
+                    .iter()
+                    .fold(reqwest::multipart::Form::new(), |form, (name, value)| {
+                        form.text(name.to_string(), value.to_string())
+                    });
+                request.multipart(form)
+            }
+        })
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let body = self.send(request).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(malformed_reason(&e)))
+    }
+
+    /// Sends a request and returns the body of a 2xx answer; anything else becomes an error.
+    async fn send(&self, request: RequestBuilder) -> Result<Vec<u8>, ClientError> {
+        let host = self.host();
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&host, e))?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let body = read_capped(&mut response).await.map_err(|e| match e {
+            ReadError::TooLarge => ClientError::TooLarge,
+            ReadError::Transport(e) => self.transport_error(&host, e),
+        })?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(error_from_answer(status, &body, retry_after))
+    }
+
+    fn host(&self) -> String {
+        self.profile
+            .api_base
+            .host_str()
+            .unwrap_or("the server")
+            .to_owned()
+    }
+
+    fn transport_error(&self, host: &str, error: reqwest::Error) -> ClientError {
+        let host = host.to_owned();
+        if error.is_timeout() {
+            return ClientError::Timeout {
+                host,
+                after: self.profile.request_timeout,
+            };
+        }
+        let reason = crate::errors::chain(&error);
+        if error.is_connect() {
+            ClientError::Connect { host, reason }
+        } else {
+            ClientError::Broken { host, reason }
+        }
+    }
+}
+
+fn error_from_answer(
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+) -> ClientError {
+    let parsed = ErrorBody::parse(body);
+    match parsed.error {
+        Some(error) => ClientError::OAuth {
+            status: status.as_u16(),
+            error,
+            description: parsed.description,
+        },
+        None => ClientError::Http {
+            status: status.as_u16(),
+            description: parsed.description,
+            retry_after,
+        },
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Transport(reqwest::Error),
+}
+
+/// Reads a body chunk by chunk, stopping as soon as it passes [`MAX_BODY`].
+async fn read_capped(response: &mut Response) -> Result<Vec<u8>, ReadError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY as u64)
+    {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// Why a body did not parse, without echoing any of it: a value could be a token.
+fn malformed_reason(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match error.classify() {
+        // "missing field `user_code` at line 1 column 40" names the field, never a value.
+        Category::Data if error.to_string().starts_with("missing field") => {
+            let text = error.to_string();
+            text.split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        }
+        Category::Data => "a field has the wrong type or value".into(),
+        Category::Eof => "the answer ended early".into(),
+        Category::Syntax | Category::Io => "the answer is not valid JSON".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
+        );
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(100) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn answers_become_typed_errors() {
+        let oauth = error_from_answer(
+            StatusCode::BAD_REQUEST,
+            br#"{"error":"invalid_client"}"#,
+            None,
+        );
+        assert!(matches!(
+            oauth,
+            ClientError::OAuth {
+                status: 400,
+                error: OAuthErrorCode::InvalidClient,
+                ..
+            }
+        ));
+        assert!(!oauth.is_transient());
+
+        let busy = error_from_answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            b"",
+            Some(Duration::from_secs(3)),
+        );
+        assert!(busy.is_transient());
+        assert_eq!(busy.retry_after(), Some(Duration::from_secs(3)));
+
+        let detailed = error_from_answer(
+            StatusCode::UNAUTHORIZED,
+            br#"{"code":401,"message":"Not Authorized","errors":[]}"#,
+            None,
+        );
+        assert_eq!(
+            detailed.to_string(),
+            "the server answered HTTP 401: \"Not Authorized\""
+        );
+    }
+
+    #[test]
+    fn malformed_reasons_never_quote_the_body() {
+        let err = serde_json::from_str::<TokenResponse>(r#"{"access_token": 12}"#).unwrap_err();
+        assert_eq!(
+            malformed_reason(&err),
+            "a field has the wrong type or value"
+        );
+        let err = serde_json::from_str::<TokenResponse>(r#"{"token_type": "bearer"}"#).unwrap_err();
+        assert_eq!(malformed_reason(&err), "missing field `access_token`");
+        let err =
+            serde_json::from_str::<TokenResponse>(r#"{"access_token": "AT-1", "#).unwrap_err();
+        assert_eq!(malformed_reason(&err), "the answer ended early");
+    }
+}

@@ -1,0 +1,10 @@
+//! The Frame.io C2C protocol: wire types, the HTTP client and the RFC 8628 poller.
+//! Knows nothing of screens or keychains.
+
+pub mod client;
+pub mod model;
+pub mod poller;
+
+pub use client::{C2cClient, ClientCredentials, ClientError};
+pub use model::{DeviceAuthorization, OAuthErrorCode, TokenResponse};
+pub use poller::{PollStatus, Poller, StopReason};

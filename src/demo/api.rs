@@ -1,0 +1,268 @@
+//! The C2C device endpoints, shaped as Frame.io documents them (spec §3).
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::form::FormFields;
+use super::state::{IssuedTokens, LoggedRequest};
+use super::{Shared, page};
+use crate::c2c::client::URL_PAIRING_HEADER;
+use crate::c2c::model::{DEVICE_CODE_GRANT, OAuthErrorCode, REFRESH_TOKEN_GRANT};
+
+/// The device API routes, each request logged for the control API.
+pub fn routes(shared: Shared) -> Router<Shared> {
+    Router::new()
+        .route("/v2/auth/device/code", post(device_code))
+        .route("/v2/auth/token", post(token))
+        .route("/v2/auth/revoke", post(revoke))
+        .route("/v2/devices/me", get(device_info))
+        .route("/v2/devices/heartbeat", post(heartbeat))
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .layer(middleware::from_fn_with_state(shared, log_request))
+}
+
+/// What a handler tells the request log beyond method, path and status.
+#[derive(Clone, Default)]
+struct Details {
+    client_id: Option<String>,
+    grant_type: Option<String>,
+    error: Option<String>,
+}
+
+async fn log_request(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let details = response
+        .extensions()
+        .get::<Details>()
+        .cloned()
+        .unwrap_or_default();
+    let entry = LoggedRequest {
+        at: 0.0,
+        at_unix_ms: 0,
+        method,
+        path,
+        client_id: details.client_id,
+        grant_type: details.grant_type,
+        status: response.status().as_u16(),
+        error: details.error,
+    };
+    shared.lock().record(entry, Instant::now());
+    response
+}
+
+/// `{"error": code, "error_description": ...}`, the OAuth endpoints' error shape.
+pub fn oauth_error(
+    status: StatusCode,
+    code: &OAuthErrorCode,
+    description: Option<&str>,
+) -> Response {
+    let mut body = json!({ "error": code.as_str() });
+    if let Some(description) = description {
+        body["error_description"] = json!(description);
+    }
+    let details = Details {
+        error: Some(code.as_str().to_owned()),
+        ..Details::default()
+    };
+    (status, Extension(details), Json(body)).into_response()
+}
+
+/// The detailed error shape of the non-OAuth endpoints (spec §1).
+fn not_authorized() -> Response {
+    let body = json!({
+        "code": 401,
+        "message": "Not Authorized",
+        "errors": [{
+            "code": 401, "status": 401, "title": "Not Authorized",
+            "detail": "You are not allowed to access that resource"
+        }]
+    });
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+}
+
+/// Seconds as an integer when whole, else as a float (so tests can use short intervals).
+fn seconds(duration: Duration) -> Value {
+    if duration.subsec_nanos() == 0 {
+        json!(duration.as_secs())
+    } else {
+        json!(duration.as_secs_f64())
+    }
+}
+
+/// Adds the request's client id and grant type to a response's log entry.
+fn with_details(mut response: Response, form: &FormFields) -> Response {
+    let details = response.extensions_mut().get_or_insert_default::<Details>();
+    details.client_id = form.get("client_id").map(str::to_owned);
+    details.grant_type = form.get("grant_type").map(str::to_owned);
+    response
+}
+
+/// Why a request did not identify a client: an OAuth code and its description.
+struct Rejected(OAuthErrorCode, &'static str);
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        oauth_error(StatusCode::BAD_REQUEST, &self.0, Some(self.1))
+    }
+}
+
+/// Checks the fields every OAuth endpoint needs; the client id on success.
+fn authenticate_client<'a>(shared: &Shared, form: &'a FormFields) -> Result<&'a str, Rejected> {
+    let client_id = form.get("client_id").unwrap_or_default();
+    if client_id.trim().is_empty() {
+        return Err(Rejected(OAuthErrorCode::InvalidRequest, "client_id is required"));
+    }
+    if !shared.lock().client_secret_ok(form.get("client_secret")) {
+        // Frame.io answers a wrong secret with HTTP 400 invalid_client (spec §3.1).
+        return Err(Rejected(
+            OAuthErrorCode::InvalidClient,
+            "the client secret is not valid for this server",
+        ));
+    }
+    Ok(client_id)
+}
+
+async fn device_code(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    form: FormFields,
+) -> Response {
+    let response = match authenticate_client(&shared, &form) {
+        Err(rejected) => rejected.into_response(),
+        Ok(client_id) => {
+            let issued = shared.lock().issue_code(client_id, Instant::now());
+            let mut body = json!({
+                "device_code": issued.device_code,
+                "user_code": issued.user_code,
+                "expires_in": seconds(issued.expires_in),
+                "interval": seconds(issued.interval),
+                "name": client_id,
+            });
+            let url_pairing = headers
+                .get(URL_PAIRING_HEADER)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+            // Like Frame.io, links only in URL-pairing mode; otherwise the code alone.
+            if url_pairing {
+                let page = shared
+                    .base_url
+                    .join(page::PATH)
+                    .map(String::from)
+                    .unwrap_or_default();
+                body["verification_uri_complete"] = json!(format!("{page}/{}", issued.user_code));
+                body["verification_uri"] = json!(page);
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
+    };
+    with_details(response, &form)
+}
+
+async fn token(State(shared): State<Shared>, form: FormFields) -> Response {
+    let response = match authenticate_client(&shared, &form) {
+        Err(rejected) => rejected.into_response(),
+        Ok(client_id) => {
+            let now = Instant::now();
+            let result = match form.get("grant_type") {
+                Some(DEVICE_CODE_GRANT) => match form.get("device_code") {
+                    Some(code) => shared.lock().poll(client_id, code, now),
+                    None => Err(OAuthErrorCode::InvalidRequest),
+                },
+                Some(REFRESH_TOKEN_GRANT) => match form.get("refresh_token") {
+                    Some(token) => shared.lock().refresh(client_id, token, now),
+                    None => Err(OAuthErrorCode::InvalidRequest),
+                },
+                _ => Err(OAuthErrorCode::Other("unsupported_grant_type".into())),
+            };
+            match result {
+                Ok(tokens) => token_answer(&tokens),
+                Err(code) => oauth_error(StatusCode::BAD_REQUEST, &code, None),
+            }
+        }
+    };
+    with_details(response, &form)
+}
+
+fn token_answer(tokens: &IssuedTokens) -> Response {
+    let body = json!({
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
+        "expires_in": seconds(tokens.expires_in),
+        "token_type": "bearer",
+    });
+    // RFC 6749 §5.1: token answers must not be cached.
+    (StatusCode::OK, [(CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+async fn revoke(State(shared): State<Shared>, form: FormFields) -> Response {
+    let response = match authenticate_client(&shared, &form) {
+        Err(rejected) => rejected.into_response(),
+        Ok(client_id) => match form.get("token") {
+            None => oauth_error(
+                StatusCode::BAD_REQUEST,
+                &OAuthErrorCode::InvalidRequest,
+                Some("token is required"),
+            ),
+            Some(token) => {
+                shared.lock().revoke(client_id, token);
+                Json(json!({"success": true})).into_response()
+            }
+        },
+    };
+    with_details(response, &form)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+async fn device_info(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let device =
+        bearer(&headers).and_then(|token| shared.lock().authenticate(token, Instant::now()));
+    let Some(device) = device else {
+        return not_authorized();
+    };
+    let details = Details {
+        client_id: Some(device.client_id.clone()),
+        ..Details::default()
+    };
+    let body = json!({
+        "_type": "project_device",
+        "id": device.id,
+        "name": device.name,
+        "project_id": device.project.id,
+        "project": {"_type": "project", "id": device.project.id, "name": device.project.name},
+        "status": "online",
+        "asset_type": "video",
+    });
+    (Extension(details), Json(body)).into_response()
+}
+
+async fn heartbeat(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let device =
+        bearer(&headers).and_then(|token| shared.lock().authenticate(token, Instant::now()));
+    match device {
+        None => not_authorized(),
+        Some(device) => {
+            let details = Details {
+                client_id: Some(device.client_id),
+                ..Details::default()
+            };
+            (StatusCode::NO_CONTENT, Extension(details)).into_response()
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The control API for tests and demos: approve, deny or expire a code, force `slow_down`,
+//! and read the codes, devices and request log. JSON in and out, under `/_control`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::Shared;
+use super::state::ApprovalError;
+
+/// The control API routes.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/_control/codes", get(codes))
+        .route("/_control/codes/{code}/approve", post(approve))
+        .route("/_control/codes/{code}/deny", post(deny))
+        .route("/_control/codes/{code}/expire", post(expire))
+        .route("/_control/slow_down", post(slow_down))
+        .route("/_control/requests", get(requests))
+        .route("/_control/devices", get(devices))
+}
+
+async fn codes(State(shared): State<Shared>) -> Response {
+    Json(shared.lock().codes(Instant::now())).into_response()
+}
+
+/// Optional body of an approval.
+#[derive(Debug, Default, Deserialize)]
+struct Approval {
+    #[serde(default)]
+    project: Option<String>,
+    #[serde(default)]
+    device_name: Option<String>,
+}
+
+async fn approve(
+    State(shared): State<Shared>,
+    Path(code): Path<String>,
+    body: Option<Json<Approval>>,
+) -> Response {
+    let Json(approval) = body.unwrap_or_default();
+    let result = shared.lock().approve(
+        &code,
+        approval.project.as_deref(),
+        approval.device_name.as_deref(),
+        Instant::now(),
+    );
+    answer(result)
+}
+
+async fn deny(State(shared): State<Shared>, Path(code): Path<String>) -> Response {
+    answer(shared.lock().deny(&code, Instant::now()))
+}
+
+async fn expire(State(shared): State<Shared>, Path(code): Path<String>) -> Response {
+    answer(shared.lock().expire(&code))
+}
+
+#[derive(Deserialize)]
+struct SlowDown {
+    count: u32,
+}
+
+async fn slow_down(State(shared): State<Shared>, Json(body): Json<SlowDown>) -> Response {
+    shared.lock().force_slow_down(body.count);
+    answer(Ok(()))
+}
+
+async fn requests(State(shared): State<Shared>) -> Response {
+    Json(shared.lock().log()).into_response()
+}
+
+async fn devices(State(shared): State<Shared>) -> Response {
+    Json(shared.lock().devices()).into_response()
+}
+
+fn answer(result: Result<(), ApprovalError>) -> Response {
+    match result {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(error) => {
+            let status = match error {
+                ApprovalError::Unknown(_) | ApprovalError::UnknownProject(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                ApprovalError::Expired(_) | ApprovalError::Settled(..) => StatusCode::CONFLICT,
+            };
+            (
+                status,
+                Json(json!({"ok": false, "error": error.to_string()})),
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,687 @@
+//! The demo server's memory: device codes, approvals, tokens, devices and the request log.
+//! Pure logic on a clock passed in, so the HTTP layer stays thin.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::c2c::model::OAuthErrorCode;
+use crate::c2c::poller::SLOW_DOWN_STEP;
+
+use super::DemoConfig;
+
+/// Refresh tokens live 14 days from issuance (spec §5).
+const REFRESH_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Expired codes are forgotten this long after they died, to bound memory.
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// Most requests kept in the log.
+const LOG_CAPACITY: usize = 100_000;
+
+/// A demo project a code can be approved into.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Project {
+    /// Project id.
+    pub id: String,
+    /// Project name.
+    pub name: String,
+}
+
+/// Where a device code stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeStatus {
+    /// Waiting for someone to approve or deny it.
+    Pending,
+    /// Approved; tokens go out on the next poll.
+    Approved {
+        /// Project chosen on the approval page.
+        project: Project,
+        /// Device name chosen on the approval page.
+        device_name: String,
+    },
+    /// Declined.
+    Denied,
+    /// Tokens were issued; the code is spent.
+    Redeemed,
+    /// Expired early by the control API.
+    Expired,
+}
+
+impl CodeStatus {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved { .. } => "approved",
+            Self::Denied => "denied",
+            Self::Redeemed => "redeemed",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+struct Authorization {
+    client_id: String,
+    expires_at: Instant,
+    interval: Duration,
+    last_poll: Option<Instant>,
+    status: CodeStatus,
+}
+
+impl Authorization {
+    fn is_live(&self, now: Instant) -> bool {
+        now < self.expires_at
+            && matches!(
+                self.status,
+                CodeStatus::Pending | CodeStatus::Approved { .. }
+            )
+    }
+}
+
+/// A paired device, as `/v2/devices/me` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceRecord {
+    /// Project-device id.
+    pub id: String,
+    /// The device's `client_id`.
+    pub client_id: String,
+    /// Name shown in Frame.io.
+    pub name: String,
+    /// Linked project.
+    pub project: Project,
+    /// Seconds since the server started, at the last authenticated call.
+    pub last_seen: f64,
+}
+
+enum TokenKind {
+    Access { expires_at: Instant },
+    Refresh { issued_at: Instant, used: bool },
+}
+
+struct TokenRecord {
+    client_id: String,
+    kind: TokenKind,
+}
+
+/// One request as the server saw it, for tests (`GET /_control/requests`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LoggedRequest {
+    /// Seconds since the server started, on a monotonic clock.
+    pub at: f64,
+    /// Wall-clock time, Unix milliseconds.
+    pub at_unix_ms: u128,
+    /// HTTP method.
+    pub method: String,
+    /// Request path.
+    pub path: String,
+    /// `client_id` of the request, when it had one.
+    pub client_id: Option<String>,
+    /// `grant_type` of a token request.
+    pub grant_type: Option<String>,
+    /// Status answered.
+    pub status: u16,
+    /// OAuth error answered, if any.
+    pub error: Option<String>,
+}
+
+/// A device code as the control API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeView {
+    /// The user code.
+    pub user_code: String,
+    /// The device's `client_id`.
+    pub client_id: String,
+    /// `pending`, `approved`, `denied`, `redeemed` or `expired`.
+    pub status: String,
+    /// Seconds of life left.
+    pub expires_in: f64,
+    /// Interval now in force for this code (raised by `slow_down`).
+    pub interval: f64,
+}
+
+/// An issued token pair.
+pub struct IssuedTokens {
+    /// Access token.
+    pub access_token: String,
+    /// Refresh token.
+    pub refresh_token: String,
+    /// Access-token lifetime.
+    pub expires_in: Duration,
+}
+
+/// A device code just issued.
+pub struct IssuedCode {
+    /// Secret device code.
+    pub device_code: String,
+    /// Code the user types.
+    pub user_code: String,
+    /// Code lifetime.
+    pub expires_in: Duration,
+    /// Poll interval.
+    pub interval: Duration,
+}
+
+/// Why a control action or approval could not be done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalError {
+    /// No such user code.
+    #[error("there is no code {0}: check the digits")]
+    Unknown(String),
+    /// The code already expired.
+    #[error("the code {0} has expired: ask the device for a new one")]
+    Expired(String),
+    /// The code was already approved, denied or used.
+    #[error("the code {0} was already {1}")]
+    Settled(String, &'static str),
+    /// No such project.
+    #[error("there is no project {0:?}")]
+    UnknownProject(String),
+}
+
+/// Everything the demo server remembers.
+pub struct DemoState {
+    config: DemoConfig,
+    started: Instant,
+    projects: Vec<Project>,
+    codes: HashMap<String, Authorization>,
+    by_device_code: HashMap<String, String>,
+    tokens: HashMap<String, TokenRecord>,
+    devices: HashMap<String, DeviceRecord>,
+    forced_slow_downs: u32,
+    log: Vec<LoggedRequest>,
+}
+
+impl DemoState {
+    /// Fresh state for a server started now.
+    pub fn new(config: DemoConfig, now: Instant) -> Self {
+        let projects = config
+            .projects
+            .iter()
+            .map(|name| Project {
+                id: random_uuid(),
+                name: name.clone(),
+            })
+            .collect();
+        Self {
+            config,
+            started: now,
+            projects,
+            codes: HashMap::new(),
+            by_device_code: HashMap::new(),
+            tokens: HashMap::new(),
+            devices: HashMap::new(),
+            forced_slow_downs: 0,
+            log: Vec::new(),
+        }
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &DemoConfig {
+        &self.config
+    }
+
+    /// Projects a code can be approved into.
+    pub fn projects(&self) -> &[Project] {
+        &self.projects
+    }
+
+    /// True when the client secret matches.
+    pub fn client_secret_ok(&self, secret: Option<&str>) -> bool {
+        secret == Some(self.config.client_secret.as_str())
+    }
+
+    /// Issues a device code for `client_id`.
+    pub fn issue_code(&mut self, client_id: &str, now: Instant) -> IssuedCode {
+        self.codes
+            .retain(|_, auth| now < auth.expires_at + FORGET_AFTER);
+        let codes = &self.codes;
+        self.by_device_code
+            .retain(|_, user_code| codes.contains_key(user_code));
+        let user_code = loop {
+            let candidate = format!("{:06}", rand::rng().random_range(0..1_000_000));
+            if !self.codes.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        let device_code = random_token();
+        self.codes.insert(
+            user_code.clone(),
+            Authorization {
+                client_id: client_id.to_owned(),
+                expires_at: now + self.config.expires_in,
+                interval: self.config.interval,
+                last_poll: None,
+                status: CodeStatus::Pending,
+            },
+        );
+        self.by_device_code
+            .insert(device_code.clone(), user_code.clone());
+        IssuedCode {
+            device_code,
+            user_code,
+            expires_in: self.config.expires_in,
+            interval: self.config.interval,
+        }
+    }
+
+    /// One poll with the device-code grant (RFC 8628 §3.4–3.5).
+    pub fn poll(
+        &mut self,
+        client_id: &str,
+        device_code: &str,
+        now: Instant,
+    ) -> Result<IssuedTokens, OAuthErrorCode> {
+        let Some(user_code) = self.by_device_code.get(device_code).cloned() else {
+            return Err(OAuthErrorCode::InvalidGrant);
+        };
+        let forced = self.forced_slow_downs > 0;
+        let Some(auth) = self.codes.get_mut(&user_code) else {
+            return Err(OAuthErrorCode::InvalidGrant);
+        };
+        if auth.client_id != client_id || auth.status == CodeStatus::Redeemed {
+            return Err(OAuthErrorCode::InvalidGrant);
+        }
+        if now >= auth.expires_at || auth.status == CodeStatus::Expired {
+            return Err(OAuthErrorCode::ExpiredToken);
+        }
+        let too_soon = auth
+            .last_poll
+            .is_some_and(|last| now.duration_since(last) < auth.interval);
+        auth.last_poll = Some(now);
+        if forced || too_soon {
+            auth.interval += SLOW_DOWN_STEP;
+            if forced {
+                self.forced_slow_downs -= 1;
+            }
+            return Err(OAuthErrorCode::SlowDown);
+        }
+        match std::mem::replace(&mut auth.status, CodeStatus::Redeemed) {
+            CodeStatus::Approved {
+                project,
+                device_name,
+            } => {
+                let client_id = auth.client_id.clone();
+                self.devices.insert(
+                    client_id.clone(),
+                    DeviceRecord {
+                        id: random_uuid(),
+                        client_id: client_id.clone(),
+                        name: device_name,
+                        project,
+                        last_seen: self.seconds_since_start(now),
+                    },
+                );
+                Ok(self.issue_tokens(&client_id, now))
+            }
+            other => {
+                let error = match other {
+                    CodeStatus::Denied => OAuthErrorCode::AccessDenied,
+                    _ => OAuthErrorCode::AuthorizationPending,
+                };
+                auth.status = other;
+                Err(error)
+            }
+        }
+    }
+
+    /// A refresh: the refresh token is spent, and a new pair replaces the old one.
+    pub fn refresh(
+        &mut self,
+        client_id: &str,
+        refresh_token: &str,
+        now: Instant,
+    ) -> Result<IssuedTokens, OAuthErrorCode> {
+        let Some(record) = self.tokens.get_mut(refresh_token) else {
+            return Err(OAuthErrorCode::InvalidGrant);
+        };
+        let TokenKind::Refresh { issued_at, used } = &mut record.kind else {
+            return Err(OAuthErrorCode::InvalidGrant);
+        };
+        if record.client_id != client_id {
+            return Err(OAuthErrorCode::InvalidGrant);
+        }
+        // Frame.io answers a reused refresh token with invalid_request (spec §5).
+        if *used {
+            return Err(OAuthErrorCode::InvalidRequest);
+        }
+        if now.duration_since(*issued_at) >= REFRESH_LIFETIME {
+            return Err(OAuthErrorCode::InvalidGrant);
+        }
+        *used = true;
+        // The previous access token stops working at once.
+        self.tokens.retain(|_, t| {
+            !(t.client_id == client_id && matches!(t.kind, TokenKind::Access { .. }))
+        });
+        Ok(self.issue_tokens(client_id, now))
+    }
+
+    /// Revokes every token of the device that owns `token`. Unknown tokens are fine (RFC 7009).
+    pub fn revoke(&mut self, client_id: &str, token: &str) {
+        let owner = self.tokens.get(token).map(|t| t.client_id.clone());
+        if let Some(owner) = owner.filter(|owner| owner == client_id) {
+            self.tokens.retain(|_, t| t.client_id != owner);
+        }
+    }
+
+    /// The device an access token belongs to, marking it seen; `None` if the token is not valid.
+    pub fn authenticate(&mut self, access_token: &str, now: Instant) -> Option<DeviceRecord> {
+        let record = self.tokens.get(access_token)?;
+        let TokenKind::Access { expires_at } = record.kind else {
+            return None;
+        };
+        if now >= expires_at {
+            return None;
+        }
+        let seen = self.seconds_since_start(now);
+        let device = self.devices.get_mut(&record.client_id)?;
+        device.last_seen = seen;
+        Some(device.clone())
+    }
+
+    /// Approves a pending code into a project (by id or name).
+    pub fn approve(
+        &mut self,
+        user_code: &str,
+        project: Option<&str>,
+        device_name: Option<&str>,
+        now: Instant,
+    ) -> Result<(), ApprovalError> {
+        let project = match project {
+            None => self.projects.first().cloned(),
+            Some(wanted) => self
+                .projects
+                .iter()
+                .find(|p| p.id == wanted || p.name == wanted)
+                .cloned(),
+        }
+        .ok_or_else(|| ApprovalError::UnknownProject(project.unwrap_or_default().to_owned()))?;
+        let auth = self.pending(user_code, now)?;
+        let device_name = device_name
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map_or_else(|| auth.client_id.clone(), str::to_owned);
+        auth.status = CodeStatus::Approved {
+            project,
+            device_name,
+        };
+        Ok(())
+    }
+
+    /// Declines a pending code.
+    pub fn deny(&mut self, user_code: &str, now: Instant) -> Result<(), ApprovalError> {
+        self.pending(user_code, now)?.status = CodeStatus::Denied;
+        Ok(())
+    }
+
+    /// Expires a code at once.
+    pub fn expire(&mut self, user_code: &str) -> Result<(), ApprovalError> {
+        let auth = self
+            .codes
+            .get_mut(user_code)
+            .ok_or_else(|| ApprovalError::Unknown(user_code.to_owned()))?;
+        auth.status = CodeStatus::Expired;
+        Ok(())
+    }
+
+    /// The next `count` device-code polls get `slow_down`.
+    pub fn force_slow_down(&mut self, count: u32) {
+        self.forced_slow_downs = self.forced_slow_downs.saturating_add(count);
+    }
+
+    /// The client id waiting behind a live code, for the approval page.
+    pub fn pending_client(&self, user_code: &str, now: Instant) -> Result<String, ApprovalError> {
+        match self.codes.get(user_code) {
+            None => Err(ApprovalError::Unknown(user_code.to_owned())),
+            Some(auth) if auth.is_live(now) && auth.status == CodeStatus::Pending => {
+                Ok(auth.client_id.clone())
+            }
+            Some(auth) if now >= auth.expires_at || auth.status == CodeStatus::Expired => {
+                Err(ApprovalError::Expired(user_code.to_owned()))
+            }
+            Some(auth) => Err(ApprovalError::Settled(
+                user_code.to_owned(),
+                auth.status.label(),
+            )),
+        }
+    }
+
+    /// Every code the server remembers, newest last.
+    pub fn codes(&self, now: Instant) -> Vec<CodeView> {
+        let mut views: Vec<(Instant, CodeView)> = self
+            .codes
+            .iter()
+            .map(|(user_code, auth)| {
+                let expired = now >= auth.expires_at && auth.status == CodeStatus::Pending;
+                (
+                    auth.expires_at,
+                    CodeView {
+                        user_code: user_code.clone(),
+                        client_id: auth.client_id.clone(),
+                        status: if expired {
+                            "expired"
+                        } else {
+                            auth.status.label()
+                        }
+                        .to_owned(),
+                        expires_in: auth.expires_at.saturating_duration_since(now).as_secs_f64(),
+                        interval: auth.interval.as_secs_f64(),
+                    },
+                )
+            })
+            .collect();
+        views.sort_by_key(|(expires_at, _)| *expires_at);
+        views.into_iter().map(|(_, view)| view).collect()
+    }
+
+    /// Paired devices, by client id.
+    pub fn devices(&self) -> Vec<DeviceRecord> {
+        let mut devices: Vec<DeviceRecord> = self.devices.values().cloned().collect();
+        devices.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        devices
+    }
+
+    /// Records a request in the log.
+    pub fn record(&mut self, mut entry: LoggedRequest, now: Instant) {
+        entry.at = self.seconds_since_start(now);
+        entry.at_unix_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        if self.log.len() >= LOG_CAPACITY {
+            self.log.drain(..LOG_CAPACITY / 10);
+        }
+        self.log.push(entry);
+    }
+
+    /// The request log, oldest first.
+    pub fn log(&self) -> &[LoggedRequest] {
+        &self.log
+    }
+
+    fn pending(
+        &mut self,
+        user_code: &str,
+        now: Instant,
+    ) -> Result<&mut Authorization, ApprovalError> {
+        self.pending_client(user_code, now)?;
+        self.codes
+            .get_mut(user_code)
+            .ok_or_else(|| ApprovalError::Unknown(user_code.to_owned()))
+    }
+
+    fn issue_tokens(&mut self, client_id: &str, now: Instant) -> IssuedTokens {
+        let access_token = random_token();
+        let refresh_token = random_token();
+        let expires_in = self.config.access_lifetime;
+        self.tokens.insert(
+            access_token.clone(),
+            TokenRecord {
+                client_id: client_id.to_owned(),
+                kind: TokenKind::Access {
+                    expires_at: now + expires_in,
+                },
+            },
+        );
+        self.tokens.insert(
+            refresh_token.clone(),
+            TokenRecord {
+                client_id: client_id.to_owned(),
+                kind: TokenKind::Refresh {
+                    issued_at: now,
+                    used: false,
+                },
+            },
+        );
+        IssuedTokens {
+            access_token,
+            refresh_token,
+            expires_in,
+        }
+    }
+
+    fn seconds_since_start(&self, now: Instant) -> f64 {
+        now.duration_since(self.started).as_secs_f64()
+    }
+}
+
+/// 256 random bits, hex.
+fn random_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random UUID v4 in its usual text form.
+fn random_uuid() -> String {
+    let n: u128 = rand::random::<u128>() & !(0xf000 << 64) & !(0xc000 << 48);
+    let n = n | (0x4000 << 64) | (0x8000 << 48);
+    let hex = format!("{n:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> (DemoState, Instant) {
+        let now = Instant::now();
+        (DemoState::new(DemoConfig::default(), now), now)
+    }
+
+    #[test]
+    fn codes_are_six_digits_and_unique() {
+        let (mut state, now) = state();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..2000 {
+            let code = state.issue_code(&format!("dev-{i}"), now);
+            assert_eq!(code.user_code.len(), 6);
+            assert!(code.user_code.chars().all(|c| c.is_ascii_digit()));
+            assert!(seen.insert(code.user_code));
+        }
+    }
+
+    #[test]
+    fn polling_follows_rfc_8628() {
+        let (mut state, t0) = state();
+        let code = state.issue_code("CAM-1", t0);
+        let i = code.interval;
+        let poll = |s: &mut DemoState, at| s.poll("CAM-1", &code.device_code, at).map(drop);
+        assert_eq!(
+            poll(&mut state, t0 + i),
+            Err(OAuthErrorCode::AuthorizationPending)
+        );
+        // Too soon: slow_down, and the interval grows by 5 s.
+        assert_eq!(
+            poll(&mut state, t0 + i + i / 2),
+            Err(OAuthErrorCode::SlowDown)
+        );
+        assert_eq!(
+            state.codes(t0)[0].interval,
+            (i + SLOW_DOWN_STEP).as_secs_f64()
+        );
+        state
+            .approve(&code.user_code, None, Some("A cam"), t0)
+            .unwrap();
+        let later = t0 + Duration::from_secs(60);
+        assert!(state.poll("CAM-1", &code.device_code, later).is_ok());
+        // Spent.
+        let again = later + Duration::from_secs(30);
+        assert_eq!(poll(&mut state, again), Err(OAuthErrorCode::InvalidGrant));
+        assert_eq!(state.devices()[0].name, "A cam");
+    }
+
+    #[test]
+    fn denial_expiry_and_wrong_client() {
+        let (mut state, t0) = state();
+        let a = state.issue_code("A", t0);
+        let b = state.issue_code("B", t0);
+        state.deny(&a.user_code, t0).unwrap();
+        let at = t0 + Duration::from_secs(5);
+        assert_eq!(
+            state.poll("A", &a.device_code, at).err(),
+            Some(OAuthErrorCode::AccessDenied)
+        );
+        assert_eq!(
+            state.poll("A", &b.device_code, at).err(),
+            Some(OAuthErrorCode::InvalidGrant)
+        );
+        let dead = t0 + Duration::from_secs(121);
+        assert_eq!(
+            state.poll("B", &b.device_code, dead).err(),
+            Some(OAuthErrorCode::ExpiredToken)
+        );
+        assert_eq!(
+            state.approve(&b.user_code, None, None, dead),
+            Err(ApprovalError::Expired(b.user_code.clone()))
+        );
+        assert_eq!(
+            state.approve(&a.user_code, None, None, at),
+            Err(ApprovalError::Settled(a.user_code.clone(), "denied"))
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_rotate_and_are_single_use() {
+        let (mut state, t0) = state();
+        let code = state.issue_code("CAM-1", t0);
+        state.approve(&code.user_code, None, None, t0).unwrap();
+        let first = state
+            .poll("CAM-1", &code.device_code, t0 + code.interval)
+            .ok()
+            .unwrap();
+        let t1 = t0 + Duration::from_secs(10);
+        let second = state
+            .refresh("CAM-1", &first.refresh_token, t1)
+            .ok()
+            .unwrap();
+        assert_eq!(
+            state.refresh("CAM-1", &first.refresh_token, t1).err(),
+            Some(OAuthErrorCode::InvalidRequest)
+        );
+        assert!(
+            state.authenticate(&first.access_token, t1).is_none(),
+            "old access token dead"
+        );
+        assert!(state.authenticate(&second.access_token, t1).is_some());
+        state.revoke("CAM-1", &second.refresh_token);
+        assert!(
+            state.authenticate(&second.access_token, t1).is_none(),
+            "revoke kills both"
+        );
+    }
+
+    #[test]
+    fn uuids_look_like_v4() {
+        let id = random_uuid();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+    }
+}

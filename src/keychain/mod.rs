@@ -1,0 +1,291 @@
+//! Where credentials live: the OS keychain, never a plain file.
+//!
+//! Layout (service `c2c-pair`):
+//! - account `<client_id>@<host:port>`: one JSON document with the device's token set;
+//! - account `client-secret:<host:port>`: the device-model client secret.
+//!
+//! The embedded demo server counts as one host, `demo`, whatever port it listens on.
+//! A token account always contains `@` and a client-secret account never does, so the two
+//! can never collide, whatever the device id.
+//!
+//! Keychain calls can hang (a locked collection waiting for a prompt nobody sees), so
+//! [`Keychain`] runs each one on its own named thread with a timeout.
+
+mod memory;
+mod os;
+mod token_set;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::oneshot;
+
+pub use memory::MemoryStore;
+pub use os::OsStore;
+pub use token_set::TokenSet;
+
+/// The keychain service name of the app.
+pub const SERVICE: &str = "c2c-pair";
+/// Longest wait for one keychain call.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Account name of a device's token set.
+pub fn token_account(client_id: &str, host: &str) -> String {
+    format!("{client_id}@{host}")
+}
+
+/// Account name of the client secret for a host.
+pub fn client_secret_account(host: &str) -> String {
+    format!("client-secret:{host}")
+}
+
+/// A place to keep secrets by account name. Calls may block; [`Keychain`] wraps them.
+pub trait CredentialStore: Send + Sync + 'static {
+    /// Stores (or replaces) the secret of an account.
+    fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError>;
+    /// Reads the secret of an account; `None` if there is none.
+    fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError>;
+    /// Deletes an account; `false` if there was none.
+    fn delete(&self, account: &str) -> Result<bool, KeychainError>;
+    /// Which store this is, for messages ("Secret Service, service c2c-pair").
+    fn describe(&self) -> String;
+}
+
+/// A keychain failure, with what to do about it. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeychainError {
+    /// No keychain service can be reached.
+    #[error("the OS keychain is not available ({reason}). {}", FIX_UNAVAILABLE)]
+    Unavailable {
+        /// What the platform said.
+        reason: String,
+    },
+    /// The keychain is locked, or refused access.
+    #[error(
+        "the OS keychain is locked or refused access ({reason}). {}",
+        FIX_LOCKED
+    )]
+    Locked {
+        /// What the platform said.
+        reason: String,
+    },
+    /// A call did not return in time.
+    #[error(
+        "the OS keychain did not answer within {} s: it may be locked and waiting for a \
+         password prompt that cannot be shown. {}", .after.as_secs(), FIX_LOCKED
+    )]
+    TimedOut {
+        /// The timeout.
+        after: Duration,
+    },
+    /// The stored value cannot be read back.
+    #[error("the keychain entry {account} is damaged ({reason}); pair the device again")]
+    Corrupt {
+        /// Account name of the entry.
+        account: String,
+        /// What is wrong with it (never the value).
+        reason: String,
+    },
+    /// Any other platform failure.
+    #[error("the OS keychain failed: {reason}")]
+    Failed {
+        /// What the platform said.
+        reason: String,
+    },
+}
+
+const FIX_UNAVAILABLE: &str = "Start a Secret Service provider such as gnome-keyring \
+    (`gnome-keyring-daemon --start --components=secrets` inside a D-Bus session) or KWallet, \
+    then try again. Nothing was written to a plain file.";
+const FIX_LOCKED: &str = "Unlock the login keyring (log in to the desktop, or open \
+    Passwords and Keys / seahorse), then try again.";
+
+/// Async access to a [`CredentialStore`]: every call runs off the caller's thread, bounded
+/// by a timeout, so neither the UI nor the tokio runtime can hang on a keychain.
+#[derive(Clone)]
+pub struct Keychain {
+    store: Arc<dyn CredentialStore>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Keychain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keychain")
+            .field("store", &self.store.describe())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl Keychain {
+    /// Wraps a store with a timeout for each call.
+    pub fn new(store: Arc<dyn CredentialStore>, timeout: Duration) -> Self {
+        Self { store, timeout }
+    }
+
+    /// Which store this is, for messages.
+    pub fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    /// Stores a secret.
+    pub async fn set(&self, account: &str, secret: SecretString) -> Result<(), KeychainError> {
+        let account = account.to_owned();
+        self.call(move |store| store.set(&account, &secret)).await
+    }
+
+    /// Reads a secret.
+    pub async fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
+        let account = account.to_owned();
+        self.call(move |store| store.get(&account)).await
+    }
+
+    /// Deletes a secret; `false` if there was none.
+    pub async fn delete(&self, account: &str) -> Result<bool, KeychainError> {
+        let account = account.to_owned();
+        self.call(move |store| store.delete(&account)).await
+    }
+
+    /// Stores a device's token set under its account.
+    pub async fn save_tokens(&self, account: &str, tokens: &TokenSet) -> Result<(), KeychainError> {
+        self.set(account, tokens.to_secret()).await
+    }
+
+    /// Reads a device's token set.
+    pub async fn load_tokens(&self, account: &str) -> Result<Option<TokenSet>, KeychainError> {
+        match self.get(account).await? {
+            None => Ok(None),
+            Some(secret) => {
+                TokenSet::from_secret(&secret)
+                    .map(Some)
+                    .map_err(|reason| KeychainError::Corrupt {
+                        account: account.to_owned(),
+                        reason,
+                    })
+            }
+        }
+    }
+
+    /// Proves the keychain works before any token exists: writes, reads back and deletes
+    /// a throwaway entry.
+    pub async fn preflight(&self) -> Result<(), KeychainError> {
+        let account = format!("preflight-{:016x}", rand::random::<u64>());
+        let probe = SecretString::from(format!("probe-{:016x}", rand::random::<u64>()));
+        let expected = probe.expose_secret().to_owned();
+        self.call(move |store| {
+            store.set(&account, &probe)?;
+            let read = store.get(&account);
+            let deleted = store.delete(&account);
+            match read? {
+                Some(value) if value.expose_secret() == expected => deleted.map(drop),
+                _ => Err(KeychainError::Failed {
+                    reason: "a test entry written to the keychain could not be read back".into(),
+                }),
+            }
+        })
+        .await
+    }
+
+    async fn call<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&dyn CredentialStore) -> Result<T, KeychainError> + Send + 'static,
+    ) -> Result<T, KeychainError> {
+        let (done, result) = oneshot::channel();
+        let store = self.store.clone();
+        // A thread per call: a call that hangs is left behind, and never blocks a runtime
+        // worker or the runtime's shutdown.
+        std::thread::Builder::new()
+            .name("keychain-call".into())
+            .spawn(move || {
+                let _ = done.send(work(store.as_ref()));
+            })
+            .map_err(|e| KeychainError::Failed {
+                reason: format!("could not start a thread: {e}"),
+            })?;
+        match tokio::time::timeout(self.timeout, result).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(KeychainError::Failed {
+                reason: "the keychain call panicked".into(),
+            }),
+            Err(_) => Err(KeychainError::TimedOut {
+                after: self.timeout,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct HangingStore;
+
+    impl CredentialStore for HangingStore {
+        fn set(&self, _: &str, _: &SecretString) -> Result<(), KeychainError> {
+            std::thread::park();
+            Ok(())
+        }
+        fn get(&self, _: &str) -> Result<Option<SecretString>, KeychainError> {
+            std::thread::park();
+            Ok(None)
+        }
+        fn delete(&self, _: &str) -> Result<bool, KeychainError> {
+            Ok(false)
+        }
+        fn describe(&self) -> String {
+            "a store that never answers".into()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_keychain_fails_the_preflight_at_the_timeout() {
+        let keychain = Keychain::new(Arc::new(HangingStore), Duration::from_secs(3));
+        let started = tokio::time::Instant::now();
+        let err = keychain.preflight().await.unwrap_err();
+        assert_eq!(
+            err,
+            KeychainError::TimedOut {
+                after: Duration::from_secs(3)
+            }
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        assert!(
+            err.to_string().contains("Unlock the login keyring"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn preflight_and_token_round_trip_on_the_memory_store() {
+        let keychain = Keychain::new(Arc::new(MemoryStore::default()), DEFAULT_TIMEOUT);
+        keychain.preflight().await.unwrap();
+        let account = token_account("CAM-1", "demo");
+        assert_eq!(account, "CAM-1@demo");
+        assert!(keychain.load_tokens(&account).await.unwrap().is_none());
+        let tokens = TokenSet::sample();
+        keychain.save_tokens(&account, &tokens).await.unwrap();
+        assert_eq!(keychain.load_tokens(&account).await.unwrap(), Some(tokens));
+        assert!(keychain.delete(&account).await.unwrap());
+        assert!(!keychain.delete(&account).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_damaged_entry_is_reported_not_guessed() {
+        let keychain = Keychain::new(Arc::new(MemoryStore::default()), DEFAULT_TIMEOUT);
+        keychain
+            .set("X@demo", SecretString::from("{not json"))
+            .await
+            .unwrap();
+        let err = keychain.load_tokens("X@demo").await.unwrap_err();
+        assert!(matches!(err, KeychainError::Corrupt { .. }), "{err}");
+        assert!(!err.to_string().contains("{not json"));
+    }
+
+    #[test]
+    fn token_and_secret_accounts_never_collide() {
+        for id in ["client-secret", "client-secret:demo", "a@b", ""] {
+            assert_ne!(token_account(id, "demo"), client_secret_account("demo"));
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! The OS keychain through keyring 4's platform stores, chosen explicitly: Secret Service over
+//! zbus on Linux and the BSDs, Keychain on macOS, Credential Manager on Windows. There is no
+//! fallback: keyring-core's in-memory default would "succeed" and lose every token.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use keyring_core::{CredentialStore as PlatformStore, Entry, Error};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{CredentialStore, KeychainError};
+
+/// The platform keychain, under one service name.
+pub struct OsStore {
+    service: String,
+    // Connected on first use and dropped after a failure, so that a keychain started or
+    // unlocked after the app came up is found on the next try.
+    platform: Mutex<Option<Arc<PlatformStore>>>,
+}
+
+impl OsStore {
+    /// The OS keychain; entries go under `service` (normally [`super::SERVICE`]).
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            platform: Mutex::new(None),
+        }
+    }
+
+    /// The service name entries are stored under.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn with_entry<T>(
+        &self,
+        account: &str,
+        action: impl FnOnce(&Entry) -> Result<T, Error>,
+    ) -> Result<T, KeychainError> {
+        let platform = self.connect()?;
+        let result =
+            Entry::new_in_store(&platform, &self.service, account).and_then(|entry| action(&entry));
+        if let Err(Error::PlatformFailure(_) | Error::NoStorageAccess(_)) = &result {
+            self.forget_connection();
+        }
+        result.map_err(|e| map_error(e, account))
+    }
+
+    fn connect(&self) -> Result<Arc<PlatformStore>, KeychainError> {
+        let mut slot = self.platform.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(platform) = slot.as_ref() {
+            return Ok(platform.clone());
+        }
+        let platform = open_platform_store().map_err(|e| KeychainError::Unavailable {
+            reason: crate::errors::chain(&e),
+        })?;
+        *slot = Some(platform.clone());
+        Ok(platform)
+    }
+
+    fn forget_connection(&self) {
+        *self.platform.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+impl CredentialStore for OsStore {
+    fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
+        self.with_entry(account, |entry| entry.set_password(secret.expose_secret()))
+    }
+
+    fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
+        self.with_entry(account, |entry| match entry.get_password() {
+            Ok(value) => Ok(Some(SecretString::from(value))),
+            Err(Error::NoEntry) => Ok(None),
+            Err(other) => Err(other),
+        })
+    }
+
+    fn delete(&self, account: &str) -> Result<bool, KeychainError> {
+        self.with_entry(account, |entry| match entry.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(Error::NoEntry) => Ok(false),
+            Err(other) => Err(other),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("{}, service {}", PLATFORM_NAME, self.service)
+    }
+}
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+const PLATFORM_NAME: &str = "Secret Service";
+#[cfg(target_os = "macos")]
+const PLATFORM_NAME: &str = "macOS Keychain";
+#[cfg(target_os = "windows")]
+const PLATFORM_NAME: &str = "Windows Credential Manager";
+#[cfg(not(any(
+    all(
+        unix,
+        not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+    ),
+    target_os = "macos",
+    target_os = "windows"
+)))]
+const PLATFORM_NAME: &str = "no supported keychain";
+
+#[cfg(all(
+    unix,
+    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+))]
+fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
+    Ok(zbus_secret_service_keyring_store::Store::new()?)
+}
+
+#[cfg(target_os = "macos")]
+fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
+    Ok(apple_native_keyring_store::keychain::Store::new()?)
+}
+
+#[cfg(target_os = "windows")]
+fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
+    Ok(windows_native_keyring_store::Store::new()?)
+}
+
+#[cfg(not(any(
+    all(
+        unix,
+        not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+    ),
+    target_os = "macos",
+    target_os = "windows"
+)))]
+fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
+    Err(Error::NotSupportedByStore(
+        "this platform has no supported keychain".into(),
+    ))
+}
+
+/// Maps keyring errors to ours. Some keyring errors carry the stored bytes
+/// (`BadEncoding`, `BadDataFormat`): those are never formatted.
+fn map_error(error: Error, account: &str) -> KeychainError {
+    match error {
+        Error::NoStorageAccess(_) => KeychainError::Locked {
+            reason: crate::errors::chain(&error),
+        },
+        Error::BadEncoding(_) | Error::BadDataFormat(..) => KeychainError::Corrupt {
+            account: account.to_owned(),
+            reason: "the stored value is not valid text".into(),
+        },
+        Error::Ambiguous(items) => KeychainError::Failed {
+            reason: format!(
+                "{} keychain entries match {account}; remove the extras (e.g. with \
+                 `secret-tool search --all service c2c-pair`)",
+                items.len()
+            ),
+        },
+        Error::NoDefaultStore | Error::NotSupportedByStore(_) => KeychainError::Unavailable {
+            reason: error.to_string(),
+        },
+        other => KeychainError::Failed {
+            reason: crate::errors::chain(&other),
+        },
+    }
+}

@@ -1,0 +1,134 @@
+//! The token set of one device, as one JSON document in one keychain entry.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::c2c::TokenResponse;
+
+/// Layout version of the stored document.
+const VERSION: u32 = 1;
+
+/// A device's credentials. `Debug` shows no secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenSet {
+    /// Bearer token for the device endpoints.
+    pub access_token: SecretString,
+    /// Single-use refresh token.
+    #[serde(default)]
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires, in Unix seconds.
+    #[serde(default)]
+    pub access_expires_at: Option<u64>,
+    /// When this set was issued, in Unix seconds (the refresh token lives 14 days from here).
+    pub issued_at: u64,
+    /// Granted scope, when the server said.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// The stored form, borrowing the secrets only while the JSON is written.
+#[derive(Serialize)]
+struct Stored<'a> {
+    v: u32,
+    access_token: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_expires_at: Option<u64>,
+    issued_at: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+}
+
+impl TokenSet {
+    /// The set a token answer gives, stamped with the time it arrived.
+    pub fn from_response(response: TokenResponse, received_at: SystemTime) -> Self {
+        let issued_at = unix_seconds(received_at);
+        Self {
+            access_token: response.access_token,
+            refresh_token: response.refresh_token,
+            access_expires_at: response
+                .expires_in
+                .map(|lifetime| issued_at.saturating_add(lifetime.as_secs())),
+            issued_at,
+            scope: response.scope,
+        }
+    }
+
+    /// The JSON document, as a secret.
+    pub fn to_secret(&self) -> SecretString {
+        let stored = Stored {
+            v: VERSION,
+            access_token: self.access_token.expose_secret(),
+            refresh_token: self.refresh_token.as_ref().map(|t| t.expose_secret()),
+            access_expires_at: self.access_expires_at,
+            issued_at: self.issued_at,
+            scope: self.scope.as_deref(),
+        };
+        // Serialising plain strings and numbers cannot fail.
+        SecretString::from(serde_json::to_string(&stored).unwrap_or_default())
+    }
+
+    /// Reads the JSON document; the error names what is wrong, never the value.
+    pub fn from_secret(secret: &SecretString) -> Result<Self, String> {
+        serde_json::from_str(secret.expose_secret()).map_err(|e| {
+            format!(
+                "not a token set: {:?} at column {}",
+                e.classify(),
+                e.column()
+            )
+        })
+    }
+
+    /// A fixed set for tests.
+    #[doc(hidden)]
+    pub fn sample() -> Self {
+        Self {
+            access_token: SecretString::from("access-sample"),
+            refresh_token: Some(SecretString::from("refresh-sample")),
+            access_expires_at: Some(1_800_028_800),
+            issued_at: 1_800_000_000,
+            scope: Some("asset_create offline".into()),
+        }
+    }
+}
+
+impl PartialEq for TokenSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_secret().expose_secret() == other.to_secret().expose_secret()
+    }
+}
+
+/// Seconds since the Unix epoch (0 for a clock set before 1970).
+pub fn unix_seconds(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_stays_small() {
+        let set = TokenSet::sample();
+        let secret = set.to_secret();
+        assert_eq!(TokenSet::from_secret(&secret).unwrap(), set);
+        assert!(secret.expose_secret().starts_with(r#"{"v":1,"#));
+    }
+
+    #[test]
+    fn lifetimes_come_from_the_answer() {
+        let response: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","refresh_token":"r","expires_in":28800,"token_type":"bearer"}"#,
+        )
+        .unwrap();
+        let at = UNIX_EPOCH + Duration::from_secs(1_000);
+        let set = TokenSet::from_response(response, at);
+        assert_eq!(set.issued_at, 1_000);
+        assert_eq!(set.access_expires_at, Some(29_800));
+    }
+}

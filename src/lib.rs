@@ -1,0 +1,15 @@
+//! C2C Pairing Assistant: pairs Frame.io Camera to Cloud devices from a laptop through the
+//! OAuth 2.0 Device Authorization Grant (RFC 8628) and keeps their credentials in the OS keychain.
+//!
+//! Arrows point one way: `ui -> worker -> device -> {c2c, keychain}`; `demo` shares
+//! `c2c::model` and nothing else.
+
+pub mod backend;
+pub mod c2c;
+pub mod config;
+pub mod demo;
+pub mod device;
+pub mod errors;
+pub mod keychain;
+pub mod ui;
+pub mod worker;

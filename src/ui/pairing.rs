@@ -1,0 +1,345 @@
+//! The pairing screen: the code large, the QR, the link, copy and open buttons, the countdown
+//! and the poll status, and what comes after (paired, expired, failed).
+
+use std::time::{Duration, Instant};
+
+use egui::{Align, Color32, Layout, RichText, Ui};
+
+use super::qr::QrImage;
+use crate::c2c::PollStatus;
+use crate::device::{CodeDisplay, DeviceId, FailureKind, PairedDevice};
+
+/// Where one pairing run stands, as the screen shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the code: checking the keychain, asking for a code.
+    Preparing(&'static str),
+    /// A code is on screen.
+    Showing {
+        /// The code and links.
+        code: CodeDisplay,
+        /// What the last poll said.
+        status: Option<PollStatus>,
+        /// When the next poll goes out.
+        next_check: Option<Instant>,
+    },
+    /// Approved; the tokens are being saved.
+    Saving,
+    /// Done.
+    Paired(PairedDevice),
+    /// Ended without tokens.
+    Failed {
+        /// Family of the failure (expired codes get a "New code" button first).
+        kind: FailureKind,
+        /// What happened and what to do.
+        message: String,
+        /// Tokens exist and wait to be saved.
+        can_retry_save: bool,
+    },
+}
+
+/// One device's pairing run on screen.
+pub struct PairingView {
+    /// Tags this run's events.
+    pub attempt: u64,
+    /// The device being paired.
+    pub device_id: DeviceId,
+    /// Its optional display name.
+    pub name: Option<String>,
+    /// Where it stands.
+    pub phase: Phase,
+    /// The QR of the current link, built when the code arrives.
+    pub qr: Option<QrImage>,
+}
+
+/// What the user asked for on the pairing screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stop this run.
+    Cancel,
+    /// Request a fresh code for the same device.
+    NewCode,
+    /// Save the waiting tokens again.
+    RetrySave,
+    /// Back to the start screen.
+    Done,
+}
+
+/// Largest QR side, in points.
+const QR_SIDE: f32 = 260.0;
+/// Size of the user code.
+const CODE_SIZE: f32 = 64.0;
+
+impl PairingView {
+    /// Draws the screen; returns what the user clicked.
+    pub fn show(&mut self, ui: &mut Ui, now: Instant) -> Option<Action> {
+        let title = match &self.name {
+            Some(name) => format!("Pairing {name} ({})", self.device_id),
+            None => format!("Pairing {}", self.device_id),
+        };
+        ui.heading(title);
+        ui.add_space(8.0);
+        match &self.phase {
+            Phase::Preparing(what) => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label(*what);
+                });
+                cancel_button(ui)
+            }
+            Phase::Showing {
+                code,
+                status,
+                next_check,
+            } => show_code(
+                ui,
+                code,
+                status.as_ref(),
+                *next_check,
+                self.qr.as_ref(),
+                now,
+            ),
+            Phase::Saving => {
+                ui.horizontal(|ui| {
+                    ui.spinner();
+                    ui.label("Approved. Saving the credentials in the OS keychain…");
+                });
+                None
+            }
+            Phase::Paired(paired) => show_paired(ui, paired, self.name.as_deref()),
+            Phase::Failed {
+                kind,
+                message,
+                can_retry_save,
+            } => show_failed(ui, *kind, message, *can_retry_save),
+        }
+    }
+
+    /// When the screen next changes by itself (the countdown), if it does.
+    pub fn next_tick(&self, now: Instant) -> Option<Duration> {
+        let Phase::Showing { code, .. } = &self.phase else {
+            return None;
+        };
+        let left = code.expires_at.saturating_duration_since(now);
+        // Wake at the next whole second of the countdown, so the digits change on time.
+        let into_second = Duration::from_nanos(u64::from(left.subsec_nanos()));
+        Some(if into_second.is_zero() {
+            Duration::from_secs(1)
+        } else {
+            into_second
+        })
+    }
+}
+
+fn show_code(
+    ui: &mut Ui,
+    code: &CodeDisplay,
+    status: Option<&PollStatus>,
+    next_check: Option<Instant>,
+    qr: Option<&QrImage>,
+    now: Instant,
+) -> Option<Action> {
+    let mut action = None;
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.label("Enter this code in Frame.io:");
+            ui.label(
+                RichText::new(group_code(&code.user_code))
+                    .monospace()
+                    .size(CODE_SIZE)
+                    .strong(),
+            );
+            match &code.verification_uri {
+                Some(uri) => {
+                    ui.label("at");
+                    ui.hyperlink_to(RichText::new(uri).size(18.0), uri);
+                }
+                None => {
+                    ui.label("in Frame.io on the web or iOS, under C2C Connections.");
+                }
+            }
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Copy code").clicked() {
+                    ui.ctx().copy_text(code.user_code.clone());
+                }
+                if let Some(link) = code.qr_target() {
+                    if ui.button("Copy link").clicked() {
+                        ui.ctx().copy_text(link.to_owned());
+                    }
+                    if ui.button("Open in browser").clicked() {
+                        ui.ctx().open_url(egui::OpenUrl::new_tab(link));
+                    }
+                }
+            });
+            ui.add_space(12.0);
+            let left = code.expires_at.saturating_duration_since(now);
+            let fraction = if code.expires_in.is_zero() {
+                0.0
+            } else {
+                left.as_secs_f32() / code.expires_in.as_secs_f32()
+            };
+            ui.add(
+                egui::ProgressBar::new(fraction)
+                    .desired_width(320.0)
+                    .text(format!("Code expires in {}", clock(left))),
+            );
+            ui.label(status_line(status, next_check, now));
+            ui.add_space(12.0);
+            action = cancel_button(ui);
+        });
+        if let Some(qr) = qr {
+            ui.add_space(24.0);
+            ui.vertical(|ui| {
+                qr.show(ui, QR_SIDE);
+                ui.label(RichText::new("Scan to open the link with the code filled in").small());
+            });
+        }
+    });
+    action
+}
+
+fn cancel_button(ui: &mut Ui) -> Option<Action> {
+    ui.button("Cancel").clicked().then_some(Action::Cancel)
+}
+
+fn show_paired(ui: &mut Ui, paired: &PairedDevice, name: Option<&str>) -> Option<Action> {
+    ui.label(
+        RichText::new("✔ Paired")
+            .size(40.0)
+            .color(Color32::from_rgb(80, 200, 120)),
+    );
+    let device = match name {
+        Some(name) => format!("Device {} ({name})", paired.device_id),
+        None => format!("Device {}", paired.device_id),
+    };
+    ui.label(RichText::new(device).size(18.0));
+    match (&paired.project, &paired.project_error) {
+        (Some(project), _) => {
+            ui.label(RichText::new(format!("Connected to project {project}")).size(18.0));
+        }
+        (None, Some(error)) => {
+            ui.label(format!("The connected project could not be read: {error}"));
+        }
+        (None, None) => {}
+    }
+    if let Some(remote) = &paired.remote_name {
+        ui.label(format!("Shown in Frame.io as {remote}"));
+    }
+    ui.label(format!(
+        "The credentials are stored in the OS keychain ({}) as {}.",
+        paired.keychain, paired.keychain_account
+    ));
+    ui.add_space(12.0);
+    ui.button("Pair another device")
+        .clicked()
+        .then_some(Action::Done)
+}
+
+fn show_failed(
+    ui: &mut Ui,
+    kind: FailureKind,
+    message: &str,
+    can_retry_save: bool,
+) -> Option<Action> {
+    let headline = match kind {
+        FailureKind::Expired => "The code expired",
+        FailureKind::Keychain if can_retry_save => "Approved, but not saved yet",
+        FailureKind::Keychain => "The keychain is not usable",
+        FailureKind::Refused => "The server refused",
+        FailureKind::Network => "The server could not be reached",
+        FailureKind::Usage => "Check the settings",
+    };
+    ui.label(
+        RichText::new(headline)
+            .size(24.0)
+            .color(ui.visuals().warn_fg_color),
+    );
+    ui.add(egui::Label::new(message).wrap());
+    ui.add_space(12.0);
+    let mut action = None;
+    ui.with_layout(Layout::left_to_right(Align::Min), |ui| {
+        if can_retry_save {
+            if ui.button("Retry saving").clicked() {
+                action = Some(Action::RetrySave);
+            }
+            return;
+        }
+        if ui.button("New code").clicked() {
+            action = Some(Action::NewCode);
+        }
+        if ui.button("Back").clicked() {
+            action = Some(Action::Done);
+        }
+    });
+    action
+}
+
+fn status_line(status: Option<&PollStatus>, next_check: Option<Instant>, now: Instant) -> String {
+    let next = next_check.map(|at| at.saturating_duration_since(now).as_secs_f64().ceil());
+    let when = match next {
+        Some(secs) if secs >= 1.0 => format!("next check in {secs} s"),
+        Some(_) => "checking now".to_owned(),
+        None => "first check soon".to_owned(),
+    };
+    match status {
+        None | Some(PollStatus::Pending) => format!("Waiting for approval — {when}"),
+        Some(other) => format!("{other} — {when}"),
+    }
+}
+
+/// `204518` → `204 518`, `WDJBMJHT` → `WDJB MJHT`: grouped for reading. Codes that already
+/// carry separators, or have other lengths, are shown as issued.
+pub fn group_code(code: &str) -> String {
+    let plain = code.chars().all(|c| c.is_ascii_alphanumeric());
+    let chars: Vec<char> = code.chars().collect();
+    let group = match chars.len() {
+        6 | 9 => 3,
+        8 => 4,
+        _ => return code.to_owned(),
+    };
+    if !plain {
+        return code.to_owned();
+    }
+    chars
+        .chunks(group)
+        .map(|chunk| chunk.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `m:ss`.
+fn clock(left: Duration) -> String {
+    let secs = left.as_secs_f64().ceil() as u64;
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_grouped_only_when_plain() {
+        assert_eq!(group_code("204518"), "204 518");
+        assert_eq!(group_code("012345"), "012 345");
+        assert_eq!(group_code("WDJBMJHT"), "WDJB MJHT");
+        assert_eq!(group_code("WDJB-MJHT"), "WDJB-MJHT");
+        assert_eq!(group_code("1234567"), "1234567");
+    }
+
+    #[test]
+    fn countdown_and_status_read_naturally() {
+        assert_eq!(clock(Duration::from_secs(120)), "2:00");
+        assert_eq!(clock(Duration::from_millis(59_100)), "1:00");
+        assert_eq!(clock(Duration::ZERO), "0:00");
+        let now = Instant::now();
+        assert_eq!(
+            status_line(
+                Some(&PollStatus::Pending),
+                Some(now + Duration::from_millis(2_400)),
+                now
+            ),
+            "Waiting for approval — next check in 3 s"
+        );
+    }
+}
