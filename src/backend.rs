@@ -19,6 +19,9 @@ pub struct BackendChoice {
     pub profile: Profile,
     /// Use the demo server even if a client secret is configured.
     pub force_demo: bool,
+    /// Without a client secret, fall back to the demo server. Off when the user named a
+    /// server explicitly: pairing a demo device instead would only confuse.
+    pub demo_fallback: bool,
     /// How to run the demo server when it is used.
     pub demo: DemoConfig,
     /// A client secret from the environment, if set.
@@ -63,12 +66,25 @@ pub enum BackendError {
         /// What the OS said.
         reason: String,
     },
+    /// A server was named but no client secret for it is configured.
+    #[error(
+        "no client secret is configured for {host}. Store it with `c2c-pair secret set` (or in \
+         the window's Settings), or set {CLIENT_SECRET_ENV}; --demo uses the built-in demo server"
+    )]
+    NoSecret {
+        /// The server's keychain host.
+        host: String,
+    },
+    /// The keychain could not be read to find the client secret.
+    #[error("the client secret could not be read: {0}")]
+    SecretUnreadable(KeychainError),
 }
 
 impl Backend {
     /// Picks the server: the configured service if a client secret is found (environment
-    /// first, then the keychain), else the embedded demo server. A keychain that cannot be
-    /// read counts as "no secret" here; pairing's own preflight will report it.
+    /// first, then the keychain), else (when allowed) the embedded demo server. With the demo
+    /// fallback, a keychain that cannot be read counts as "no secret", with a warning;
+    /// pairing's own preflight then reports the keychain.
     pub async fn connect(choice: BackendChoice, keychain: &Keychain) -> Result<Self, BackendError> {
         choice.profile.validate()?;
         if choice.force_demo {
@@ -91,12 +107,18 @@ impl Backend {
                     warning: None,
                 })
             }
-            Ok(None) => Self::demo(choice, None).await,
-            Err(error) => {
-                let warning =
-                    format!("Using the demo server: the client secret could not be read ({error})");
+            Ok(None) if choice.demo_fallback => Self::demo(choice, None).await,
+            Ok(None) => Err(BackendError::NoSecret {
+                host: choice.profile.keychain_host(),
+            }),
+            Err(error) if choice.demo_fallback => {
+                tracing::debug!(%error, "could not read the client secret; using the demo server");
+                let warning = "The keychain could not be read to look for a client secret, so the \
+                    demo server is used."
+                    .to_owned();
                 Self::demo(choice, Some(warning)).await
             }
+            Err(error) => Err(BackendError::SecretUnreadable(error)),
         }
     }
 

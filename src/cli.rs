@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use c2c_pair::backend::{self, Backend, BackendChoice, CLIENT_SECRET_ENV};
+use c2c_pair::backend::{self, Backend, BackendChoice, BackendError, CLIENT_SECRET_ENV};
 use c2c_pair::c2c::PollStatus;
 use c2c_pair::config::{self, BodyEncoding, FRAME_IO_API_BASE, Profile};
 use c2c_pair::demo::{DemoConfig, DemoServer};
@@ -58,9 +58,10 @@ pub struct Cli {
 /// Which server to talk to, and how.
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
-    /// API base of the C2C server.
-    #[arg(long, global = true, env = "C2C_PAIR_API_BASE", default_value = FRAME_IO_API_BASE)]
-    pub api_base: String,
+    /// API base of the C2C server [default: https://api.frame.io, or the built-in demo
+    /// server while no client secret is configured].
+    #[arg(long, global = true, env = "C2C_PAIR_API_BASE", value_name = "URL")]
+    pub api_base: Option<String>,
     /// Firmware version sent as x-client-version (semver).
     #[arg(long, global = true, env = "C2C_PAIR_CLIENT_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
     pub client_version: String,
@@ -173,7 +174,8 @@ impl Cli {
 
     fn choice(&self) -> Result<BackendChoice, String> {
         let service = &self.service;
-        let api_base = config::parse_api_base(&service.api_base).map_err(|e| e.to_string())?;
+        let api_base = service.api_base.as_deref().unwrap_or(FRAME_IO_API_BASE);
+        let api_base = config::parse_api_base(api_base).map_err(|e| e.to_string())?;
         let mut profile = Profile::for_api_base(api_base);
         profile.client_version = service.client_version.clone();
         profile.paths.device_code = service.device_code_path.clone();
@@ -195,6 +197,7 @@ impl Cli {
         Ok(BackendChoice {
             profile,
             force_demo: service.demo,
+            demo_fallback: service.api_base.is_none(),
             demo: DemoConfig {
                 listen: service.demo_listen,
                 ..DemoConfig::default()
@@ -239,7 +242,14 @@ async fn pair(cli: &Cli, device: &str, name: Option<&str>, printer: &Printer) ->
     let keychain = cli.keychain();
     let backend = match Backend::connect(choice, &keychain).await {
         Ok(backend) => backend,
-        Err(error) => return printer.fail(FailureKind::Usage, &error.to_string()),
+        Err(error) => {
+            let kind = match error {
+                BackendError::SecretUnreadable(_) => FailureKind::Keychain,
+                BackendError::DemoListen { .. } => FailureKind::Network,
+                _ => FailureKind::Usage,
+            };
+            return printer.fail(kind, &error.to_string());
+        }
     };
     printer.server(&backend);
 

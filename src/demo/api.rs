@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::form::FormFields;
 use super::state::{IssuedTokens, LoggedRequest};
 use super::{Shared, page};
-use crate::c2c::client::URL_PAIRING_HEADER;
+use crate::c2c::client::{CLIENT_VERSION_HEADER, URL_PAIRING_HEADER};
 use crate::c2c::model::{DEVICE_CODE_GRANT, OAuthErrorCode, REFRESH_TOKEN_GRANT};
 
 /// The device API routes, each request logged for the control API.
@@ -41,6 +41,11 @@ struct Details {
 async fn log_request(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
+    let client_version = request
+        .headers()
+        .get(CLIENT_VERSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let response = next.run(request).await;
     let details = response
         .extensions()
@@ -52,6 +57,7 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
         at_unix_ms: 0,
         method,
         path,
+        client_version,
         client_id: details.client_id,
         grant_type: details.grant_type,
         status: response.status().as_u16(),
@@ -121,7 +127,10 @@ impl IntoResponse for Rejected {
 fn authenticate_client<'a>(shared: &Shared, form: &'a FormFields) -> Result<&'a str, Rejected> {
     let client_id = form.get("client_id").unwrap_or_default();
     if client_id.trim().is_empty() {
-        return Err(Rejected(OAuthErrorCode::InvalidRequest, "client_id is required"));
+        return Err(Rejected(
+            OAuthErrorCode::InvalidRequest,
+            "client_id is required",
+        ));
     }
     if !shared.lock().client_secret_ok(form.get("client_secret")) {
         // Frame.io answers a wrong secret with HTTP 400 invalid_client (spec §3.1).

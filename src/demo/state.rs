@@ -115,6 +115,8 @@ pub struct LoggedRequest {
     pub method: String,
     /// Request path.
     pub path: String,
+    /// The `x-client-version` header, when sent.
+    pub client_version: Option<String>,
     /// `client_id` of the request, when it had one.
     pub client_id: Option<String>,
     /// `grant_type` of a token request.

@@ -218,10 +218,7 @@ impl PairApp {
                 );
             }
             (None, None) => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("Starting…");
-                });
+                ui.label("Starting…");
             }
             (Some(Mode::Live { api_base }), None) => {
                 ui.label(format!("Pairs with {api_base}"));

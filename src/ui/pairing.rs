@@ -80,11 +80,10 @@ impl PairingView {
         ui.heading(title);
         ui.add_space(8.0);
         match &self.phase {
+            // Plain text, not a spinner: a spinner repaints every frame while a slow server
+            // makes us wait.
             Phase::Preparing(what) => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label(*what);
-                });
+                ui.label(*what);
                 cancel_button(ui)
             }
             Phase::Showing {
@@ -100,10 +99,7 @@ impl PairingView {
                 now,
             ),
             Phase::Saving => {
-                ui.horizontal(|ui| {
-                    ui.spinner();
-                    ui.label("Approved. Saving the credentials in the OS keychain…");
-                });
+                ui.label("Approved. Saving the credentials in the OS keychain…");
                 None
             }
             Phase::Paired(paired) => show_paired(ui, paired, self.name.as_deref()),
@@ -205,7 +201,7 @@ fn cancel_button(ui: &mut Ui) -> Option<Action> {
 
 fn show_paired(ui: &mut Ui, paired: &PairedDevice, name: Option<&str>) -> Option<Action> {
     ui.label(
-        RichText::new("✔ Paired")
+        RichText::new("Paired")
             .size(40.0)
             .color(Color32::from_rgb(80, 200, 120)),
     );
@@ -247,7 +243,7 @@ fn show_failed(
         FailureKind::Keychain if can_retry_save => "Approved, but not saved yet",
         FailureKind::Keychain => "The keychain is not usable",
         FailureKind::Refused => "The server refused",
-        FailureKind::Network => "The server could not be reached",
+        FailureKind::Network => "Network or server problem",
         FailureKind::Usage => "Check the settings",
     };
     ui.label(

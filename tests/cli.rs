@@ -1,0 +1,335 @@
+//! The `c2c-pair` binary, as scripts use it: JSON events on stdout, documented exit codes.
+
+mod common;
+
+use std::process::{Output, Stdio};
+
+use c2c_pair::demo::{DemoConfig, DemoServer};
+use c2c_pair::keychain::TokenSet;
+use common::{Control, Hostile, TestKeychain};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// The binary with a clean environment and the test's keychain service.
+fn c2c_pair(service: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
+    command
+        .args(args)
+        .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
+        .env_remove("C2C_PAIR_CLIENT_SECRET")
+        .env_remove("C2C_PAIR_API_BASE")
+        .env_remove("C2C_PAIR_CLIENT_VERSION")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+struct Running {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        let mut child = command.spawn().expect("binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        Self {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// The next JSON event on stdout.
+    async fn event(&mut self) -> Value {
+        let line = self
+            .lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("another event");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    /// Reads events until one named `name`.
+    async fn until(&mut self, name: &str) -> Value {
+        loop {
+            let event = self.event().await;
+            if event["event"] == name {
+                return event;
+            }
+            assert_ne!(
+                event["event"], "error",
+                "failed while waiting for {name}: {event}"
+            );
+        }
+    }
+
+    async fn exit_code(mut self) -> i32 {
+        self.child.wait().await.unwrap().code().expect("exited")
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pair_against_a_server_prints_json_events_and_stores_the_tokens() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let base = server.base_url().to_string();
+    let host = server
+        .base_url()
+        .port()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .unwrap();
+    let account = kc.track(&format!("CAM-CLI-1@{host}"));
+    let mut command = c2c_pair(
+        &kc.service,
+        &[
+            "--api-base",
+            &base,
+            "pair",
+            "--device",
+            "CAM-CLI-1",
+            "--json",
+        ],
+    );
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    let mut run = Running::start(command);
+
+    let server_event = run.until("server").await;
+    assert_eq!(server_event["demo"], false);
+    let code = run.until("code").await;
+    let user_code = code["user_code"].as_str().unwrap();
+    assert_eq!(code["verification_uri"], format!("{base}pair"));
+    assert_eq!(
+        code["verification_uri_complete"],
+        format!("{base}pair/{user_code}")
+    );
+    assert_eq!(code["interval"], 0.2);
+    Control::new(server.base_url()).approve(user_code).await;
+    let paired = run.until("paired").await;
+    assert_eq!(paired["keychain_account"], account);
+    assert_eq!(paired["project"], "Demo Project");
+    assert_eq!(run.exit_code().await, 0);
+
+    let stored = TokenSet::from_secret(&kc.read(&account).expect("in the keychain")).unwrap();
+    assert!(stored.refresh_token.is_some() && stored.access_expires_at.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_secret_pair_uses_the_built_in_demo_server() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-DEMO-1@demo");
+    let mut run = Running::start(c2c_pair(
+        &kc.service,
+        &["pair", "--device", "CAM-DEMO-1", "--json"],
+    ));
+    assert_eq!(run.until("server").await["demo"], true);
+    let code = run.until("code").await;
+    let link = code["verification_uri_complete"].as_str().unwrap();
+    assert!(link.starts_with("http://127.0.0.1:"), "{link}");
+    Control::from_link(link)
+        .approve(code["user_code"].as_str().unwrap())
+        .await;
+    assert_eq!(run.until("paired").await["keychain_account"], account);
+    assert_eq!(run.exit_code().await, 0);
+    assert!(kc.read(&account).is_some());
+}
+
+async fn run_to_end(kc: &TestKeychain, args: &[&str], secret: Option<&str>) -> Output {
+    let mut command = c2c_pair(&kc.service, args);
+    if let Some(secret) = secret {
+        command.env("C2C_PAIR_CLIENT_SECRET", secret);
+    }
+    command.output().await.unwrap()
+}
+
+/// Asserts an exit code and that stderr explains it, without a panic or a secret.
+fn assert_failure(output: &Output, code: i32, says: &str) {
+    let stderr = text(&output.stderr);
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stderr.contains(says), "expected {says:?} in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains(common::demo_secret()),
+        "secret leaked: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_usage_and_configuration_exit_2() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let long = "x".repeat(129);
+    for (args, says) in [
+        (vec!["pair", "--device", ""], "enter a device id"),
+        (vec!["pair", "--device", "   "], "enter a device id"),
+        (vec!["pair", "--device", &long], "the limit is 128"),
+        (vec!["pair", "--device", "CAM\t1"], "control character"),
+        (
+            vec!["--api-base", "http://example.com", "pair", "--device", "X"],
+            "refusing plain http://",
+        ),
+        (
+            vec!["--api-base", "not a url", "pair", "--device", "X"],
+            "is not a URL",
+        ),
+        (
+            vec!["--client-version", "1.2", "pair", "--device", "X"],
+            "not a semantic version",
+        ),
+        (
+            vec!["--token-path", "v2/token", "pair", "--device", "X"],
+            "must start with /",
+        ),
+    ] {
+        let output = run_to_end(&kc, &args, Some("s")).await;
+        assert_failure(&output, 2, says);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_failures_have_their_own_exit_codes() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let base = server.base_url().to_string();
+
+    let wrong_secret = run_to_end(
+        &kc,
+        &["--api-base", &base, "pair", "--device", "X"],
+        Some("wrong"),
+    )
+    .await;
+    assert_failure(&wrong_secret, 3, "invalid_client");
+    assert!(
+        !text(&wrong_secret.stderr).contains("wrong"),
+        "the secret is never echoed"
+    );
+
+    let no_secret = run_to_end(&kc, &["--api-base", &base, "pair", "--device", "X"], None).await;
+    assert_failure(
+        &no_secret,
+        2,
+        "no client secret is configured for 127.0.0.1:",
+    );
+
+    let down = common::closed_port_url().to_string();
+    let output = run_to_end(
+        &kc,
+        &["--api-base", &down, "pair", "--device", "X"],
+        Some("s"),
+    )
+    .await;
+    assert_failure(&output, 5, "could not reach 127.0.0.1");
+
+    for (kind, says) in [
+        (Hostile::MalformedJson, "could not be understood"),
+        (Hostile::Oversized, "larger than 64 KiB"),
+        (Hostile::BadGateway, "HTTP 502"),
+    ] {
+        let base = common::hostile_server(kind).await.to_string();
+        let output = run_to_end(
+            &kc,
+            &["--api-base", &base, "pair", "--device", "X"],
+            Some("s"),
+        )
+        .await;
+        assert_failure(&output, 5, says);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_exits_4_and_a_denied_one_exits_3() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let config = DemoConfig {
+        expires_in: std::time::Duration::from_millis(600),
+        ..common::fast_config()
+    };
+    let server = DemoServer::start(config).await.unwrap();
+    let base = server.base_url().to_string();
+    let output = run_to_end(
+        &kc,
+        &["--api-base", &base, "pair", "--device", "CAM-EXP"],
+        Some(common::demo_secret()),
+    )
+    .await;
+    assert_failure(&output, 4, "The code expired");
+
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let base = server.base_url().to_string();
+    let mut command = c2c_pair(
+        &kc.service,
+        &["--api-base", &base, "pair", "--device", "CAM-NO", "--json"],
+    );
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    let mut run = Running::start(command);
+    let code = run.until("code").await;
+    Control::new(server.base_url())
+        .deny(code["user_code"].as_str().unwrap())
+        .await;
+    let error = run.until_error().await;
+    assert_eq!(error["kind"], "refused");
+    assert!(error["message"].as_str().unwrap().contains("declined"));
+    assert_eq!(run.exit_code().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_service_fails_before_any_code_with_exit_6() {
+    // A D-Bus address where nothing listens: no keychain at all.
+    let mut command = c2c_pair(
+        "c2c-pair-test-nokeychain",
+        &["pair", "--device", "CAM-NOKEY", "--json"],
+    );
+    command.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        "unix:path=/nonexistent/c2c-pair-test-bus",
+    );
+    let output = command.output().await.unwrap();
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(6), "{stdout}");
+    let events: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.iter().all(|e| e["event"] != "code"),
+        "no code before the keychain works"
+    );
+    let error = events.last().unwrap();
+    assert_eq!(error["kind"], "keychain");
+    assert!(
+        error["message"].as_str().unwrap().contains("gnome-keyring"),
+        "{error}"
+    );
+}
+
+impl Running {
+    async fn until_error(&mut self) -> Value {
+        loop {
+            let event = self.event().await;
+            if event["event"] == "error" {
+                return event;
+            }
+        }
+    }
+}

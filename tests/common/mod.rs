@@ -1,0 +1,347 @@
+//! Shared test helpers: the embedded server with fast timings, its control API, and a real
+//! OS keychain under a throwaway service name that is cleaned up afterwards.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use c2c_pair::backend::Backend;
+use c2c_pair::c2c::C2cClient;
+use c2c_pair::config::Profile;
+use c2c_pair::demo::state::LoggedRequest;
+use c2c_pair::demo::{DEMO_CLIENT_SECRET, DemoConfig, DemoServer};
+use c2c_pair::keychain::{CredentialStore, Keychain, OsStore};
+use secrecy::SecretString;
+use serde_json::Value;
+use url::Url;
+
+/// Set to 1 (CI does) to make keychain tests fail instead of skipping without a Secret Service.
+pub const REQUIRE_KEYCHAIN_ENV: &str = "C2C_PAIR_REQUIRE_KEYCHAIN";
+
+/// Poll interval of the test server: short, so tests are quick, but long enough to measure.
+pub const FAST_INTERVAL: Duration = Duration::from_millis(200);
+
+/// A demo server configuration with fast timings.
+pub fn fast_config() -> DemoConfig {
+    DemoConfig {
+        interval: FAST_INTERVAL,
+        expires_in: Duration::from_secs(30),
+        ..DemoConfig::default()
+    }
+}
+
+/// A client profile pointing at a demo server, as a real (non-demo) service.
+pub fn profile_for(base: &Url) -> Profile {
+    Profile::for_api_base(base.clone())
+}
+
+/// A backend for an already running demo server, using `secret`.
+pub fn backend_for(server: &DemoServer, secret: &str) -> Backend {
+    backend_with_profile(profile_for(server.base_url()), secret)
+}
+
+/// A backend for any profile.
+pub fn backend_with_profile(profile: Profile, secret: &str) -> Backend {
+    Backend {
+        client: C2cClient::new(profile).expect("valid profile"),
+        client_secret: SecretString::from(secret.to_owned()),
+        demo_server: None,
+        warning: None,
+    }
+}
+
+/// The demo server's secret.
+pub fn demo_secret() -> &'static str {
+    DEMO_CLIENT_SECRET
+}
+
+/// The control API of a demo server.
+#[derive(Clone)]
+pub struct Control {
+    base: Url,
+    http: reqwest::Client,
+}
+
+impl Control {
+    /// Control API of the server at `base`.
+    pub fn new(base: &Url) -> Self {
+        Self {
+            base: base.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Control API of the server whose approval link is `link` (`http://host:port/pair/123456`).
+    pub fn from_link(link: &str) -> Self {
+        let url = Url::parse(link).expect("a link");
+        Self::new(&url.join("/").expect("base"))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let url = self.base.join(path).expect("url");
+        let request = self.http.post(url);
+        let request = if body.is_null() {
+            request
+        } else {
+            request.json(&body)
+        };
+        let response = request.send().await.expect("control API reachable");
+        let status = response.status();
+        let body: Value = response.json().await.expect("JSON answer");
+        assert!(
+            status.is_success(),
+            "control call {path} failed: {status} {body}"
+        );
+        body
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let url = self.base.join(path).expect("url");
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("reachable")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
+    /// Approves a code into the first project.
+    pub async fn approve(&self, user_code: &str) {
+        self.post(&format!("/_control/codes/{user_code}/approve"), Value::Null)
+            .await;
+    }
+
+    /// Approves a code into a named project with a device name.
+    pub async fn approve_into(&self, user_code: &str, project: &str, device_name: &str) {
+        let body = serde_json::json!({"project": project, "device_name": device_name});
+        self.post(&format!("/_control/codes/{user_code}/approve"), body)
+            .await;
+    }
+
+    /// Declines a code.
+    pub async fn deny(&self, user_code: &str) {
+        self.post(&format!("/_control/codes/{user_code}/deny"), Value::Null)
+            .await;
+    }
+
+    /// Expires a code now.
+    pub async fn expire(&self, user_code: &str) {
+        self.post(&format!("/_control/codes/{user_code}/expire"), Value::Null)
+            .await;
+    }
+
+    /// The next `count` polls get `slow_down`.
+    pub async fn slow_down(&self, count: u32) {
+        self.post("/_control/slow_down", serde_json::json!({"count": count}))
+            .await;
+    }
+
+    /// Every code the server knows.
+    pub async fn codes(&self) -> Vec<Value> {
+        serde_json::from_value(self.get("/_control/codes").await).expect("a list")
+    }
+
+    /// The request log.
+    pub async fn requests(&self) -> Vec<LoggedRequest> {
+        let value = self.get("/_control/requests").await;
+        value
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|r| LoggedRequest {
+                at: r["at"].as_f64().expect("at"),
+                at_unix_ms: r["at_unix_ms"].as_u64().expect("ms").into(),
+                method: r["method"].as_str().expect("method").to_owned(),
+                path: r["path"].as_str().expect("path").to_owned(),
+                client_version: r["client_version"].as_str().map(str::to_owned),
+                client_id: r["client_id"].as_str().map(str::to_owned),
+                grant_type: r["grant_type"].as_str().map(str::to_owned),
+                status: r["status"].as_u64().expect("status") as u16,
+                error: r["error"].as_str().map(str::to_owned),
+            })
+            .collect()
+    }
+
+    /// Times (seconds since server start) of the token requests of one device.
+    pub async fn token_request_times(&self, client_id: &str) -> Vec<f64> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r.path == "/v2/auth/token" && r.client_id.as_deref() == Some(client_id))
+            .map(|r| r.at)
+            .collect()
+    }
+
+    /// Time of the device-code request of one device.
+    pub async fn code_request_time(&self, client_id: &str) -> f64 {
+        self.requests()
+            .await
+            .into_iter()
+            .find(|r| r.path == "/v2/auth/device/code" && r.client_id.as_deref() == Some(client_id))
+            .map(|r| r.at)
+            .expect("a code request")
+    }
+
+    /// Calls `/v2/devices/me` with an access token; the JSON on 200.
+    pub async fn device_info(&self, access_token: &str) -> Option<Value> {
+        let url = self.base.join("/v2/devices/me").expect("url");
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("reachable");
+        if response.status().is_success() {
+            Some(response.json().await.expect("JSON"))
+        } else {
+            None
+        }
+    }
+}
+
+/// The real OS keychain under a throwaway service name; entries it saw are deleted on drop.
+pub struct TestKeychain {
+    /// Async access, as the app uses it.
+    pub keychain: Keychain,
+    /// The throwaway service name.
+    pub service: String,
+    store: Arc<OsStore>,
+    accounts: Mutex<Vec<String>>,
+}
+
+impl TestKeychain {
+    /// Remembers an account to delete at the end.
+    pub fn track(&self, account: &str) -> String {
+        self.accounts.lock().unwrap().push(account.to_owned());
+        account.to_owned()
+    }
+
+    /// Reads an account directly from the OS store.
+    pub fn read(&self, account: &str) -> Option<SecretString> {
+        self.store.get(account).expect("keychain readable")
+    }
+}
+
+impl Drop for TestKeychain {
+    fn drop(&mut self) {
+        for account in self.accounts.lock().unwrap().iter() {
+            let _ = self.store.delete(account);
+        }
+    }
+}
+
+/// The real OS keychain, or `None` (test skipped) when no Secret Service is reachable —
+/// unless `C2C_PAIR_REQUIRE_KEYCHAIN=1`, where that is a failure.
+pub fn os_keychain() -> Option<TestKeychain> {
+    let service = format!(
+        "c2c-pair-test-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let store = Arc::new(OsStore::new(service.clone()));
+    let keychain = Keychain::new(store.clone(), c2c_pair::keychain::DEFAULT_TIMEOUT);
+    let probe = format!("availability-{:08x}", rand::random::<u32>());
+    let available = store
+        .set(&probe, &SecretString::from("probe"))
+        .and_then(|()| store.delete(&probe));
+    match available {
+        Ok(_) => Some(TestKeychain {
+            keychain,
+            service,
+            store,
+            accounts: Mutex::new(Vec::new()),
+        }),
+        Err(error) if std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() == Ok("1") => {
+            panic!("{REQUIRE_KEYCHAIN_ENV}=1 but the OS keychain is not usable: {error}")
+        }
+        Err(error) => {
+            eprintln!("skipped: no usable OS keychain ({error}); run under .ci/with-keyring");
+            None
+        }
+    }
+}
+
+/// What a hostile test server answers to every request.
+#[derive(Debug, Clone, Copy)]
+pub enum Hostile {
+    /// 200 with a body that is not JSON.
+    MalformedJson,
+    /// 200 with 100 KiB of JSON, announced by Content-Length.
+    Oversized,
+    /// 200 with 100 KiB streamed in chunks, no Content-Length.
+    OversizedChunked,
+    /// 502 with an HTML page, as a proxy would send.
+    BadGateway,
+}
+
+/// A loopback server that answers every request badly; its base URL. Raw TCP, so that the
+/// answers can be exactly as broken as a real proxy or server makes them.
+pub async fn hostile_server(kind: Hostile) -> Url {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head and whatever body the client sends with it.
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let big = format!("{{\"device_code\":\"{}\"}}", "x".repeat(100 * 1024));
+                let answer = match kind {
+                    Hostile::MalformedJson => {
+                        let body = "{\"device_code\": \"abc\", ";
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                    Hostile::Oversized => format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{big}",
+                        big.len()
+                    ),
+                    Hostile::OversizedChunked => {
+                        let mut text = String::from(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                        );
+                        for chunk in big.as_bytes().chunks(4096) {
+                            text.push_str(&format!(
+                                "{:x}\r\n{}\r\n",
+                                chunk.len(),
+                                String::from_utf8_lossy(chunk)
+                            ));
+                        }
+                        text.push_str("0\r\n\r\n");
+                        text
+                    }
+                    Hostile::BadGateway => {
+                        let body = "<html><body>Bad gateway</body></html>";
+                        format!(
+                            "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    }
+                };
+                let _ = socket.write_all(answer.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    Url::parse(&format!("http://{addr}/")).unwrap()
+}
+
+/// A loopback address where nothing listens.
+pub fn closed_port_url() -> Url {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    Url::parse(&format!("http://{addr}/")).unwrap()
+}

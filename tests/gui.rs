@@ -1,0 +1,272 @@
+//! The window, driven by egui_kittest through accessible labels, with the real worker, the
+//! embedded server and the real OS keychain.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use c2c_pair::backend::BackendChoice;
+use c2c_pair::config::Profile;
+use c2c_pair::demo::{DemoConfig, DemoServer};
+use c2c_pair::keychain::Keychain;
+use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions, group_code};
+use c2c_pair::worker::Worker;
+use common::{Control, Hostile};
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use secrecy::SecretString;
+use url::Url;
+
+/// Longest wait for the worker; a test that hits it has failed.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The window, and a channel that ticks whenever the worker sends an event.
+struct Window {
+    harness: Harness<'static, PairApp>,
+    woken: Receiver<()>,
+}
+
+impl Window {
+    fn open(choice: BackendChoice, keychain: Keychain) -> Self {
+        let (wake_tx, woken) = mpsc::channel();
+        let harness = Harness::builder()
+            .with_size([960.0, 680.0])
+            .build_eframe(move |cc| {
+                let ctx = cc.egui_ctx.clone();
+                let wake = Arc::new(move || {
+                    ctx.request_repaint();
+                    let _ = wake_tx.send(());
+                });
+                let worker = Worker::spawn(choice, keychain, wake).expect("worker starts");
+                PairApp::new(worker, UiOptions::default())
+            });
+        Self { harness, woken }
+    }
+
+    /// Runs frames until `ready` holds, waking on worker events (never sleeping blindly).
+    fn until(&mut self, what: &str, ready: impl Fn(&Harness<'static, PairApp>) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            // Worker events can ask for a few frames in a row; that is not a failure here.
+            self.harness.run_ok();
+            if ready(&self.harness) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "gave up waiting for {what}");
+            let _ = self.woken.recv_timeout(left);
+        }
+    }
+
+    fn until_label_contains(&mut self, text: &str) {
+        let owned = text.to_owned();
+        self.until(text, move |h| h.query_by_label_contains(&owned).is_some());
+    }
+
+    /// Replaces the device id field's text, as a user would: focus, select all, type.
+    fn type_device_id(&mut self, id: &str) {
+        self.harness.get_by_label(DEVICE_ID_LABEL).focus();
+        self.harness.run_ok();
+        self.harness
+            .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+        self.harness.run_ok();
+        self.harness.get_by_label(DEVICE_ID_LABEL).type_text(id);
+        self.harness.run_ok();
+    }
+
+    fn click(&mut self, label: &str) {
+        self.harness.get_by_label(label).click();
+        self.harness.run_ok();
+    }
+
+    /// The link in the QR's accessible name.
+    fn qr_link(&self) -> String {
+        let qr = self.harness.get_by_label_contains("QR code for ");
+        let label = qr.accesskit_node().label().expect("QR has a label");
+        label.trim_start_matches("QR code for ").to_owned()
+    }
+}
+
+fn demo_choice(config: DemoConfig) -> BackendChoice {
+    BackendChoice {
+        profile: Profile::frame_io(),
+        force_demo: true,
+        demo_fallback: true,
+        demo: config,
+        env_secret: None,
+    }
+}
+
+fn service_choice(base: &Url, secret: &str) -> BackendChoice {
+    BackendChoice {
+        profile: Profile::for_api_base(base.clone()),
+        force_demo: false,
+        demo_fallback: false,
+        demo: DemoConfig::default(),
+        env_secret: Some(SecretString::from(secret.to_owned())),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn type_a_device_id_pair_scan_approve_and_see_paired() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-GUI-1@demo");
+    let mut window = Window::open(demo_choice(common::fast_config()), kc.keychain.clone());
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.type_device_id("CAM-GUI-1");
+    window.click("Pair");
+    window.until_label_contains("QR code for ");
+
+    let link = window.qr_link();
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(code.len(), 6);
+    // The code is shown grouped for reading, and the plain link as text.
+    window.harness.get_by_label(&group_code(&code));
+    window
+        .harness
+        .get_by_label(&link.rsplit_once('/').unwrap().0.to_owned());
+    window.harness.get_by_label("Copy code");
+    window.harness.get_by_label("Copy link");
+    window.harness.get_by_label("Open in browser");
+    window.harness.get_by_label_contains("Code expires in");
+
+    runtime().block_on(Control::from_link(&link).approve(&code));
+    window.until_label_contains("Paired");
+    window.harness.get_by_label("Device CAM-GUI-1");
+    window
+        .harness
+        .get_by_label("Connected to project Demo Project");
+    window
+        .harness
+        .get_by_label_contains("stored in the OS keychain");
+    assert!(
+        kc.read(&account).is_some(),
+        "the token set is in the keychain"
+    );
+}
+
+#[test]
+fn cancel_stops_polling_at_once() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = Window::open(demo_choice(common::fast_config()), kc.keychain.clone());
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.type_device_id("CAM-GUI-CANCEL");
+    window.click("Pair");
+    window.until_label_contains("next check in");
+    let control = Control::from_link(&window.qr_link());
+    let rt = runtime();
+
+    window.click("Cancel");
+    // Effective at once: the start screen is back in the same frame.
+    window.harness.get_by_label("Pair");
+    let polls = rt
+        .block_on(control.token_request_times("CAM-GUI-CANCEL"))
+        .len();
+    assert!(polls >= 1);
+
+    // A witness device polls twice on the same server; the cancelled one must stay silent.
+    window.type_device_id("CAM-GUI-WITNESS");
+    window.click("Pair");
+    window.until("two witness polls", |_| {
+        rt.block_on(control.token_request_times("CAM-GUI-WITNESS"))
+            .len()
+            >= 2
+    });
+    assert_eq!(
+        rt.block_on(control.token_request_times("CAM-GUI-CANCEL"))
+            .len(),
+        polls
+    );
+}
+
+#[test]
+fn bad_device_ids_are_explained_in_the_window() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = Window::open(demo_choice(common::fast_config()), kc.keychain.clone());
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.click("Pair");
+    window.harness.get_by_label_contains("enter a device id");
+    window.type_device_id("   ");
+    window.click("Pair");
+    window.harness.get_by_label_contains("enter a device id");
+    window.type_device_id(&"x".repeat(129));
+    window.click("Pair");
+    window.harness.get_by_label_contains("the limit is 128");
+}
+
+#[test]
+fn a_plain_http_api_base_is_refused_in_the_window() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    // Bypass the command line's check: the worker validates again before any request.
+    let insecure = Url::parse("http://api.example.com/").unwrap();
+    let mut window = Window::open(service_choice(&insecure, "s"), kc.keychain.clone());
+    window.until_label_contains("Cannot start: refusing plain http://");
+}
+
+/// Pairs against `base` with `secret` and returns once the window shows `says`.
+fn pairing_fails_with(base: &Url, secret: &str, headline: &str, says: &str) {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = Window::open(service_choice(base, secret), kc.keychain.clone());
+    window.until_label_contains("Pairs with");
+    window.type_device_id("CAM-GUI-BAD");
+    window.click("Pair");
+    window.until_label_contains(headline);
+    window.harness.get_by_label_contains(says);
+    window.harness.get_by_label("New code");
+}
+
+#[test]
+fn a_wrong_client_secret_is_shown_as_a_refusal() {
+    let rt = runtime();
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    pairing_fails_with(
+        server.base_url(),
+        "wrong",
+        "The server refused",
+        "invalid_client",
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_shown_with_what_to_check() {
+    pairing_fails_with(
+        &common::closed_port_url(),
+        "s",
+        "Network or server problem",
+        "proxy",
+    );
+}
+
+#[test]
+fn malformed_and_oversized_answers_are_shown_plainly() {
+    let rt = runtime();
+    for (kind, says) in [
+        (Hostile::MalformedJson, "could not be understood"),
+        (Hostile::OversizedChunked, "larger than 64 KiB"),
+    ] {
+        let base = rt.block_on(common::hostile_server(kind));
+        pairing_fails_with(&base, "s", "Network or server problem", says);
+    }
+}
