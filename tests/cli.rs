@@ -1,4 +1,5 @@
 //! The `c2c-pair` binary, as scripts use it: JSON events on stdout, documented exit codes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

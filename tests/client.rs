@@ -1,5 +1,6 @@
 //! The HTTP client against real loopback servers: the embedded one, and hostile ones that
 //! answer with malformed, oversized or HTML bodies.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

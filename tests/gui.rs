@@ -1,5 +1,6 @@
 //! The window, driven by egui_kittest through accessible labels, with the real worker, the
 //! embedded server and the real OS keychain.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -136,7 +137,7 @@ fn type_a_device_id_pair_scan_approve_and_see_paired() {
     window.harness.get_by_label(&group_code(&code));
     window
         .harness
-        .get_by_label(&link.rsplit_once('/').unwrap().0.to_owned());
+        .get_by_label(link.rsplit_once('/').unwrap().0);
     window.harness.get_by_label("Copy code");
     window.harness.get_by_label("Copy link");
     window.harness.get_by_label("Open in browser");

@@ -1,5 +1,6 @@
 //! Pairing end to end through the library: the embedded server on loopback, the real HTTP
 //! client, the real poller, and the real OS keychain.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! Shared test helpers: the embedded server with fast timings, its control API, and a real
 //! OS keychain under a throwaway service name that is cleaned up afterwards.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stderr
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
