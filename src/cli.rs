@@ -499,23 +499,13 @@ async fn secret_set(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprintln!(
-            "Paste the client secret for {} and press Enter (it is stored in the OS keychain):",
-            profile.api_base
-        );
-    }
-    let mut line = String::new();
-    if let Err(error) = stdin.lock().read_line(&mut line) {
-        report(&format!("could not read the secret from stdin: {error}"));
-        return ExitCode::from(2);
-    }
-    let secret = line.trim();
-    if secret.is_empty() {
-        report("no secret given on stdin; nothing was stored");
-        return ExitCode::from(2);
-    }
+    let secret = match read_secret(&profile) {
+        Ok(secret) => secret,
+        Err(message) => {
+            report(&message);
+            return ExitCode::from(2);
+        }
+    };
     let keychain = cli.keychain();
     match backend::save_client_secret(&keychain, &profile, SecretString::from(secret.to_owned()))
         .await
@@ -533,4 +523,27 @@ async fn secret_set(cli: &Cli) -> ExitCode {
             ExitCode::from(FailureKind::Keychain.exit_code())
         }
     }
+}
+
+/// The secret from the terminal without echo, or from piped stdin.
+fn read_secret(profile: &Profile) -> Result<SecretString, String> {
+    let line = if std::io::stdin().is_terminal() {
+        let prompt = format!(
+            "Client secret for {} (typing is hidden; stored in the OS keychain): ",
+            profile.api_base
+        );
+        rpassword::prompt_password(prompt).map_err(|e| format!("could not read the secret: {e}"))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("could not read the secret from stdin: {e}"))?;
+        line
+    };
+    let secret = line.trim();
+    if secret.is_empty() {
+        return Err("no secret given; nothing was stored".into());
+    }
+    Ok(SecretString::from(secret.to_owned()))
 }

@@ -9,9 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
-use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason};
+use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse};
 use crate::config::ConfigError;
-use crate::keychain::{Keychain, KeychainError, TokenSet, token_account};
+use crate::keychain::{Keychain, KeychainError, TokenSet, token_account, unix_seconds};
 
 /// Longest device id accepted.
 pub const MAX_DEVICE_ID_LEN: usize = 128;
@@ -341,7 +341,7 @@ pub async fn pair(
     let unsaved = UnsavedTokens {
         device_id: device_id.clone(),
         account: token_account(device_id.as_str(), &client.profile().keychain_host()),
-        tokens: TokenSet::from_response(tokens, SystemTime::now()),
+        tokens: token_set(tokens, SystemTime::now()),
     };
     if let Err(error) = unsaved.save(keychain).await {
         return Err(PairError::SaveFailed {
@@ -353,6 +353,20 @@ pub async fn pair(
     Ok(PairOutcome::Paired(
         describe_paired(backend, keychain, &unsaved).await,
     ))
+}
+
+/// The token set a token answer gives, stamped with the time it arrived.
+pub fn token_set(response: TokenResponse, received_at: SystemTime) -> TokenSet {
+    let issued_at = unix_seconds(received_at);
+    TokenSet {
+        access_token: response.access_token,
+        refresh_token: response.refresh_token,
+        access_expires_at: response
+            .expires_in
+            .map(|lifetime| issued_at.saturating_add(lifetime.as_secs())),
+        issued_at,
+        scope: response.scope,
+    }
 }
 
 /// Builds the "Paired" summary once the tokens are saved, asking the server which project
@@ -405,6 +419,20 @@ mod tests {
             DeviceId::parse("CAM\u{7}1"),
             Err(DeviceIdError::ControlCharacter)
         );
+    }
+
+    #[test]
+    fn token_lifetimes_come_from_the_answer() {
+        let response: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"a","refresh_token":"r","expires_in":28800,"token_type":"bearer"}"#,
+        )
+        .unwrap();
+        let set = token_set(
+            response,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
+        );
+        assert_eq!(set.issued_at, 1_000);
+        assert_eq!(set.access_expires_at, Some(29_800));
     }
 
     #[test]

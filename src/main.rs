@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -48,24 +49,28 @@ fn init_logging(verbose: u8, default_level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
 }
 
 fn run_gui(args: &cli::Cli) -> ExitCode {
-    let (choice, options) = match args.gui_setup() {
-        Ok(setup) => setup,
-        Err(message) => {
-            cli::report(&message);
-            return ExitCode::from(2);
-        }
-    };
+    // A bad setting still opens the window, with the error in it: launched from a desktop
+    // entry, nobody would see stderr.
+    let setup = args.gui_setup();
+    if let Err(message) = &setup {
+        cli::report(message);
+    }
+    let setup_failed = setup.is_err();
     let keychain = args.keychain();
-    let viewport = egui::ViewportBuilder::default()
+    let mut viewport = egui::ViewportBuilder::default()
         .with_title("C2C Pairing Assistant")
         .with_app_id("c2c-pair")
         .with_inner_size([920.0, 600.0])
         .with_min_inner_size([640.0, 420.0]);
+    if let Some(icon) = window_icon() {
+        viewport = viewport.with_icon(icon);
+    }
     let native = eframe::NativeOptions {
         viewport,
         // glow idles at a quarter of wgpu's CPU under software GL (design notes).
@@ -76,12 +81,19 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
         "C2C Pairing Assistant",
         native,
         Box::new(move |cc| {
-            let ctx = cc.egui_ctx.clone();
-            let worker = Worker::spawn(choice, keychain, Arc::new(move || ctx.request_repaint()))?;
-            Ok(Box::new(PairApp::new(worker, options)))
+            let app = match setup {
+                Ok((choice, options)) => {
+                    let ctx = cc.egui_ctx.clone();
+                    let wake = Arc::new(move || ctx.request_repaint());
+                    PairApp::new(Worker::spawn(choice, keychain, wake)?, options)
+                }
+                Err(message) => PairApp::not_started(message),
+            };
+            Ok(Box::new(app))
         }),
     );
     match result {
+        Ok(()) if setup_failed => ExitCode::from(2),
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             cli::report(&format!(
@@ -91,4 +103,16 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
             ExitCode::from(5)
         }
     }
+}
+
+/// The app icon, decoded from the PNG built into the binary.
+fn window_icon() -> Option<egui::IconData> {
+    let image = image::load_from_memory(include_bytes!("../assets/icon.png")).ok()?;
+    let rgba = image.into_rgba8();
+    let (width, height) = rgba.dimensions();
+    Some(egui::IconData {
+        rgba: rgba.into_raw(),
+        width,
+        height,
+    })
 }

@@ -334,3 +334,54 @@ impl Running {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_secret_set_from_stdin_is_used_from_the_keychain() {
+    use tokio::io::AsyncWriteExt;
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let base = server.base_url().to_string();
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    let secret_account = kc.track(&format!("client-secret:{host}"));
+    let token_account = kc.track(&format!("CAM-KEYSECRET@{host}"));
+
+    let mut command = c2c_pair(&kc.service, &["--api-base", &base, "secret", "set"]);
+    command.stdin(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", common::demo_secret()).as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        !text(&output.stdout).contains(common::demo_secret()),
+        "the secret is never printed"
+    );
+    assert!(kc.read(&secret_account).is_some());
+
+    // No environment secret: the stored one is used.
+    let mut run = Running::start(c2c_pair(
+        &kc.service,
+        &[
+            "--api-base",
+            &base,
+            "pair",
+            "--device",
+            "CAM-KEYSECRET",
+            "--json",
+        ],
+    ));
+    assert_eq!(run.until("server").await["demo"], false);
+    let code = run.until("code").await;
+    Control::new(server.base_url())
+        .approve(code["user_code"].as_str().unwrap())
+        .await;
+    run.until("paired").await;
+    assert_eq!(run.exit_code().await, 0);
+    assert!(kc.read(&token_account).is_some());
+}

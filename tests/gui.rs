@@ -167,9 +167,13 @@ fn cancel_stops_polling_at_once() {
     window.until_label_contains("Demo — not connected to Frame.io");
     window.type_device_id("CAM-GUI-CANCEL");
     window.click("Pair");
-    window.until_label_contains("next check in");
+    window.until_label_contains("QR code for ");
     let control = Control::from_link(&window.qr_link());
     let rt = runtime();
+    window.until("the first poll", |_| {
+        !rt.block_on(control.token_request_times("CAM-GUI-CANCEL"))
+            .is_empty()
+    });
 
     window.click("Cancel");
     // Effective at once: the start screen is back in the same frame.

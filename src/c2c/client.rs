@@ -12,17 +12,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::model::{
-    DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody, OAuthErrorCode,
-    REFRESH_TOKEN_GRANT, TokenResponse,
+    CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody,
+    OAuthErrorCode, REFRESH_TOKEN_GRANT, TokenResponse, URL_PAIRING_HEADER,
 };
 use crate::config::{BodyEncoding, ConfigError, Profile};
 
 /// Largest answer body read; the spec's answers are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
-/// Header carrying the device firmware version.
-pub const CLIENT_VERSION_HEADER: &str = "x-client-version";
-/// Header that switches Frame.io to URL pairing (a verification link, hence a QR).
-pub const URL_PAIRING_HEADER: &str = "x-client-platypus-enabled";
 
 /// Identity of one device towards the server.
 #[derive(Debug, Clone)]

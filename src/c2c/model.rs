@@ -18,6 +18,13 @@ pub const REFRESH_TOKEN_GRANT: &str = "refresh_token";
 pub const DEFAULT_SCOPE: &str = "asset_create offline";
 /// RFC 8628 §3.2: "If no value is provided, clients MUST use 5 as the default."
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// What `slow_down` adds to the interval, for this and every later poll (RFC 8628 §3.5;
+/// Frame.io does not state its own increment).
+pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+/// Header carrying the device firmware version, sent on every call.
+pub const CLIENT_VERSION_HEADER: &str = "x-client-version";
+/// Header that switches Frame.io to URL pairing (a verification link, hence a QR).
+pub const URL_PAIRING_HEADER: &str = "x-client-platypus-enabled";
 
 /// Answer to `POST /v2/auth/device/code`: what to show the user, and the hidden device code.
 #[derive(Debug, Deserialize)]

@@ -18,10 +18,8 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use super::client::ClientError;
-use super::model::{OAuthErrorCode, TokenResponse};
+use super::model::{OAuthErrorCode, SLOW_DOWN_STEP, TokenResponse};
 
-/// What `slow_down` adds to the interval (RFC 8628 §3.5).
-pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// Longest back-off after network or server errors (unless the server asks for longer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Shortest interval honoured: a server that says 0 must not make us spin.

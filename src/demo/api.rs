@@ -15,8 +15,10 @@ use tokio::time::Instant;
 use super::form::FormFields;
 use super::state::{IssuedTokens, LoggedRequest};
 use super::{Shared, page};
-use crate::c2c::client::{CLIENT_VERSION_HEADER, URL_PAIRING_HEADER};
-use crate::c2c::model::{DEVICE_CODE_GRANT, OAuthErrorCode, REFRESH_TOKEN_GRANT};
+use crate::c2c::model::{
+    CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, OAuthErrorCode, REFRESH_TOKEN_GRANT,
+    URL_PAIRING_HEADER,
+};
 
 /// The device API routes, each request logged for the control API.
 pub fn routes(shared: Shared) -> Router<Shared> {

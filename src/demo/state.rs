@@ -8,8 +8,7 @@ use rand::Rng;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::c2c::model::OAuthErrorCode;
-use crate::c2c::poller::SLOW_DOWN_STEP;
+use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
 

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 pub use memory::MemoryStore;
 pub use os::OsStore;
-pub use token_set::TokenSet;
+pub use token_set::{TokenSet, unix_seconds};
 
 /// The keychain service name of the app.
 pub const SERVICE: &str = "c2c-pair";

@@ -5,8 +5,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::c2c::TokenResponse;
-
 /// Layout version of the stored document.
 const VERSION: u32 = 1;
 
@@ -43,20 +41,6 @@ struct Stored<'a> {
 }
 
 impl TokenSet {
-    /// The set a token answer gives, stamped with the time it arrived.
-    pub fn from_response(response: TokenResponse, received_at: SystemTime) -> Self {
-        let issued_at = unix_seconds(received_at);
-        Self {
-            access_token: response.access_token,
-            refresh_token: response.refresh_token,
-            access_expires_at: response
-                .expires_in
-                .map(|lifetime| issued_at.saturating_add(lifetime.as_secs())),
-            issued_at,
-            scope: response.scope,
-        }
-    }
-
     /// The JSON document, as a secret.
     pub fn to_secret(&self) -> SecretString {
         let stored = Stored {
@@ -118,17 +102,5 @@ mod tests {
         let secret = set.to_secret();
         assert_eq!(TokenSet::from_secret(&secret).unwrap(), set);
         assert!(secret.expose_secret().starts_with(r#"{"v":1,"#));
-    }
-
-    #[test]
-    fn lifetimes_come_from_the_answer() {
-        let response: TokenResponse = serde_json::from_str(
-            r#"{"access_token":"a","refresh_token":"r","expires_in":28800,"token_type":"bearer"}"#,
-        )
-        .unwrap();
-        let at = UNIX_EPOCH + Duration::from_secs(1_000);
-        let set = TokenSet::from_response(response, at);
-        assert_eq!(set.issued_at, 1_000);
-        assert_eq!(set.access_expires_at, Some(29_800));
     }
 }

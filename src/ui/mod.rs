@@ -21,6 +21,25 @@ pub const NAME_LABEL: &str = "Name (optional)";
 /// Label of the client secret field.
 pub const SECRET_LABEL: &str = "Frame.io client secret";
 
+/// Width of the pairing screen's content: the code column and the QR.
+const PAIRING_WIDTH: f32 = 700.0;
+/// Width of the start screen's content.
+const START_WIDTH: f32 = 560.0;
+
+/// Lays out `add` in a column at most `width` points wide, centred in the space left.
+fn centred<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
+    let pad = ((ui.available_width() - width) / 2.0).max(0.0);
+    ui.horizontal_top(|ui| {
+        ui.add_space(pad);
+        ui.vertical(|ui| {
+            ui.set_max_width(width);
+            add(ui)
+        })
+        .inner
+    })
+    .inner
+}
+
 /// Start-up options of the window.
 #[derive(Debug, Clone, Default)]
 pub struct UiOptions {
@@ -32,7 +51,7 @@ pub struct UiOptions {
 
 /// The app: view state plus the worker handle.
 pub struct PairApp {
-    worker: Worker,
+    worker: Option<Worker>,
     mode: Option<Mode>,
     start_error: Option<String>,
     device_input: String,
@@ -47,18 +66,7 @@ pub struct PairApp {
 impl PairApp {
     /// A new window state driving `worker`.
     pub fn new(worker: Worker, options: UiOptions) -> Self {
-        let mut app = Self {
-            worker,
-            mode: None,
-            start_error: None,
-            device_input: String::new(),
-            name_input: options.name.clone().unwrap_or_default(),
-            input_error: None,
-            secret_input: String::new(),
-            secret_status: None,
-            pairing: None,
-            next_attempt: 1,
-        };
+        let mut app = Self::with_worker(Some(worker), options.name.clone());
         if let Some(device_id) = options.device_id {
             app.device_input = device_id.to_string();
             app.start_pairing(device_id, options.name);
@@ -66,22 +74,54 @@ impl PairApp {
         app
     }
 
+    /// A window that could not start (a bad setting): it shows why and pairs nothing.
+    pub fn not_started(message: String) -> Self {
+        let mut app = Self::with_worker(None, None);
+        app.start_error = Some(message);
+        app
+    }
+
+    fn with_worker(worker: Option<Worker>, name: Option<String>) -> Self {
+        Self {
+            worker,
+            mode: None,
+            start_error: None,
+            device_input: String::new(),
+            name_input: name.unwrap_or_default(),
+            input_error: None,
+            secret_input: String::new(),
+            secret_status: None,
+            pairing: None,
+            next_attempt: 1,
+        }
+    }
+
+    fn send(&self, command: Command) {
+        if let Some(worker) = &self.worker {
+            worker.send(command);
+        }
+    }
+
     /// Draws one frame.
     pub fn show(&mut self, ui: &mut Ui) {
-        while let Some(event) = self.worker.try_recv() {
+        while let Some(event) = self.worker.as_ref().and_then(Worker::try_recv) {
             self.apply(event);
         }
         self.prepare_qr(ui.ctx());
         let now = Instant::now();
         self.banner(ui);
         egui::CentralPanel::default_margins().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| match self.pairing.as_mut() {
-                Some(view) => {
-                    if let Some(action) = view.show(ui, now) {
-                        self.act(action);
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                ui.add_space(16.0);
+                match self.pairing.as_mut() {
+                    Some(view) => {
+                        let action = centred(ui, PAIRING_WIDTH, |ui| view.show(ui, now));
+                        if let Some(action) = action {
+                            self.act(action);
+                        }
                     }
+                    None => centred(ui, START_WIDTH, |ui| self.start_screen(ui)),
                 }
-                None => self.start_screen(ui),
             });
         });
         // Repaint on worker events (they wake us) and once a second for the countdown; never
@@ -151,14 +191,14 @@ impl PairApp {
         match action {
             Action::Cancel => {
                 // Effective at once: the screen goes back now, the worker stops polling.
-                self.worker.send(Command::Cancel { attempt });
+                self.send(Command::Cancel { attempt });
                 self.pairing = None;
             }
             Action::NewCode => {
                 let (device_id, name) = (view.device_id.clone(), view.name.clone());
                 self.start_pairing(device_id, name);
             }
-            Action::RetrySave => self.worker.send(Command::RetrySave { attempt }),
+            Action::RetrySave => self.send(Command::RetrySave { attempt }),
             Action::Done => self.pairing = None,
         }
     }
@@ -166,7 +206,7 @@ impl PairApp {
     fn start_pairing(&mut self, device_id: DeviceId, name: Option<String>) {
         let attempt = self.next_attempt;
         self.next_attempt += 1;
-        self.worker.send(Command::Pair {
+        self.send(Command::Pair {
             attempt,
             device_id: device_id.clone(),
         });
@@ -258,7 +298,12 @@ impl PairApp {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
         ui.add_space(8.0);
-        if ui.button("Pair").clicked() || submitted {
+        let can_pair = self.start_error.is_none();
+        if ui
+            .add_enabled(can_pair, egui::Button::new("Pair"))
+            .clicked()
+            || (can_pair && submitted)
+        {
             self.submit();
         }
         ui.add_space(24.0);
@@ -296,7 +341,7 @@ impl PairApp {
                     .clicked()
                 {
                     let secret = SecretString::from(self.secret_input.trim().to_owned());
-                    self.worker.send(Command::SaveClientSecret(secret));
+                    self.send(Command::SaveClientSecret(secret));
                 }
             });
             match &self.secret_status {
@@ -317,11 +362,16 @@ fn apply_progress(view: &mut PairingView, event: PairEvent) {
         PairEvent::CheckingKeychain => view.phase = Phase::Preparing("Checking the OS keychain…"),
         PairEvent::RequestingCode => view.phase = Phase::Preparing("Asking for a pairing code…"),
         PairEvent::CodeIssued(code) => {
+            // The first check comes one interval after the code arrived.
+            let first_check = code
+                .expires_at
+                .checked_sub(code.expires_in)
+                .map(|received| received + code.interval);
             view.qr = None;
             view.phase = Phase::Showing {
                 code,
                 status: None,
-                next_check: None,
+                next_check: first_check,
             };
         }
         PairEvent::Polled {

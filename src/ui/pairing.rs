@@ -95,7 +95,7 @@ impl PairingView {
                 code,
                 status.as_ref(),
                 *next_check,
-                self.qr.as_ref(),
+                self.qr.as_mut(),
                 now,
             ),
             Phase::Saving => {
@@ -132,7 +132,7 @@ fn show_code(
     code: &CodeDisplay,
     status: Option<&PollStatus>,
     next_check: Option<Instant>,
-    qr: Option<&QrImage>,
+    qr: Option<&mut QrImage>,
     now: Instant,
 ) -> Option<Action> {
     let mut action = None;

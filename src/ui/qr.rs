@@ -11,6 +11,7 @@ pub struct QrImage {
     link: String,
     texture: TextureHandle,
     modules: usize,
+    frames_shown: u32,
 }
 
 impl QrImage {
@@ -25,6 +26,7 @@ impl QrImage {
             link: link.to_owned(),
             texture,
             modules,
+            frames_shown: 0,
         })
     }
 
@@ -35,7 +37,13 @@ impl QrImage {
 
     /// Draws the code at most `max_side` points wide, snapped to whole pixels per module so
     /// that every module has the same size on screen.
-    pub fn show(&self, ui: &mut Ui, max_side: f32) -> egui::Response {
+    pub fn show(&mut self, ui: &mut Ui, max_side: f32) -> egui::Response {
+        // On the second frame with this code, the first one has been presented: say so, for
+        // screenshot tests and for support logs.
+        self.frames_shown = self.frames_shown.saturating_add(1);
+        if self.frames_shown == 2 {
+            tracing::info!(link = %self.link, "verification QR presented");
+        }
         let pixels_per_point = ui.ctx().pixels_per_point();
         let max_pixels = (max_side * pixels_per_point).max(self.modules as f32);
         let pixels_per_module = (max_pixels / self.modules as f32).floor().max(1.0);

@@ -1,0 +1,129 @@
+//! A real window on a real X display (Xvfb in CI): screenshot the pairing screen with
+//! ImageMagick, decode its QR with zbarimg, and check that it scans to the verification link
+//! the server issued. The screenshot is kept in `target/screenshots/` for the README.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Set to 1 (CI does, under `xvfb-run -a`) to fail instead of skipping without a display.
+const REQUIRE_DISPLAY_ENV: &str = "C2C_PAIR_REQUIRE_DISPLAY";
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The display and tools, or `None` (skip) — unless the environment requires them.
+fn display() -> Option<String> {
+    let display = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty());
+    let missing: Vec<&str> = ["import", "zbarimg"]
+        .into_iter()
+        .filter(|t| !have(t))
+        .collect();
+    match display {
+        Some(display) if missing.is_empty() => Some(display),
+        _ if std::env::var(REQUIRE_DISPLAY_ENV).as_deref() == Ok("1") => {
+            panic!("{REQUIRE_DISPLAY_ENV}=1 but there is no X display or tool ({missing:?})")
+        }
+        _ => {
+            eprintln!("skipped: needs an X display (run under xvfb-run -a) and {missing:?}");
+            None
+        }
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn the_qr_on_screen_scans_to_the_verification_link() {
+    let Some(display) = display() else { return };
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-SHOT@demo");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let mut app = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_c2c-pair"))
+            .args([
+                "--demo",
+                "--demo-listen",
+                &listen,
+                "--device",
+                "CAM-SHOT",
+                "--name",
+                "A-Cam",
+            ])
+            .env("DISPLAY", &display)
+            .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
+            .env("RUST_LOG", "warn,c2c_pair=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the app starts"),
+    );
+
+    // Wait for the app to say the QR has been presented (a log line, not a timer).
+    let stderr = BufReader::new(app.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    let link = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            seen.push(line.clone());
+            line.contains("verification QR presented")
+                .then(|| line.split("link=").nth(1).map(|l| l.trim().to_owned()))
+                .flatten()
+        })
+        .unwrap_or_else(|| panic!("the app never showed a QR; its log:\n{}", seen.join("\n")));
+
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join("pairing.png");
+    let status = Command::new("import")
+        .args(["-display", &display, "-window", "root"])
+        .arg(&shot)
+        .status()
+        .unwrap();
+    assert!(status.success(), "import failed");
+    let decoded = Command::new("zbarimg")
+        .args(["-q", "--raw"])
+        .arg(&shot)
+        .output()
+        .unwrap();
+    let decoded = String::from_utf8_lossy(&decoded.stdout).trim().to_owned();
+
+    // The QR carries the link the server issued for this device's pending code.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let codes = rt.block_on(common::Control::from_link(&link).codes());
+    let code = codes
+        .iter()
+        .find(|c| c["client_id"] == "CAM-SHOT")
+        .expect("a code for CAM-SHOT");
+    let expected = format!(
+        "http://{listen}/pair/{}",
+        code["user_code"].as_str().unwrap()
+    );
+    assert_eq!(link, expected, "the app showed the server's link");
+    assert_eq!(
+        decoded, expected,
+        "the QR on screen scans to the verification link"
+    );
+}
