@@ -385,3 +385,28 @@ async fn a_client_secret_set_from_stdin_is_used_from_the_keychain() {
     assert_eq!(run.exit_code().await, 0);
     assert!(kc.read(&token_account).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_server_runs_on_its_own_and_says_how_to_use_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut run = Running::start(c2c_pair(
+        "unused",
+        &["demo-server", "--listen", &listen, "--interval", "0.2"],
+    ));
+    let first = run.lines.next_line().await.unwrap().unwrap();
+    assert_eq!(first, format!("Demo C2C server at http://{listen}/"));
+    let base = url::Url::parse(&format!("http://{listen}/")).unwrap();
+    let client = c2c_pair::c2c::C2cClient::new(common::profile_for(&base)).unwrap();
+    let credentials = c2c_pair::c2c::ClientCredentials {
+        client_id: "CAM-STANDALONE".into(),
+        client_secret: secrecy::SecretString::from(common::demo_secret()),
+    };
+    let auth = client.request_device_code(&credentials).await.unwrap();
+    assert_eq!(auth.interval, std::time::Duration::from_millis(200));
+    assert_eq!(auth.expires_in, std::time::Duration::from_secs(120));
+}

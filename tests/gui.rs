@@ -275,3 +275,59 @@ fn malformed_and_oversized_answers_are_shown_plainly() {
         pairing_fails_with(&base, "s", "Network or server problem", says);
     }
 }
+
+#[test]
+fn a_client_secret_saved_in_settings_switches_from_demo_to_the_service() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let rt = runtime();
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    let secret_account = kc.track(&format!("client-secret:{host}"));
+    // No secret yet: the default-server path falls back to demo mode.
+    let choice = BackendChoice {
+        demo_fallback: true,
+        env_secret: None,
+        ..service_choice(server.base_url(), "unused")
+    };
+    let mut window = Window::open(choice, kc.keychain.clone());
+    window.until_label_contains("Demo — not connected to Frame.io");
+
+    window.click("Settings");
+    window
+        .harness
+        .get_by_label(c2c_pair::ui::SECRET_LABEL)
+        .focus();
+    window.harness.run_ok();
+    window
+        .harness
+        .get_by_label(c2c_pair::ui::SECRET_LABEL)
+        .type_text(common::demo_secret());
+    window.harness.run_ok();
+    window.click("Save to keychain");
+    window.until_label_contains("Saved in the OS keychain.");
+    window.until_label_contains(&format!("Pairs with {}", server.base_url()));
+    assert!(
+        window
+            .harness
+            .query_by_label_contains("Demo — not connected")
+            .is_none()
+    );
+    assert!(kc.read(&secret_account).is_some());
+    // The field is cleared and the secret is nowhere on screen.
+    assert!(
+        window
+            .harness
+            .query_by_label_contains(common::demo_secret())
+            .is_none()
+    );
+    assert!(
+        window
+            .harness
+            .query_by_value(common::demo_secret())
+            .is_none()
+    );
+}

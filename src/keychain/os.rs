@@ -2,6 +2,7 @@
 //! zbus on Linux and the BSDs, Keychain on macOS, Credential Manager on Windows. There is no
 //! fallback: keyring-core's in-memory default would "succeed" and lose every token.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use keyring_core::{CredentialStore as PlatformStore, Entry, Error};
@@ -29,6 +30,23 @@ impl OsStore {
     /// The service name entries are stored under.
     pub fn service(&self) -> &str {
         &self.service
+    }
+
+    /// Every account stored under this service, sorted. The search is by the `service`
+    /// attribute, as the Secret Service and macOS Keychain stores understand it.
+    pub fn accounts(&self) -> Result<Vec<String>, KeychainError> {
+        let platform = self.connect()?;
+        let spec = HashMap::from([("service", self.service.as_str())]);
+        let entries = Entry::search_in_store(&platform, &spec).map_err(|e| map_error(e, "*"))?;
+        let mut accounts: Vec<String> = entries
+            .iter()
+            .filter_map(Entry::get_specifiers)
+            .filter(|(service, _)| *service == self.service)
+            .map(|(_, account)| account)
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        Ok(accounts)
     }
 
     fn with_entry<T>(

@@ -61,6 +61,7 @@ pub struct PairApp {
     secret_status: Option<Result<(), String>>,
     pairing: Option<PairingView>,
     next_attempt: u64,
+    notice: Option<String>,
 }
 
 impl PairApp {
@@ -93,6 +94,7 @@ impl PairApp {
             secret_status: None,
             pairing: None,
             next_attempt: 1,
+            notice: None,
         }
     }
 
@@ -157,25 +159,38 @@ impl PairApp {
                     apply_progress(view, event);
                 }
             }
-            Event::Finished { attempt, end } => {
-                let Some(view) = self.current(attempt) else {
-                    return;
-                };
-                view.phase = match end {
-                    RunEnd::Paired(paired) => Phase::Paired(paired),
+            Event::Finished { attempt, end } => match (self.current(attempt), end) {
+                (Some(view), RunEnd::Paired(paired)) => {
+                    view.phase = Phase::Paired(paired);
+                    view.qr = None;
+                }
+                (
+                    Some(view),
                     RunEnd::Failed {
                         kind,
                         message,
                         can_retry_save,
-                    } => Phase::Failed {
+                    },
+                ) => {
+                    view.phase = Phase::Failed {
                         kind,
                         message,
                         can_retry_save,
-                    },
-                    RunEnd::Cancelled => return self.pairing = None,
-                };
-                view.qr = None;
-            }
+                    };
+                    view.qr = None;
+                }
+                (Some(_), RunEnd::Cancelled) => self.pairing = None,
+                // The approval arrived with the poll that was on its way as the user
+                // cancelled: the tokens were saved, so say so rather than stay silent.
+                (None, RunEnd::Paired(paired)) => {
+                    self.notice = Some(format!(
+                        "{} was approved as you cancelled; its credentials were saved in the OS \
+                         keychain as {}.",
+                        paired.device_id, paired.keychain_account
+                    ));
+                }
+                (None, _) => {}
+            },
         }
     }
 
@@ -267,6 +282,9 @@ impl PairApp {
                 ui.label("Pairs with the built-in demo server.");
             }
         }
+        if let Some(notice) = &self.notice {
+            ui.label(notice);
+        }
         ui.add_space(12.0);
         let submitted = egui::Grid::new("pair-form")
             .num_columns(2)
@@ -346,7 +364,7 @@ impl PairApp {
             });
             match &self.secret_status {
                 Some(Ok(())) => {
-                    ui.label("Saved. New pairings use Frame.io.");
+                    ui.label("Saved in the OS keychain.");
                 }
                 Some(Err(error)) => {
                     ui.colored_label(ui.visuals().error_fg_color, error);

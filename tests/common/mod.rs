@@ -231,9 +231,12 @@ impl TestKeychain {
 }
 
 impl Drop for TestKeychain {
+    /// Deletes what the test named and anything else left under the throwaway service.
     fn drop(&mut self) {
-        for account in self.accounts.lock().unwrap().iter() {
-            let _ = self.store.delete(account);
+        let mut accounts = self.accounts.lock().unwrap().clone();
+        accounts.extend(self.store.accounts().unwrap_or_default());
+        for account in accounts {
+            let _ = self.store.delete(&account);
         }
     }
 }
