@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use crate::backend::Backend;
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
 use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse};
-use crate::config::ConfigError;
 use crate::keychain::{Keychain, KeychainError, TokenSet, token_account, unix_seconds};
 
 /// Longest device id accepted.
@@ -180,9 +179,6 @@ pub enum PairError {
     /// The device id is not usable.
     #[error("{0}")]
     DeviceId(#[from] DeviceIdError),
-    /// A setting is wrong.
-    #[error("{0}")]
-    Config(#[from] ConfigError),
     /// The keychain failed its check before any code was requested.
     #[error("Cannot pair yet: {0}")]
     KeychainUnusable(KeychainError),
@@ -214,7 +210,7 @@ impl PairError {
     /// The kind of failure.
     pub fn kind(&self) -> FailureKind {
         match self {
-            Self::DeviceId(_) | Self::Config(_) => FailureKind::Usage,
+            Self::DeviceId(_) => FailureKind::Usage,
             Self::KeychainUnusable(_) | Self::SaveFailed { .. } => FailureKind::Keychain,
             Self::CodeRequest { kind, .. } => *kind,
             Self::Stopped(StopReason::Expired { .. }) => FailureKind::Expired,
@@ -286,7 +282,6 @@ pub async fn pair(
     mut emit: impl FnMut(PairEvent),
 ) -> Result<PairOutcome, PairError> {
     let client = &backend.client;
-    client.profile().validate()?;
     emit(PairEvent::CheckingKeychain);
     tokio::select! {
         biased;

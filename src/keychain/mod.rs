@@ -149,7 +149,10 @@ impl Keychain {
 
     /// Stores a device's token set under its account.
     pub async fn save_tokens(&self, account: &str, tokens: &TokenSet) -> Result<(), KeychainError> {
-        self.set(account, tokens.to_secret()).await
+        let secret = tokens
+            .to_secret()
+            .map_err(|reason| KeychainError::Failed { reason })?;
+        self.set(account, secret).await
     }
 
     /// Reads a device's token set.
