@@ -101,6 +101,15 @@ async fn pair_and_check(kc: &TestKeychain, body: BodyEncoding, device: &str) {
     assert_eq!(paired.project.as_deref(), Some("Booth Reel"));
     assert_eq!(paired.remote_name.as_deref(), Some("A-Cam"));
 
+    // Every call the app made carried the client version.
+    let requests = control.requests().await;
+    assert!(requests.len() >= 3);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.client_version.as_deref() == Some(env!("CARGO_PKG_VERSION")))
+    );
+
     // The token set is in the OS keychain, readable back, and works against the server.
     let stored = TokenSet::from_secret(&kc.read(&account).expect("stored")).unwrap();
     assert!(stored.refresh_token.is_some());
@@ -109,15 +118,6 @@ async fn pair_and_check(kc: &TestKeychain, body: BodyEncoding, device: &str) {
         .await
         .expect("token works");
     assert_eq!(info["project"]["name"], "Booth Reel");
-
-    // Every call carried the client version.
-    let requests = control.requests().await;
-    assert!(requests.len() >= 3);
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.client_version.as_deref() == Some(env!("CARGO_PKG_VERSION")))
-    );
 
     // Polling never beat the interval.
     let times = control.token_request_times(device).await;
