@@ -173,20 +173,18 @@ async fn run(
     let mut backend = Arc::new(backend);
     let mut runs: HashMap<u64, CancellationToken> = HashMap::new();
     let unsaved = Unsaved::default();
+    let context = RunContext {
+        keychain: keychain.clone(),
+        outbox: outbox.clone(),
+        unsaved: unsaved.clone(),
+    };
     while let Some(command) = commands.recv().await {
         match command {
             Command::Pair { attempt, device_id } => {
                 let cancel = CancellationToken::new();
                 runs.retain(|_, token| !token.is_cancelled());
                 runs.insert(attempt, cancel.clone());
-                let run = PairRun {
-                    backend: backend.clone(),
-                    keychain: keychain.clone(),
-                    attempt,
-                    outbox: outbox.clone(),
-                    unsaved: unsaved.clone(),
-                };
-                tokio::spawn(run.pair(device_id, cancel));
+                tokio::spawn(context.run(&backend, attempt).pair(device_id, cancel));
             }
             Command::Cancel { attempt } => {
                 if let Some(cancel) = runs.remove(&attempt) {
@@ -196,14 +194,7 @@ async fn run(
             Command::RetrySave { attempt } => {
                 let tokens = lock(&unsaved).remove(&attempt);
                 if let Some(tokens) = tokens {
-                    let run = PairRun {
-                        backend: backend.clone(),
-                        keychain: keychain.clone(),
-                        attempt,
-                        outbox: outbox.clone(),
-                        unsaved: unsaved.clone(),
-                    };
-                    tokio::spawn(run.retry_save(tokens));
+                    tokio::spawn(context.run(&backend, attempt).retry_save(tokens));
                 }
             }
             Command::SaveClientSecret(secret) => {
@@ -247,22 +238,44 @@ async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) ->
     }
 }
 
+/// What every pairing run shares.
+#[derive(Clone)]
+struct RunContext {
+    keychain: Keychain,
+    outbox: Outbox,
+    unsaved: Unsaved,
+}
+
+impl RunContext {
+    fn run(&self, backend: &Arc<Backend>, attempt: u64) -> PairRun {
+        PairRun {
+            backend: backend.clone(),
+            context: self.clone(),
+            attempt,
+        }
+    }
+}
+
 /// One pairing run and what it needs.
 struct PairRun {
     backend: Arc<Backend>,
-    keychain: Keychain,
+    context: RunContext,
     attempt: u64,
-    outbox: Outbox,
-    unsaved: Unsaved,
 }
 
 impl PairRun {
     async fn pair(self, device_id: DeviceId, cancel: CancellationToken) {
         let attempt = self.attempt;
-        let outbox = self.outbox.clone();
+        let outbox = self.context.outbox.clone();
         let progress = |event| outbox.send(Event::Progress { attempt, event });
-        let result =
-            device::pair(&self.backend, &self.keychain, &device_id, &cancel, progress).await;
+        let result = device::pair(
+            &self.backend,
+            &self.context.keychain,
+            &device_id,
+            &cancel,
+            progress,
+        )
+        .await;
         let end = match result {
             Ok(PairOutcome::Paired(paired)) => RunEnd::Paired(paired),
             Ok(PairOutcome::Cancelled) => RunEnd::Cancelled,
@@ -272,13 +285,13 @@ impl PairRun {
     }
 
     async fn retry_save(self, tokens: UnsavedTokens) {
-        self.outbox.send(Event::Progress {
+        self.context.outbox.send(Event::Progress {
             attempt: self.attempt,
             event: PairEvent::Saving,
         });
-        let end = match tokens.save(&self.keychain).await {
+        let end = match tokens.save(&self.context.keychain).await {
             Ok(()) => RunEnd::Paired(
-                device::describe_paired(&self.backend, &self.keychain, &tokens).await,
+                device::describe_paired(&self.backend, &self.context.keychain, &tokens).await,
             ),
             Err(error) => self.failed(PairError::SaveFailed {
                 error,
@@ -293,7 +306,7 @@ impl PairRun {
         let kind = error.kind();
         let message = error.to_string();
         let can_retry_save = if let PairError::SaveFailed { unsaved, .. } = error {
-            lock(&self.unsaved).insert(self.attempt, *unsaved);
+            lock(&self.context.unsaved).insert(self.attempt, *unsaved);
             true
         } else {
             false
@@ -306,7 +319,7 @@ impl PairRun {
     }
 
     fn finish(&self, end: RunEnd) {
-        self.outbox.send(Event::Finished {
+        self.context.outbox.send(Event::Finished {
             attempt: self.attempt,
             end,
         });

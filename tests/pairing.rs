@@ -61,6 +61,15 @@ impl Run {
     }
 }
 
+/// Pairs a device on a running demo server, with the right secret and the test keychain.
+fn start_on(server: &DemoServer, kc: &TestKeychain, device: &str) -> Run {
+    start(
+        common::backend_for(server, common::demo_secret()),
+        kc.keychain.clone(),
+        device,
+    )
+}
+
 async fn fast_server() -> (DemoServer, Control) {
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
@@ -189,11 +198,7 @@ async fn denial_and_server_side_expiry_stop_with_clear_reasons() {
     };
     let (server, control) = fast_server().await;
 
-    let mut run = start(
-        common::backend_for(&server, common::demo_secret()),
-        kc.keychain.clone(),
-        "CAM-DENY",
-    );
+    let mut run = start_on(&server, &kc, "CAM-DENY");
     control.deny(&run.code().await).await;
     let error = run.finish_now().await.unwrap_err();
     assert!(
@@ -203,11 +208,7 @@ async fn denial_and_server_side_expiry_stop_with_clear_reasons() {
     assert_eq!(error.kind(), FailureKind::Refused);
     assert!(error.to_string().contains("declined"), "{error}");
 
-    let mut run = start(
-        common::backend_for(&server, common::demo_secret()),
-        kc.keychain.clone(),
-        "CAM-EXP",
-    );
+    let mut run = start_on(&server, &kc, "CAM-EXP");
     control.expire(&run.code().await).await;
     let error = run.finish_now().await.unwrap_err();
     assert!(
@@ -231,11 +232,7 @@ async fn the_local_deadline_ends_polling_when_the_server_says_nothing() {
     };
     let server = DemoServer::start(config).await.unwrap();
     let control = Control::new(server.base_url());
-    let mut run = start(
-        common::backend_for(&server, common::demo_secret()),
-        kc.keychain.clone(),
-        "CAM-LATE",
-    );
+    let mut run = start_on(&server, &kc, "CAM-LATE");
     run.code().await;
     let error = run.finish_now().await.unwrap_err();
     assert!(
@@ -258,11 +255,7 @@ async fn cancel_stops_polling_at_once() {
         return;
     };
     let (server, control) = fast_server().await;
-    let mut run = start(
-        common::backend_for(&server, common::demo_secret()),
-        kc.keychain.clone(),
-        "CAM-CANCEL",
-    );
+    let mut run = start_on(&server, &kc, "CAM-CANCEL");
     run.code().await;
     // Let one poll happen, then cancel while waiting for the next.
     while let Some(event) = run.events.recv().await {
@@ -275,11 +268,7 @@ async fn cancel_stops_polling_at_once() {
     let polls = control.token_request_times("CAM-CANCEL").await.len();
     // A witness device polls twice more on the same server: time enough for the cancelled
     // one to have polled again, had it not stopped.
-    let mut witness = start(
-        common::backend_for(&server, common::demo_secret()),
-        kc.keychain.clone(),
-        "CAM-WITNESS",
-    );
+    let mut witness = start_on(&server, &kc, "CAM-WITNESS");
     witness.code().await;
     let mut witness_polls = 0;
     while witness_polls < 2 {

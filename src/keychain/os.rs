@@ -68,7 +68,7 @@ impl OsStore {
         if let Some(platform) = slot.as_ref() {
             return Ok(platform.clone());
         }
-        let platform = open_platform_store().map_err(|e| KeychainError::Unavailable {
+        let platform = platform::open().map_err(|e| KeychainError::Unavailable {
             reason: crate::errors::chain(&e),
         })?;
         *slot = Some(platform.clone());
@@ -102,59 +102,54 @@ impl CredentialStore for OsStore {
     }
 
     fn describe(&self) -> String {
-        format!("{}, service {}", PLATFORM_NAME, self.service)
+        format!("{}, service {}", platform::NAME, self.service)
     }
 }
 
+/// The platform's store: its name for messages, and how to open it.
 #[cfg(all(
     unix,
     not(any(target_os = "macos", target_os = "ios", target_os = "android"))
 ))]
-const PLATFORM_NAME: &str = "Secret Service";
-#[cfg(target_os = "macos")]
-const PLATFORM_NAME: &str = "macOS Keychain";
-#[cfg(target_os = "windows")]
-const PLATFORM_NAME: &str = "Windows Credential Manager";
-#[cfg(not(any(
-    all(
-        unix,
-        not(any(target_os = "macos", target_os = "ios", target_os = "android"))
-    ),
-    target_os = "macos",
-    target_os = "windows"
-)))]
-const PLATFORM_NAME: &str = "no supported keychain";
+mod platform {
+    use super::{Arc, Error, PlatformStore};
+    pub const NAME: &str = "Secret Service";
+    pub fn open() -> Result<Arc<PlatformStore>, Error> {
+        Ok(zbus_secret_service_keyring_store::Store::new()?)
+    }
+}
 
-#[cfg(all(
-    unix,
-    not(any(target_os = "macos", target_os = "ios", target_os = "android"))
+#[cfg(target_os = "macos")]
+mod platform {
+    use super::{Arc, Error, PlatformStore};
+    pub const NAME: &str = "macOS Keychain";
+    pub fn open() -> Result<Arc<PlatformStore>, Error> {
+        Ok(apple_native_keyring_store::keychain::Store::new()?)
+    }
+}
+
+#[cfg(target_os = "windows")]
+mod platform {
+    use super::{Arc, Error, PlatformStore};
+    pub const NAME: &str = "Windows Credential Manager";
+    pub fn open() -> Result<Arc<PlatformStore>, Error> {
+        Ok(windows_native_keyring_store::Store::new()?)
+    }
+}
+
+#[cfg(any(
+    target_os = "ios",
+    target_os = "android",
+    not(any(unix, target_os = "windows"))
 ))]
-fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
-    Ok(zbus_secret_service_keyring_store::Store::new()?)
-}
-
-#[cfg(target_os = "macos")]
-fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
-    Ok(apple_native_keyring_store::keychain::Store::new()?)
-}
-
-#[cfg(target_os = "windows")]
-fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
-    Ok(windows_native_keyring_store::Store::new()?)
-}
-
-#[cfg(not(any(
-    all(
-        unix,
-        not(any(target_os = "macos", target_os = "ios", target_os = "android"))
-    ),
-    target_os = "macos",
-    target_os = "windows"
-)))]
-fn open_platform_store() -> Result<Arc<PlatformStore>, Error> {
-    Err(Error::NotSupportedByStore(
-        "this platform has no supported keychain".into(),
-    ))
+mod platform {
+    use super::{Arc, Error, PlatformStore};
+    pub const NAME: &str = "no supported keychain";
+    pub fn open() -> Result<Arc<PlatformStore>, Error> {
+        Err(Error::NotSupportedByStore(
+            "this platform has no supported keychain".into(),
+        ))
+    }
 }
 
 /// Maps keyring errors to ours. Some keyring errors carry the stored bytes
