@@ -199,10 +199,12 @@ async fn run(
             }
             Command::SaveClientSecret(secret) => {
                 let saved = backend::save_client_secret(&keychain, &choice.profile, secret).await;
-                let switch = saved.is_ok() && backend.is_demo();
+                let reconnect = saved.is_ok();
                 outbox.send(Event::SecretSaved(saved.map_err(|e| e.to_string())));
-                if switch && let Some(live) = connect(choice.clone(), &keychain, &outbox).await {
-                    backend = Arc::new(live);
+                // New pairings use the new secret (and leave demo mode); running ones finish
+                // with the backend they started with.
+                if reconnect && let Some(next) = connect(choice.clone(), &keychain, &outbox).await {
+                    backend = Arc::new(next);
                 }
             }
         }
