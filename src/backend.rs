@@ -4,10 +4,11 @@
 use secrecy::SecretString;
 use url::Url;
 
-use crate::c2c::{C2cClient, ClientError};
-use crate::config::{ConfigError, Profile};
+use crate::c2c::{C2cClient, ClientCredentials, ClientError};
+use crate::config::{ConfigError, DEMO_KEYCHAIN_HOST, Profile};
 use crate::demo::{DemoConfig, DemoServer};
 use crate::keychain::{Keychain, KeychainError, client_secret_account};
+use crate::registry::DeviceRecord;
 
 /// Environment variable that supplies the client secret (beats the keychain).
 pub const CLIENT_SECRET_ENV: &str = "C2C_PAIR_CLIENT_SECRET";
@@ -145,6 +146,60 @@ impl Backend {
             client_secret: SecretString::from(secret),
             demo_server: Some(server),
             warning,
+        })
+    }
+
+    /// The credentials one device presents to this server.
+    pub fn credentials(&self, client_id: &str) -> ClientCredentials {
+        ClientCredentials {
+            client_id: client_id.to_owned(),
+            client_secret: self.client_secret.clone(),
+        }
+    }
+
+    /// The server a recorded device was paired with, for refresh, heartbeat and unpair:
+    /// the user's profile settings with the record's API base, and that host's client secret
+    /// (the demo server's own for demo devices; the environment's, else the keychain's).
+    pub async fn for_record(
+        choice: &BackendChoice,
+        record: &DeviceRecord,
+        keychain: &Keychain,
+    ) -> Result<Self, BackendError> {
+        let api_base = Url::parse(&record.api_base).map_err(|e| {
+            BackendError::Config(ConfigError::BadApiBase(
+                record.api_base.clone(),
+                e.to_string(),
+            ))
+        })?;
+        let demo = record.keychain_host == DEMO_KEYCHAIN_HOST;
+        let profile = Profile {
+            api_base,
+            demo,
+            ..choice.profile.clone()
+        };
+        profile.validate()?;
+        let client_secret = if demo {
+            SecretString::from(choice.demo.client_secret.clone())
+        } else if let Some(secret) = choice.env_secret.clone() {
+            secret
+        } else {
+            let account = client_secret_account(&record.keychain_host);
+            match keychain.get(&account).await {
+                Ok(Some(secret)) => secret,
+                Ok(None) => {
+                    return Err(BackendError::NoSecret {
+                        host: record.keychain_host.clone(),
+                    });
+                }
+                Err(error) => return Err(BackendError::SecretUnreadable(error)),
+            }
+        };
+        let client = C2cClient::new(profile)?;
+        Ok(Self {
+            client,
+            client_secret,
+            demo_server: None,
+            warning: None,
         })
     }
 

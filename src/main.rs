@@ -62,7 +62,6 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
         cli::report(message);
     }
     let setup_failed = setup.is_err();
-    let keychain = args.keychain();
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("C2C Pairing Assistant")
         .with_app_id("c2c-pair")
@@ -82,10 +81,10 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
         native,
         Box::new(move |cc| {
             let app = match setup {
-                Ok((choice, options)) => {
+                Ok((setup, options)) => {
                     let ctx = cc.egui_ctx.clone();
                     let wake = Arc::new(move || ctx.request_repaint());
-                    PairApp::new(Worker::spawn(choice, keychain, wake)?, options)
+                    PairApp::new(Worker::spawn(setup, wake)?, options)
                 }
                 Err(message) => PairApp::not_started(message),
             };

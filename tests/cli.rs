@@ -12,12 +12,18 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-/// The binary with a clean environment and the test's keychain service.
-fn c2c_pair(service: &str, args: &[&str]) -> Command {
+/// The binary with a clean environment, the test's keychain service and config directory.
+fn c2c_pair(kc: &TestKeychain, args: &[&str]) -> Command {
+    c2c_pair_in(&kc.service, kc.config_dir.path(), args)
+}
+
+/// The binary with a clean environment, a keychain service and a config directory.
+fn c2c_pair_in(service: &str, config_dir: &std::path::Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
     command
         .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
+        .env("C2C_PAIR_CONFIG_DIR", config_dir)
         .env_remove("C2C_PAIR_CLIENT_SECRET")
         .env_remove("C2C_PAIR_API_BASE")
         .env_remove("C2C_PAIR_CLIENT_VERSION")
@@ -92,7 +98,7 @@ async fn pair_against_a_server_prints_json_events_and_stores_the_tokens() {
         .unwrap();
     let account = kc.track(&format!("CAM-CLI-1@{host}"));
     let mut command = c2c_pair(
-        &kc.service,
+        &kc,
         &[
             "--api-base",
             &base,
@@ -131,10 +137,7 @@ async fn with_no_secret_pair_uses_the_built_in_demo_server() {
         return;
     };
     let account = kc.track("CAM-DEMO-1@demo");
-    let mut run = Running::start(c2c_pair(
-        &kc.service,
-        &["pair", "--device", "CAM-DEMO-1", "--json"],
-    ));
+    let mut run = Running::start(c2c_pair(&kc, &["pair", "--device", "CAM-DEMO-1", "--json"]));
     assert_eq!(run.until("server").await["demo"], true);
     let code = run.until("code").await;
     let link = code["verification_uri_complete"].as_str().unwrap();
@@ -148,7 +151,7 @@ async fn with_no_secret_pair_uses_the_built_in_demo_server() {
 }
 
 async fn run_to_end(kc: &TestKeychain, args: &[&str], secret: Option<&str>) -> Output {
-    let mut command = c2c_pair(&kc.service, args);
+    let mut command = c2c_pair(kc, args);
     if let Some(secret) = secret {
         command.env("C2C_PAIR_CLIENT_SECRET", secret);
     }
@@ -279,7 +282,7 @@ async fn an_expired_code_exits_4_and_a_denied_one_exits_3() {
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let base = server.base_url().to_string();
     let mut command = c2c_pair(
-        &kc.service,
+        &kc,
         &["--api-base", &base, "pair", "--device", "CAM-NO", "--json"],
     );
     command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
@@ -297,8 +300,10 @@ async fn an_expired_code_exits_4_and_a_denied_one_exits_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_service_fails_before_any_code_with_exit_6() {
     // A D-Bus address where nothing listens: no keychain at all.
-    let mut command = c2c_pair(
+    let config = tempfile::tempdir().unwrap();
+    let mut command = c2c_pair_in(
         "c2c-pair-test-nokeychain",
+        config.path(),
         &["pair", "--device", "CAM-NOKEY", "--json"],
     );
     command.env(
@@ -347,7 +352,7 @@ async fn a_client_secret_set_from_stdin_is_used_from_the_keychain() {
     let secret_account = kc.track(&format!("client-secret:{host}"));
     let token_account = kc.track(&format!("CAM-KEYSECRET@{host}"));
 
-    let mut command = c2c_pair(&kc.service, &["--api-base", &base, "secret", "set"]);
+    let mut command = c2c_pair(&kc, &["--api-base", &base, "secret", "set"]);
     command.stdin(Stdio::piped());
     let mut child = command.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -366,7 +371,7 @@ async fn a_client_secret_set_from_stdin_is_used_from_the_keychain() {
 
     // No environment secret: the stored one is used.
     let mut run = Running::start(c2c_pair(
-        &kc.service,
+        &kc,
         &[
             "--api-base",
             &base,
@@ -394,8 +399,10 @@ async fn demo_server_runs_on_its_own_and_says_how_to_use_it() {
         .unwrap()
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let mut run = Running::start(c2c_pair(
+    let config = tempfile::tempdir().unwrap();
+    let mut run = Running::start(c2c_pair_in(
         "unused",
+        config.path(),
         &["demo-server", "--listen", &listen, "--interval", "0.2"],
     ));
     let first = run.lines.next_line().await.unwrap().unwrap();

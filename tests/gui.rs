@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 use c2c_pair::backend::BackendChoice;
 use c2c_pair::config::Profile;
 use c2c_pair::demo::{DemoConfig, DemoServer};
-use c2c_pair::keychain::Keychain;
 use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions, group_code};
-use c2c_pair::worker::Worker;
+use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
 use common::{Control, Hostile};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
@@ -30,7 +29,13 @@ struct Window {
 }
 
 impl Window {
-    fn open(choice: BackendChoice, keychain: Keychain) -> Self {
+    fn open(choice: BackendChoice, kc: &common::TestKeychain) -> Self {
+        let setup = WorkerSetup {
+            choice,
+            keychain: kc.keychain.clone(),
+            registry: kc.registry.clone(),
+            heartbeat_every: HEARTBEAT_EVERY,
+        };
         let (wake_tx, woken) = mpsc::channel();
         let harness = Harness::builder()
             .with_size([960.0, 680.0])
@@ -40,7 +45,7 @@ impl Window {
                     ctx.request_repaint();
                     let _ = wake_tx.send(());
                 });
-                let worker = Worker::spawn(choice, keychain, wake).expect("worker starts");
+                let worker = Worker::spawn(setup, wake).expect("worker starts");
                 PairApp::new(worker, UiOptions::default())
             });
         Self { harness, woken }
@@ -59,6 +64,11 @@ impl Window {
             assert!(!left.is_zero(), "gave up waiting for {what}");
             let _ = self.woken.recv_timeout(left);
         }
+    }
+
+    fn until_label(&mut self, text: &str) {
+        let owned = text.to_owned();
+        self.until(text, move |h| h.query_by_label(&owned).is_some());
     }
 
     fn until_label_contains(&mut self, text: &str) {
@@ -124,7 +134,7 @@ fn type_a_device_id_pair_scan_approve_and_see_paired() {
         return;
     };
     let account = kc.track("CAM-GUI-1@demo");
-    let mut window = Window::open(demo_choice(common::fast_config()), kc.keychain.clone());
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
     window.until_label_contains("Demo — not connected to Frame.io");
     window.type_device_id("CAM-GUI-1");
     window.click("Pair");
@@ -144,11 +154,13 @@ fn type_a_device_id_pair_scan_approve_and_see_paired() {
     window.harness.get_by_label_contains("Code expires in");
 
     runtime().block_on(Control::from_link(&link).approve(&code));
-    window.until_label_contains("Paired");
+    window.until_label("Paired");
     window.harness.get_by_label("Device CAM-GUI-1");
-    window
+    let connected = window
         .harness
-        .get_by_label("Connected to project Demo Project");
+        .query_all_by_label("Connected to project Demo Project")
+        .count();
+    assert_eq!(connected, 2, "shown on the card and in the device list");
     window
         .harness
         .get_by_label_contains("stored in the OS keychain");
@@ -163,7 +175,7 @@ fn cancel_stops_polling_at_once() {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let mut window = Window::open(demo_choice(common::fast_config()), kc.keychain.clone());
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
     window.until_label_contains("Demo — not connected to Frame.io");
     window.type_device_id("CAM-GUI-CANCEL");
     window.click("Pair");
@@ -203,7 +215,7 @@ fn bad_device_ids_are_explained_in_the_window() {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let mut window = Window::open(demo_choice(common::fast_config()), kc.keychain.clone());
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
     window.until_label_contains("Demo — not connected to Frame.io");
     window.click("Pair");
     window.harness.get_by_label_contains("enter a device id");
@@ -222,7 +234,7 @@ fn a_plain_http_api_base_is_refused_in_the_window() {
     };
     // Bypass the command line's check: the worker validates again before any request.
     let insecure = Url::parse("http://api.example.com/").unwrap();
-    let mut window = Window::open(service_choice(&insecure, "s"), kc.keychain.clone());
+    let mut window = Window::open(service_choice(&insecure, "s"), &kc);
     window.until_label_contains("Cannot start: refusing plain http://");
 }
 
@@ -231,7 +243,7 @@ fn pairing_fails_with(base: &Url, secret: &str, headline: &str, says: &str) {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let mut window = Window::open(service_choice(base, secret), kc.keychain.clone());
+    let mut window = Window::open(service_choice(base, secret), &kc);
     window.until_label_contains("Pairs with");
     window.type_device_id("CAM-GUI-BAD");
     window.click("Pair");
@@ -293,7 +305,7 @@ fn a_client_secret_saved_in_settings_switches_from_demo_to_the_service() {
         env_secret: None,
         ..service_choice(server.base_url(), "unused")
     };
-    let mut window = Window::open(choice, kc.keychain.clone());
+    let mut window = Window::open(choice, &kc);
     window.until_label_contains("Demo — not connected to Frame.io");
 
     window.click("Settings");

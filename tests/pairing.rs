@@ -6,12 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use c2c_pair::backend::Backend;
 use c2c_pair::c2c::{OAuthErrorCode, StopReason};
 use c2c_pair::config::BodyEncoding;
 use c2c_pair::demo::{DemoConfig, DemoServer};
-use c2c_pair::device::{self, DeviceId, FailureKind, PairError, PairEvent, PairOutcome};
-use c2c_pair::keychain::{Keychain, TokenSet, token_account};
+use c2c_pair::device::{self, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome};
+use c2c_pair::keychain::{TokenSet, token_account};
 use common::{Control, FAST_INTERVAL, TestKeychain};
 use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
@@ -24,13 +23,13 @@ struct Run {
     cancel: CancellationToken,
 }
 
-fn start(backend: Backend, keychain: Keychain, device: &str) -> Run {
+fn start(ctx: Context, device: &str) -> Run {
     let (tx, events) = mpsc::unbounded_channel();
     let cancel = CancellationToken::new();
     let device_id = DeviceId::parse(device).unwrap();
     let token = cancel.clone();
     let result = tokio::spawn(async move {
-        device::pair(&backend, &keychain, &device_id, &token, |event| {
+        device::pair(&ctx, &device_id, None, &token, |event| {
             let _ = tx.send(event);
         })
         .await
@@ -64,8 +63,7 @@ impl Run {
 /// Pairs a device on a running demo server, with the right secret and the test keychain.
 fn start_on(server: &DemoServer, kc: &TestKeychain, device: &str) -> Run {
     start(
-        common::backend_for(server, common::demo_secret()),
-        kc.keychain.clone(),
+        kc.context(common::backend_for(server, common::demo_secret())),
         device,
     )
 }
@@ -98,7 +96,7 @@ async fn pair_and_check(kc: &TestKeychain, body: BodyEncoding, device: &str) {
     profile.body = body;
     let backend = common::backend_with_profile(profile.clone(), common::demo_secret());
     let account = kc.track(&token_account(device, &profile.keychain_host()));
-    let mut run = start(backend, kc.keychain.clone(), device);
+    let mut run = start(kc.context(backend), device);
     let code = run.code().await;
     assert_eq!(code.len(), 6);
     control.approve_into(&code, "Booth Reel", "A-Cam").await;
@@ -162,7 +160,7 @@ async fn slow_down_raises_the_interval_by_five_seconds_for_later_polls() {
         "CAM-SLOW",
         &backend.client.profile().keychain_host(),
     ));
-    let mut run = start(backend, kc.keychain.clone(), "CAM-SLOW");
+    let mut run = start(kc.context(backend), "CAM-SLOW");
     let code = run.code().await;
     control.slow_down(1).await;
     // Wait for the slowed-down poll to be answered, then approve.
@@ -287,8 +285,7 @@ async fn a_wrong_client_secret_is_refused_before_any_code() {
     };
     let (server, _control) = fast_server().await;
     let mut run = start(
-        common::backend_for(&server, "not-the-secret"),
-        kc.keychain.clone(),
+        kc.context(common::backend_for(&server, "not-the-secret")),
         "CAM-SECRET",
     );
     let error = run.finish_now().await.unwrap_err();
@@ -317,7 +314,7 @@ async fn refresh_rotates_and_old_refresh_tokens_are_refused() {
         client_secret: backend.client_secret.clone(),
     };
     let client = backend.client.clone();
-    let mut run = start(backend, kc.keychain.clone(), "CAM-ROT");
+    let mut run = start(kc.context(backend), "CAM-ROT");
     control.approve(&run.code().await).await;
     assert!(matches!(run.finish_now().await, Ok(PairOutcome::Paired(_))));
     let first = kc.keychain.load_tokens(&account).await.unwrap().unwrap();

@@ -1,5 +1,11 @@
 //! egui views only: no I/O, no awaiting, no sleeping. Each frame drains the worker's events,
 //! draws, and turns clicks into commands.
+//!
+//! Layout: the device list on the left; on the right, the form to add devices (one, or a
+//! pasted or dropped list) and one card per pairing under way, each with its own code, QR and
+//! countdown.
+
+mod fleet;
 
 mod pairing;
 pub mod qr;
@@ -10,9 +16,11 @@ use egui::{Color32, Key, RichText, Ui};
 use secrecy::SecretString;
 
 use crate::device::{DeviceId, PairEvent};
-use crate::worker::{Command, Event, Mode, RunEnd, Worker};
+use crate::import;
+use crate::worker::{Command, DeviceKey, DeviceView, Event, Mode, RunEnd, Worker};
+use fleet::FleetAction;
 pub use pairing::group_code;
-use pairing::{Action, PairingView, Phase};
+use pairing::{Action, PairingView, Phase, Scale};
 
 /// Label of the device id field, also its accessible name.
 pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
@@ -20,11 +28,15 @@ pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
 pub const NAME_LABEL: &str = "Name (optional)";
 /// Label of the client secret field.
 pub const SECRET_LABEL: &str = "Frame.io client secret";
+/// Label of the several-devices field.
+pub const LIST_LABEL: &str = "Devices, one per line: id or id,name";
 
-/// Width of the pairing screen's content: the code column and the QR.
-const PAIRING_WIDTH: f32 = 700.0;
-/// Width of the start screen's content.
-const START_WIDTH: f32 = 560.0;
+/// Width of the central column with one pairing on screen.
+const COLUMN_WIDTH: f32 = 700.0;
+/// Width of one pairing card when several are under way.
+const CARD_WIDTH: f32 = 430.0;
+/// Notices kept on screen.
+const NOTICES_KEPT: usize = 4;
 
 /// Lays out `add` in a column at most `width` points wide, centred in the space left.
 fn centred<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
@@ -57,17 +69,21 @@ pub struct PairApp {
     device_input: String,
     name_input: String,
     input_error: Option<String>,
+    list_input: String,
+    list_open: bool,
     secret_input: String,
     secret_status: Option<Result<(), String>>,
-    pairing: Option<PairingView>,
+    cards: Vec<PairingView>,
+    fleet: Vec<DeviceView>,
+    confirming_unpair: Option<DeviceKey>,
+    notices: Vec<String>,
     next_attempt: u64,
-    notice: Option<String>,
 }
 
 impl PairApp {
     /// A new window state driving `worker`.
     pub fn new(worker: Worker, options: UiOptions) -> Self {
-        let mut app = Self::with_worker(Some(worker), options.name.clone());
+        let mut app = Self::with_worker(Some(worker));
         if let Some(device_id) = options.device_id {
             app.device_input = device_id.to_string();
             app.start_pairing(device_id, options.name);
@@ -77,24 +93,28 @@ impl PairApp {
 
     /// A window that could not start (a bad setting): it shows why and pairs nothing.
     pub fn not_started(message: String) -> Self {
-        let mut app = Self::with_worker(None, None);
+        let mut app = Self::with_worker(None);
         app.start_error = Some(message);
         app
     }
 
-    fn with_worker(worker: Option<Worker>, name: Option<String>) -> Self {
+    fn with_worker(worker: Option<Worker>) -> Self {
         Self {
             worker,
             mode: None,
             start_error: None,
             device_input: String::new(),
-            name_input: name.unwrap_or_default(),
+            name_input: String::new(),
             input_error: None,
+            list_input: String::new(),
+            list_open: false,
             secret_input: String::new(),
             secret_status: None,
-            pairing: None,
+            cards: Vec::new(),
+            fleet: Vec::new(),
+            confirming_unpair: None,
+            notices: Vec::new(),
             next_attempt: 1,
-            notice: None,
         }
     }
 
@@ -109,38 +129,63 @@ impl PairApp {
         while let Some(event) = self.worker.as_ref().and_then(Worker::try_recv) {
             self.apply(event);
         }
-        self.prepare_qr(ui.ctx());
+        self.take_dropped_files(ui.ctx());
+        self.prepare_qrs(ui.ctx());
         let now = Instant::now();
         self.banner(ui);
+        egui::Panel::left("devices")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    let action = fleet::show(ui, &self.fleet, self.confirming_unpair.as_ref());
+                    if let Some(action) = action {
+                        self.fleet_action(action);
+                    }
+                });
+            });
         egui::CentralPanel::default_margins().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
-                ui.add_space(16.0);
-                match self.pairing.as_mut() {
-                    Some(view) => {
-                        let action = centred(ui, PAIRING_WIDTH, |ui| view.show(ui, now));
-                        if let Some(action) = action {
-                            self.act(action);
-                        }
-                    }
-                    None => centred(ui, START_WIDTH, |ui| self.start_screen(ui)),
-                }
+                ui.add_space(8.0);
+                centred(ui, COLUMN_WIDTH, |ui| {
+                    self.notices(ui);
+                    self.add_form(ui);
+                });
+                ui.add_space(12.0);
+                self.cards(ui, now);
+                ui.add_space(24.0);
+                centred(ui, COLUMN_WIDTH, |ui| self.settings(ui));
             });
         });
-        // Repaint on worker events (they wake us) and once a second for the countdown; never
+        // Repaint on worker events (they wake us) and at each second of a countdown; never
         // continuously.
-        if let Some(tick) = self.pairing.as_ref().and_then(|view| view.next_tick(now)) {
+        if let Some(tick) = self
+            .cards
+            .iter()
+            .filter_map(|card| card.next_tick(now))
+            .min()
+        {
             ui.ctx().request_repaint_after(tick);
         }
     }
 
-    /// Builds the QR texture once per code, not once per frame.
-    fn prepare_qr(&mut self, ctx: &egui::Context) {
-        if let Some(view) = self.pairing.as_mut()
-            && let Phase::Showing { code, .. } = &view.phase
-            && let Some(link) = code.qr_target()
-            && view.qr.as_ref().is_none_or(|qr| qr.link() != link)
-        {
-            view.qr = qr::QrImage::new(ctx, link);
+    /// Builds each QR texture once per code, not once per frame.
+    fn prepare_qrs(&mut self, ctx: &egui::Context) {
+        for card in &mut self.cards {
+            if let Phase::Showing { code, .. } = &card.phase
+                && let Some(link) = code.qr_target()
+                && card.qr.as_ref().is_none_or(|qr| qr.link() != link)
+            {
+                card.qr = qr::QrImage::new(ctx, link);
+            }
+        }
+    }
+
+    /// A CSV file dropped on the window is read by the worker, not here.
+    fn take_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
+        for file in dropped {
+            self.send(Command::Import(file.path().to_path_buf()));
         }
     }
 
@@ -155,83 +200,131 @@ impl PairApp {
                 self.secret_status = Some(result);
             }
             Event::Progress { attempt, event } => {
-                if let Some(view) = self.current(attempt) {
-                    apply_progress(view, event);
+                if let Some(card) = self.card(attempt) {
+                    apply_progress(card, event);
                 }
             }
-            Event::Finished { attempt, end } => match (self.current(attempt), end) {
-                (Some(view), RunEnd::Paired(paired)) => {
-                    view.phase = Phase::Paired(paired);
-                    view.qr = None;
+            Event::Finished { attempt, end } => self.finished(attempt, end),
+            Event::Fleet(devices) => self.fleet = devices,
+            Event::Notice(line) => self.notice(line),
+            Event::Imported(text) => {
+                if !self.list_input.trim().is_empty() {
+                    self.list_input.push('\n');
                 }
-                (
-                    Some(view),
-                    RunEnd::Failed {
-                        kind,
-                        message,
-                        can_retry_save,
-                    },
-                ) => {
-                    view.phase = Phase::Failed {
-                        kind,
-                        message,
-                        can_retry_save,
-                    };
-                    view.qr = None;
-                }
-                (Some(_), RunEnd::Cancelled) => self.pairing = None,
-                // The approval arrived with the poll that was on its way as the user
-                // cancelled: the tokens were saved, so say so rather than stay silent.
-                (None, RunEnd::Paired(paired)) => {
-                    self.notice = Some(format!(
-                        "{} was approved as you cancelled; its credentials were saved in the OS \
-                         keychain as {}.",
-                        paired.device_id, paired.keychain_account
-                    ));
-                }
-                (None, _) => {}
-            },
+                self.list_input.push_str(&text);
+                self.list_open = true;
+            }
         }
     }
 
-    fn current(&mut self, attempt: u64) -> Option<&mut PairingView> {
-        self.pairing.as_mut().filter(|view| view.attempt == attempt)
+    fn notice(&mut self, line: String) {
+        self.notices.push(line);
+        let excess = self.notices.len().saturating_sub(NOTICES_KEPT);
+        self.notices.drain(..excess);
     }
 
-    fn act(&mut self, action: Action) {
-        let Some(view) = self.pairing.as_ref() else {
+    fn finished(&mut self, attempt: u64, end: RunEnd) {
+        let Some(card) = self.card(attempt) else {
+            // The approval arrived with the poll that was on its way as the user cancelled:
+            // the tokens were saved, so say so rather than stay silent.
+            if let RunEnd::Paired(paired) = end {
+                self.notice(format!(
+                    "{} was approved as you cancelled; its credentials were saved in the OS \
+                     keychain as {}.",
+                    paired.device_id, paired.keychain_account
+                ));
+            }
             return;
         };
-        let attempt = view.attempt;
+        card.qr = None;
+        card.phase = match end {
+            RunEnd::Paired(paired) => Phase::Paired(paired),
+            RunEnd::Failed {
+                kind,
+                message,
+                can_retry_save,
+            } => Phase::Failed {
+                kind,
+                message,
+                can_retry_save,
+            },
+            RunEnd::Cancelled => {
+                self.cards.retain(|card| card.attempt != attempt);
+                return;
+            }
+        };
+    }
+
+    fn card(&mut self, attempt: u64) -> Option<&mut PairingView> {
+        self.cards.iter_mut().find(|card| card.attempt == attempt)
+    }
+
+    fn card_action(&mut self, attempt: u64, action: Action) {
+        let Some(index) = self.cards.iter().position(|card| card.attempt == attempt) else {
+            return;
+        };
         match action {
             Action::Cancel => {
-                // Effective at once: the screen goes back now, the worker stops polling.
+                // Effective at once: the card goes now, the worker stops polling.
                 self.send(Command::Cancel { attempt });
-                self.pairing = None;
+                self.cards.remove(index);
             }
             Action::NewCode => {
-                let (device_id, name) = (view.device_id.clone(), view.name.clone());
-                self.start_pairing(device_id, name);
+                let card = self.cards.remove(index);
+                self.start_pairing(card.device_id, card.name);
             }
             Action::RetrySave => self.send(Command::RetrySave { attempt }),
-            Action::Done => self.pairing = None,
+            Action::Done => {
+                self.cards.remove(index);
+            }
         }
     }
 
-    fn start_pairing(&mut self, device_id: DeviceId, name: Option<String>) {
+    fn fleet_action(&mut self, action: FleetAction) {
+        match action {
+            FleetAction::Refresh(key) => self.send(Command::Refresh(key)),
+            FleetAction::Repair { device_id, name } => match DeviceId::parse(&device_id) {
+                Ok(id) => {
+                    self.start_pairing(id, name);
+                }
+                Err(error) => self.notice(error.to_string()),
+            },
+            FleetAction::AskUnpair(key) => self.confirming_unpair = Some(key),
+            FleetAction::Unpair(key) => {
+                self.confirming_unpair = None;
+                self.send(Command::Unpair(key));
+            }
+            FleetAction::KeepPaired => self.confirming_unpair = None,
+        }
+    }
+
+    /// Starts pairing a device, unless a card for it is already waiting for approval.
+    fn start_pairing(&mut self, device_id: DeviceId, name: Option<String>) -> bool {
+        let busy = self
+            .cards
+            .iter()
+            .any(|card| card.device_id == device_id && card.is_running());
+        if busy {
+            self.input_error = Some(format!("{device_id} is already being paired"));
+            return false;
+        }
+        // A finished card for the same device makes way for the new run.
+        self.cards.retain(|card| card.device_id != device_id);
         let attempt = self.next_attempt;
         self.next_attempt += 1;
         self.send(Command::Pair {
             attempt,
             device_id: device_id.clone(),
+            name: name.clone(),
         });
-        self.pairing = Some(PairingView {
+        self.cards.push(PairingView {
             attempt,
             device_id,
             name,
             phase: Phase::Preparing("Starting…"),
             qr: None,
         });
+        true
     }
 
     fn banner(&self, ui: &mut Ui) {
@@ -263,7 +356,20 @@ impl PairApp {
         });
     }
 
-    fn start_screen(&mut self, ui: &mut Ui) {
+    fn notices(&mut self, ui: &mut Ui) {
+        if self.notices.is_empty() {
+            return;
+        }
+        for line in &self.notices {
+            ui.label(line);
+        }
+        if ui.small_button("Dismiss").clicked() {
+            self.notices.clear();
+        }
+        ui.add_space(8.0);
+    }
+
+    fn add_form(&mut self, ui: &mut Ui) {
         ui.heading("Pair a device");
         match (&self.mode, &self.start_error) {
             (_, Some(error)) => {
@@ -282,10 +388,7 @@ impl PairApp {
                 ui.label("Pairs with the built-in demo server.");
             }
         }
-        if let Some(notice) = &self.notice {
-            ui.label(notice);
-        }
-        ui.add_space(12.0);
+        ui.add_space(8.0);
         let submitted = egui::Grid::new("pair-form")
             .num_columns(2)
             .spacing([12.0, 8.0])
@@ -315,7 +418,6 @@ impl PairApp {
         if let Some(error) = &self.input_error {
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
-        ui.add_space(8.0);
         let can_pair = self.start_error.is_none();
         if ui
             .add_enabled(can_pair, egui::Button::new("Pair"))
@@ -324,8 +426,8 @@ impl PairApp {
         {
             self.submit();
         }
-        ui.add_space(24.0);
-        self.settings(ui);
+        ui.add_space(8.0);
+        self.list_form(ui, can_pair);
     }
 
     fn submit(&mut self) {
@@ -333,9 +435,81 @@ impl PairApp {
             Ok(device_id) => {
                 self.input_error = None;
                 let name = Some(self.name_input.trim().to_owned()).filter(|n| !n.is_empty());
-                self.start_pairing(device_id, name);
+                if self.start_pairing(device_id, name) {
+                    self.device_input.clear();
+                    self.name_input.clear();
+                }
             }
             Err(error) => self.input_error = Some(error.to_string()),
+        }
+    }
+
+    /// Several devices at once: pasted serials or `id,name` lines, or a dropped CSV file.
+    fn list_form(&mut self, ui: &mut Ui, can_pair: bool) {
+        let header =
+            egui::CollapsingHeader::new("Add several devices").open(self.list_open.then_some(true));
+        let shown = header.show(ui, |ui| {
+            ui.label(
+                "Paste serial numbers, or lines of id,name — or drop a CSV file on the window.",
+            );
+            let label = ui.label(LIST_LABEL);
+            ui.add(
+                egui::TextEdit::multiline(&mut self.list_input)
+                    .desired_rows(5)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+            let parsed = import::parse(&self.list_input);
+            for problem in &parsed.problems {
+                ui.colored_label(ui.visuals().warn_fg_color, problem);
+            }
+            let count = parsed.entries.len();
+            let text = match count {
+                1 => "Pair 1 device".to_owned(),
+                n => format!("Pair {n} devices"),
+            };
+            if ui
+                .add_enabled(can_pair && count > 0, egui::Button::new(text))
+                .clicked()
+            {
+                let started = parsed
+                    .entries
+                    .into_iter()
+                    .filter(|entry| self.start_pairing(entry.device_id.clone(), entry.name.clone()))
+                    .count();
+                if started == count {
+                    self.list_input.clear();
+                }
+            }
+        });
+        self.list_open = shown.openness > 0.0;
+    }
+
+    fn cards(&mut self, ui: &mut Ui, now: Instant) {
+        let mut clicked = None;
+        if self.cards.len() == 1 {
+            let card = &mut self.cards[0];
+            let attempt = card.attempt;
+            if let Some(action) = centred(ui, COLUMN_WIDTH, |ui| card.show(ui, now, Scale::SINGLE))
+            {
+                clicked = Some((attempt, action));
+            }
+        } else {
+            ui.horizontal_wrapped(|ui| {
+                for card in &mut self.cards {
+                    let attempt = card.attempt;
+                    let shown = egui::Frame::group(ui.style()).show(ui, |ui| {
+                        ui.set_width(CARD_WIDTH);
+                        card.show(ui, now, Scale::CARD)
+                    });
+                    if let Some(action) = shown.inner {
+                        clicked = Some((attempt, action));
+                    }
+                }
+            });
+        }
+        if let Some((attempt, action)) = clicked {
+            self.card_action(attempt, action);
         }
     }
 
@@ -375,18 +549,18 @@ impl PairApp {
     }
 }
 
-fn apply_progress(view: &mut PairingView, event: PairEvent) {
+fn apply_progress(card: &mut PairingView, event: PairEvent) {
     match event {
-        PairEvent::CheckingKeychain => view.phase = Phase::Preparing("Checking the OS keychain…"),
-        PairEvent::RequestingCode => view.phase = Phase::Preparing("Asking for a pairing code…"),
+        PairEvent::CheckingKeychain => card.phase = Phase::Preparing("Checking the OS keychain…"),
+        PairEvent::RequestingCode => card.phase = Phase::Preparing("Asking for a pairing code…"),
         PairEvent::CodeIssued(code) => {
             // The first check comes one interval after the code arrived.
             let first_check = code
                 .expires_at
                 .checked_sub(code.expires_in)
                 .map(|received| received + code.interval);
-            view.qr = None;
-            view.phase = Phase::Showing {
+            card.qr = None;
+            card.phase = Phase::Showing {
                 code,
                 status: None,
                 next_check: first_check,
@@ -398,13 +572,13 @@ fn apply_progress(view: &mut PairingView, event: PairEvent) {
         } => {
             if let Phase::Showing {
                 status, next_check, ..
-            } = &mut view.phase
+            } = &mut card.phase
             {
                 *status = Some(new);
                 *next_check = Some(at);
             }
         }
-        PairEvent::Saving => view.phase = Phase::Saving,
+        PairEvent::Saving => card.phase = Phase::Saving,
     }
 }
 

@@ -65,14 +65,31 @@ pub enum Action {
     Done,
 }
 
-/// Largest QR side, in points.
-const QR_SIDE: f32 = 260.0;
-/// Size of the user code.
-const CODE_SIZE: f32 = 64.0;
+/// How large to draw a pairing: alone on screen, or as one card among several.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scale {
+    /// Size of the user code, in points.
+    pub code: f32,
+    /// Largest QR side, in points.
+    pub qr: f32,
+}
+
+impl Scale {
+    /// One pairing on screen.
+    pub const SINGLE: Self = Self {
+        code: 64.0,
+        qr: 260.0,
+    };
+    /// Several pairings side by side.
+    pub const CARD: Self = Self {
+        code: 40.0,
+        qr: 170.0,
+    };
+}
 
 impl PairingView {
     /// Draws the screen; returns what the user clicked.
-    pub fn show(&mut self, ui: &mut Ui, now: Instant) -> Option<Action> {
+    pub fn show(&mut self, ui: &mut Ui, now: Instant, scale: Scale) -> Option<Action> {
         let title = match &self.name {
             Some(name) => format!("Pairing {name} ({})", self.device_id),
             None => format!("Pairing {}", self.device_id),
@@ -97,6 +114,7 @@ impl PairingView {
                 *next_check,
                 self.qr.as_mut(),
                 now,
+                scale,
             ),
             Phase::Saving => {
                 ui.label("Approved. Saving the credentials in the OS keychain…");
@@ -109,6 +127,14 @@ impl PairingView {
                 can_retry_save,
             } => show_failed(ui, *kind, message, *can_retry_save),
         }
+    }
+
+    /// Still working towards an end (not paired, failed or cancelled yet).
+    pub fn is_running(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Preparing(_) | Phase::Showing { .. } | Phase::Saving
+        )
     }
 
     /// When the screen next changes by itself (the countdown), if it does.
@@ -134,6 +160,7 @@ fn show_code(
     next_check: Option<Instant>,
     qr: Option<&mut QrImage>,
     now: Instant,
+    scale: Scale,
 ) -> Option<Action> {
     let mut action = None;
     ui.horizontal_top(|ui| {
@@ -142,7 +169,7 @@ fn show_code(
             ui.label(
                 RichText::new(group_code(&code.user_code))
                     .monospace()
-                    .size(CODE_SIZE)
+                    .size(scale.code)
                     .strong(),
             );
             match &code.verification_uri {
@@ -187,7 +214,7 @@ fn show_code(
         if let Some(qr) = qr {
             ui.add_space(24.0);
             ui.vertical(|ui| {
-                qr.show(ui, QR_SIDE);
+                qr.show(ui, scale.qr);
                 ui.label(RichText::new("Scan to open the link with the code filled in").small());
             });
         }
@@ -226,10 +253,14 @@ fn show_paired(ui: &mut Ui, paired: &PairedDevice, name: Option<&str>) -> Option
         "The credentials are stored in the OS keychain ({}) as {}.",
         paired.keychain, paired.keychain_account
     ));
+    if let Some(error) = &paired.registry_error {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("It could not be added to the device list: {error}"),
+        );
+    }
     ui.add_space(12.0);
-    ui.button("Pair another device")
-        .clicked()
-        .then_some(Action::Done)
+    ui.button("Close").clicked().then_some(Action::Done)
 }
 
 fn show_failed(

@@ -16,6 +16,7 @@ use c2c_pair::config::Profile;
 use c2c_pair::demo::state::LoggedRequest;
 use c2c_pair::demo::{DEMO_CLIENT_SECRET, DemoConfig, DemoServer};
 use c2c_pair::keychain::{CredentialStore, Keychain, OsStore};
+use c2c_pair::registry::Registry;
 use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
@@ -207,12 +208,17 @@ impl Control {
     }
 }
 
-/// The real OS keychain under a throwaway service name; entries it saw are deleted on drop.
+/// The real OS keychain under a throwaway service name, and a throwaway config directory
+/// for the device list; both are cleaned up on drop.
 pub struct TestKeychain {
     /// Async access, as the app uses it.
     pub keychain: Keychain,
     /// The throwaway service name.
     pub service: String,
+    /// The device list, in a temporary config directory.
+    pub registry: Registry,
+    /// The temporary config directory (`C2C_PAIR_CONFIG_DIR` for the binary).
+    pub config_dir: tempfile::TempDir,
     store: Arc<OsStore>,
     accounts: Mutex<Vec<String>>,
 }
@@ -222,6 +228,15 @@ impl TestKeychain {
     pub fn track(&self, account: &str) -> String {
         self.accounts.lock().unwrap().push(account.to_owned());
         account.to_owned()
+    }
+
+    /// A device context for a backend, with this keychain and device list.
+    pub fn context(&self, backend: Backend) -> c2c_pair::device::Context {
+        c2c_pair::device::Context {
+            backend: std::sync::Arc::new(backend),
+            keychain: self.keychain.clone(),
+            registry: self.registry.clone(),
+        }
     }
 
     /// Reads an account directly from the OS store.
@@ -256,12 +271,18 @@ pub fn os_keychain() -> Option<TestKeychain> {
         .set(&probe, &SecretString::from("probe"))
         .and_then(|()| store.delete(&probe));
     match available {
-        Ok(_) => Some(TestKeychain {
-            keychain,
-            service,
-            store,
-            accounts: Mutex::new(Vec::new()),
-        }),
+        Ok(_) => {
+            let config_dir = tempfile::tempdir().unwrap();
+            let registry = Registry::in_dir(config_dir.path());
+            Some(TestKeychain {
+                keychain,
+                service,
+                registry,
+                config_dir,
+                store,
+                accounts: Mutex::new(Vec::new()),
+            })
+        }
         Err(error) if std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() == Ok("1") => {
             panic!("{REQUIRE_KEYCHAIN_ENV}=1 but the OS keychain is not usable: {error}")
         }

@@ -1,66 +1,16 @@
-//! One device's pairing, start to end: keychain preflight, device code, polling, saving the
-//! tokens, and reading back which project the device joined. This is the single place that
-//! decides what happens next; progress goes out as [`PairEvent`]s.
+//! Pairing one device, start to end: keychain preflight, device code, polling, saving the
+//! tokens, recording the device, and reading back which project it joined. Progress goes out
+//! as [`PairEvent`]s.
 
-use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backend::Backend;
+use super::{Context, DeviceId, DeviceIdError, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
-use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse};
-use crate::keychain::{Keychain, KeychainError, TokenSet, token_account, unix_seconds};
-
-/// Longest device id accepted.
-pub const MAX_DEVICE_ID_LEN: usize = 128;
-
-/// A device's `client_id`: its serial number or a UUID, unique per physical device.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(String);
-
-/// Why a device id is not usable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeviceIdError {
-    /// Nothing but whitespace.
-    #[error("enter a device id: the device's serial number or a UUID")]
-    Empty,
-    /// Longer than [`MAX_DEVICE_ID_LEN`].
-    #[error("the device id is {0} characters long; the limit is {MAX_DEVICE_ID_LEN}")]
-    TooLong(usize),
-    /// Holds a control character (a pasted tab or newline, say).
-    #[error("the device id contains a control character (tab, newline …); type it again")]
-    ControlCharacter,
-}
-
-impl DeviceId {
-    /// Checks a typed device id. Whitespace around it is dropped, nothing else is changed.
-    pub fn parse(text: &str) -> Result<Self, DeviceIdError> {
-        let id = text.trim();
-        if id.is_empty() {
-            return Err(DeviceIdError::Empty);
-        }
-        let len = id.chars().count();
-        if len > MAX_DEVICE_ID_LEN {
-            return Err(DeviceIdError::TooLong(len));
-        }
-        if id.chars().any(char::is_control) {
-            return Err(DeviceIdError::ControlCharacter);
-        }
-        Ok(Self(id.to_owned()))
-    }
-
-    /// The id as sent to the server.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for DeviceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason};
+use crate::keychain::{KeychainError, token_account};
+use crate::registry::{DeviceRecord, DeviceState};
 
 /// What to show while a code waits. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +62,7 @@ pub enum PairEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairedDevice {
     /// The device's id.
-    pub device_id: DeviceId,
+    pub device_id: String,
     /// Keychain account holding its tokens.
     pub keychain_account: String,
     /// Which keychain ("Secret Service, service c2c-pair").
@@ -123,6 +73,8 @@ pub struct PairedDevice {
     pub remote_name: Option<String>,
     /// Why the project could not be read, if it could not.
     pub project_error: Option<String>,
+    /// Why the device could not be recorded in the device list, if it could not.
+    pub registry_error: Option<String>,
 }
 
 /// How a pairing ended, short of an error.
@@ -132,45 +84,6 @@ pub enum PairOutcome {
     Paired(PairedDevice),
     /// The user cancelled.
     Cancelled,
-}
-
-/// Kinds of failure, which decide the CLI's exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// Bad usage or configuration (exit 2).
-    Usage,
-    /// The server refused: denied, invalid grant, invalid client (exit 3).
-    Refused,
-    /// The code expired (exit 4).
-    Expired,
-    /// Network or server failure (exit 5).
-    Network,
-    /// Keychain failure (exit 6).
-    Keychain,
-}
-
-impl FailureKind {
-    /// The CLI exit code.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Self::Usage => 2,
-            Self::Refused => 3,
-            Self::Expired => 4,
-            Self::Network => 5,
-            Self::Keychain => 6,
-        }
-    }
-
-    /// A stable name for scripts (`--json`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Usage => "usage",
-            Self::Refused => "refused",
-            Self::Expired => "expired",
-            Self::Network => "network",
-            Self::Keychain => "keychain",
-        }
-    }
 }
 
 /// Why pairing failed. Messages are for a field engineer: what happened, what to do.
@@ -252,47 +165,26 @@ impl PairError {
     }
 }
 
-/// Tokens that were issued but not yet saved.
-#[derive(Debug, Clone)]
-pub struct UnsavedTokens {
-    /// The device they belong to.
-    pub device_id: DeviceId,
-    /// Keychain account they belong in.
-    pub account: String,
-    /// The tokens.
-    pub tokens: TokenSet,
-}
-
-impl UnsavedTokens {
-    /// Tries to save them again.
-    pub async fn save(&self, keychain: &Keychain) -> Result<(), KeychainError> {
-        keychain.save_tokens(&self.account, &self.tokens).await
-    }
-}
-
-/// Pairs one device: preflight, code, polling, saving, project lookup.
+/// Pairs one device: preflight, code, polling, saving, recording, project lookup.
 ///
 /// `cancel` stops it at once while waiting; a poll already sent finishes first, and tokens it
 /// brings are saved rather than lost.
 pub async fn pair(
-    backend: &Backend,
-    keychain: &Keychain,
+    ctx: &Context,
     device_id: &DeviceId,
+    name: Option<&str>,
     cancel: &CancellationToken,
     mut emit: impl FnMut(PairEvent),
 ) -> Result<PairOutcome, PairError> {
-    let client = &backend.client;
+    let client = &ctx.backend.client;
     emit(PairEvent::CheckingKeychain);
     tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
-        checked = keychain.preflight() => checked.map_err(PairError::KeychainUnusable)?,
+        checked = ctx.keychain.preflight() => checked.map_err(PairError::KeychainUnusable)?,
     }
     emit(PairEvent::RequestingCode);
-    let credentials = crate::c2c::ClientCredentials {
-        client_id: device_id.as_str().to_owned(),
-        client_secret: backend.client_secret.clone(),
-    };
+    let credentials = ctx.backend.credentials(device_id.as_str());
     let authorization = tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
@@ -334,101 +226,67 @@ pub async fn pair(
     // From here on the tokens exist: nothing may drop them.
     emit(PairEvent::Saving);
     let unsaved = UnsavedTokens {
-        device_id: device_id.clone(),
+        device_id: device_id.to_string(),
+        name: name.map(str::to_owned),
         account: token_account(device_id.as_str(), &client.profile().keychain_host()),
         tokens: token_set(tokens, SystemTime::now()),
     };
-    if let Err(error) = unsaved.save(keychain).await {
+    if let Err(error) = unsaved.save(&ctx.keychain).await {
         return Err(PairError::SaveFailed {
             error,
             unsaved: Box::new(unsaved),
         });
     }
     tracing::info!(device = %device_id, account = %unsaved.account, "paired; tokens saved");
-    Ok(PairOutcome::Paired(
-        describe_paired(backend, keychain, &unsaved).await,
-    ))
+    Ok(PairOutcome::Paired(finish_pairing(ctx, &unsaved).await))
 }
 
-/// The token set a token answer gives, stamped with the time it arrived.
-pub fn token_set(response: TokenResponse, received_at: SystemTime) -> TokenSet {
-    let issued_at = unix_seconds(received_at);
-    TokenSet {
-        access_token: response.access_token,
-        refresh_token: response.refresh_token,
-        access_expires_at: response
-            .expires_in
-            .map(|lifetime| issued_at.saturating_add(lifetime.as_secs())),
-        issued_at,
-        scope: response.scope,
-    }
-}
-
-/// Builds the "Paired" summary once the tokens are saved, asking the server which project
-/// the device joined (spec §2 step 5). A failure here does not undo the pairing.
-pub async fn describe_paired(
-    backend: &Backend,
-    keychain: &Keychain,
-    saved: &UnsavedTokens,
-) -> PairedDevice {
-    let info = backend.client.device_info(&saved.tokens.access_token).await;
-    let (project, remote_name, project_error) = match info {
-        Ok(info) => (info.project.and_then(|p| p.name), info.name, None),
-        Err(error) => (None, None, Some(error.to_string())),
+/// Once the tokens are saved: asks the server which project the device joined (spec §2
+/// step 5), records the device in the registry, and sums it up. Neither step can undo the
+/// pairing; a failure is reported in the summary.
+pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevice {
+    let profile = ctx.backend.client.profile();
+    let info = ctx
+        .backend
+        .client
+        .device_info(&saved.tokens.access_token)
+        .await;
+    let (project, project_id, remote_name, project_error) = match info {
+        Ok(info) => {
+            let (project, project_id) = info.project.map_or((None, None), |p| (p.name, p.id));
+            (project, project_id, info.name, None)
+        }
+        Err(error) => (None, None, None, Some(error.to_string())),
     };
+    let record = DeviceRecord {
+        device_id: saved.device_id.clone(),
+        name: saved.name.clone(),
+        api_base: profile.api_base.to_string(),
+        keychain_host: profile.keychain_host(),
+        paired_at: saved.tokens.issued_at,
+        project_name: project.clone(),
+        project_id,
+        remote_name: remote_name.clone(),
+        access_expires_at: saved.tokens.access_expires_at,
+        refresh_issued_at: Some(saved.tokens.issued_at),
+        last_heartbeat: None,
+        state: DeviceState::Paired,
+    };
+    let registry_error = ctx.registry.upsert(record).err().map(|e| e.to_string());
     PairedDevice {
         device_id: saved.device_id.clone(),
         keychain_account: saved.account.clone(),
-        keychain: keychain.describe(),
+        keychain: ctx.keychain.describe(),
         project,
         remote_name,
         project_error,
+        registry_error,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn device_ids_are_checked() {
-        assert_eq!(
-            DeviceId::parse("  CAM-0042 \n").unwrap().as_str(),
-            "CAM-0042"
-        );
-        assert_eq!(DeviceId::parse(""), Err(DeviceIdError::Empty));
-        assert_eq!(DeviceId::parse(" \t "), Err(DeviceIdError::Empty));
-        assert_eq!(
-            DeviceId::parse(&"x".repeat(129)),
-            Err(DeviceIdError::TooLong(129))
-        );
-        assert!(
-            DeviceId::parse(&"é".repeat(128)).is_ok(),
-            "the limit counts characters"
-        );
-        assert_eq!(
-            DeviceId::parse("CAM\t1"),
-            Err(DeviceIdError::ControlCharacter)
-        );
-        assert_eq!(
-            DeviceId::parse("CAM\u{7}1"),
-            Err(DeviceIdError::ControlCharacter)
-        );
-    }
-
-    #[test]
-    fn token_lifetimes_come_from_the_answer() {
-        let response: TokenResponse = serde_json::from_str(
-            r#"{"access_token":"a","refresh_token":"r","expires_in":28800,"token_type":"bearer"}"#,
-        )
-        .unwrap();
-        let set = token_set(
-            response,
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000),
-        );
-        assert_eq!(set.issued_at, 1_000);
-        assert_eq!(set.access_expires_at, Some(29_800));
-    }
 
     #[test]
     fn failures_map_to_the_documented_exit_codes() {

@@ -1,0 +1,330 @@
+//! `status`, `token`, `refresh`, `unpair`: the paired devices, for people and scripts.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use c2c_pair::backend::Backend;
+use c2c_pair::device::{self, Context, DeviceId, FailureKind, LifecycleError, refresh_warning};
+use c2c_pair::human_time;
+use c2c_pair::keychain::{TokenSet, token_account, unix_seconds};
+use c2c_pair::registry::{self, DeviceRecord, DeviceState, Registry};
+
+use super::{Cli, backend_failure, fail, print_json, report};
+
+/// `c2c-pair status`: a table (or JSON) of the devices the registry knows. No network.
+pub fn status(cli: &Cli, device: Option<&str>, json: bool) -> ExitCode {
+    let registry = match cli.registry() {
+        Ok(registry) => registry,
+        Err(message) => return fail(json, FailureKind::Usage, &message),
+    };
+    let loaded = match registry.load() {
+        Ok(loaded) => loaded,
+        Err(error) => return fail(json, FailureKind::Usage, &error.to_string()),
+    };
+    if let Some(note) = &loaded.moved_aside {
+        report(note);
+    }
+    let devices: Vec<&DeviceRecord> = loaded
+        .devices
+        .iter()
+        .filter(|d| device.is_none_or(|id| d.device_id == id))
+        .collect();
+    if let Some(id) = device
+        && devices.is_empty()
+    {
+        let message = format!(
+            "{id} is not in the device list ({})",
+            registry.path().display()
+        );
+        return fail(json, FailureKind::Usage, &message);
+    }
+    let now = unix_seconds(SystemTime::now());
+    if json {
+        let list: Vec<_> = devices.iter().map(|d| record_json(d, now)).collect();
+        print_json(json!(list));
+    } else {
+        print_table(&devices, now);
+    }
+    ExitCode::SUCCESS
+}
+
+fn state_text(state: &DeviceState) -> (&'static str, Option<&str>) {
+    match state {
+        DeviceState::Paired => ("paired", None),
+        DeviceState::NeedsRepairing { reason } => ("needs_repairing", Some(reason)),
+        DeviceState::UnpairPending { reason } => ("unpair_pending", Some(reason)),
+    }
+}
+
+fn record_json(record: &DeviceRecord, now: u64) -> serde_json::Value {
+    let (state, reason) = state_text(&record.state);
+    json!({
+        "device": record.device_id,
+        "name": record.name,
+        "state": state,
+        "reason": reason,
+        "project": record.project_name,
+        "project_id": record.project_id,
+        "remote_name": record.remote_name,
+        "api_base": record.api_base,
+        "keychain_account": record.account(),
+        "paired_at": record.paired_at,
+        "access_expires_at": record.access_expires_at,
+        "refresh_issued_at": record.refresh_issued_at,
+        "last_heartbeat": record.last_heartbeat,
+        "warning": refresh_warning(record, now).map(|w| w.to_string()),
+    })
+}
+
+fn print_table(devices: &[&DeviceRecord], now: u64) {
+    if devices.is_empty() {
+        println!("No paired devices. Pair one with: c2c-pair pair --device ID");
+        return;
+    }
+    let rows: Vec<[String; 6]> = devices
+        .iter()
+        .map(|d| {
+            let (state, _) = state_text(&d.state);
+            let server = if d.keychain_host == c2c_pair::config::DEMO_KEYCHAIN_HOST {
+                "demo".to_owned()
+            } else {
+                d.keychain_host.clone()
+            };
+            [
+                match &d.name {
+                    Some(name) => format!("{} ({name})", d.device_id),
+                    None => d.device_id.clone(),
+                },
+                state.replace('_', " "),
+                d.project_name.clone().unwrap_or_else(|| "-".into()),
+                human_time::token_expiry(d.access_expires_at, now),
+                human_time::heartbeat(d.last_heartbeat, now),
+                server,
+            ]
+        })
+        .collect();
+    let header = ["DEVICE", "STATE", "PROJECT", "TOKEN", "HEARTBEAT", "SERVER"].map(str::to_owned);
+    let widths: Vec<usize> = (0..6)
+        .map(|col| {
+            rows.iter()
+                .chain(std::iter::once(&header))
+                .map(|r| r[col].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    for d in devices {
+        if let Some(warning) = refresh_warning(d, now) {
+            println!("! {}: {warning}", d.device_id);
+        }
+        if let (_, Some(reason)) = state_text(&d.state) {
+            println!("! {}: {reason}", d.device_id);
+        }
+    }
+}
+
+/// Finds the device's record (restoring it from the keychain when the list lost it) and the
+/// server it was paired with.
+async fn locate(cli: &Cli, device: &str) -> Result<(DeviceRecord, Context), (FailureKind, String)> {
+    let usage = |message: String| (FailureKind::Usage, message);
+    let device_id = DeviceId::parse(device).map_err(|e| usage(e.to_string()))?;
+    let choice = cli.choice().map_err(usage)?;
+    let registry = cli.registry().map_err(usage)?;
+    let keychain = cli.keychain();
+    // The device is looked for on the chosen server first, then on any other.
+    let host = if choice.force_demo {
+        c2c_pair::config::DEMO_KEYCHAIN_HOST.to_owned()
+    } else {
+        choice.profile.keychain_host()
+    };
+    let devices = registry.load().map_err(|e| usage(e.to_string()))?.devices;
+    let record = match registry::find(&devices, device_id.as_str(), &host) {
+        Some(record) => record.clone(),
+        None => restore(
+            &registry,
+            &keychain,
+            &device_id,
+            choice.profile.api_base.as_str(),
+            &host,
+        )
+        .await
+        .map_err(|e| (e.kind(), e.to_string()))?,
+    };
+    let backend = Backend::for_record(&choice, &record, &keychain)
+        .await
+        .map_err(|e| (backend_failure(&e), e.to_string()))?;
+    Ok((
+        record,
+        Context {
+            backend: Arc::new(backend),
+            keychain,
+            registry,
+        },
+    ))
+}
+
+/// A device whose record was lost (e.g. a damaged list was moved aside) but whose tokens are
+/// still in the keychain is recorded again rather than declared unpaired.
+async fn restore(
+    registry: &Registry,
+    keychain: &c2c_pair::keychain::Keychain,
+    device_id: &DeviceId,
+    api_base: &str,
+    host: &str,
+) -> Result<DeviceRecord, LifecycleError> {
+    let not_paired = || LifecycleError::NotPaired {
+        device: device_id.to_string(),
+        host: host.to_owned(),
+    };
+    let tokens: TokenSet = keychain
+        .load_tokens(&token_account(device_id.as_str(), host))
+        .await?
+        .ok_or_else(not_paired)?;
+    let record = DeviceRecord {
+        device_id: device_id.to_string(),
+        name: None,
+        api_base: api_base.to_owned(),
+        keychain_host: host.to_owned(),
+        paired_at: tokens.issued_at,
+        project_name: None,
+        project_id: None,
+        remote_name: None,
+        access_expires_at: tokens.access_expires_at,
+        refresh_issued_at: Some(tokens.issued_at),
+        last_heartbeat: None,
+        state: DeviceState::Paired,
+    };
+    registry.upsert(record.clone())?;
+    report(&format!(
+        "{device_id} was missing from the device list; restored it from the keychain"
+    ));
+    Ok(record)
+}
+
+/// Saves tokens a refresh produced but could not store, trying for a while (exit 6 if not).
+async fn save_or_fail(error: LifecycleError, ctx: &Context) -> Result<TokenSet, LifecycleError> {
+    let LifecycleError::SaveFailed {
+        unsaved, device, ..
+    } = error
+    else {
+        return Err(error);
+    };
+    match unsaved.save_patiently(&ctx.keychain).await {
+        Ok(()) => Ok(unsaved.tokens),
+        Err(error) => Err(LifecycleError::SaveFailed {
+            device,
+            error,
+            unsaved,
+        }),
+    }
+}
+
+/// `c2c-pair token`: a valid access token on stdout and nothing else (like `gh auth token`).
+pub async fn token(cli: &Cli, device: &str) -> ExitCode {
+    let (record, ctx) = match locate(cli, device).await {
+        Ok(found) => found,
+        Err((kind, message)) => return fail(false, kind, &message),
+    };
+    let tokens = match device::fresh_tokens(&ctx, &record).await {
+        Ok(tokens) => Ok(tokens),
+        Err(error) => save_or_fail(error, &ctx).await,
+    };
+    match tokens {
+        Ok(tokens) => {
+            println!("{}", tokens.access_token.expose_secret());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(false, error.kind(), &error.to_string()),
+    }
+}
+
+/// `c2c-pair refresh`: refreshes now and says where the device stands.
+pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
+    let (record, ctx) = match locate(cli, device).await {
+        Ok(found) => found,
+        Err((kind, message)) => return fail(json, kind, &message),
+    };
+    let refreshed = match device::refresh(&ctx, &record).await {
+        Ok(tokens) => Ok(tokens),
+        Err(error) => save_or_fail(error, &ctx).await,
+    };
+    let tokens = match refreshed {
+        Ok(tokens) => tokens,
+        Err(error) => return fail(json, error.kind(), &error.to_string()),
+    };
+    let project = ctx
+        .registry
+        .load()
+        .ok()
+        .and_then(|loaded| {
+            loaded
+                .devices
+                .into_iter()
+                .find(|d| d.is(&record.device_id, &record.keychain_host))
+        })
+        .and_then(|d| d.project_name);
+    let now = unix_seconds(SystemTime::now());
+    if json {
+        print_json(json!({
+            "event": "refreshed",
+            "device": record.device_id,
+            "access_expires_at": tokens.access_expires_at,
+            "project": project,
+        }));
+    } else {
+        let expiry = human_time::token_expiry(tokens.access_expires_at, now);
+        match project {
+            Some(project) => println!(
+                "Refreshed {}: {expiry}; connected to project {project}.",
+                record.device_id
+            ),
+            None => println!("Refreshed {}: {expiry}.", record.device_id),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `c2c-pair unpair`: revoke at the server, then forget.
+pub async fn unpair(cli: &Cli, device: &str, json: bool) -> ExitCode {
+    let (record, ctx) = match locate(cli, device).await {
+        Ok(found) => found,
+        Err((kind, message)) => return fail(json, kind, &message),
+    };
+    match device::unpair(&ctx, &record).await {
+        Ok(done) => {
+            if json {
+                print_json(json!({
+                    "event": "unpaired", "device": record.device_id,
+                    "revoked": done.revoked, "note": done.note,
+                }));
+            } else {
+                let how = if done.revoked {
+                    "revoked at the server"
+                } else {
+                    "nothing to revoke"
+                };
+                println!(
+                    "Unpaired {} ({how}); its credentials were deleted from the keychain.",
+                    record.device_id
+                );
+                if let Some(note) = done.note {
+                    println!("Note: {note}.");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(json, error.kind(), &error.to_string()),
+    }
+}

@@ -1,0 +1,309 @@
+//! The command line: its options, and the headless commands (`pair`, `status`, `token`,
+//! `refresh`, `unpair`, `demo-server`, `secret set`). Printing is this module's job, so it may
+//! use stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod fleet;
+mod pair;
+mod secret;
+mod server;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+use c2c_pair::backend::{BackendChoice, BackendError, CLIENT_SECRET_ENV};
+use c2c_pair::config::{self, BodyEncoding, FRAME_IO_API_BASE, Profile};
+use c2c_pair::demo::DemoConfig;
+use c2c_pair::device::{DeviceId, FailureKind};
+use c2c_pair::keychain::{self, Keychain, OsStore};
+use c2c_pair::registry::Registry;
+use c2c_pair::ui::UiOptions;
+use c2c_pair::worker::{HEARTBEAT_EVERY, WorkerSetup};
+
+/// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
+pub const EXIT_CANCELLED: u8 = 130;
+/// Environment variable naming the keychain service (tests use a throwaway one).
+const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
+
+/// Pair Frame.io Camera to Cloud devices from a laptop.
+///
+/// With no command, opens the pairing window. With no client secret configured, pairing
+/// uses the built-in demo server.
+///
+/// Exit codes: 0 paired; 2 bad usage or configuration; 3 refused (denied, invalid grant,
+/// invalid client); 4 code expired; 5 network or server failure; 6 keychain failure;
+/// 130 cancelled.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "c2c-pair", version, about, long_about)]
+pub struct Cli {
+    /// Server settings, for the window and every command.
+    #[command(flatten)]
+    pub service: ServiceArgs,
+    /// Window only: start pairing this device at once.
+    #[arg(long, value_name = "ID")]
+    pub device: Option<String>,
+    /// Window only: display name of that device.
+    #[arg(long, value_name = "NAME", requires = "device")]
+    pub name: Option<String>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG wins.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// The headless command to run.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Which server to talk to, and how.
+#[derive(Debug, Clone, Args)]
+pub struct ServiceArgs {
+    /// API base of the C2C server [default: https://api.frame.io, or the built-in demo
+    /// server while no client secret is configured].
+    #[arg(long, global = true, env = "C2C_PAIR_API_BASE", value_name = "URL")]
+    pub api_base: Option<String>,
+    /// Firmware version sent as x-client-version (semver).
+    #[arg(long, global = true, env = "C2C_PAIR_CLIENT_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    pub client_version: String,
+    /// Path of the device authorization endpoint.
+    #[arg(long, global = true, default_value = "/v2/auth/device/code")]
+    pub device_code_path: String,
+    /// Path of the token endpoint.
+    #[arg(long, global = true, default_value = "/v2/auth/token")]
+    pub token_path: String,
+    /// Path of the revocation endpoint.
+    #[arg(long, global = true, default_value = "/v2/auth/revoke")]
+    pub revoke_path: String,
+    /// Form encoding of the OAuth requests.
+    #[arg(long, global = true, default_value = "urlencoded", value_parser = ["urlencoded", "multipart"])]
+    pub body: String,
+    /// Do not ask for a verification link (no x-client-platypus-enabled header, no QR).
+    #[arg(long, global = true)]
+    pub no_url_pairing: bool,
+    /// Use the built-in demo server even if a client secret is configured.
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Address of the built-in demo server (loopback).
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:0"
+    )]
+    pub demo_listen: SocketAddr,
+}
+
+/// Headless commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Pair one device: print the code, the link and a QR, wait for approval, save the tokens.
+    Pair {
+        /// The device's client_id: its serial number or a UUID.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Display name of the device.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Print one JSON object per line per event, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the paired devices: state, project, token lifetime, last heartbeat.
+    Status {
+        /// Only this device.
+        #[arg(long, value_name = "ID")]
+        device: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a valid access token for a device (refreshing first when needed), and nothing else.
+    Token {
+        /// The device.
+        #[arg(long, value_name = "ID")]
+        device: String,
+    },
+    /// Refresh a device's tokens now.
+    Refresh {
+        /// The device.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device's credentials at the server, then delete them and forget the device.
+    Unpair {
+        /// The device.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the built-in C2C server on its own (demo, tests, trade shows).
+    DemoServer {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8480")]
+        listen: SocketAddr,
+        /// Seconds between polls the server asks for.
+        #[arg(long, default_value_t = 5.0)]
+        interval: f64,
+        /// Seconds a code lives.
+        #[arg(long, default_value_t = 120.0)]
+        expires_in: f64,
+    },
+    /// Manage the client secret in the OS keychain.
+    Secret {
+        /// What to do.
+        #[command(subcommand)]
+        action: SecretAction,
+    },
+}
+
+/// Client secret actions.
+#[derive(Debug, Clone, Subcommand)]
+pub enum SecretAction {
+    /// Read the client secret from stdin and store it for the --api-base host.
+    Set,
+}
+
+impl Cli {
+    /// Default log level: quiet, except the demo server, which tells what it does.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Some(Command::DemoServer { .. }) => "info",
+            _ => "warn",
+        }
+    }
+
+    /// The device list in the config directory.
+    pub fn registry(&self) -> Result<Registry, String> {
+        Registry::default_location().map_err(|e| e.to_string())
+    }
+
+    /// The keychain: the OS store, under a test-only service name if one is set.
+    pub fn keychain(&self) -> Keychain {
+        let service = std::env::var(KEYCHAIN_SERVICE_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| keychain::SERVICE.to_owned());
+        Keychain::new(
+            std::sync::Arc::new(OsStore::new(service)),
+            keychain::DEFAULT_TIMEOUT,
+        )
+    }
+
+    /// What the window needs: the worker's setup and the start-up options.
+    pub fn gui_setup(&self) -> Result<(WorkerSetup, UiOptions), String> {
+        let device_id = match &self.device {
+            Some(text) => Some(DeviceId::parse(text).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        let setup = WorkerSetup {
+            choice: self.choice()?,
+            keychain: self.keychain(),
+            registry: self.registry()?,
+            heartbeat_every: HEARTBEAT_EVERY,
+        };
+        Ok((
+            setup,
+            UiOptions {
+                device_id,
+                name: self.name.clone(),
+            },
+        ))
+    }
+
+    /// The user's server settings.
+    pub fn choice(&self) -> Result<BackendChoice, String> {
+        let service = &self.service;
+        let api_base = service.api_base.as_deref().unwrap_or(FRAME_IO_API_BASE);
+        let api_base = config::parse_api_base(api_base).map_err(|e| e.to_string())?;
+        let mut profile = Profile::for_api_base(api_base);
+        profile.client_version = service.client_version.clone();
+        profile.paths.device_code = service.device_code_path.clone();
+        profile.paths.token = service.token_path.clone();
+        profile.paths.revoke = service.revoke_path.clone();
+        profile.body = service.body.parse::<BodyEncoding>()?;
+        profile.url_pairing = !service.no_url_pairing;
+        profile.validate().map_err(|e| e.to_string())?;
+        if !service.demo_listen.ip().is_loopback() {
+            return Err(format!(
+                "the demo server listens on loopback only; {} is not a loopback address",
+                service.demo_listen
+            ));
+        }
+        let env_secret = std::env::var(CLIENT_SECRET_ENV)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| SecretString::from(s.trim().to_owned()));
+        Ok(BackendChoice {
+            profile,
+            force_demo: service.demo,
+            demo_fallback: service.api_base.is_none(),
+            demo: DemoConfig {
+                listen: service.demo_listen,
+                ..DemoConfig::default()
+            },
+            env_secret,
+        })
+    }
+}
+
+/// The exit-code family of a backend that could not be set up.
+pub fn backend_failure(error: &BackendError) -> FailureKind {
+    match error {
+        BackendError::SecretUnreadable(_) => FailureKind::Keychain,
+        BackendError::DemoListen { .. } => FailureKind::Network,
+        _ => FailureKind::Usage,
+    }
+}
+
+/// Prints one JSON value as a line on stdout.
+pub fn print_json(value: serde_json::Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+/// Reports a failure (as a JSON `error` event with `--json`, else on stderr) and returns its
+/// exit code.
+pub fn fail(json: bool, kind: FailureKind, message: &str) -> ExitCode {
+    if json {
+        print_json(
+            serde_json::json!({"event": "error", "kind": kind.as_str(), "message": message}),
+        );
+    } else {
+        report(message);
+    }
+    ExitCode::from(kind.exit_code())
+}
+
+/// Prints an error for the user on stderr.
+pub fn report(message: &str) {
+    eprintln!("c2c-pair: {message}");
+}
+
+/// Runs one headless command to its exit code.
+pub async fn run(cli: &Cli, command: Command) -> ExitCode {
+    match command {
+        Command::Pair { device, name, json } => {
+            pair::run(cli, &device, name.as_deref(), json).await
+        }
+        Command::Status { device, json } => fleet::status(cli, device.as_deref(), json),
+        Command::Token { device } => fleet::token(cli, &device).await,
+        Command::Refresh { device, json } => fleet::refresh(cli, &device, json).await,
+        Command::Unpair { device, json } => fleet::unpair(cli, &device, json).await,
+        Command::DemoServer {
+            listen,
+            interval,
+            expires_in,
+        } => server::run(listen, interval, expires_in).await,
+        Command::Secret {
+            action: SecretAction::Set,
+        } => secret::set(cli).await,
+    }
+}

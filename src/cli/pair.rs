@@ -1,0 +1,206 @@
+//! `c2c-pair pair`: one device, from code to saved tokens, for people or scripts (`--json`).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use c2c_pair::backend::Backend;
+use c2c_pair::c2c::PollStatus;
+use c2c_pair::device::{
+    self, CodeDisplay, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome,
+    PairedDevice,
+};
+use c2c_pair::ui::group_code;
+
+use super::{Cli, EXIT_CANCELLED, backend_failure, fail, print_json};
+
+/// `c2c-pair pair`: pairs one device and saves its tokens.
+pub async fn run(cli: &Cli, device: &str, name: Option<&str>, json: bool) -> ExitCode {
+    let printer = &Printer { json };
+    let device_id = match DeviceId::parse(device) {
+        Ok(id) => id,
+        Err(error) => return printer.fail(FailureKind::Usage, &error.to_string()),
+    };
+    let choice = match cli.choice() {
+        Ok(choice) => choice,
+        Err(message) => return printer.fail(FailureKind::Usage, &message),
+    };
+    let registry = match cli.registry() {
+        Ok(registry) => registry,
+        Err(message) => return printer.fail(FailureKind::Usage, &message),
+    };
+    let keychain = cli.keychain();
+    let backend = match Backend::connect(choice, &keychain).await {
+        Ok(backend) => backend,
+        Err(error) => return printer.fail(backend_failure(&error), &error.to_string()),
+    };
+    printer.server(&backend);
+    let ctx = Context {
+        backend: Arc::new(backend),
+        keychain,
+        registry,
+    };
+
+    let cancel = CancellationToken::new();
+    let on_interrupt = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt.cancel();
+        }
+    });
+    let result = device::pair(&ctx, &device_id, name, &cancel, |event| {
+        printer.progress(&device_id, name, &event);
+    })
+    .await;
+    let result = match result {
+        Err(PairError::SaveFailed { error, unsaved }) => {
+            printer.note(&format!("Saving failed ({error}); retrying."));
+            match unsaved.save_patiently(&ctx.keychain).await {
+                Ok(()) => Ok(PairOutcome::Paired(
+                    device::finish_pairing(&ctx, &unsaved).await,
+                )),
+                Err(error) => Err(PairError::SaveFailed { error, unsaved }),
+            }
+        }
+        other => other,
+    };
+    match result {
+        Ok(PairOutcome::Paired(paired)) => {
+            printer.paired(&paired, name);
+            ExitCode::SUCCESS
+        }
+        Ok(PairOutcome::Cancelled) => {
+            printer.cancelled();
+            ExitCode::from(EXIT_CANCELLED)
+        }
+        Err(error) => printer.fail(error.kind(), &error.to_string()),
+    }
+}
+
+/// Human text or JSON lines.
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn server(&self, backend: &Backend) {
+        let api_base = backend.client.profile().api_base.as_str();
+        if self.json {
+            print_json(json!({"event": "server", "api_base": api_base, "demo": backend.is_demo()}));
+            return;
+        }
+        if let Some(url) = backend.demo_approval_url() {
+            println!("Demo mode: not connected to Frame.io. Codes are approved at {url}");
+            if let Some(warning) = &backend.warning {
+                println!("{warning}");
+            }
+        }
+    }
+
+    fn progress(&self, device_id: &DeviceId, name: Option<&str>, event: &PairEvent) {
+        match event {
+            PairEvent::CodeIssued(code) => self.code(device_id, name, code),
+            PairEvent::Polled { status, next_check } => {
+                let next = next_check
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_secs_f64();
+                self.polled(status, next);
+            }
+            PairEvent::CheckingKeychain | PairEvent::RequestingCode | PairEvent::Saving => {}
+        }
+    }
+
+    fn code(&self, device_id: &DeviceId, name: Option<&str>, code: &CodeDisplay) {
+        if self.json {
+            print_json(json!({
+                "event": "code",
+                "device": device_id.as_str(),
+                "user_code": code.user_code,
+                "verification_uri": code.verification_uri,
+                "verification_uri_complete": code.verification_uri_complete,
+                "expires_in": code.expires_in.as_secs_f64(),
+                "interval": code.interval.as_secs_f64(),
+            }));
+            return;
+        }
+        let who = name.map_or_else(|| device_id.to_string(), |n| format!("{n} ({device_id})"));
+        println!("\nPairing {who}\n");
+        println!("  Code: {}", group_code(&code.user_code));
+        match &code.verification_uri {
+            Some(uri) => println!("  Enter it at {uri}"),
+            None => println!("  Enter it in Frame.io (web or iOS), under C2C Connections"),
+        }
+        if let Some(complete) = &code.verification_uri_complete {
+            println!("  or open {complete}");
+        }
+        if let Some(qr) = code.qr_target().and_then(c2c_pair::ui::qr::to_terminal) {
+            println!("\n{qr}");
+        }
+        println!(
+            "The code expires in {} s. Waiting for approval… (Ctrl-C cancels)",
+            code.expires_in.as_secs()
+        );
+    }
+
+    fn polled(&self, status: &PollStatus, next_in: f64) {
+        if self.json {
+            let (name, detail) = match status {
+                PollStatus::Pending => ("authorization_pending", None),
+                PollStatus::SlowDown { .. } => ("slow_down", None),
+                PollStatus::Retrying { reason, .. } => ("retrying", Some(reason.as_str())),
+            };
+            print_json(json!({
+                "event": "poll", "status": name, "message": detail,
+                "next_poll_in": (next_in * 1000.0).round() / 1000.0,
+            }));
+        } else if !matches!(status, PollStatus::Pending) {
+            println!("  {status}; next check in {} s", next_in.ceil());
+        }
+    }
+
+    fn paired(&self, paired: &PairedDevice, name: Option<&str>) {
+        if self.json {
+            print_json(json!({
+                "event": "paired",
+                "device": paired.device_id.as_str(),
+                "name": name,
+                "keychain_account": paired.keychain_account,
+                "keychain": paired.keychain,
+                "project": paired.project,
+                "remote_name": paired.remote_name,
+            }));
+            return;
+        }
+        match &paired.project {
+            Some(project) => println!(
+                "Paired {}: connected to project {project}.",
+                paired.device_id
+            ),
+            None => println!("Paired {}.", paired.device_id),
+        }
+        println!(
+            "Credentials saved in the OS keychain ({}) as {}.",
+            paired.keychain, paired.keychain_account
+        );
+    }
+
+    fn cancelled(&self) {
+        if self.json {
+            print_json(json!({"event": "cancelled"}));
+        } else {
+            println!("Cancelled.");
+        }
+    }
+
+    fn note(&self, message: &str) {
+        if !self.json {
+            eprintln!("{message}");
+        }
+    }
+
+    fn fail(&self, kind: FailureKind, message: &str) -> ExitCode {
+        fail(self.json, kind, message)
+    }
+}

@@ -1,0 +1,57 @@
+//! `c2c-pair demo-server`: the embedded C2C server on its own.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use c2c_pair::demo::{DemoConfig, DemoServer};
+
+use super::report;
+
+/// Runs the server until Ctrl-C.
+pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode {
+    let seconds = |value: f64, what: &str| {
+        Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("--{what} must be a positive number of seconds"))
+    };
+    let (interval, expires_in) = match (
+        seconds(interval, "interval"),
+        seconds(expires_in, "expires-in"),
+    ) {
+        (Ok(i), Ok(e)) => (i, e),
+        (Err(message), _) | (_, Err(message)) => {
+            report(&message);
+            return ExitCode::from(2);
+        }
+    };
+    if !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "the demo server is reachable from other machines on this network");
+    }
+    let config = DemoConfig {
+        listen,
+        interval,
+        expires_in,
+        ..DemoConfig::default()
+    };
+    let secret = config.client_secret.clone();
+    let server = match DemoServer::start(config).await {
+        Ok(server) => server,
+        Err(error) => {
+            report(&format!("could not listen on {listen}: {error}"));
+            return ExitCode::from(5);
+        }
+    };
+    println!("Demo C2C server at {}", server.base_url());
+    println!("Approval page:     {}", server.approval_url());
+    println!("Client secret:     {secret}   (opens this demo server only)");
+    println!(
+        "Pair against it:   c2c-pair --api-base {} pair --device CAM-1",
+        server.base_url()
+    );
+    println!("Ctrl-C stops it.");
+    let _ = tokio::signal::ctrl_c().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,437 @@
+//! Keeping a paired device's credentials alive: refresh with rotation, calls that retry once
+//! after a refresh on 401, heartbeats, and the connected project.
+//!
+//! Refresh tokens are single-use (spec §5): the new set is written to the keychain before
+//! anything uses it, the old one is forgotten only by that write, and the whole
+//! read-refresh-write runs under a per-device lock shared with other processes, so the
+//! window and a script never spend the same refresh token twice.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Context, FailureKind, UnsavedTokens, token_set};
+use crate::c2c::model::DeviceInfo;
+use crate::c2c::{ClientError, OAuthErrorCode};
+use crate::keychain::{KeychainError, TokenSet, unix_seconds};
+use crate::registry::{DeviceRecord, DeviceState, RegistryError};
+
+/// Refresh when less than this share of the access token's life is left (10 %).
+const REFRESH_WHEN_LEFT: u64 = 10;
+/// Refresh tokens live 14 days from issuance (spec §5).
+pub const REFRESH_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Warn this long after the last refresh that the device must soon be paired again.
+pub const WARN_AFTER: Duration = Duration::from_secs(12 * 24 * 3600);
+
+/// Why an operation on a paired device failed; each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No credentials for this device on this server.
+    #[error("{device} is not paired with {host}: pair it first")]
+    NotPaired {
+        /// The device.
+        device: String,
+        /// Its server's keychain host.
+        host: String,
+    },
+    /// The server no longer accepts the device's credentials.
+    #[error("{device} must be paired again: {reason}")]
+    NeedsRepairing {
+        /// The device.
+        device: String,
+        /// What the server said.
+        reason: String,
+    },
+    /// The server could not be reached or failed; nothing was changed.
+    #[error("{device}: {error}. Nothing was changed; try again when the network is back.")]
+    Network {
+        /// The device.
+        device: String,
+        /// What went wrong.
+        error: ClientError,
+    },
+    /// The server refused the request for another reason (e.g. the client secret).
+    #[error("{device}: {error}")]
+    Refused {
+        /// The device.
+        device: String,
+        /// What the server said.
+        error: ClientError,
+    },
+    /// The keychain failed.
+    #[error("{0}")]
+    Keychain(#[from] KeychainError),
+    /// A refresh succeeded but its tokens could not be saved; they are kept for a retry.
+    #[error(
+        "{device} was refreshed, but the new credentials could not be saved: {error} The \
+         keychain still holds the previous set; the new one is kept in memory until saving works."
+    )]
+    SaveFailed {
+        /// The device.
+        device: String,
+        /// The keychain's complaint.
+        error: KeychainError,
+        /// The new tokens, waiting to be saved.
+        unsaved: Box<UnsavedTokens>,
+    },
+    /// Unpairing could not reach the server; credentials are kept and it will be retried.
+    #[error(
+        "unpairing {device} is pending: {reason}. Its credentials are kept until the server \
+         confirms; unpair again (or leave the window open) to retry."
+    )]
+    UnpairPending {
+        /// The device.
+        device: String,
+        /// Why the revoke failed.
+        reason: String,
+    },
+    /// The device list could not be read or written.
+    #[error("{0}")]
+    Registry(#[from] RegistryError),
+}
+
+impl LifecycleError {
+    /// The exit-code family, as for pairing.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Self::NotPaired { .. } | Self::Registry(_) => FailureKind::Usage,
+            Self::NeedsRepairing { .. } | Self::Refused { .. } => FailureKind::Refused,
+            Self::Network { .. } | Self::UnpairPending { .. } => FailureKind::Network,
+            Self::Keychain(_) | Self::SaveFailed { .. } => FailureKind::Keychain,
+        }
+    }
+}
+
+/// True when the access token is expired or has less than 10 % of its life left.
+/// A token without a known expiry is refreshed only when the server rejects it.
+pub fn needs_refresh(tokens: &TokenSet, now: u64) -> bool {
+    let Some(expires_at) = tokens.access_expires_at else {
+        return false;
+    };
+    let life = expires_at.saturating_sub(tokens.issued_at);
+    let left = expires_at.saturating_sub(now);
+    left.saturating_mul(REFRESH_WHEN_LEFT) < life || now >= expires_at
+}
+
+/// A device not refreshed for 12 days: its refresh token dies 14 days after issuance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshWarning {
+    /// Whole days until the refresh token expires (0 when already expired).
+    pub days_left: u64,
+}
+
+impl std::fmt::Display for RefreshWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.days_left {
+            0 => f.write_str("its refresh token has expired: pair it again"),
+            1 => f.write_str("not refreshed for 13 days: refresh it today or pair it again"),
+            days => write!(
+                f,
+                "not refreshed for 12 days: refresh it within {days} days or pair it again"
+            ),
+        }
+    }
+}
+
+/// The day-12 warning for a record, if it is due.
+pub fn refresh_warning(record: &DeviceRecord, now: u64) -> Option<RefreshWarning> {
+    let issued = record.refresh_issued_at?;
+    let age = now.saturating_sub(issued);
+    if age < WARN_AFTER.as_secs() {
+        return None;
+    }
+    let left = REFRESH_LIFETIME.as_secs().saturating_sub(age);
+    Some(RefreshWarning {
+        days_left: left.div_ceil(24 * 3600),
+    })
+}
+
+fn now() -> u64 {
+    unix_seconds(SystemTime::now())
+}
+
+async fn load(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, LifecycleError> {
+    ctx.keychain
+        .load_tokens(&record.account())
+        .await?
+        .ok_or_else(|| LifecycleError::NotPaired {
+            device: record.device_id.clone(),
+            host: record.keychain_host.clone(),
+        })
+}
+
+/// The device's tokens, refreshed first when less than 10 % of the access token's life is left.
+pub async fn fresh_tokens(
+    ctx: &Context,
+    record: &DeviceRecord,
+) -> Result<TokenSet, LifecycleError> {
+    let tokens = load(ctx, record).await?;
+    if !needs_refresh(&tokens, now()) {
+        return Ok(tokens);
+    }
+    refresh_if(ctx, record, |current| needs_refresh(current, now())).await
+}
+
+/// Refreshes now, whatever the token's age.
+pub async fn refresh(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, LifecycleError> {
+    refresh_if(ctx, record, |_| true).await
+}
+
+/// Under the device's lock, reads the tokens again (another process may have refreshed
+/// meanwhile) and refreshes only if `still_needed` says so.
+async fn refresh_if(
+    ctx: &Context,
+    record: &DeviceRecord,
+    still_needed: impl Fn(&TokenSet) -> bool,
+) -> Result<TokenSet, LifecycleError> {
+    let _lock = lock_device(ctx, record).await?;
+    let current = load(ctx, record).await?;
+    if !still_needed(&current) {
+        return Ok(current);
+    }
+    let device = record.device_id.clone();
+    let Some(refresh_token) = current.refresh_token.clone() else {
+        let reason = "no refresh token was issued (the offline scope was not granted)".to_owned();
+        return Err(needs_repairing(ctx, record, reason));
+    };
+    let credentials = ctx.backend.credentials(&record.device_id);
+    let answer = ctx
+        .backend
+        .client
+        .refresh(&credentials, &refresh_token)
+        .await;
+    let response = match answer {
+        Ok(response) => response,
+        Err(error) if is_refusal(&error) => {
+            return Err(needs_repairing(ctx, record, error.to_string()));
+        }
+        Err(error @ ClientError::OAuth { .. }) => {
+            return Err(LifecycleError::Refused { device, error });
+        }
+        Err(error) => return Err(LifecycleError::Network { device, error }),
+    };
+    // The old refresh token is spent now: the new set must reach the keychain first.
+    let renewed = token_set(response, SystemTime::now());
+    if let Err(error) = ctx.keychain.save_tokens(&record.account(), &renewed).await {
+        let unsaved = UnsavedTokens {
+            device_id: record.device_id.clone(),
+            name: record.name.clone(),
+            account: record.account(),
+            tokens: renewed,
+        };
+        return Err(LifecycleError::SaveFailed {
+            device,
+            error,
+            unsaved: Box::new(unsaved),
+        });
+    }
+    tracing::info!(device = %record.device_id, "refreshed; new tokens saved");
+    ctx.registry
+        .modify(&record.device_id, &record.keychain_host, |r| {
+            r.access_expires_at = renewed.access_expires_at;
+            r.refresh_issued_at = Some(renewed.issued_at);
+            r.state = DeviceState::Paired;
+        })?;
+    // After every refresh, ask which project the device is in (spec §3.4).
+    if let Err(error) = update_project(ctx, record, &renewed.access_token).await {
+        tracing::warn!(device = %record.device_id, %error, "could not read the connected project");
+    }
+    Ok(renewed)
+}
+
+/// Answers that mean the refresh token is dead: `invalid_request` (Frame.io's answer to a
+/// reused token), `invalid_grant`, or a 401. Retrying cannot help.
+fn is_refusal(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::OAuth {
+            error: OAuthErrorCode::InvalidRequest | OAuthErrorCode::InvalidGrant,
+            ..
+        } | ClientError::OAuth { status: 401, .. }
+            | ClientError::Http { status: 401, .. }
+    )
+}
+
+fn needs_repairing(ctx: &Context, record: &DeviceRecord, reason: String) -> LifecycleError {
+    tracing::warn!(device = %record.device_id, %reason, "needs re-pairing");
+    let state = DeviceState::NeedsRepairing {
+        reason: reason.clone(),
+    };
+    if let Err(error) = ctx
+        .registry
+        .modify(&record.device_id, &record.keychain_host, |r| {
+            r.state = state
+        })
+    {
+        return error.into();
+    }
+    LifecycleError::NeedsRepairing {
+        device: record.device_id.clone(),
+        reason,
+    }
+}
+
+/// Takes the device's cross-process lock without blocking the runtime.
+pub(super) async fn lock_device(
+    ctx: &Context,
+    record: &DeviceRecord,
+) -> Result<std::fs::File, LifecycleError> {
+    let registry = ctx.registry.clone();
+    let account = record.account();
+    tokio::task::spawn_blocking(move || registry.lock_device(&account))
+        .await
+        .map_err(|e| RegistryError::Io {
+            path: "device lock".into(),
+            action: "locked",
+            reason: e.to_string(),
+        })?
+        .map_err(LifecycleError::from)
+}
+
+/// Calls a device endpoint with a fresh access token; on 401, refreshes once and retries once.
+async fn with_access<T, F, Fut>(
+    ctx: &Context,
+    record: &DeviceRecord,
+    call: F,
+) -> Result<T, LifecycleError>
+where
+    F: Fn(SecretString) -> Fut,
+    Fut: Future<Output = Result<T, ClientError>>,
+{
+    let tokens = fresh_tokens(ctx, record).await?;
+    let device = record.device_id.clone();
+    match call(tokens.access_token.clone()).await {
+        Err(ClientError::Http { status: 401, .. }) => {
+            let stale = tokens.access_token;
+            let renewed = refresh_if(ctx, record, |current| {
+                current.access_token.expose_secret() == stale.expose_secret()
+            })
+            .await?;
+            match call(renewed.access_token).await {
+                // Fresh credentials refused too: the device was removed or revoked.
+                Err(error @ ClientError::Http { status: 401, .. }) => {
+                    Err(needs_repairing(ctx, record, error.to_string()))
+                }
+                Err(error) => Err(LifecycleError::Network { device, error }),
+                Ok(value) => Ok(value),
+            }
+        }
+        Err(error) => Err(LifecycleError::Network { device, error }),
+        Ok(value) => Ok(value),
+    }
+}
+
+/// Sends one heartbeat and records when it went through.
+pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
+    let client = &ctx.backend.client;
+    with_access(ctx, record, |token| async move {
+        client.heartbeat(&token).await
+    })
+    .await?;
+    ctx.registry
+        .modify(&record.device_id, &record.keychain_host, |r| {
+            r.last_heartbeat = Some(now())
+        })?;
+    Ok(())
+}
+
+/// Asks the server which project the device is connected to and records it.
+pub async fn connected_project(
+    ctx: &Context,
+    record: &DeviceRecord,
+) -> Result<Option<String>, LifecycleError> {
+    let client = &ctx.backend.client;
+    let info = with_access(ctx, record, |token| async move {
+        client.device_info(&token).await
+    })
+    .await?;
+    record_project(ctx, record, &info)?;
+    Ok(info.project.and_then(|p| p.name))
+}
+
+async fn update_project(
+    ctx: &Context,
+    record: &DeviceRecord,
+    access: &SecretString,
+) -> Result<(), LifecycleError> {
+    let info = ctx
+        .backend
+        .client
+        .device_info(access)
+        .await
+        .map_err(|error| LifecycleError::Network {
+            device: record.device_id.clone(),
+            error,
+        })?;
+    record_project(ctx, record, &info)
+}
+
+fn record_project(
+    ctx: &Context,
+    record: &DeviceRecord,
+    info: &DeviceInfo,
+) -> Result<(), LifecycleError> {
+    ctx.registry
+        .modify(&record.device_id, &record.keychain_host, |r| {
+            r.project_name = info.project.as_ref().and_then(|p| p.name.clone());
+            r.project_id = info.project.as_ref().and_then(|p| p.id.clone());
+            r.remote_name = info.name.clone();
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(issued_at: u64, expires_at: u64) -> TokenSet {
+        TokenSet {
+            issued_at,
+            access_expires_at: Some(expires_at),
+            ..TokenSet::sample()
+        }
+    }
+
+    #[test]
+    fn refresh_is_due_in_the_last_tenth_of_the_access_token_life() {
+        let set = tokens(0, 28_800);
+        assert!(!needs_refresh(&set, 0));
+        assert!(!needs_refresh(&set, 25_920), "exactly 10 % left");
+        assert!(needs_refresh(&set, 25_921));
+        assert!(needs_refresh(&set, 28_800));
+        assert!(needs_refresh(&set, 99_999));
+        let unknown = TokenSet {
+            access_expires_at: None,
+            ..set
+        };
+        assert!(!needs_refresh(&unknown, 99_999));
+    }
+
+    #[test]
+    fn the_re_pair_warning_starts_on_day_twelve() {
+        let day = 24 * 3600;
+        let record = |issued| DeviceRecord {
+            refresh_issued_at: Some(issued),
+            ..crate::registry::test_record("CAM-1")
+        };
+        assert_eq!(refresh_warning(&record(0), 12 * day - 1), None);
+        assert_eq!(
+            refresh_warning(&record(0), 12 * day),
+            Some(RefreshWarning { days_left: 2 })
+        );
+        assert_eq!(
+            refresh_warning(&record(0), 13 * day + 5),
+            Some(RefreshWarning { days_left: 1 })
+        );
+        assert_eq!(
+            refresh_warning(&record(0), 15 * day),
+            Some(RefreshWarning { days_left: 0 })
+        );
+        assert!(
+            RefreshWarning { days_left: 2 }
+                .to_string()
+                .contains("within 2 days")
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! Times as people read them in device lists: "in 7 h", "2 min ago".
+
+/// A span of seconds as "45 s", "12 min", "7 h", "3 days".
+pub fn span(seconds: u64) -> String {
+    match seconds {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s if s < 2 * 86_400 => format!("{} h", s / 3600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
+/// When an access token expires, seen from `now`.
+pub fn token_expiry(expires_at: Option<u64>, now: u64) -> String {
+    match expires_at {
+        None => "token lifetime unknown".to_owned(),
+        Some(at) if at > now => format!("token valid for {}", span(at - now)),
+        Some(at) => format!("token expired {} ago", span(now - at)),
+    }
+}
+
+/// When the last heartbeat went through, seen from `now`.
+pub fn heartbeat(last: Option<u64>, now: u64) -> String {
+    match last {
+        None => "no heartbeat yet".to_owned(),
+        Some(at) => format!("heartbeat {} ago", span(now.saturating_sub(at))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_naturally() {
+        assert_eq!(span(5), "5 s");
+        assert_eq!(span(125), "2 min");
+        assert_eq!(span(7 * 3600 + 5), "7 h");
+        assert_eq!(span(3 * 86_400), "3 days");
+        assert_eq!(token_expiry(Some(100 + 7200), 100), "token valid for 2 h");
+        assert_eq!(token_expiry(Some(100), 160), "token expired 1 min ago");
+        assert_eq!(heartbeat(None, 5), "no heartbeat yet");
+        assert_eq!(heartbeat(Some(0), 130), "heartbeat 2 min ago");
+    }
+}

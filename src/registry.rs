@@ -1,0 +1,458 @@
+//! The device registry: what the app knows about each paired device that is not a secret
+//! (ids, names, project, lifetimes, heartbeat, state), as one JSON file in the OS config
+//! directory. Secrets stay in the keychain.
+//!
+//! Every change is a read-modify-write under an exclusive file lock, written to a temporary
+//! file and renamed over the old one, so the window and the CLI can both use it and a crash
+//! never leaves half a file. A file that cannot be read is moved aside, never overwritten.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::keychain::{token_account, unix_seconds};
+
+/// Environment variable that moves the config directory (tests use a throwaway one).
+pub const CONFIG_DIR_ENV: &str = "C2C_PAIR_CONFIG_DIR";
+const FILE_NAME: &str = "devices.json";
+const LOCK_NAME: &str = "devices.lock";
+const VERSION: u32 = 1;
+
+/// Where a paired device stands, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DeviceState {
+    /// Credentials are in the keychain and believed valid.
+    Paired,
+    /// The server refused the refresh token: pair the device again.
+    NeedsRepairing {
+        /// Why, in plain words.
+        reason: String,
+    },
+    /// Unpairing could not reach the server; credentials are kept until it can.
+    UnpairPending {
+        /// Why the last attempt failed.
+        reason: String,
+    },
+}
+
+/// One paired device. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// The device's `client_id`.
+    pub device_id: String,
+    /// Display name given when pairing.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// API base it was paired against.
+    pub api_base: String,
+    /// Host part of its keychain account (`host:port`, or `demo`).
+    pub keychain_host: String,
+    /// When it was paired, Unix seconds.
+    pub paired_at: u64,
+    /// Connected project, from `/v2/devices/me`.
+    #[serde(default)]
+    pub project_name: Option<String>,
+    /// Connected project id.
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// The device's name in Frame.io.
+    #[serde(default)]
+    pub remote_name: Option<String>,
+    /// When the access token expires, Unix seconds.
+    #[serde(default)]
+    pub access_expires_at: Option<u64>,
+    /// When the refresh token was issued, Unix seconds (it lives 14 days).
+    #[serde(default)]
+    pub refresh_issued_at: Option<u64>,
+    /// Last successful heartbeat, Unix seconds.
+    #[serde(default)]
+    pub last_heartbeat: Option<u64>,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub state: DeviceState,
+}
+
+impl DeviceRecord {
+    /// The keychain account of its token set.
+    pub fn account(&self) -> String {
+        token_account(&self.device_id, &self.keychain_host)
+    }
+
+    /// Whether this record is the device `device_id` on `keychain_host`.
+    pub fn is(&self, device_id: &str, keychain_host: &str) -> bool {
+        self.device_id == device_id && self.keychain_host == keychain_host
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct RegistryFile {
+    version: u32,
+    devices: Vec<DeviceRecord>,
+}
+
+/// Why the registry could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// No config directory could be found for this user.
+    #[error("no config directory was found for this user; set {CONFIG_DIR_ENV}")]
+    NoConfigDir,
+    /// Reading or writing failed.
+    #[error("the device list {path} could not be {action}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// "read", "written", "locked".
+        action: &'static str,
+        /// What the OS said.
+        reason: String,
+    },
+}
+
+/// The registry file in a config directory.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    dir: PathBuf,
+}
+
+/// What loading found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The devices, in the order they were paired.
+    pub devices: Vec<DeviceRecord>,
+    /// Set when an unreadable file was moved aside: what happened and where it is now.
+    pub moved_aside: Option<String>,
+}
+
+impl Registry {
+    /// The registry in `dir`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The registry in `C2C_PAIR_CONFIG_DIR`, else the OS config directory
+    /// (`~/.config/c2c-pair` on Linux).
+    pub fn default_location() -> Result<Self, RegistryError> {
+        if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+            return Ok(Self::in_dir(dir));
+        }
+        directories::ProjectDirs::from("", "", "c2c-pair")
+            .map(|dirs| Self::in_dir(dirs.config_dir()))
+            .ok_or(RegistryError::NoConfigDir)
+    }
+
+    /// The registry file's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(FILE_NAME)
+    }
+
+    /// Reads every device. A file that cannot be understood is moved aside and reported.
+    pub fn load(&self) -> Result<Loaded, RegistryError> {
+        let _lock = self.lock()?;
+        self.read_unlocked()
+    }
+
+    /// Applies `change` to the device list and writes it back atomically; returns what
+    /// `change` returned. A file moved aside on the way is logged.
+    pub fn update<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<DeviceRecord>) -> T,
+    ) -> Result<T, RegistryError> {
+        let _lock = self.lock()?;
+        let loaded = self.read_unlocked()?;
+        if let Some(note) = &loaded.moved_aside {
+            tracing::warn!("{note}");
+        }
+        let mut devices = loaded.devices;
+        let result = change(&mut devices);
+        self.write_unlocked(&devices)?;
+        Ok(result)
+    }
+
+    /// Inserts or replaces the record of one device (same id and host).
+    pub fn upsert(&self, record: DeviceRecord) -> Result<(), RegistryError> {
+        self.update(|devices| {
+            match devices
+                .iter_mut()
+                .find(|d| d.is(&record.device_id, &record.keychain_host))
+            {
+                Some(existing) => *existing = record,
+                None => devices.push(record),
+            }
+        })
+    }
+
+    /// Changes one device's record, if it exists; `false` if it does not.
+    pub fn modify(
+        &self,
+        device_id: &str,
+        keychain_host: &str,
+        change: impl FnOnce(&mut DeviceRecord),
+    ) -> Result<bool, RegistryError> {
+        self.update(|devices| {
+            devices
+                .iter_mut()
+                .find(|d| d.is(device_id, keychain_host))
+                .map(change)
+                .is_some()
+        })
+    }
+
+    /// Removes one device; `false` if it was not there.
+    pub fn remove(&self, device_id: &str, keychain_host: &str) -> Result<bool, RegistryError> {
+        self.update(|devices| {
+            let before = devices.len();
+            devices.retain(|d| !d.is(device_id, keychain_host));
+            devices.len() != before
+        })
+    }
+
+    /// Takes the exclusive lock of one device, across processes, until the file is dropped:
+    /// refreshing and unpairing hold it, so two processes never spend the same refresh token.
+    /// Blocks while another process holds it.
+    pub fn lock_device(&self, account: &str) -> Result<File, RegistryError> {
+        let dir = self.dir.join("locks");
+        fs::create_dir_all(&dir).map_err(|e| self.io_error("locked", &e))?;
+        // Account names can hold any character; the file is named by a hash of it.
+        let name = format!("{:016x}.lock", fnv1a(account.as_bytes()));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(name))
+            .map_err(|e| self.io_error("locked", &e))?;
+        file.lock().map_err(|e| self.io_error("locked", &e))?;
+        Ok(file)
+    }
+
+    fn lock(&self) -> Result<File, RegistryError> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.io_error("locked", &e))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(LOCK_NAME))
+            .map_err(|e| self.io_error("locked", &e))?;
+        file.lock().map_err(|e| self.io_error("locked", &e))?;
+        Ok(file)
+    }
+
+    fn read_unlocked(&self) -> Result<Loaded, RegistryError> {
+        let path = self.path();
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Loaded {
+                    devices: Vec::new(),
+                    moved_aside: None,
+                });
+            }
+            Err(e) => return Err(self.io_error("read", &e)),
+        };
+        match serde_json::from_slice::<RegistryFile>(&bytes) {
+            Ok(file) if file.version == VERSION => Ok(Loaded {
+                devices: file.devices,
+                moved_aside: None,
+            }),
+            Ok(file) => Err(RegistryError::Io {
+                path: path.display().to_string(),
+                action: "read",
+                reason: format!(
+                    "it was written by a newer c2c-pair (format {}); update the app",
+                    file.version
+                ),
+            }),
+            Err(parse) => {
+                let aside = path
+                    .with_extension(format!("corrupt-{}.json", unix_seconds(SystemTime::now())));
+                fs::rename(&path, &aside).map_err(|e| self.io_error("moved aside", &e))?;
+                let note = format!(
+                    "The device list {} could not be read ({parse}); it was kept as {} and a new \
+                     list was started. Paired devices' credentials are still in the keychain.",
+                    path.display(),
+                    aside.display()
+                );
+                Ok(Loaded {
+                    devices: Vec::new(),
+                    moved_aside: Some(note),
+                })
+            }
+        }
+    }
+
+    fn write_unlocked(&self, devices: &[DeviceRecord]) -> Result<(), RegistryError> {
+        let file = RegistryFile {
+            version: VERSION,
+            devices: devices.to_vec(),
+        };
+        let json = serde_json::to_vec_pretty(&file).map_err(|e| RegistryError::Io {
+            path: self.path().display().to_string(),
+            action: "written",
+            reason: e.to_string(),
+        })?;
+        let temp = self.dir.join(format!("{FILE_NAME}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut out = File::create(&temp)?;
+            out.write_all(&json)?;
+            out.sync_all()?;
+            fs::rename(&temp, self.path())?;
+            // Make the rename itself durable.
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| self.io_error("written", &e))
+    }
+
+    fn io_error(&self, action: &'static str, error: &std::io::Error) -> RegistryError {
+        RegistryError::Io {
+            path: self.path().display().to_string(),
+            action,
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// FNV-1a, 64 bits: a stable, dependency-free hash for lock file names.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Finds a device by id, preferring `keychain_host` when the id is paired with several servers.
+pub fn find<'a>(
+    devices: &'a [DeviceRecord],
+    device_id: &str,
+    keychain_host: &str,
+) -> Option<&'a DeviceRecord> {
+    devices
+        .iter()
+        .find(|d| d.is(device_id, keychain_host))
+        .or_else(|| devices.iter().find(|d| d.device_id == device_id))
+}
+
+/// A typical record, for tests.
+#[cfg(test)]
+pub(crate) fn test_record(id: &str) -> DeviceRecord {
+    DeviceRecord {
+        device_id: id.into(),
+        name: Some("A-Cam".into()),
+        api_base: "https://api.frame.io/".into(),
+        keychain_host: "api.frame.io:443".into(),
+        paired_at: 1_800_000_000,
+        project_name: Some("Dailies".into()),
+        project_id: Some("p-1".into()),
+        remote_name: None,
+        access_expires_at: Some(1_800_028_800),
+        refresh_issued_at: Some(1_800_000_000),
+        last_heartbeat: None,
+        state: DeviceState::Paired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> DeviceRecord {
+        test_record(id)
+    }
+
+    #[test]
+    fn records_round_trip_and_upsert_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::in_dir(dir.path());
+        assert!(registry.load().unwrap().devices.is_empty());
+        registry.upsert(record("CAM-1")).unwrap();
+        registry.upsert(record("CAM-2")).unwrap();
+        let mut changed = record("CAM-1");
+        changed.state = DeviceState::NeedsRepairing {
+            reason: "refused".into(),
+        };
+        registry.upsert(changed.clone()).unwrap();
+        let devices = registry.load().unwrap().devices;
+        assert_eq!(devices, vec![changed, record("CAM-2")]);
+        assert!(registry.remove("CAM-2", "api.frame.io:443").unwrap());
+        assert!(!registry.remove("CAM-2", "api.frame.io:443").unwrap());
+        assert!(
+            registry
+                .modify("CAM-1", "api.frame.io:443", |d| d.last_heartbeat = Some(5))
+                .unwrap()
+        );
+        assert_eq!(registry.load().unwrap().devices[0].last_heartbeat, Some(5));
+        let text = fs::read_to_string(registry.path()).unwrap();
+        assert!(text.contains(r#""state": "needs_repairing""#), "{text}");
+    }
+
+    #[test]
+    fn a_corrupt_file_is_kept_aside_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::in_dir(dir.path());
+        fs::write(
+            registry.path(),
+            b"{\"version\": 1, \"devices\": [{\"device_id\": 4",
+        )
+        .unwrap();
+        let loaded = registry.load().unwrap();
+        assert!(loaded.devices.is_empty());
+        let note = loaded.moved_aside.unwrap();
+        assert!(
+            note.contains("could not be read") && note.contains("kept as"),
+            "{note}"
+        );
+        let kept: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains("corrupt"))
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        let original = fs::read(dir.path().join(&kept[0])).unwrap();
+        assert!(
+            original.starts_with(b"{\"version\": 1"),
+            "the bytes are kept as they were"
+        );
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::in_dir(dir.path());
+        fs::write(registry.path(), br#"{"version": 9, "devices": []}"#).unwrap();
+        let error = registry.upsert(record("CAM-1")).unwrap_err();
+        assert!(error.to_string().contains("newer c2c-pair"), "{error}");
+        assert_eq!(
+            fs::read(registry.path()).unwrap(),
+            br#"{"version": 9, "devices": []}"#
+        );
+    }
+
+    #[test]
+    fn concurrent_writers_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let registry = Registry::in_dir(dir.path());
+                std::thread::spawn(move || registry.upsert(record(&format!("CAM-{i}"))).unwrap())
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        assert_eq!(
+            Registry::in_dir(dir.path()).load().unwrap().devices.len(),
+            8
+        );
+    }
+
+    #[test]
+    fn find_prefers_the_current_server() {
+        let mut demo = record("CAM-1");
+        demo.keychain_host = "demo".into();
+        let devices = vec![record("CAM-1"), demo.clone()];
+        assert_eq!(find(&devices, "CAM-1", "demo"), Some(&demo));
+        assert_eq!(find(&devices, "CAM-1", "elsewhere:443"), Some(&devices[0]));
+        assert_eq!(find(&devices, "CAM-9", "demo"), None);
+    }
+}

@@ -1,0 +1,153 @@
+//! The device list: every recorded device with its state, project, token lifetime and last
+//! heartbeat, and the actions Refresh now, Re-pair and Unpair (confirmed first).
+
+use std::time::SystemTime;
+
+use egui::{Color32, RichText, Ui};
+
+use crate::human_time as format;
+use crate::keychain::unix_seconds;
+use crate::worker::{DeviceKey, DeviceView, Status};
+
+/// What the user asked for in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetAction {
+    /// Refresh this device's tokens now.
+    Refresh(DeviceKey),
+    /// Pair this device again.
+    Repair {
+        /// Its id.
+        device_id: String,
+        /// Its display name.
+        name: Option<String>,
+    },
+    /// Ask to unpair (the list then asks for confirmation).
+    AskUnpair(DeviceKey),
+    /// Unpair, confirmed.
+    Unpair(DeviceKey),
+    /// Do not unpair after all.
+    KeepPaired,
+}
+
+/// The label of a device in the list: its name with its id, or its id.
+pub fn title(view: &DeviceView) -> String {
+    match &view.record.name {
+        Some(name) => format!("{name} ({})", view.record.device_id),
+        None => view.record.device_id.clone(),
+    }
+}
+
+/// Draws the list; `confirming` is the device whose unpairing awaits confirmation.
+pub fn show(
+    ui: &mut Ui,
+    devices: &[DeviceView],
+    confirming: Option<&DeviceKey>,
+) -> Option<FleetAction> {
+    ui.heading(format!("Devices ({})", devices.len()));
+    if devices.is_empty() {
+        ui.label("Devices you pair are listed here.");
+        return None;
+    }
+    let now = unix_seconds(SystemTime::now());
+    let mut action = None;
+    for view in devices {
+        ui.separator();
+        if let Some(chosen) = row(ui, view, confirming, now) {
+            action = Some(chosen);
+        }
+    }
+    action
+}
+
+fn row(
+    ui: &mut Ui,
+    view: &DeviceView,
+    confirming: Option<&DeviceKey>,
+    now: u64,
+) -> Option<FleetAction> {
+    let record = &view.record;
+    let key = (record.device_id.clone(), record.keychain_host.clone());
+    let mut action = None;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title(view)).strong());
+        badge(ui, &view.status);
+    });
+    if let Some(project) = &record.project_name {
+        ui.label(format!("Connected to project {project}"));
+    }
+    if record.keychain_host == crate::config::DEMO_KEYCHAIN_HOST {
+        ui.label(RichText::new("demo server").small());
+    }
+    ui.label(
+        RichText::new(format!(
+            "{} · {}",
+            format::token_expiry(record.access_expires_at, now),
+            format::heartbeat(record.last_heartbeat, now)
+        ))
+        .small(),
+    );
+    match &view.status {
+        Status::Offline { reason }
+        | Status::NeedsRepairing { reason }
+        | Status::UnpairPending { reason } => {
+            ui.label(
+                RichText::new(reason)
+                    .small()
+                    .color(ui.visuals().warn_fg_color),
+            );
+        }
+        Status::Paired | Status::Online => {}
+    }
+    if let Some(warning) = &view.warning {
+        ui.label(
+            RichText::new(warning)
+                .small()
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
+    if let Some(busy) = view.busy {
+        ui.label(busy);
+        return None;
+    }
+    if confirming == Some(&key) {
+        ui.label(format!(
+            "Unpair {}? Its credentials are revoked at the server and deleted here.",
+            record.device_id
+        ));
+        ui.horizontal(|ui| {
+            if ui.button("Unpair now").clicked() {
+                action = Some(FleetAction::Unpair(key.clone()));
+            }
+            if ui.button("Keep").clicked() {
+                action = Some(FleetAction::KeepPaired);
+            }
+        });
+        return action;
+    }
+    ui.horizontal(|ui| {
+        let repair = matches!(view.status, Status::NeedsRepairing { .. });
+        if !repair && ui.button("Refresh now").clicked() {
+            action = Some(FleetAction::Refresh(key.clone()));
+        }
+        if ui.button("Re-pair").clicked() {
+            action = Some(FleetAction::Repair {
+                device_id: record.device_id.clone(),
+                name: record.name.clone(),
+            });
+        }
+        if ui.button("Unpair").clicked() {
+            action = Some(FleetAction::AskUnpair(key.clone()));
+        }
+    });
+    action
+}
+
+fn badge(ui: &mut Ui, status: &Status) {
+    let color = match status {
+        Status::Online => Color32::from_rgb(80, 200, 120),
+        Status::Paired => Color32::from_rgb(120, 160, 255),
+        Status::Offline { .. } | Status::UnpairPending { .. } => Color32::from_rgb(255, 170, 0),
+        Status::NeedsRepairing { .. } => Color32::from_rgb(255, 90, 90),
+    };
+    ui.label(RichText::new(status.badge()).small().strong().color(color));
+}

@@ -1,0 +1,620 @@
+//! The background side of the GUI: a tokio runtime on its own named thread. Commands come in
+//! from the UI; events go out on a channel the UI drains each frame, followed by a repaint
+//! request, so the UI never blocks and never repaints for nothing.
+//!
+//! Besides pairing, the worker keeps the fleet alive while the app runs: a heartbeat round
+//! every two minutes (which also refreshes tokens near expiry and retries pending unpairs),
+//! and refresh and unpair on request.
+
+mod fleet;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::mpsc as tokio_mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use fleet::{DeviceKey, DeviceView, Status};
+
+use crate::backend::{self, Backend, BackendChoice};
+use crate::device::{
+    self, Context, DeviceId, LifecycleError, PairError, PairEvent, PairOutcome, PairedDevice,
+    UnsavedTokens,
+};
+use crate::import;
+use crate::keychain::Keychain;
+use crate::registry::{DeviceRecord, DeviceState, Registry};
+use fleet::{Observed, key_of};
+
+/// How often each paired device sends a heartbeat (the spec's window is 60–300 s).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(120);
+
+/// What the UI asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Start pairing a device. `attempt` tags every event of this run.
+    Pair {
+        /// Chosen by the UI; events carry it back.
+        attempt: u64,
+        /// The device to pair.
+        device_id: DeviceId,
+        /// Its display name.
+        name: Option<String>,
+    },
+    /// Stop a pairing run.
+    Cancel {
+        /// The run to stop.
+        attempt: u64,
+    },
+    /// Try again to save tokens that could not be saved.
+    RetrySave {
+        /// The run whose tokens wait.
+        attempt: u64,
+    },
+    /// Store the client secret for the configured service and switch to it.
+    SaveClientSecret(SecretString),
+    /// Refresh a paired device's tokens now.
+    Refresh(DeviceKey),
+    /// Revoke a device's credentials and forget it.
+    Unpair(DeviceKey),
+    /// Read a list of devices (CSV) from a file dropped on the window.
+    Import(PathBuf),
+}
+
+/// Where pairing goes, as the UI should show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The embedded demo server.
+    Demo {
+        /// Its approval page.
+        approval_url: String,
+        /// Why demo mode was chosen against a configured secret, if so.
+        warning: Option<String>,
+    },
+    /// A real service.
+    Live {
+        /// Its API base.
+        api_base: String,
+    },
+}
+
+/// How a pairing run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Paired and saved.
+    Paired(PairedDevice),
+    /// Cancelled by the user.
+    Cancelled,
+    /// Failed; `message` says why and what to do.
+    Failed {
+        /// Exit-code family of the failure.
+        kind: device::FailureKind,
+        /// What happened and what to do.
+        message: String,
+        /// The tokens exist but are not saved; [`Command::RetrySave`] can save them.
+        can_retry_save: bool,
+    },
+}
+
+/// What the worker tells the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The backend is ready.
+    Ready(Mode),
+    /// No backend could be set up.
+    StartFailed(String),
+    /// Progress of a pairing run.
+    Progress {
+        /// The run.
+        attempt: u64,
+        /// What happened.
+        event: PairEvent,
+    },
+    /// A pairing run ended.
+    Finished {
+        /// The run.
+        attempt: u64,
+        /// How.
+        end: RunEnd,
+    },
+    /// Result of saving the client secret.
+    SecretSaved(Result<(), String>),
+    /// The whole device list, after any change.
+    Fleet(Vec<DeviceView>),
+    /// Something the user should read (an action's result, a registry problem).
+    Notice(String),
+    /// The text of an imported device list.
+    Imported(String),
+}
+
+/// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// Everything the worker needs to start.
+#[derive(Debug, Clone)]
+pub struct WorkerSetup {
+    /// Which server to pair against.
+    pub choice: BackendChoice,
+    /// Where secrets live.
+    pub keychain: Keychain,
+    /// Where the device list lives.
+    pub registry: Registry,
+    /// Time between heartbeat rounds.
+    pub heartbeat_every: Duration,
+}
+
+/// Handle to the worker thread. Dropping it stops the worker.
+pub struct Worker {
+    commands: tokio_mpsc::UnboundedSender<Command>,
+    events: mpsc::Receiver<Event>,
+}
+
+impl Worker {
+    /// Starts the worker thread with its runtime; it sets up the backend at once.
+    pub fn spawn(setup: WorkerSetup, wake: Wake) -> std::io::Result<Self> {
+        let (commands, command_rx) = tokio_mpsc::unbounded_channel();
+        let (event_tx, events) = mpsc::channel();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("c2c-runtime")
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("c2c-worker".into())
+            .spawn(move || {
+                let outbox = Outbox {
+                    events: event_tx,
+                    wake,
+                };
+                runtime.block_on(run(setup, command_rx, outbox));
+                // Tasks still running are dropped with the runtime; a hung keychain call
+                // lives on its own thread and does not hold this up.
+                runtime.shutdown_background();
+            })?;
+        Ok(Self { commands, events })
+    }
+
+    /// Sends a command; ignored if the worker has stopped.
+    pub fn send(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// The next event, if one is waiting. Never blocks.
+    pub fn try_recv(&self) -> Option<Event> {
+        self.events.try_recv().ok()
+    }
+}
+
+#[derive(Clone)]
+struct Outbox {
+    events: mpsc::Sender<Event>,
+    wake: Wake,
+}
+
+impl Outbox {
+    fn send(&self, event: Event) {
+        if self.events.send(event).is_ok() {
+            (self.wake)();
+        }
+    }
+}
+
+/// Tokens waiting for a successful save, by pairing run.
+type Unsaved = Arc<Mutex<HashMap<u64, UnsavedTokens>>>;
+
+fn lock(unsaved: &Unsaved) -> std::sync::MutexGuard<'_, HashMap<u64, UnsavedTokens>> {
+    unsaved.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What background tasks report back to the worker's loop.
+enum Report {
+    /// The registry changed: send the fleet again.
+    Changed,
+    /// A heartbeat ended: `None` when it went through, else why not.
+    Heartbeat(DeviceKey, Option<String>),
+    /// A requested action ended, with a line for the user.
+    ActionDone(DeviceKey, String),
+}
+
+async fn run(
+    setup: WorkerSetup,
+    mut commands: tokio_mpsc::UnboundedReceiver<Command>,
+    outbox: Outbox,
+) {
+    let Some(backend) = connect(setup.choice.clone(), &setup.keychain, &outbox).await else {
+        return;
+    };
+    let (reports, mut report_rx) = tokio_mpsc::unbounded_channel();
+    let mut worker = State {
+        backend: Arc::new(backend),
+        other_servers: HashMap::new(),
+        observed: Observed::default(),
+        heartbeats_in_flight: HashSet::new(),
+        runs: HashMap::new(),
+        unsaved: Unsaved::default(),
+        reports,
+        outbox,
+        setup,
+    };
+    worker.send_fleet();
+    let mut ticker = tokio::time::interval(worker.setup.heartbeat_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => worker.handle(command).await,
+                None => break,
+            },
+            Some(report) = report_rx.recv() => worker.take(report),
+            _ = ticker.tick() => worker.heartbeat_round().await,
+        }
+    }
+    for cancel in worker.runs.values() {
+        cancel.cancel();
+    }
+}
+
+/// The worker loop's state.
+struct State {
+    setup: WorkerSetup,
+    /// The server new pairings go to.
+    backend: Arc<Backend>,
+    /// Servers of recorded devices paired elsewhere, by keychain host.
+    other_servers: HashMap<String, Arc<Backend>>,
+    observed: Observed,
+    heartbeats_in_flight: HashSet<DeviceKey>,
+    runs: HashMap<u64, CancellationToken>,
+    unsaved: Unsaved,
+    reports: tokio_mpsc::UnboundedSender<Report>,
+    outbox: Outbox,
+}
+
+impl State {
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Pair {
+                attempt,
+                device_id,
+                name,
+            } => {
+                let cancel = CancellationToken::new();
+                self.runs.retain(|_, token| !token.is_cancelled());
+                self.runs.insert(attempt, cancel.clone());
+                tokio::spawn(self.pair_run(attempt).pair(device_id, name, cancel));
+            }
+            Command::Cancel { attempt } => {
+                if let Some(cancel) = self.runs.remove(&attempt) {
+                    cancel.cancel();
+                }
+            }
+            Command::RetrySave { attempt } => {
+                let tokens = lock(&self.unsaved).remove(&attempt);
+                if let Some(tokens) = tokens {
+                    tokio::spawn(self.pair_run(attempt).retry_save(tokens));
+                }
+            }
+            Command::SaveClientSecret(secret) => {
+                let saved = backend::save_client_secret(
+                    &self.setup.keychain,
+                    &self.setup.choice.profile,
+                    secret,
+                )
+                .await;
+                let reconnect = saved.is_ok();
+                self.outbox
+                    .send(Event::SecretSaved(saved.map_err(|e| e.to_string())));
+                // New pairings use the new secret (and leave demo mode); running ones finish
+                // with the backend they started with.
+                if reconnect
+                    && let Some(next) = connect(
+                        self.setup.choice.clone(),
+                        &self.setup.keychain,
+                        &self.outbox,
+                    )
+                    .await
+                {
+                    self.backend = Arc::new(next);
+                    self.other_servers.clear();
+                }
+            }
+            Command::Import(path) => {
+                let outbox = self.outbox.clone();
+                tokio::spawn(async move { import_file(&path, &outbox).await });
+            }
+            Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh).await,
+            Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair).await,
+        }
+    }
+
+    fn pair_run(&self, attempt: u64) -> PairRun {
+        PairRun {
+            context: Context {
+                backend: self.backend.clone(),
+                keychain: self.setup.keychain.clone(),
+                registry: self.setup.registry.clone(),
+            },
+            attempt,
+            outbox: self.outbox.clone(),
+            unsaved: self.unsaved.clone(),
+            reports: self.reports.clone(),
+        }
+    }
+
+    fn take(&mut self, report: Report) {
+        match report {
+            Report::Changed => {}
+            Report::Heartbeat(key, outcome) => {
+                self.heartbeats_in_flight.remove(&key);
+                self.observed.heartbeats.insert(key, outcome);
+            }
+            Report::ActionDone(key, line) => {
+                self.observed.busy.remove(&key);
+                self.outbox.send(Event::Notice(line));
+            }
+        }
+        self.send_fleet();
+    }
+
+    /// Sends the device list as the registry has it now.
+    fn send_fleet(&self) {
+        match self.setup.registry.load() {
+            Ok(loaded) => {
+                if let Some(note) = loaded.moved_aside {
+                    self.outbox.send(Event::Notice(note));
+                }
+                self.outbox
+                    .send(Event::Fleet(self.observed.views(loaded.devices)));
+            }
+            Err(error) => self.outbox.send(Event::Notice(error.to_string())),
+        }
+    }
+
+    fn record(&self, key: &DeviceKey) -> Option<DeviceRecord> {
+        let devices = self.setup.registry.load().ok()?.devices;
+        devices.into_iter().find(|d| d.is(&key.0, &key.1))
+    }
+
+    /// A context for a recorded device: its own server, found once and kept.
+    async fn context_for(&mut self, record: &DeviceRecord) -> Result<Context, String> {
+        let backend = if record.keychain_host == self.backend.client.profile().keychain_host() {
+            self.backend.clone()
+        } else if let Some(backend) = self.other_servers.get(&record.keychain_host) {
+            backend.clone()
+        } else {
+            let backend = Backend::for_record(&self.setup.choice, record, &self.setup.keychain)
+                .await
+                .map_err(|e| format!("{}: {e}", record.device_id))?;
+            let backend = Arc::new(backend);
+            self.other_servers
+                .insert(record.keychain_host.clone(), backend.clone());
+            backend
+        };
+        Ok(Context {
+            backend,
+            keychain: self.setup.keychain.clone(),
+            registry: self.setup.registry.clone(),
+        })
+    }
+
+    async fn act(&mut self, key: DeviceKey, busy: &'static str, action: Action) {
+        let Some(record) = self.record(&key) else {
+            self.outbox.send(Event::Notice(format!(
+                "{} is no longer in the device list",
+                key.0
+            )));
+            return;
+        };
+        let context = match self.context_for(&record).await {
+            Ok(context) => context,
+            Err(message) => return self.outbox.send(Event::Notice(message)),
+        };
+        self.observed.busy.insert(key.clone(), busy);
+        self.send_fleet();
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            let line = match action {
+                Action::Refresh => match device::refresh(&context, &record).await {
+                    Ok(_) => format!("{} refreshed.", record.device_id),
+                    Err(error) => error.to_string(),
+                },
+                Action::Unpair => match device::unpair(&context, &record).await {
+                    Ok(done) => match done.note {
+                        Some(note) => format!("{} unpaired: {note}.", record.device_id),
+                        None => format!("{} unpaired.", record.device_id),
+                    },
+                    Err(error) => error.to_string(),
+                },
+            };
+            let _ = reports.send(Report::ActionDone(key, line));
+        });
+    }
+
+    /// One heartbeat per paired device (refreshing first when due), and a retry of each
+    /// pending unpair. Devices that need re-pairing are left alone: no retry loops.
+    async fn heartbeat_round(&mut self) {
+        let Ok(loaded) = self.setup.registry.load() else {
+            return;
+        };
+        for record in loaded.devices {
+            let key = key_of(&record);
+            if self.observed.busy.contains_key(&key) || self.heartbeats_in_flight.contains(&key) {
+                continue;
+            }
+            let chore = match record.state {
+                DeviceState::Paired => Chore::Heartbeat,
+                DeviceState::UnpairPending { .. } => Chore::RetryUnpair,
+                DeviceState::NeedsRepairing { .. } => continue,
+            };
+            let Ok(context) = self.context_for(&record).await else {
+                continue;
+            };
+            self.heartbeats_in_flight.insert(key.clone());
+            let reports = self.reports.clone();
+            tokio::spawn(async move {
+                let report = match chore {
+                    Chore::Heartbeat => {
+                        let outcome = device::heartbeat(&context, &record).await;
+                        Report::Heartbeat(key, heartbeat_problem(outcome))
+                    }
+                    Chore::RetryUnpair => {
+                        let outcome = device::unpair(&context, &record).await;
+                        if let Err(error) = outcome {
+                            tracing::info!(%error, "unpair still pending");
+                        }
+                        Report::Heartbeat(key, None)
+                    }
+                };
+                let _ = reports.send(report);
+            });
+        }
+    }
+}
+
+/// Largest device list read from a file.
+const MAX_IMPORT: u64 = 1024 * 1024;
+
+async fn import_file(path: &Path, outbox: &Outbox) {
+    let shown = path.display();
+    let size = tokio::fs::metadata(path).await.map(|m| m.len());
+    let read = match size {
+        Ok(size) if size > MAX_IMPORT => Err(format!(
+            "{shown} is larger than 1 MiB; is it a device list?"
+        )),
+        Ok(_) => tokio::fs::read(path)
+            .await
+            .map_err(|e| format!("{shown} could not be read: {e}")),
+        Err(e) => Err(format!("{shown} could not be read: {e}")),
+    };
+    match read {
+        Ok(bytes) => {
+            let (text, problem) = import::decode(&bytes);
+            if let Some(problem) = problem {
+                outbox.send(Event::Notice(format!("{shown}: {problem}")));
+            }
+            outbox.send(Event::Imported(text));
+        }
+        Err(message) => outbox.send(Event::Notice(message)),
+    }
+}
+
+/// What a heartbeat outcome means for the online indicator.
+fn heartbeat_problem(outcome: Result<(), LifecycleError>) -> Option<String> {
+    match outcome {
+        Ok(()) => None,
+        Err(LifecycleError::Network { error, .. }) => Some(error.to_string()),
+        Err(other) => Some(other.to_string()),
+    }
+}
+
+/// What the user asked to be done to a device.
+#[derive(Clone, Copy)]
+enum Action {
+    Refresh,
+    Unpair,
+}
+
+/// What a heartbeat round does for a device.
+#[derive(Clone, Copy)]
+enum Chore {
+    Heartbeat,
+    RetryUnpair,
+}
+
+async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) -> Option<Backend> {
+    match Backend::connect(choice, keychain).await {
+        Ok(backend) => {
+            let mode = match backend.demo_approval_url() {
+                Some(url) => Mode::Demo {
+                    approval_url: url.to_string(),
+                    warning: backend.warning.clone(),
+                },
+                None => Mode::Live {
+                    api_base: backend.client.profile().api_base.to_string(),
+                },
+            };
+            outbox.send(Event::Ready(mode));
+            Some(backend)
+        }
+        Err(error) => {
+            outbox.send(Event::StartFailed(error.to_string()));
+            None
+        }
+    }
+}
+
+/// One pairing run and what it needs.
+struct PairRun {
+    context: Context,
+    attempt: u64,
+    outbox: Outbox,
+    unsaved: Unsaved,
+    reports: tokio_mpsc::UnboundedSender<Report>,
+}
+
+impl PairRun {
+    async fn pair(self, device_id: DeviceId, name: Option<String>, cancel: CancellationToken) {
+        let attempt = self.attempt;
+        let outbox = self.outbox.clone();
+        let progress = |event| outbox.send(Event::Progress { attempt, event });
+        let result = device::pair(
+            &self.context,
+            &device_id,
+            name.as_deref(),
+            &cancel,
+            progress,
+        )
+        .await;
+        let end = match result {
+            Ok(PairOutcome::Paired(paired)) => RunEnd::Paired(paired),
+            Ok(PairOutcome::Cancelled) => RunEnd::Cancelled,
+            Err(error) => self.failed(error),
+        };
+        self.finish(end);
+    }
+
+    async fn retry_save(self, tokens: UnsavedTokens) {
+        self.outbox.send(Event::Progress {
+            attempt: self.attempt,
+            event: PairEvent::Saving,
+        });
+        let end = match tokens.save(&self.context.keychain).await {
+            Ok(()) => RunEnd::Paired(device::finish_pairing(&self.context, &tokens).await),
+            Err(error) => self.failed(PairError::SaveFailed {
+                error,
+                unsaved: Box::new(tokens),
+            }),
+        };
+        self.finish(end);
+    }
+
+    /// Turns an error into the run's end, keeping unsaved tokens for a retry.
+    fn failed(&self, error: PairError) -> RunEnd {
+        let kind = error.kind();
+        let message = error.to_string();
+        let can_retry_save = if let PairError::SaveFailed { unsaved, .. } = error {
+            lock(&self.unsaved).insert(self.attempt, *unsaved);
+            true
+        } else {
+            false
+        };
+        RunEnd::Failed {
+            kind,
+            message,
+            can_retry_save,
+        }
+    }
+
+    fn finish(&self, end: RunEnd) {
+        let paired = matches!(end, RunEnd::Paired(_));
+        self.outbox.send(Event::Finished {
+            attempt: self.attempt,
+            end,
+        });
+        if paired {
+            let _ = self.reports.send(Report::Changed);
+        }
+    }
+}
