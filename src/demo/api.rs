@@ -48,7 +48,11 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
         .get(CLIENT_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let response = next.run(request).await;
+    let fault = shared.lock().take_fault(&path);
+    let response = match fault {
+        Some(status) => injected(status),
+        None => next.run(request).await,
+    };
     let details = response
         .extensions()
         .get::<Details>()
@@ -67,6 +71,18 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
     };
     shared.lock().record(entry, Instant::now());
     response
+}
+
+/// The answer to a request hit by an injected fault: the status, in the detailed shape.
+fn injected(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let title = status.canonical_reason().unwrap_or("Injected fault");
+    let body = json!({
+        "code": status.as_u16(), "message": title,
+        "errors": [{"code": status.as_u16(), "status": status.as_u16(), "title": title,
+                    "detail": "fault injected by the demo server's control API"}]
+    });
+    (status, Json(body)).into_response()
 }
 
 /// `{"error": code, "error_description": ...}`, the OAuth endpoints' error shape.

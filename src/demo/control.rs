@@ -23,6 +23,13 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/slow_down", post(slow_down))
         .route("/_control/requests", get(requests))
         .route("/_control/devices", get(devices))
+        .route(
+            "/_control/devices/{client_id}/expire_access",
+            post(expire_access),
+        )
+        .route("/_control/devices/{client_id}/revoke", post(revoke_device))
+        .route("/_control/devices/{client_id}/remove", post(remove_device))
+        .route("/_control/faults", post(fault))
 }
 
 async fn codes(State(shared): State<Shared>) -> Response {
@@ -71,6 +78,38 @@ async fn slow_down(State(shared): State<Shared>, Json(body): Json<SlowDown>) -> 
     answer(Ok(()))
 }
 
+async fn expire_access(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
+    answer(shared.lock().expire_access(&client_id, Instant::now()))
+}
+
+async fn revoke_device(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
+    answer(shared.lock().revoke_device(&client_id))
+}
+
+async fn remove_device(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
+    answer(shared.lock().remove_device(&client_id))
+}
+
+/// Body of a fault injection: answer `status` to the next `count` requests to `path`.
+#[derive(Deserialize)]
+struct FaultRequest {
+    path: String,
+    status: u16,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn fault(State(shared): State<Shared>, Json(body): Json<FaultRequest>) -> Response {
+    shared
+        .lock()
+        .inject_fault(&body.path, body.status, body.count);
+    answer(Ok(()))
+}
+
 async fn requests(State(shared): State<Shared>) -> Response {
     Json(shared.lock().log()).into_response()
 }
@@ -84,9 +123,9 @@ fn answer(result: Result<(), ApprovalError>) -> Response {
         Ok(()) => Json(json!({"ok": true})).into_response(),
         Err(error) => {
             let status = match error {
-                ApprovalError::Unknown(_) | ApprovalError::UnknownProject(_) => {
-                    StatusCode::NOT_FOUND
-                }
+                ApprovalError::Unknown(_)
+                | ApprovalError::UnknownProject(_)
+                | ApprovalError::UnknownDevice(_) => StatusCode::NOT_FOUND,
                 ApprovalError::Expired(_) | ApprovalError::Settled(..) => StatusCode::CONFLICT,
             };
             (

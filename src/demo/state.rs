@@ -178,6 +178,9 @@ pub enum ApprovalError {
     /// No such project.
     #[error("there is no project {0:?}")]
     UnknownProject(String),
+    /// No such paired device (or it has no tokens).
+    #[error("there is no paired device {0:?}")]
+    UnknownDevice(String),
 }
 
 /// Everything the demo server remembers.
@@ -190,7 +193,15 @@ pub struct DemoState {
     tokens: HashMap<String, TokenRecord>,
     devices: HashMap<String, DeviceRecord>,
     forced_slow_downs: u32,
+    faults: HashMap<String, Fault>,
     log: Vec<LoggedRequest>,
+}
+
+/// An HTTP status to answer on one path, a number of times.
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    status: u16,
+    remaining: u32,
 }
 
 impl DemoState {
@@ -213,6 +224,7 @@ impl DemoState {
             tokens: HashMap::new(),
             devices: HashMap::new(),
             forced_slow_downs: 0,
+            faults: HashMap::new(),
             log: Vec::new(),
         }
     }
@@ -423,6 +435,64 @@ impl DemoState {
             .ok_or_else(|| ApprovalError::Unknown(user_code.to_owned()))?;
         auth.status = CodeStatus::Expired;
         Ok(())
+    }
+
+    /// The next `count` requests to `path` are answered with `status` and nothing else.
+    pub fn inject_fault(&mut self, path: &str, status: u16, count: u32) {
+        self.faults.insert(
+            path.to_owned(),
+            Fault {
+                status,
+                remaining: count,
+            },
+        );
+    }
+
+    /// The status to answer instead of serving `path`, if a fault is armed for it.
+    pub fn take_fault(&mut self, path: &str) -> Option<u16> {
+        let fault = self.faults.get_mut(path)?;
+        fault.remaining = fault.remaining.checked_sub(1)?;
+        let status = fault.status;
+        if fault.remaining == 0 {
+            self.faults.remove(path);
+        }
+        Some(status)
+    }
+
+    /// Makes the device's access tokens expire now (its refresh token stays valid).
+    pub fn expire_access(&mut self, client_id: &str, now: Instant) -> Result<(), ApprovalError> {
+        let mut found = false;
+        for token in self
+            .tokens
+            .values_mut()
+            .filter(|t| t.client_id == client_id)
+        {
+            if let TokenKind::Access { expires_at } = &mut token.kind {
+                *expires_at = now;
+                found = true;
+            }
+        }
+        found
+            .then_some(())
+            .ok_or_else(|| ApprovalError::UnknownDevice(client_id.to_owned()))
+    }
+
+    /// Revokes every token of the device, as Frame.io's web app would.
+    pub fn revoke_device(&mut self, client_id: &str) -> Result<(), ApprovalError> {
+        let before = self.tokens.len();
+        self.tokens.retain(|_, t| t.client_id != client_id);
+        (self.tokens.len() != before)
+            .then_some(())
+            .ok_or_else(|| ApprovalError::UnknownDevice(client_id.to_owned()))
+    }
+
+    /// Removes the device from its project: its tokens die and it is no longer listed.
+    pub fn remove_device(&mut self, client_id: &str) -> Result<(), ApprovalError> {
+        self.tokens.retain(|_, t| t.client_id != client_id);
+        self.devices
+            .remove(client_id)
+            .map(drop)
+            .ok_or_else(|| ApprovalError::UnknownDevice(client_id.to_owned()))
     }
 
     /// The next `count` device-code polls get `slow_down`.

@@ -161,11 +161,23 @@ async fn load(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, Lifecycl
         })
 }
 
+/// A device the server already refused is not tried again: no retry loops.
+fn ensure_usable(record: &DeviceRecord) -> Result<(), LifecycleError> {
+    match &record.state {
+        DeviceState::NeedsRepairing { reason } => Err(LifecycleError::NeedsRepairing {
+            device: record.device_id.clone(),
+            reason: reason.clone(),
+        }),
+        DeviceState::Paired | DeviceState::UnpairPending { .. } => Ok(()),
+    }
+}
+
 /// The device's tokens, refreshed first when less than 10 % of the access token's life is left.
 pub async fn fresh_tokens(
     ctx: &Context,
     record: &DeviceRecord,
 ) -> Result<TokenSet, LifecycleError> {
+    ensure_usable(record)?;
     let tokens = load(ctx, record).await?;
     if !needs_refresh(&tokens, now()) {
         return Ok(tokens);
@@ -186,6 +198,14 @@ async fn refresh_if(
     still_needed: impl Fn(&TokenSet) -> bool,
 ) -> Result<TokenSet, LifecycleError> {
     let _lock = lock_device(ctx, record).await?;
+    // The record as it is now: another process may have marked it while we waited.
+    let latest = ctx.registry.load()?.devices;
+    if let Some(latest) = latest
+        .iter()
+        .find(|d| d.is(&record.device_id, &record.keychain_host))
+    {
+        ensure_usable(latest)?;
+    }
     let current = load(ctx, record).await?;
     if !still_needed(&current) {
         return Ok(current);

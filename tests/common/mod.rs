@@ -144,6 +144,50 @@ impl Control {
             .await;
     }
 
+    /// Makes a device's access token expire now.
+    pub async fn expire_access(&self, client_id: &str) {
+        self.post(
+            &format!("/_control/devices/{client_id}/expire_access"),
+            Value::Null,
+        )
+        .await;
+    }
+
+    /// Revokes all of a device's tokens, as if done in Frame.io.
+    pub async fn revoke_device(&self, client_id: &str) {
+        self.post(
+            &format!("/_control/devices/{client_id}/revoke"),
+            Value::Null,
+        )
+        .await;
+    }
+
+    /// Removes a device from its project.
+    pub async fn remove_device(&self, client_id: &str) {
+        self.post(
+            &format!("/_control/devices/{client_id}/remove"),
+            Value::Null,
+        )
+        .await;
+    }
+
+    /// Answers the next `count` requests to `path` with `status`.
+    pub async fn fault(&self, path: &str, status: u16, count: u32) {
+        let body = serde_json::json!({"path": path, "status": status, "count": count});
+        self.post("/_control/faults", body).await;
+    }
+
+    /// Requests to `path` by `client_id` (any client when `None`), with their grant types.
+    pub async fn requests_to(&self, path: &str, client_id: Option<&str>) -> Vec<LoggedRequest> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| {
+                r.path == path && (client_id.is_none() || r.client_id.as_deref() == client_id)
+            })
+            .collect()
+    }
+
     /// Every code the server knows.
     pub async fn codes(&self) -> Vec<Value> {
         serde_json::from_value(self.get("/_control/codes").await).expect("a list")
