@@ -417,3 +417,165 @@ async fn demo_server_runs_on_its_own_and_says_how_to_use_it() {
     assert_eq!(auth.interval, std::time::Duration::from_millis(200));
     assert_eq!(auth.expires_in, std::time::Duration::from_secs(120));
 }
+
+/// Pairs a device through the binary against `server`, approving it; returns its account.
+async fn pair_with_cli(kc: &TestKeychain, server: &DemoServer, device: &str) -> String {
+    let base = server.base_url().to_string();
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    let account = kc.track(&format!("{device}@{host}"));
+    let mut command = c2c_pair(
+        kc,
+        &[
+            "--api-base",
+            &base,
+            "pair",
+            "--device",
+            device,
+            "--name",
+            "A-Cam",
+            "--json",
+        ],
+    );
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    let mut run = Running::start(command);
+    let code = run.until("code").await;
+    Control::new(server.base_url())
+        .approve(code["user_code"].as_str().unwrap())
+        .await;
+    run.until("paired").await;
+    assert_eq!(run.exit_code().await, 0);
+    account
+}
+
+/// Runs a fleet command against `server` with its secret in the environment.
+async fn fleet_command(kc: &TestKeychain, server: &DemoServer, args: &[&str]) -> Output {
+    let base = server.base_url().to_string();
+    let mut all = vec!["--api-base", base.as_str()];
+    all.extend_from_slice(args);
+    run_to_end(kc, &all, Some(common::demo_secret())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_prints_only_the_token_and_refreshes_an_expired_one_first() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let control = Control::new(server.base_url());
+    let account = pair_with_cli(&kc, &server, "CAM-TOKEN").await;
+    let stored = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+
+    let output = fleet_command(&kc, &server, &["token", "--device", "CAM-TOKEN"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let printed = text(&output.stdout);
+    assert_eq!(
+        printed,
+        format!(
+            "{}\n",
+            secrecy::ExposeSecret::expose_secret(&stored.access_token)
+        ),
+        "one line, the token"
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "nothing else: {}",
+        text(&output.stderr)
+    );
+
+    // The server expires the access token, and the local copy says so too (time passed).
+    control.expire_access("CAM-TOKEN").await;
+    let expired = TokenSet {
+        access_expires_at: Some(stored.issued_at),
+        ..stored
+    };
+    kc.keychain.save_tokens(&account, &expired).await.unwrap();
+    let output = fleet_command(&kc, &server, &["token", "--device", "CAM-TOKEN"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let fresh = text(&output.stdout).trim().to_owned();
+    assert_ne!(
+        fresh,
+        secrecy::ExposeSecret::expose_secret(&expired.access_token)
+    );
+    assert!(
+        control.device_info(&fresh).await.is_some(),
+        "the printed token works"
+    );
+    let refreshes = control
+        .requests_to("/v2/auth/token", Some("CAM-TOKEN"))
+        .await;
+    assert_eq!(
+        refreshes
+            .iter()
+            .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_refresh_and_unpair_from_the_command_line() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let account = pair_with_cli(&kc, &server, "CAM-FLEET").await;
+
+    let output = fleet_command(&kc, &server, &["status"]).await;
+    let table = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(table.starts_with("DEVICE"), "{table}");
+    assert!(
+        table.contains("CAM-FLEET (A-Cam)")
+            && table.contains("paired")
+            && table.contains("Demo Project"),
+        "{table}"
+    );
+
+    let output = fleet_command(&kc, &server, &["status", "--json"]).await;
+    let list: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(list[0]["device"], "CAM-FLEET");
+    assert_eq!(list[0]["state"], "paired");
+    assert_eq!(list[0]["project"], "Demo Project");
+    assert_eq!(list[0]["keychain_account"], account);
+    assert!(
+        !text(&output.stdout).contains("access_token"),
+        "no secret in status"
+    );
+
+    let output = fleet_command(&kc, &server, &["refresh", "--device", "CAM-FLEET"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("Refreshed CAM-FLEET: token valid for"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let output = fleet_command(&kc, &server, &["unpair", "--device", "CAM-FLEET", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let done: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(done["event"], "unpaired");
+    assert_eq!(done["revoked"], true);
+    assert!(kc.read(&account).is_none());
+
+    let output = fleet_command(&kc, &server, &["status", "--device", "CAM-FLEET"]).await;
+    assert_failure(&output, 2, "CAM-FLEET is not in the device list");
+    let output = fleet_command(&kc, &server, &["token", "--device", "CAM-FLEET"]).await;
+    assert_failure(&output, 2, "CAM-FLEET is not paired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_needs_re_pairing_exit_3() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    pair_with_cli(&kc, &server, "CAM-REVOKED").await;
+    Control::new(server.base_url())
+        .revoke_device("CAM-REVOKED")
+        .await;
+    let output = fleet_command(&kc, &server, &["refresh", "--device", "CAM-REVOKED"]).await;
+    assert_failure(&output, 3, "CAM-REVOKED must be paired again");
+    let output = fleet_command(&kc, &server, &["status", "--json"]).await;
+    let list: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(list[0]["state"], "needs_repairing");
+}
