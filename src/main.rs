@@ -65,8 +65,8 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title("C2C Pairing Assistant")
         .with_app_id("c2c-pair")
-        .with_inner_size([920.0, 600.0])
-        .with_min_inner_size([640.0, 420.0]);
+        .with_inner_size([1180.0, 760.0])
+        .with_min_inner_size([720.0, 480.0]);
     if let Some(icon) = window_icon() {
         viewport = viewport.with_icon(icon);
     }

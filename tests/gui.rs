@@ -343,3 +343,99 @@ fn a_client_secret_saved_in_settings_switches_from_demo_to_the_service() {
             .is_none()
     );
 }
+
+#[test]
+fn add_two_devices_pair_both_and_see_both_in_the_device_list() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-A@demo");
+    kc.track("CAM-B@demo");
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.harness.get_by_label("Devices (0)");
+
+    window.click("Add several devices");
+    window
+        .harness
+        .get_by_label(c2c_pair::ui::LIST_LABEL)
+        .focus();
+    window.harness.run_ok();
+    window
+        .harness
+        .get_by_label(c2c_pair::ui::LIST_LABEL)
+        .type_text("CAM-A,A-Cam\nCAM-B,B-Cam");
+    window.harness.run_ok();
+    window.click("Pair 2 devices");
+    window.until("two QR codes", |h| {
+        h.query_all_by_label_contains("QR code for ").count() == 2
+    });
+
+    let links: Vec<String> = window
+        .harness
+        .query_all_by_label_contains("QR code for ")
+        .map(|qr| {
+            qr.accesskit_node()
+                .label()
+                .unwrap()
+                .trim_start_matches("QR code for ")
+                .to_owned()
+        })
+        .collect();
+    let control = Control::from_link(&links[0]);
+    let rt = runtime();
+    let codes = rt.block_on(control.codes());
+    for (device, project) in [("CAM-A", "Demo Project"), ("CAM-B", "Booth Reel")] {
+        let code = codes.iter().find(|c| c["client_id"] == device).unwrap();
+        rt.block_on(control.approve_into(code["user_code"].as_str().unwrap(), project, device));
+    }
+    window.until("both paired", |h| {
+        h.query_all_by_label("Paired").count() == 2
+    });
+
+    window.harness.get_by_label("Devices (2)");
+    window.harness.get_by_label("A-Cam (CAM-A)");
+    window.harness.get_by_label("B-Cam (CAM-B)");
+    assert_eq!(
+        window.harness.query_all_by_label("paired").count(),
+        2,
+        "both badges say paired"
+    );
+    for project in ["Demo Project", "Booth Reel"] {
+        let shown = window
+            .harness
+            .query_all_by_label(&format!("Connected to project {project}"))
+            .count();
+        assert_eq!(shown, 2, "{project}: on its card and in the list");
+    }
+    assert!(kc.read("CAM-A@demo").is_some() && kc.read("CAM-B@demo").is_some());
+}
+
+#[test]
+fn refresh_and_unpair_from_the_device_list() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-LIST@demo");
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.type_device_id("CAM-LIST");
+    window.click("Pair");
+    window.until_label_contains("QR code for ");
+    let link = window.qr_link();
+    let rt = runtime();
+    rt.block_on(Control::from_link(&link).approve(link.rsplit('/').next().unwrap()));
+    window.until_label("Paired");
+    window.click("Close");
+
+    window.click("Refresh now");
+    window.until_label("CAM-LIST refreshed.");
+    window.click("Unpair");
+    window
+        .harness
+        .get_by_label_contains("Unpair CAM-LIST? Its credentials are revoked");
+    window.click("Unpair now");
+    window.until_label("CAM-LIST unpaired.");
+    window.harness.get_by_label("Devices (0)");
+    assert!(kc.read(&account).is_none(), "credentials deleted");
+}

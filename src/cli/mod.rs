@@ -42,10 +42,10 @@ pub struct Cli {
     /// Server settings, for the window and every command.
     #[command(flatten)]
     pub service: ServiceArgs,
-    /// Window only: start pairing this device at once.
+    /// Window only: start pairing this device at once (repeat for several).
     #[arg(long, value_name = "ID")]
-    pub device: Option<String>,
-    /// Window only: display name of that device.
+    pub device: Vec<String>,
+    /// Window only: display name of the device, with a single --device.
     #[arg(long, value_name = "NAME", requires = "device")]
     pub name: Option<String>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG wins.
@@ -197,23 +197,22 @@ impl Cli {
 
     /// What the window needs: the worker's setup and the start-up options.
     pub fn gui_setup(&self) -> Result<(WorkerSetup, UiOptions), String> {
-        let device_id = match &self.device {
-            Some(text) => Some(DeviceId::parse(text).map_err(|e| e.to_string())?),
-            None => None,
-        };
+        if self.name.is_some() && self.device.len() > 1 {
+            return Err("--name goes with a single --device".into());
+        }
+        let devices = self
+            .device
+            .iter()
+            .map(|text| DeviceId::parse(text).map(|id| (id, self.name.clone())))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let setup = WorkerSetup {
             choice: self.choice()?,
             keychain: self.keychain(),
             registry: self.registry()?,
             heartbeat_every: HEARTBEAT_EVERY,
         };
-        Ok((
-            setup,
-            UiOptions {
-                device_id,
-                name: self.name.clone(),
-            },
-        ))
+        Ok((setup, UiOptions { devices }))
     }
 
     /// The user's server settings.

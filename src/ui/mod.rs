@@ -34,12 +34,13 @@ pub const LIST_LABEL: &str = "Devices, one per line: id or id,name";
 /// Width of the central column with one pairing on screen.
 const COLUMN_WIDTH: f32 = 700.0;
 /// Width of one pairing card when several are under way.
-const CARD_WIDTH: f32 = 430.0;
+const CARD_WIDTH: f32 = 400.0;
 /// Notices kept on screen.
 const NOTICES_KEPT: usize = 4;
 
 /// Lays out `add` in a column at most `width` points wide, centred in the space left.
 fn centred<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
+    let width = width.min(ui.available_width());
     let pad = ((ui.available_width() - width) / 2.0).max(0.0);
     ui.horizontal_top(|ui| {
         ui.add_space(pad);
@@ -55,10 +56,8 @@ fn centred<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
 /// Start-up options of the window.
 #[derive(Debug, Clone, Default)]
 pub struct UiOptions {
-    /// Start pairing this device at once.
-    pub device_id: Option<DeviceId>,
-    /// Its optional name.
-    pub name: Option<String>,
+    /// Devices to start pairing at once, with their optional names.
+    pub devices: Vec<(DeviceId, Option<String>)>,
 }
 
 /// The app: view state plus the worker handle.
@@ -84,9 +83,8 @@ impl PairApp {
     /// A new window state driving `worker`.
     pub fn new(worker: Worker, options: UiOptions) -> Self {
         let mut app = Self::with_worker(Some(worker));
-        if let Some(device_id) = options.device_id {
-            app.device_input = device_id.to_string();
-            app.start_pairing(device_id, options.name);
+        for (device_id, name) in options.devices {
+            app.start_pairing(device_id, name);
         }
         app
     }
@@ -136,6 +134,7 @@ impl PairApp {
         egui::Panel::left("devices")
             .resizable(true)
             .default_size(300.0)
+            .min_size(240.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
                     let action = fleet::show(ui, &self.fleet, self.confirming_unpair.as_ref());
@@ -495,18 +494,23 @@ impl PairApp {
                 clicked = Some((attempt, action));
             }
         } else {
-            ui.horizontal_wrapped(|ui| {
-                for card in &mut self.cards {
-                    let attempt = card.attempt;
-                    let shown = egui::Frame::group(ui.style()).show(ui, |ui| {
-                        ui.set_width(CARD_WIDTH);
-                        card.show(ui, now, Scale::CARD)
-                    });
-                    if let Some(action) = shown.inner {
-                        clicked = Some((attempt, action));
+            // As many cards per row as fit, each the same width.
+            let per_row = ((ui.available_width() / (CARD_WIDTH + 24.0)).floor() as usize).max(1);
+            for row in self.cards.chunks_mut(per_row) {
+                ui.horizontal_top(|ui| {
+                    for card in row {
+                        let attempt = card.attempt;
+                        let shown = egui::Frame::group(ui.style()).show(ui, |ui| {
+                            ui.set_width(CARD_WIDTH);
+                            ui.vertical(|ui| card.show(ui, now, Scale::CARD)).inner
+                        });
+                        if let Some(action) = shown.inner {
+                            clicked = Some((attempt, action));
+                        }
                     }
-                }
-            });
+                });
+                ui.add_space(8.0);
+            }
         }
         if let Some((attempt, action)) = clicked {
             self.card_action(attempt, action);

@@ -72,19 +72,15 @@ pub struct Scale {
     pub code: f32,
     /// Largest QR side, in points.
     pub qr: f32,
+    /// Width of the column beside the QR (code, link, buttons, countdown).
+    pub column: f32,
 }
 
 impl Scale {
     /// One pairing on screen.
-    pub const SINGLE: Self = Self {
-        code: 64.0,
-        qr: 260.0,
-    };
+    pub const SINGLE: Self = Self { code: 64.0, qr: 260.0, column: 320.0 };
     /// Several pairings side by side.
-    pub const CARD: Self = Self {
-        code: 40.0,
-        qr: 170.0,
-    };
+    pub const CARD: Self = Self { code: 40.0, qr: 150.0, column: 220.0 };
 }
 
 impl PairingView {
@@ -182,7 +178,8 @@ fn show_code(
                 }
             }
             ui.add_space(8.0);
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
+                ui.set_max_width(scale.column);
                 if ui.button("Copy code").clicked() {
                     ui.ctx().copy_text(code.user_code.clone());
                 }
@@ -204,7 +201,7 @@ fn show_code(
             };
             ui.add(
                 egui::ProgressBar::new(fraction)
-                    .desired_width(320.0)
+                    .desired_width(scale.column)
                     .text(format!("Code expires in {}", clock(left))),
             );
             ui.label(status_line(status, next_check, now));
