@@ -30,11 +30,19 @@ struct Window {
 
 impl Window {
     fn open(choice: BackendChoice, kc: &common::TestKeychain) -> Self {
+        Self::open_with_heartbeat(choice, kc, HEARTBEAT_EVERY)
+    }
+
+    fn open_with_heartbeat(
+        choice: BackendChoice,
+        kc: &common::TestKeychain,
+        every: Duration,
+    ) -> Self {
         let setup = WorkerSetup {
             choice,
             keychain: kc.keychain.clone(),
             registry: kc.registry.clone(),
-            heartbeat_every: HEARTBEAT_EVERY,
+            heartbeat_every: every,
         };
         let (wake_tx, woken) = mpsc::channel();
         let harness = Harness::builder()
@@ -438,4 +446,73 @@ fn refresh_and_unpair_from_the_device_list() {
     window.until_label("CAM-LIST unpaired.");
     window.harness.get_by_label("Devices (0)");
     assert!(kc.read(&account).is_none(), "credentials deleted");
+}
+
+/// Pairs `device` through the form and approves it; returns the server's control API.
+fn pair_in_window(window: &mut Window, device: &str) -> Control {
+    window.type_device_id(device);
+    window.click("Pair");
+    window.until("its QR code", |h| {
+        h.query_all_by_label_contains("QR code for ")
+            .any(|qr| qr.accesskit_node().label().is_some_and(|l| !l.is_empty()))
+    });
+    let link = window.qr_link();
+    let control = Control::from_link(&link);
+    let rt = runtime();
+    let codes = rt.block_on(control.codes());
+    let code = codes
+        .iter()
+        .find(|c| c["client_id"] == device && c["status"] == "pending")
+        .unwrap();
+    rt.block_on(control.approve(code["user_code"].as_str().unwrap()));
+    window.until_label("Paired");
+    window.click("Close");
+    control
+}
+
+#[test]
+fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-BEAT@demo");
+    kc.track("CAM-WITNESS@demo");
+    let every = Duration::from_millis(200);
+    let mut window = Window::open_with_heartbeat(demo_choice(common::fast_config()), &kc, every);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    let control = pair_in_window(&mut window, "CAM-BEAT");
+    window.until_label("online");
+    let rt = runtime();
+    let beats = rt.block_on(control.requests_to("/v2/devices/heartbeat", Some("CAM-BEAT")));
+    assert!(
+        beats.iter().all(|r| r.status == 204) && !beats.is_empty(),
+        "{beats:?}"
+    );
+
+    rt.block_on(control.revoke_device("CAM-BEAT"));
+    window.until_label("needs re-pairing");
+    window.harness.get_by_label("Re-pair");
+
+    // A witness device keeps beating; the refused one is not tried again meanwhile.
+    pair_in_window(&mut window, "CAM-WITNESS");
+    let refreshes = |device: &str| {
+        rt.block_on(control.requests_to("/v2/auth/token", Some(device)))
+            .iter()
+            .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
+            .count()
+    };
+    let before = refreshes("CAM-BEAT");
+    assert_eq!(before, 1, "one refresh, refused");
+    window.until("three witness heartbeats", |_| {
+        rt.block_on(control.requests_to("/v2/devices/heartbeat", Some("CAM-WITNESS")))
+            .len()
+            >= 3
+    });
+    assert_eq!(refreshes("CAM-BEAT"), before);
+    let refused = rt
+        .block_on(control.requests_to("/v2/devices/heartbeat", None))
+        .iter()
+        .filter(|r| r.status == 401)
+        .count();
+    assert_eq!(refused, 1, "one heartbeat got the 401, none after");
 }

@@ -78,9 +78,17 @@ pub struct Scale {
 
 impl Scale {
     /// One pairing on screen.
-    pub const SINGLE: Self = Self { code: 64.0, qr: 260.0, column: 320.0 };
+    pub const SINGLE: Self = Self {
+        code: 64.0,
+        qr: 260.0,
+        column: 320.0,
+    };
     /// Several pairings side by side.
-    pub const CARD: Self = Self { code: 40.0, qr: 150.0, column: 220.0 };
+    pub const CARD: Self = Self {
+        code: 40.0,
+        qr: 150.0,
+        column: 220.0,
+    };
 }
 
 impl PairingView {

@@ -344,18 +344,23 @@ impl State {
     }
 
     fn take(&mut self, report: Report) {
-        match report {
-            Report::Changed => {}
+        let notice = match report {
+            Report::Changed => None,
             Report::Heartbeat(key, outcome) => {
                 self.heartbeats_in_flight.remove(&key);
                 self.observed.heartbeats.insert(key, outcome);
+                None
             }
             Report::ActionDone(key, line) => {
                 self.observed.busy.remove(&key);
-                self.outbox.send(Event::Notice(line));
+                Some(line)
             }
-        }
+        };
+        // The list first, so that when the user reads "unpaired" the list already agrees.
         self.send_fleet();
+        if let Some(line) = notice {
+            self.outbox.send(Event::Notice(line));
+        }
     }
 
     /// Sends the device list as the registry has it now.
