@@ -209,6 +209,43 @@ fn lock(unsaved: &Unsaved) -> std::sync::MutexGuard<'_, HashMap<u64, UnsavedToke
     unsaved.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Refreshed tokens the keychain refused, by device. The keychain still holds the spent set,
+/// so nothing else may use that device until these are saved.
+type Held = Arc<Mutex<HashMap<DeviceKey, UnsavedTokens>>>;
+
+fn held_lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<DeviceKey, UnsavedTokens>> {
+    held.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Saves any held tokens of a device; `false` while the keychain still refuses them.
+async fn save_held(held: &Held, key: &DeviceKey, keychain: &Keychain) -> bool {
+    let tokens = held_lock(held).remove(key);
+    let Some(tokens) = tokens else { return true };
+    match tokens.save(keychain).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(device = %key.0, %error, "held tokens still cannot be saved");
+            held_lock(held).insert(key.clone(), tokens);
+            false
+        }
+    }
+}
+
+/// What a failed operation means for the user, holding on to tokens a refresh could not save.
+fn rescue(error: LifecycleError, key: &DeviceKey, held: &Held) -> String {
+    match error {
+        LifecycleError::SaveFailed { unsaved, error, .. } => {
+            held_lock(held).insert(key.clone(), *unsaved);
+            format!(
+                "{}: refreshed, but the keychain refused the new credentials ({error}). They are \
+                 kept in memory and saved as soon as the keychain accepts them; unlock it.",
+                key.0
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
 /// What background tasks report back to the worker's loop.
 enum Report {
     /// The registry changed: send the fleet again.
@@ -233,6 +270,7 @@ async fn run(
         other_servers: HashMap::new(),
         observed: Observed::default(),
         heartbeats_in_flight: HashSet::new(),
+        held: Held::default(),
         runs: HashMap::new(),
         unsaved: Unsaved::default(),
         reports,
@@ -266,6 +304,8 @@ struct State {
     other_servers: HashMap<String, Arc<Backend>>,
     observed: Observed,
     heartbeats_in_flight: HashSet<DeviceKey>,
+    /// Tokens a refresh produced but could not save, by device.
+    held: Held,
     runs: HashMap<u64, CancellationToken>,
     unsaved: Unsaved,
     reports: tokio_mpsc::UnboundedSender<Report>,
@@ -416,14 +456,22 @@ impl State {
             Ok(context) => context,
             Err(message) => return self.outbox.send(Event::Notice(message)),
         };
+        if !save_held(&self.held, &key, &context.keychain).await {
+            let line = format!(
+                "{}: the keychain still refuses its new credentials; unlock it first.",
+                key.0
+            );
+            return self.outbox.send(Event::Notice(line));
+        }
         self.observed.busy.insert(key.clone(), busy);
         self.send_fleet();
         let reports = self.reports.clone();
+        let held = self.held.clone();
         tokio::spawn(async move {
             let line = match action {
                 Action::Refresh => match device::refresh(&context, &record).await {
                     Ok(_) => format!("{} refreshed.", record.device_id),
-                    Err(error) => error.to_string(),
+                    Err(error) => rescue(error, &key, &held),
                 },
                 Action::Unpair => match device::unpair(&context, &record).await {
                     Ok(done) => match done.note {
@@ -456,13 +504,23 @@ impl State {
             let Ok(context) = self.context_for(&record).await else {
                 continue;
             };
+            if !save_held(&self.held, &key, &context.keychain).await {
+                continue;
+            }
             self.heartbeats_in_flight.insert(key.clone());
             let reports = self.reports.clone();
+            let held = self.held.clone();
             tokio::spawn(async move {
                 let report = match chore {
                     Chore::Heartbeat => {
-                        let outcome = device::heartbeat(&context, &record).await;
-                        Report::Heartbeat(key, heartbeat_problem(outcome))
+                        let problem = match device::heartbeat(&context, &record).await {
+                            Ok(()) => None,
+                            Err(error @ LifecycleError::SaveFailed { .. }) => {
+                                Some(rescue(error, &key, &held))
+                            }
+                            Err(error) => Some(offline_reason(error)),
+                        };
+                        Report::Heartbeat(key, problem)
                     }
                     Chore::RetryUnpair => {
                         let outcome = device::unpair(&context, &record).await;
@@ -505,12 +563,12 @@ async fn import_file(path: &Path, outbox: &Outbox) {
     }
 }
 
-/// What a heartbeat outcome means for the online indicator.
-fn heartbeat_problem(outcome: Result<(), LifecycleError>) -> Option<String> {
-    match outcome {
-        Ok(()) => None,
-        Err(LifecycleError::Network { error, .. }) => Some(error.to_string()),
-        Err(other) => Some(other.to_string()),
+/// Why a device shows offline after a failed heartbeat: for a network failure, just what the
+/// network said.
+fn offline_reason(error: LifecycleError) -> String {
+    match error {
+        LifecycleError::Network { error, .. } => error.to_string(),
+        other => other.to_string(),
     }
 }
 
