@@ -38,12 +38,15 @@ impl Window {
         kc: &common::TestKeychain,
         every: Duration,
     ) -> Self {
-        let setup = WorkerSetup {
+        Self::open_setup(WorkerSetup {
             choice,
             keychain: kc.keychain.clone(),
             registry: kc.registry.clone(),
             heartbeat_every: every,
-        };
+        })
+    }
+
+    fn open_setup(setup: WorkerSetup) -> Self {
         let (wake_tx, woken) = mpsc::channel();
         let harness = Harness::builder()
             .with_size([960.0, 680.0])
@@ -515,4 +518,55 @@ fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries(
         .filter(|r| r.status == 401)
         .count();
     assert_eq!(refused, 1, "one heartbeat got the 401, none after");
+}
+
+#[test]
+fn tokens_the_keychain_refused_are_held_and_saved_before_the_device_is_used_again() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-HELD@demo");
+    let store = Arc::new(common::RefusingWrites::new(&kc.service));
+    let mut window = Window::open_setup(WorkerSetup {
+        choice: demo_choice(common::fast_config()),
+        keychain: c2c_pair::keychain::Keychain::new(
+            store.clone(),
+            c2c_pair::keychain::DEFAULT_TIMEOUT,
+        ),
+        registry: kc.registry.clone(),
+        heartbeat_every: HEARTBEAT_EVERY,
+    });
+    window.until_label_contains("Demo — not connected to Frame.io");
+    let control = pair_in_window(&mut window, "CAM-HELD");
+
+    store
+        .refuse
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    window.click("Refresh now");
+    window
+        .until_label_contains("CAM-HELD: refreshed, but the keychain refused the new credentials");
+
+    store
+        .refuse
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    window.click("Refresh now");
+    window.until_label("CAM-HELD refreshed.");
+    // Both refreshes were accepted: the held set was saved before the second one spent it.
+    let rt = runtime();
+    let refreshes = rt.block_on(control.requests_to("/v2/auth/token", Some("CAM-HELD")));
+    let refreshes: Vec<u16> = refreshes
+        .iter()
+        .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(refreshes, [200, 200]);
+    let saved = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    assert!(control_accepts(&control, &saved));
+}
+
+fn control_accepts(control: &Control, tokens: &c2c_pair::keychain::TokenSet) -> bool {
+    use secrecy::ExposeSecret;
+    runtime()
+        .block_on(control.device_info(tokens.access_token.expose_secret()))
+        .is_some()
 }

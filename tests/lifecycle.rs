@@ -5,15 +5,15 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use c2c_pair::c2c::{ClientError, OAuthErrorCode};
 use c2c_pair::demo::DemoServer;
 use c2c_pair::device::{self, Context, DeviceId, LifecycleError, PairEvent, PairOutcome};
-use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, OsStore, TokenSet};
+use c2c_pair::keychain::{Keychain, TokenSet};
 use c2c_pair::registry::{DeviceRecord, DeviceState};
 use common::{Control, TestKeychain};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 const REFRESH_GRANT: &str = "refresh_token";
@@ -121,41 +121,12 @@ async fn refresh_rotates_and_the_spent_refresh_token_is_refused() {
     );
 }
 
-/// The real OS store, whose writes a test can refuse.
-struct RefusingWrites {
-    inner: OsStore,
-    refuse: AtomicBool,
-}
-
-impl CredentialStore for RefusingWrites {
-    fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
-        if self.refuse.load(Ordering::SeqCst) {
-            return Err(KeychainError::Locked {
-                reason: "writes refused by the test".into(),
-            });
-        }
-        self.inner.set(account, secret)
-    }
-    fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
-        self.inner.get(account)
-    }
-    fn delete(&self, account: &str) -> Result<bool, KeychainError> {
-        self.inner.delete(account)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_keychain_write_keeps_the_old_set_and_reports_it() {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let store = Arc::new(RefusingWrites {
-        inner: OsStore::new(kc.service.clone()),
-        refuse: AtomicBool::new(false),
-    });
+    let store = Arc::new(common::RefusingWrites::new(&kc.service));
     let (_server, control, ctx) = setup(&kc).await;
     let ctx = Context {
         keychain: Keychain::new(store.clone(), c2c_pair::keychain::DEFAULT_TIMEOUT),

@@ -15,7 +15,7 @@ use c2c_pair::c2c::C2cClient;
 use c2c_pair::config::Profile;
 use c2c_pair::demo::state::LoggedRequest;
 use c2c_pair::demo::{DEMO_CLIENT_SECRET, DemoConfig, DemoServer};
-use c2c_pair::keychain::{CredentialStore, Keychain, OsStore};
+use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, OsStore};
 use c2c_pair::registry::Registry;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -417,4 +417,41 @@ pub fn closed_port_url() -> Url {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     Url::parse(&format!("http://{addr}/")).unwrap()
+}
+
+/// The real OS store, whose writes a test can refuse.
+pub struct RefusingWrites {
+    inner: OsStore,
+    /// Set to refuse every write.
+    pub refuse: std::sync::atomic::AtomicBool,
+}
+
+impl RefusingWrites {
+    /// The OS store under `service`, accepting writes for now.
+    pub fn new(service: &str) -> Self {
+        Self {
+            inner: OsStore::new(service.to_owned()),
+            refuse: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl CredentialStore for RefusingWrites {
+    fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
+        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(KeychainError::Locked {
+                reason: "writes refused by the test".into(),
+            });
+        }
+        self.inner.set(account, secret)
+    }
+    fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
+        self.inner.get(account)
+    }
+    fn delete(&self, account: &str) -> Result<bool, KeychainError> {
+        self.inner.delete(account)
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
 }
