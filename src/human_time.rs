@@ -1,12 +1,14 @@
 //! Times as people read them in device lists: "in 7 h", "2 min ago".
 
-/// A span of seconds as "45 s", "12 min", "7 h", "3 days".
+/// A span of seconds as "45 s", "12 min", "7 h", "3 days", rounded to the nearest unit
+/// (a fresh 8-hour token reads "8 h", not "7 h").
 pub fn span(seconds: u64) -> String {
+    let round = |unit: u64| (seconds + unit / 2) / unit;
     match seconds {
         s if s < 60 => format!("{s} s"),
-        s if s < 3600 => format!("{} min", s / 60),
-        s if s < 2 * 86_400 => format!("{} h", s / 3600),
-        s => format!("{} days", s / 86_400),
+        s if s < 3570 => format!("{} min", round(60)),
+        s if s < 2 * 86_400 - 1800 => format!("{} h", round(3600)),
+        _ => format!("{} days", round(86_400)),
     }
 }
 
@@ -35,7 +37,10 @@ mod tests {
     fn spans_read_naturally() {
         assert_eq!(span(5), "5 s");
         assert_eq!(span(125), "2 min");
+        assert_eq!(span(3569), "59 min");
+        assert_eq!(span(3570), "1 h");
         assert_eq!(span(7 * 3600 + 5), "7 h");
+        assert_eq!(span(8 * 3600 - 60), "8 h");
         assert_eq!(span(3 * 86_400), "3 days");
         assert_eq!(token_expiry(Some(100 + 7200), 100), "token valid for 2 h");
         assert_eq!(token_expiry(Some(100), 160), "token expired 1 min ago");
