@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use c2c_pair::c2c::{OAuthErrorCode, StopReason};
+use c2c_pair::c2c::StopReason;
 use c2c_pair::config::BodyEncoding;
 use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::device::{self, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome};
@@ -296,56 +296,4 @@ async fn a_wrong_client_secret_is_refused_before_any_code() {
         !error.to_string().contains("not-the-secret"),
         "secret leaked: {error}"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refresh_rotates_and_old_refresh_tokens_are_refused() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
-    let (server, control) = fast_server().await;
-    let backend = common::backend_for(&server, common::demo_secret());
-    let account = kc.track(&token_account(
-        "CAM-ROT",
-        &backend.client.profile().keychain_host(),
-    ));
-    let credentials = c2c_pair::c2c::ClientCredentials {
-        client_id: "CAM-ROT".into(),
-        client_secret: backend.client_secret.clone(),
-    };
-    let client = backend.client.clone();
-    let mut run = start(kc.context(backend), "CAM-ROT");
-    control.approve(&run.code().await).await;
-    assert!(matches!(run.finish_now().await, Ok(PairOutcome::Paired(_))));
-    let first = kc.keychain.load_tokens(&account).await.unwrap().unwrap();
-    let old_refresh = first.refresh_token.clone().unwrap();
-    let rotated = client.refresh(&credentials, &old_refresh).await.unwrap();
-    assert_ne!(
-        rotated.refresh_token.as_ref().unwrap().expose_secret(),
-        old_refresh.expose_secret()
-    );
-    let reused = client
-        .refresh(&credentials, &old_refresh)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            reused,
-            c2c_pair::c2c::ClientError::OAuth {
-                error: OAuthErrorCode::InvalidRequest,
-                ..
-            }
-        ),
-        "{reused:?}"
-    );
-    // Revoking kills the new pair too (RFC 7009: 200 even for a token already dead).
-    client
-        .revoke(&credentials, &rotated.access_token)
-        .await
-        .unwrap();
-    client
-        .revoke(&credentials, &rotated.access_token)
-        .await
-        .unwrap();
-    assert!(client.device_info(&rotated.access_token).await.is_err());
 }
