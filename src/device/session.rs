@@ -232,7 +232,12 @@ async fn refresh_if(
         Err(error) => return Err(LifecycleError::Network { device, error }),
     };
     // The old refresh token is spent now: the new set must reach the keychain first.
-    let renewed = token_set(response, SystemTime::now());
+    let mut renewed = token_set(response, SystemTime::now());
+    if renewed.refresh_token.is_none() {
+        // RFC 6749 §6: a server that issues no new refresh token leaves the old one valid.
+        renewed.refresh_token = Some(refresh_token);
+        renewed.scope = renewed.scope.or(current.scope);
+    }
     if let Err(error) = ctx.keychain.save_tokens(&record.account(), &renewed).await {
         let unsaved = UnsavedTokens {
             device_id: record.device_id.clone(),

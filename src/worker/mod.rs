@@ -248,8 +248,8 @@ fn rescue(error: LifecycleError, key: &DeviceKey, held: &Held) -> String {
 
 /// What background tasks report back to the worker's loop.
 enum Report {
-    /// The registry changed: send the fleet again.
-    Changed,
+    /// A pairing run ended (the registry may have a new device).
+    RunEnded(u64),
     /// A heartbeat ended: `None` when it went through, else why not.
     Heartbeat(DeviceKey, Option<String>),
     /// A requested action ended, with a line for the user.
@@ -321,7 +321,6 @@ impl State {
                 name,
             } => {
                 let cancel = CancellationToken::new();
-                self.runs.retain(|_, token| !token.is_cancelled());
                 self.runs.insert(attempt, cancel.clone());
                 tokio::spawn(self.pair_run(attempt).pair(device_id, name, cancel));
             }
@@ -385,7 +384,10 @@ impl State {
 
     fn take(&mut self, report: Report) {
         let notice = match report {
-            Report::Changed => None,
+            Report::RunEnded(attempt) => {
+                self.runs.remove(&attempt);
+                None
+            }
             Report::Heartbeat(key, outcome) => {
                 self.heartbeats_in_flight.remove(&key);
                 self.observed.heartbeats.insert(key, outcome);
@@ -671,13 +673,10 @@ impl PairRun {
     }
 
     fn finish(&self, end: RunEnd) {
-        let paired = matches!(end, RunEnd::Paired(_));
         self.outbox.send(Event::Finished {
             attempt: self.attempt,
             end,
         });
-        if paired {
-            let _ = self.reports.send(Report::Changed);
-        }
+        let _ = self.reports.send(Report::RunEnded(self.attempt));
     }
 }
