@@ -63,6 +63,17 @@ pub enum ClientError {
         /// What went wrong, from the network stack.
         reason: String,
     },
+    /// The server's TLS certificate could not be verified.
+    #[error(
+        "could not verify the TLS certificate of {host} ({reason}). If your network inspects \
+         TLS, install its CA certificate in the OS trust store; otherwise check the API base"
+    )]
+    Untrusted {
+        /// Host that was tried.
+        host: String,
+        /// What the TLS stack said.
+        reason: String,
+    },
     /// The server did not answer in time.
     #[error("{host} did not answer within {} s", .after.as_secs())]
     Timeout {
@@ -95,13 +106,21 @@ fn describe(description: &Option<String>) -> String {
 }
 
 impl ClientError {
-    /// Worth retrying later: the network, a timeout, a 5xx, 429 or 408.
+    /// Worth retrying later: the network, a timeout, an untrusted certificate (a captive
+    /// portal, until it is accepted), a 5xx, 429 or 408.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Connect { .. } | Self::Timeout { .. } | Self::Broken { .. } => true,
+            Self::Untrusted { .. } => true,
             Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             _ => false,
         }
+    }
+
+    /// A 2xx answer that could not be read (not JSON, too large): on a network that rewrites
+    /// answers (captive portals, proxies), worth retrying where retrying is harmless.
+    pub fn is_garbled(&self) -> bool {
+        matches!(self, Self::Malformed(_) | Self::TooLarge)
     }
 
     /// The wait the server asked for with `Retry-After`, if any.
@@ -206,7 +225,7 @@ impl C2cClient {
             ("token", token.expose_secret()),
         ];
         let request = self.form_post(&self.profile.paths.revoke, &fields)?;
-        self.send(request).await.map(drop)
+        self.send_for_status(request).await
     }
 
     /// `GET /v2/devices/me`: which project the device is connected to.
@@ -268,11 +287,25 @@ impl C2cClient {
         let body = read_capped(&mut response).await.map_err(|e| match e {
             ReadError::TooLarge => ClientError::TooLarge,
             ReadError::Transport(e) => self.transport_error(&host, e),
-        })?;
-        if status.is_success() {
-            return Ok(body);
+        });
+        match (status.is_success(), body) {
+            (true, body) => body,
+            // An error status counts, even if its body could not be read.
+            (false, body) => Err(error_from_answer(
+                status,
+                &body.unwrap_or_default(),
+                retry_after,
+            )),
         }
-        Err(error_from_answer(status, &body, retry_after))
+    }
+
+    /// Sends a request whose answer body means nothing (revoke, heartbeat): any 2xx is
+    /// success, whatever came with it.
+    async fn send_for_status(&self, request: RequestBuilder) -> Result<(), ClientError> {
+        match self.send(request).await {
+            Err(ClientError::TooLarge) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     fn host(&self) -> String {
@@ -292,7 +325,9 @@ impl C2cClient {
             };
         }
         let reason = crate::errors::chain(&error);
-        if error.is_connect() {
+        if reason.contains("certificate") {
+            ClientError::Untrusted { host, reason }
+        } else if error.is_connect() {
             ClientError::Connect { host, reason }
         } else {
             ClientError::Broken { host, reason }

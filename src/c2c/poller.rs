@@ -81,10 +81,15 @@ pub enum StopReason {
         /// The server's words, verbatim.
         description: Option<String>,
     },
-    /// An answer pairing cannot go on from (an unexpected HTTP status, a malformed body).
+    /// An answer pairing cannot go on from (an unexpected HTTP status such as 404).
     Failed {
         /// What went wrong, in plain words.
         message: String,
+    },
+    /// The code ran out while the server could not be reached or kept failing.
+    Unreachable {
+        /// The last problem, in plain words.
+        last_error: String,
     },
 }
 
@@ -106,6 +111,13 @@ impl fmt::Display for StopReason {
             Self::Refused { code, description } => (refusal_text(code), description),
             Self::Failed { message } => (
                 format!("Pairing stopped: {message}. Check the API settings, then try again."),
+                &None,
+            ),
+            Self::Unreachable { last_error } => (
+                format!(
+                    "The code ran out while the server could not be reached ({last_error}). \
+                     Check the network connection and proxy settings, then get a new code."
+                ),
                 &None,
             ),
         };
@@ -165,6 +177,7 @@ pub struct Poller {
     deadline: Instant,
     next_poll_at: Instant,
     failures: u32,
+    last_problem: Option<String>,
 }
 
 impl Poller {
@@ -176,6 +189,7 @@ impl Poller {
             deadline: received_at + expires_in,
             next_poll_at: received_at + interval,
             failures: 0,
+            last_problem: None,
         }
     }
 
@@ -210,6 +224,7 @@ impl Poller {
                 ..
             } => {
                 self.failures = 0;
+                self.last_problem = None;
                 self.next_poll_at = now + self.interval;
                 PollStatus::Pending
             }
@@ -218,15 +233,19 @@ impl Poller {
                 ..
             } => {
                 self.failures = 0;
+                self.last_problem = None;
                 self.interval += SLOW_DOWN_STEP;
                 self.next_poll_at = now + self.interval;
                 PollStatus::SlowDown {
                     interval: self.interval,
                 }
             }
-            ref transient if transient.is_transient() => {
+            // Garbled 2xx answers too: a captive portal's page is not the server's word, and
+            // a consumed code would answer invalid_grant on the next poll anyway.
+            ref transient if transient.is_transient() || transient.is_garbled() => {
                 self.failures = self.failures.saturating_add(1);
                 self.next_poll_at = now + self.backoff(transient.retry_after());
+                self.last_problem = Some(transient.to_string());
                 PollStatus::Retrying {
                     reason: transient.to_string(),
                     attempt: self.failures,
@@ -237,6 +256,16 @@ impl Poller {
         Step::Continue {
             status,
             next: self.next(),
+        }
+    }
+
+    /// Why polling stops at the local deadline: plain expiry, or a server that kept failing.
+    pub fn expired(&self) -> StopReason {
+        match &self.last_problem {
+            None => StopReason::Expired { by_server: false },
+            Some(last_error) => StopReason::Unreachable {
+                last_error: last_error.clone(),
+            },
         }
     }
 
@@ -307,7 +336,7 @@ where
             () = sleep_until(wake) => {}
         }
         if let Next::ExpireAt(_) = poller.next() {
-            return PollEnd::Stopped(StopReason::Expired { by_server: false });
+            return PollEnd::Stopped(poller.expired());
         }
         let answer = poll_once().await;
         match poller.on_answer(Instant::now(), answer) {
@@ -575,6 +604,31 @@ mod tests {
             5 * S,
             "cancel did not wait for the next poll"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_captive_portal_page_is_retried_and_a_failing_server_is_named_at_expiry() {
+        let garbled = || {
+            Err(ClientError::Malformed(
+                "the answer is not valid JSON".into(),
+            ))
+        };
+        let (sent, end) = run(120 * S, 5 * S, vec![garbled(), tokens()]).await;
+        assert_eq!(sent, [5.0, 15.0], "retried after a back-off");
+        assert!(matches!(end, PollEnd::Authorized(_)));
+
+        let (sent, end) = run(30 * S, 5 * S, vec![timeout(), timeout(), timeout()]).await;
+        assert_eq!(
+            sent,
+            [5.0, 15.0],
+            "the third poll would come after the code died"
+        );
+        match end {
+            PollEnd::Stopped(StopReason::Unreachable { last_error }) => {
+                assert!(last_error.contains("did not answer"), "{last_error}");
+            }
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
     }
 
     #[test]

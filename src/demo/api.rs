@@ -12,6 +12,7 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::fault::Fault;
 use super::form::FormFields;
 use super::state::{IssuedTokens, LoggedRequest};
 use super::{Shared, page};
@@ -48,10 +49,25 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
         .get(CLIENT_VERSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let fault = shared.lock().take_fault(&path);
+    let fault = shared.lock().faults().next(&path);
     let response = match fault {
-        Some(status) => injected(status),
         None => next.run(request).await,
+        Some(fault) if fault.serves() => {
+            if let Fault::Delay { ms } = fault {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            fault.decorate(next.run(request).await)
+        }
+        Some(fault) => {
+            tracing::debug!(%path, fault = %fault.name(), "fault injected");
+            let mut answer = fault.answer();
+            let details = Details {
+                error: Some(format!("fault: {}", fault.name())),
+                ..Details::default()
+            };
+            answer.extensions_mut().insert(details);
+            answer
+        }
     };
     let details = response
         .extensions()
@@ -71,18 +87,6 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
     };
     shared.lock().record(entry, Instant::now());
     response
-}
-
-/// The answer to a request hit by an injected fault: the status, in the detailed shape.
-fn injected(status: u16) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-    let title = status.canonical_reason().unwrap_or("Injected fault");
-    let body = json!({
-        "code": status.as_u16(), "message": title,
-        "errors": [{"code": status.as_u16(), "status": status.as_u16(), "title": title,
-                    "detail": "fault injected by the demo server's control API"}]
-    });
-    (status, Json(body)).into_response()
 }
 
 /// `{"error": code, "error_description": ...}`, the OAuth endpoints' error shape.

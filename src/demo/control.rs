@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Shared;
+use super::fault::Fault;
 use super::state::ApprovalError;
 
 /// The control API routes.
@@ -30,6 +31,8 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/devices/{client_id}/revoke", post(revoke_device))
         .route("/_control/devices/{client_id}/remove", post(remove_device))
         .route("/_control/faults", post(fault))
+        .route("/_control/faults/clear", post(clear_faults))
+        .route("/_control/chaos", post(chaos))
 }
 
 async fn codes(State(shared): State<Shared>) -> Response {
@@ -90,11 +93,11 @@ async fn remove_device(State(shared): State<Shared>, Path(client_id): Path<Strin
     answer(shared.lock().remove_device(&client_id))
 }
 
-/// Body of a fault injection: answer `status` to the next `count` requests to `path`.
+/// Body of a fault injection: `fault` for the next `count` requests to `path`.
 #[derive(Deserialize)]
 struct FaultRequest {
     path: String,
-    status: u16,
+    fault: Fault,
     #[serde(default = "one")]
     count: u32,
 }
@@ -106,7 +109,26 @@ fn one() -> u32 {
 async fn fault(State(shared): State<Shared>, Json(body): Json<FaultRequest>) -> Response {
     shared
         .lock()
-        .inject_fault(&body.path, body.status, body.count);
+        .faults()
+        .push(&body.path, body.fault, body.count);
+    answer(Ok(()))
+}
+
+/// Body of a chaos setting: a random fault for this share of requests, from a seed.
+#[derive(Deserialize)]
+struct ChaosRequest {
+    rate: f64,
+    #[serde(default)]
+    seed: u64,
+}
+
+async fn chaos(State(shared): State<Shared>, Json(body): Json<ChaosRequest>) -> Response {
+    shared.lock().faults().set_chaos(body.rate, body.seed);
+    answer(Ok(()))
+}
+
+async fn clear_faults(State(shared): State<Shared>) -> Response {
+    shared.lock().faults().clear();
     answer(Ok(()))
 }
 

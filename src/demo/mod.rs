@@ -5,6 +5,7 @@
 
 mod api;
 mod control;
+pub mod fault;
 mod form;
 mod page;
 pub mod state;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
+use super::fault::Faults;
 
 /// Refresh tokens live 14 days from issuance (spec §5).
 const REFRESH_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -193,15 +194,8 @@ pub struct DemoState {
     tokens: HashMap<String, TokenRecord>,
     devices: HashMap<String, DeviceRecord>,
     forced_slow_downs: u32,
-    faults: HashMap<String, Fault>,
+    faults: Faults,
     log: Vec<LoggedRequest>,
-}
-
-/// An HTTP status to answer on one path, a number of times.
-#[derive(Debug, Clone, Copy)]
-struct Fault {
-    status: u16,
-    remaining: u32,
 }
 
 impl DemoState {
@@ -224,7 +218,7 @@ impl DemoState {
             tokens: HashMap::new(),
             devices: HashMap::new(),
             forced_slow_downs: 0,
-            faults: HashMap::new(),
+            faults: Faults::default(),
             log: Vec::new(),
         }
     }
@@ -437,26 +431,9 @@ impl DemoState {
         Ok(())
     }
 
-    /// The next `count` requests to `path` are answered with `status` and nothing else.
-    pub fn inject_fault(&mut self, path: &str, status: u16, count: u32) {
-        self.faults.insert(
-            path.to_owned(),
-            Fault {
-                status,
-                remaining: count,
-            },
-        );
-    }
-
-    /// The status to answer instead of serving `path`, if a fault is armed for it.
-    pub fn take_fault(&mut self, path: &str) -> Option<u16> {
-        let fault = self.faults.get_mut(path)?;
-        fault.remaining = fault.remaining.checked_sub(1)?;
-        let status = fault.status;
-        if fault.remaining == 0 {
-            self.faults.remove(path);
-        }
-        Some(status)
+    /// Injected faults: queue them, or turn chaos on.
+    pub fn faults(&mut self) -> &mut Faults {
+        &mut self.faults
     }
 
     /// Makes the device's access tokens expire now (its refresh token stays valid).

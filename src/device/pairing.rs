@@ -130,7 +130,9 @@ impl PairError {
             Self::Stopped(StopReason::Denied { .. } | StopReason::Refused { .. }) => {
                 FailureKind::Refused
             }
-            Self::Stopped(StopReason::Failed { .. }) => FailureKind::Network,
+            Self::Stopped(StopReason::Failed { .. } | StopReason::Unreachable { .. }) => {
+                FailureKind::Network
+            }
         }
     }
 
@@ -152,6 +154,12 @@ impl PairError {
                 FailureKind::Network,
                 " Check the network connection, the API base, and proxy settings \
                  (HTTPS_PROXY / NO_PROXY), then try again.",
+            ),
+            ClientError::Untrusted { .. } => (FailureKind::Network, ""),
+            ClientError::Malformed(_) | ClientError::TooLarge => (
+                FailureKind::Network,
+                " On a guest or venue network, open a web page to accept its terms first; \
+                 otherwise check that the API base points at a C2C server.",
             ),
             _ => (
                 FailureKind::Network,

@@ -266,12 +266,14 @@ async fn refresh_if(
 }
 
 /// Answers that mean the refresh token is dead: `invalid_request` (Frame.io's answer to a
-/// reused token), `invalid_grant`, or a 401. Retrying cannot help.
+/// reused token), `invalid_grant`, `expired_token`, or a 401. Retrying cannot help.
 fn is_refusal(error: &ClientError) -> bool {
     matches!(
         error,
         ClientError::OAuth {
-            error: OAuthErrorCode::InvalidRequest | OAuthErrorCode::InvalidGrant,
+            error: OAuthErrorCode::InvalidRequest
+                | OAuthErrorCode::InvalidGrant
+                | OAuthErrorCode::ExpiredToken,
             ..
         } | ClientError::OAuth { status: 401, .. }
             | ClientError::Http { status: 401, .. }

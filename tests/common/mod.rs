@@ -173,8 +173,30 @@ impl Control {
 
     /// Answers the next `count` requests to `path` with `status`.
     pub async fn fault(&self, path: &str, status: u16, count: u32) {
-        let body = serde_json::json!({"path": path, "status": status, "count": count});
+        self.inject(
+            path,
+            &c2c_pair::demo::fault::Fault::Status {
+                status,
+                retry_after: None,
+            },
+            count,
+        )
+        .await;
+    }
+
+    /// Queues a fault for the next `count` requests to `path`.
+    pub async fn inject(&self, path: &str, fault: &c2c_pair::demo::fault::Fault, count: u32) {
+        let body = serde_json::json!({"path": path, "fault": fault, "count": count});
         self.post("/_control/faults", body).await;
+    }
+
+    /// A random fault for `rate` of all requests from now on.
+    pub async fn chaos(&self, rate: f64, seed: u64) {
+        self.post(
+            "/_control/chaos",
+            serde_json::json!({"rate": rate, "seed": seed}),
+        )
+        .await;
     }
 
     /// Requests to `path` by `client_id` (any client when `None`), with their grant types.
