@@ -107,12 +107,17 @@ fn describe(description: &Option<String>) -> String {
 
 impl ClientError {
     /// Worth retrying later: the network, a timeout, an untrusted certificate (a captive
-    /// portal, until it is accepted), a 5xx, 429 or 408.
+    /// portal, until it is accepted), a 5xx, 429 or 408, `slow_down` or `authorization_pending`.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Connect { .. } | Self::Timeout { .. } | Self::Broken { .. } => true,
             Self::Untrusted { .. } => true,
             Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            // "Not now" answers (RFC 8628 §3.5), whatever the endpoint that gave them.
+            Self::OAuth {
+                error: OAuthErrorCode::SlowDown | OAuthErrorCode::AuthorizationPending,
+                ..
+            } => true,
             _ => false,
         }
     }
@@ -225,7 +230,8 @@ impl C2cClient {
             ("token", token.expose_secret()),
         ];
         let request = self.form_post(&self.profile.paths.revoke, &fields)?;
-        self.send_for_status(request).await
+        // Frame.io answers `{"success": true}` (older pages: `{}`).
+        self.send_confirmation(request).await
     }
 
     /// `GET /v2/devices/me`: which project the device is connected to.
@@ -245,7 +251,7 @@ impl C2cClient {
             .http
             .post(url)
             .bearer_auth(access_token.expose_secret());
-        self.send(request).await.map(drop)
+        self.send_confirmation(request).await
     }
 
     fn form_post(
@@ -299,12 +305,18 @@ impl C2cClient {
         }
     }
 
-    /// Sends a request whose answer body means nothing (revoke, heartbeat): any 2xx is
-    /// success, whatever came with it.
-    async fn send_for_status(&self, request: RequestBuilder) -> Result<(), ClientError> {
-        match self.send(request).await {
-            Err(ClientError::TooLarge) => Ok(()),
-            other => other.map(drop),
+    /// Sends a request whose answer only confirms (revoke, heartbeat): a 2xx with no body or
+    /// a JSON body. A 2xx with anything else is a captive portal or a proxy talking, not the
+    /// server confirming.
+    async fn send_confirmation(&self, request: RequestBuilder) -> Result<(), ClientError> {
+        let body = self.send(request).await?;
+        let empty = body.iter().all(u8::is_ascii_whitespace);
+        if empty || serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
+            Ok(())
+        } else {
+            Err(ClientError::Malformed(
+                "the answer is not the server's (not JSON)".into(),
+            ))
         }
     }
 

@@ -226,7 +226,7 @@ async fn refresh_if(
         Err(error) if is_refusal(&error) => {
             return Err(needs_repairing(ctx, record, error.to_string()));
         }
-        Err(error @ ClientError::OAuth { .. }) => {
+        Err(error @ ClientError::OAuth { .. }) if !error.is_transient() => {
             return Err(LifecycleError::Refused { device, error });
         }
         Err(error) => return Err(LifecycleError::Network { device, error }),

@@ -6,7 +6,7 @@
 
 use super::Context;
 use super::session::{LifecycleError, lock_device};
-use crate::c2c::ClientError;
+use crate::c2c::{ClientError, OAuthErrorCode};
 use crate::config::DEMO_KEYCHAIN_HOST;
 use crate::registry::{DeviceRecord, DeviceState};
 
@@ -54,7 +54,15 @@ pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, Li
                         .into(),
                 );
             }
-            Err(error) if error.is_transient() => {
+            Err(ClientError::OAuth {
+                error: OAuthErrorCode::InvalidGrant | OAuthErrorCode::ExpiredToken,
+                ..
+            }) => {
+                // The server says the credentials are already dead: what unpairing wanted.
+                outcome.note =
+                    Some("the server said these credentials were already invalid".into());
+            }
+            Err(error) if error.is_transient() || error.is_garbled() => {
                 let reason = error.to_string();
                 let state = DeviceState::UnpairPending {
                     reason: reason.clone(),
