@@ -570,3 +570,66 @@ fn control_accepts(control: &Control, tokens: &c2c_pair::keychain::TokenSet) -> 
         .block_on(control.device_info(tokens.access_token.expose_secret()))
         .is_some()
 }
+
+/// Every text the window exposes: labels and values of every accessibility node.
+fn all_texts(harness: &Harness<'static, PairApp>) -> String {
+    let mut text = String::new();
+    for node in harness.root().children_recursive() {
+        let node = node.accesskit_node();
+        for part in [node.label(), node.value(), node.description()]
+            .into_iter()
+            .flatten()
+        {
+            text.push_str(&part);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+#[test]
+fn no_secret_is_ever_rendered() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-SHOWN@demo");
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.type_device_id("CAM-SHOWN");
+    window.click("Pair");
+    window.until_label_contains("QR code for ");
+    let link = window.qr_link();
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    let control = Control::from_link(&link);
+    let rt = runtime();
+    let device_code = rt.block_on(control.device_code(&code));
+    let mut shown = all_texts(&window.harness);
+    rt.block_on(control.approve(&code));
+    window.until_label("Paired");
+    shown.push_str(&all_texts(&window.harness));
+    let first = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    window.click("Refresh now");
+    window.until_label("CAM-SHOWN refreshed.");
+    shown.push_str(&all_texts(&window.harness));
+    let second = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+
+    use secrecy::ExposeSecret;
+    let mut secrets = vec![device_code, c2c_pair::demo::DEMO_CLIENT_SECRET.to_owned()];
+    for set in [&first, &second] {
+        secrets.push(set.access_token.expose_secret().to_owned());
+        secrets.push(
+            set.refresh_token
+                .as_ref()
+                .unwrap()
+                .expose_secret()
+                .to_owned(),
+        );
+    }
+    assert!(
+        shown.contains(&code),
+        "the user code is shown (the search works)"
+    );
+    for secret in &secrets {
+        assert!(!shown.contains(secret.as_str()), "a secret is on screen");
+    }
+}

@@ -1,7 +1,7 @@
 //! The control API for tests and demos: approve, deny or expire a code, force `slow_down`,
 //! and read the codes, devices and request log. JSON in and out, under `/_control`.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -35,8 +35,15 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/chaos", post(chaos))
 }
 
-async fn codes(State(shared): State<Shared>) -> Response {
-    Json(shared.lock().codes(Instant::now())).into_response()
+/// `?reveal=1` adds each secret device code (for leak tests).
+#[derive(Deserialize)]
+struct CodesQuery {
+    #[serde(default)]
+    reveal: u8,
+}
+
+async fn codes(State(shared): State<Shared>, Query(query): Query<CodesQuery>) -> Response {
+    Json(shared.lock().codes(Instant::now(), query.reveal == 1)).into_response()
 }
 
 /// Optional body of an approval.

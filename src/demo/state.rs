@@ -63,6 +63,7 @@ impl CodeStatus {
 
 struct Authorization {
     client_id: String,
+    device_code: String,
     expires_at: Instant,
     interval: Duration,
     last_poll: Option<Instant>,
@@ -140,6 +141,9 @@ pub struct CodeView {
     pub expires_in: f64,
     /// Interval now in force for this code (raised by `slow_down`).
     pub interval: f64,
+    /// The secret device code, only when asked for (leak tests need to know what to look for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_code: Option<String>,
 }
 
 /// An issued token pair.
@@ -256,6 +260,7 @@ impl DemoState {
             user_code.clone(),
             Authorization {
                 client_id: client_id.to_owned(),
+                device_code: device_code.clone(),
                 expires_at: now + self.config.expires_in,
                 interval: self.config.interval,
                 last_poll: None,
@@ -495,7 +500,7 @@ impl DemoState {
     }
 
     /// Every code the server remembers, newest last.
-    pub fn codes(&self, now: Instant) -> Vec<CodeView> {
+    pub fn codes(&self, now: Instant, reveal: bool) -> Vec<CodeView> {
         let mut views: Vec<(Instant, CodeView)> = self
             .codes
             .iter()
@@ -514,6 +519,7 @@ impl DemoState {
                         .to_owned(),
                         expires_in: auth.expires_at.saturating_duration_since(now).as_secs_f64(),
                         interval: auth.interval.as_secs_f64(),
+                        device_code: reveal.then(|| auth.device_code.clone()),
                     },
                 )
             })
@@ -651,7 +657,7 @@ mod tests {
             Err(OAuthErrorCode::SlowDown)
         );
         assert_eq!(
-            state.codes(t0)[0].interval,
+            state.codes(t0, false)[0].interval,
             (i + SLOW_DOWN_STEP).as_secs_f64()
         );
         state

@@ -210,6 +210,17 @@ impl Control {
             .collect()
     }
 
+    /// The secret device code behind a user code (the control API reveals it on request).
+    pub async fn device_code(&self, user_code: &str) -> String {
+        let codes: Vec<Value> =
+            serde_json::from_value(self.get("/_control/codes?reveal=1").await).unwrap();
+        let code = codes
+            .iter()
+            .find(|c| c["user_code"] == user_code)
+            .expect("known code");
+        code["device_code"].as_str().expect("revealed").to_owned()
+    }
+
     /// Every code the server knows.
     pub async fn codes(&self) -> Vec<Value> {
         serde_json::from_value(self.get("/_control/codes").await).expect("a list")
