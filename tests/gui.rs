@@ -633,3 +633,49 @@ fn no_secret_is_ever_rendered() {
         assert!(!shown.contains(secret.as_str()), "a secret is on screen");
     }
 }
+
+#[test]
+fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-UNSAVED@demo");
+    let store = Arc::new(common::RefusingWrites::new(&kc.service));
+    store
+        .refuse_token_sets
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut window = Window::open_setup(WorkerSetup {
+        choice: demo_choice(common::fast_config()),
+        keychain: c2c_pair::keychain::Keychain::new(
+            store.clone(),
+            c2c_pair::keychain::DEFAULT_TIMEOUT,
+        ),
+        registry: kc.registry.clone(),
+        heartbeat_every: HEARTBEAT_EVERY,
+    });
+    window.until_label_contains("Demo — not connected to Frame.io");
+    window.type_device_id("CAM-UNSAVED");
+    window.click("Pair");
+    window.until_label_contains("QR code for ");
+    let link = window.qr_link();
+    runtime().block_on(Control::from_link(&link).approve(link.rsplit('/').next().unwrap()));
+    window.until_label("Approved, but not saved yet");
+    window
+        .harness
+        .get_by_label_contains("kept in memory until saving works");
+    assert!(
+        kc.read(&account).is_none(),
+        "nothing saved, nothing written elsewhere"
+    );
+
+    store
+        .refuse_token_sets
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    window.click("Retry saving");
+    window.until_label("Paired");
+    let saved = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    assert!(
+        control_accepts(&Control::from_link(&link), &saved),
+        "the saved tokens work"
+    );
+}

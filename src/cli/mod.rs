@@ -92,6 +92,17 @@ pub struct ServiceArgs {
         default_value = "127.0.0.1:0"
     )]
     pub demo_listen: SocketAddr,
+    /// Longest wait for one keychain call, in seconds (a locked keychain may wait for a
+    /// password prompt nobody sees).
+    #[arg(
+        long,
+        global = true,
+        env = "C2C_PAIR_KEYCHAIN_TIMEOUT",
+        value_name = "SECONDS",
+        default_value = "5",
+        value_parser = keychain_timeout
+    )]
+    pub keychain_timeout: std::time::Duration,
 }
 
 /// Headless commands.
@@ -191,7 +202,7 @@ impl Cli {
             .unwrap_or_else(|| keychain::SERVICE.to_owned());
         Keychain::new(
             std::sync::Arc::new(OsStore::new(service)),
-            keychain::DEFAULT_TIMEOUT,
+            self.service.keychain_timeout,
         )
     }
 
@@ -249,6 +260,16 @@ impl Cli {
             env_secret,
         })
     }
+}
+
+/// Seconds between 0.1 and 600, for `--keychain-timeout`.
+fn keychain_timeout(text: &str) -> Result<std::time::Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (0.1..=600.0).contains(s))
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("{text:?} is not a number of seconds between 0.1 and 600"))
 }
 
 /// The exit-code family of a backend that could not be set up.

@@ -146,16 +146,25 @@ impl UnsavedTokens {
     /// Tries again and again (after 1, 2, 4 and 8 s) — for the CLI, which has no "Retry
     /// saving" button and must not exit while issued tokens could still be saved.
     pub async fn save_patiently(&self, keychain: &Keychain) -> Result<(), KeychainError> {
-        let mut outcome = self.save(keychain).await;
-        for wait in [1, 2, 4, 8] {
-            if outcome.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-            outcome = self.save(keychain).await;
-        }
-        outcome
+        retry_patiently(|| self.save(keychain)).await
     }
+}
+
+/// Tries `attempt` now and after 1, 2, 4 and 8 s more, until it succeeds.
+async fn retry_patiently<F, Fut>(mut attempt: F) -> Result<(), KeychainError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), KeychainError>>,
+{
+    let mut outcome = attempt().await;
+    for wait in [1, 2, 4, 8] {
+        if outcome.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+        outcome = attempt().await;
+    }
+    outcome
 }
 
 /// The token set a token answer gives, stamped with the time it arrived.
@@ -215,5 +224,41 @@ mod tests {
         );
         assert_eq!(set.issued_at, 1_000);
         assert_eq!(set.access_expires_at, Some(29_800));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn saving_is_retried_for_fifteen_seconds_then_given_up() {
+        let start = tokio::time::Instant::now();
+        let tries = std::cell::RefCell::new(Vec::new());
+        let refused = || {
+            tries.borrow_mut().push(start.elapsed().as_secs());
+            async {
+                Err(KeychainError::Locked {
+                    reason: "test".into(),
+                })
+            }
+        };
+        assert!(retry_patiently(refused).await.is_err());
+        assert_eq!(*tries.borrow(), [0, 1, 3, 7, 15]);
+
+        let calls = std::cell::Cell::new(0);
+        let third_time_lucky = || {
+            calls.set(calls.get() + 1);
+            let outcome = if calls.get() < 3 {
+                Err(KeychainError::Locked {
+                    reason: "test".into(),
+                })
+            } else {
+                Ok(())
+            };
+            async move { outcome }
+        };
+        let start = tokio::time::Instant::now();
+        assert!(retry_patiently(third_time_lucky).await.is_ok());
+        assert_eq!(
+            start.elapsed().as_secs(),
+            3,
+            "saved on the third try, after 1 + 2 s"
+        );
     }
 }

@@ -81,16 +81,30 @@ impl OsStore {
 }
 
 impl CredentialStore for OsStore {
+    /// Stored as UTF-8 bytes. (`set_password` would store UTF-16 on Windows, halving what
+    /// fits in Credential Manager's 2560-byte limit.)
     fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
-        self.with_entry(account, |entry| entry.set_password(secret.expose_secret()))
+        self.with_entry(account, |entry| {
+            entry.set_secret(secret.expose_secret().as_bytes())
+        })
     }
 
     fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
-        self.with_entry(account, |entry| match entry.get_password() {
-            Ok(value) => Ok(Some(SecretString::from(value))),
+        let bytes = self.with_entry(account, |entry| match entry.get_secret() {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(Error::NoEntry) => Ok(None),
             Err(other) => Err(other),
-        })
+        })?;
+        bytes
+            .map(|bytes| {
+                String::from_utf8(bytes)
+                    .map(SecretString::from)
+                    .map_err(|_| KeychainError::Corrupt {
+                        account: account.to_owned(),
+                        reason: "the stored value is not valid text".into(),
+                    })
+            })
+            .transpose()
     }
 
     fn delete(&self, account: &str) -> Result<bool, KeychainError> {

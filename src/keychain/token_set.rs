@@ -105,6 +105,28 @@ pub fn unix_seconds(at: SystemTime) -> u64 {
 mod tests {
     use super::*;
 
+    /// Windows Credential Manager holds at most 2560 bytes per entry.
+    const CREDENTIAL_MANAGER_LIMIT: usize = 2560;
+
+    #[test]
+    fn a_realistic_token_set_fits_windows_credential_manager() {
+        // A large JWT access token (1.8 KB, RS256 with a dozen claims) and a UUID refresh token.
+        let set = TokenSet {
+            access_token: SecretString::from("e".repeat(1800)),
+            refresh_token: Some(SecretString::from("5f0c6c58-3a2e-4c6e-9d1e-8b7a8f6d2c41")),
+            access_expires_at: Some(u64::from(u32::MAX)),
+            issued_at: u64::from(u32::MAX),
+            scope: Some("asset_create offline".into()),
+        };
+        let stored = set.to_secret().unwrap();
+        let size = stored.expose_secret().len();
+        assert!(size <= CREDENTIAL_MANAGER_LIMIT, "{size} bytes");
+        assert!(
+            CREDENTIAL_MANAGER_LIMIT - size > 500,
+            "room to spare: {size} bytes"
+        );
+    }
+
     #[test]
     fn round_trips_and_stays_small() {
         let set = TokenSet::sample();

@@ -452,11 +452,14 @@ pub fn closed_port_url() -> Url {
     Url::parse(&format!("http://{addr}/")).unwrap()
 }
 
-/// The real OS store, whose writes a test can refuse.
+/// The real OS store, whose writes a test can refuse: all of them, or only token sets
+/// (so the preflight passes and the failure comes after the tokens were issued).
 pub struct RefusingWrites {
     inner: OsStore,
     /// Set to refuse every write.
     pub refuse: std::sync::atomic::AtomicBool,
+    /// Set to refuse writes of token sets (accounts with an `@`) only.
+    pub refuse_token_sets: std::sync::atomic::AtomicBool,
 }
 
 impl RefusingWrites {
@@ -465,13 +468,17 @@ impl RefusingWrites {
         Self {
             inner: OsStore::new(service.to_owned()),
             refuse: std::sync::atomic::AtomicBool::new(false),
+            refuse_token_sets: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
 
 impl CredentialStore for RefusingWrites {
     fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
-        if self.refuse.load(std::sync::atomic::Ordering::SeqCst) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.refuse.load(SeqCst)
+            || (self.refuse_token_sets.load(SeqCst) && account.contains('@'))
+        {
             return Err(KeychainError::Locked {
                 reason: "writes refused by the test".into(),
             });

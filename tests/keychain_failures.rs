@@ -1,0 +1,132 @@
+//! A keychain that cannot be used fails before any code is requested, quickly, with a message
+//! naming the fix — against a real gnome-keyring in a private D-Bus session: locked, and
+//! locked with a password prompt that nobody answers (the call hangs until our timeout).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// Same switch as the other keychain tests: without it, missing tools mean "skip".
+const REQUIRE_KEYCHAIN_ENV: &str = "C2C_PAIR_REQUIRE_KEYCHAIN";
+const REQUIRE_DISPLAY_ENV: &str = "C2C_PAIR_REQUIRE_DISPLAY";
+
+/// Creates a login keyring unlocked with a password, stores one item, then locks it.
+const LOCKED_KEYRING: &str = r#"
+export XDG_DATA_HOME=$(mktemp -d)
+eval "$(printf throwaway | gnome-keyring-daemon --unlock --components=secrets)" >/dev/null
+printf v | secret-tool store --label=probe service c2c-pair-locked-test user probe
+dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+  org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null
+"#;
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn tools_present() -> bool {
+    let present = [
+        "dbus-run-session",
+        "gnome-keyring-daemon",
+        "secret-tool",
+        "dbus-send",
+    ]
+    .into_iter()
+    .all(have);
+    if !present && std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() == Ok("1") {
+        panic!("{REQUIRE_KEYCHAIN_ENV}=1 but dbus or gnome-keyring tools are missing");
+    }
+    if !present {
+        eprintln!("skipped: needs dbus-run-session, gnome-keyring, secret-tool and dbus-send");
+    }
+    present
+}
+
+/// Runs `c2c-pair pair --json` inside a fresh D-Bus session prepared by `setup`.
+fn pair_in_session(setup: &str, display: Option<&str>, timeout: &str) -> Output {
+    let config = tempfile::tempdir().unwrap();
+    let script = format!("{setup}\nexec \"$@\"");
+    let mut command = Command::new("dbus-run-session");
+    command
+        .args(["--", "bash", "-c", &script, "session"])
+        .arg(env!("CARGO_BIN_EXE_c2c-pair"))
+        .args([
+            "--keychain-timeout",
+            timeout,
+            "pair",
+            "--device",
+            "CAM-KEYCHAIN",
+            "--json",
+        ])
+        .env("C2C_PAIR_KEYCHAIN_SERVICE", "c2c-pair-locked-test")
+        .env("C2C_PAIR_CONFIG_DIR", config.path())
+        .env_remove("C2C_PAIR_CLIENT_SECRET")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .stdin(Stdio::null());
+    match display {
+        Some(display) => command.env("DISPLAY", display),
+        None => command.env_remove("DISPLAY"),
+    };
+    command.output().unwrap()
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn assert_keychain_failure(output: &Output, says: &str) {
+    let events = events(output);
+    assert_eq!(
+        output.status.code(),
+        Some(6),
+        "{events:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        events.iter().all(|e| e["event"] != "code"),
+        "no code before the keychain works: {events:?}"
+    );
+    let error = events.last().unwrap();
+    assert_eq!(error["kind"], "keychain");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains(says), "{message}");
+    assert!(
+        message.contains("Unlock the login keyring"),
+        "the fix is named: {message}"
+    );
+}
+
+#[test]
+fn a_locked_keychain_fails_before_any_code_and_says_to_unlock_it() {
+    if !tools_present() {
+        return;
+    }
+    // Without a display the unlock prompt cannot open, so the keychain refuses at once.
+    let output = pair_in_session(LOCKED_KEYRING, None, "5");
+    assert_keychain_failure(&output, "locked or refused access");
+}
+
+#[test]
+fn a_keychain_waiting_on_a_prompt_fails_at_the_timeout() {
+    if !tools_present() {
+        return;
+    }
+    // With a display, gnome-keyring opens its unlock prompt and waits for a password nobody
+    // types: the call hangs, and our timeout ends it.
+    let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
+        if std::env::var(REQUIRE_DISPLAY_ENV).as_deref() == Ok("1") {
+            panic!("{REQUIRE_DISPLAY_ENV}=1 but there is no X display");
+        }
+        eprintln!("skipped: needs an X display for the unlock prompt (run under xvfb-run -a)");
+        return;
+    };
+    let output = pair_in_session(LOCKED_KEYRING, Some(&display), "1");
+    assert_keychain_failure(&output, "did not answer within 1 s");
+}
