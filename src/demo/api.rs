@@ -50,23 +50,17 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let fault = shared.lock().faults().next(&path);
-    let response = match fault {
+    let response = match &fault {
         None => next.run(request).await,
         Some(fault) if fault.serves() => {
             if let Fault::Delay { ms } = fault {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
             }
             fault.decorate(next.run(request).await)
         }
         Some(fault) => {
             tracing::debug!(%path, fault = %fault.name(), "fault injected");
-            let mut answer = fault.answer();
-            let details = Details {
-                error: Some(format!("fault: {}", fault.name())),
-                ..Details::default()
-            };
-            answer.extensions_mut().insert(details);
-            answer
+            fault.answer()
         }
     };
     let details = response
@@ -83,6 +77,7 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
         client_id: details.client_id,
         grant_type: details.grant_type,
         status: response.status().as_u16(),
+        fault: fault.map(|f| f.name()),
         error: details.error,
     };
     shared.lock().record(entry, Instant::now());

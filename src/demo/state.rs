@@ -126,6 +126,8 @@ pub struct LoggedRequest {
     pub status: u16,
     /// OAuth error answered, if any.
     pub error: Option<String>,
+    /// The injected fault this request met, if any.
+    pub fault: Option<String>,
 }
 
 /// A device code as the control API lists it.

@@ -173,6 +173,11 @@ impl PairError {
     }
 }
 
+/// Waits before the second and third tries of a failed code request.
+const CODE_REQUEST_RETRIES: [Duration; 2] = [Duration::from_millis(500), Duration::from_secs(1)];
+/// Longest `Retry-After` honoured for a code request; the user is waiting.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// Pairs one device: preflight, code, polling, saving, recording, project lookup.
 ///
 /// `cancel` stops it at once while waiting; a poll already sent finishes first, and tokens it
@@ -193,10 +198,33 @@ pub async fn pair(
     }
     emit(PairEvent::RequestingCode);
     let credentials = ctx.backend.credentials(device_id.as_str());
-    let authorization = tokio::select! {
-        biased;
-        () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
-        answer = client.request_device_code(&credentials) => answer.map_err(PairError::code_request)?,
+    let mut waits = CODE_REQUEST_RETRIES.iter();
+    let authorization = loop {
+        let answer = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
+            answer = client.request_device_code(&credentials) => answer,
+        };
+        // A failed code request is retried a little: nothing was issued that could be lost,
+        // and venue networks drop a request now and then.
+        let wait = match answer {
+            Ok(authorization) => break authorization,
+            Err(error) if error.is_transient() || error.is_garbled() => match waits.next() {
+                Some(wait) => {
+                    tracing::info!(device = %device_id, %error, "code request failed; retrying");
+                    error
+                        .retry_after()
+                        .map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER))
+                }
+                None => return Err(PairError::code_request(error)),
+            },
+            Err(error) => return Err(PairError::code_request(error)),
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
+            () = tokio::time::sleep(wait) => {}
+        }
     };
     let received = tokio::time::Instant::now();
     emit(PairEvent::CodeIssued(CodeDisplay {

@@ -243,6 +243,7 @@ impl Control {
                 grant_type: r["grant_type"].as_str().map(str::to_owned),
                 status: r["status"].as_u64().expect("status") as u16,
                 error: r["error"].as_str().map(str::to_owned),
+                fault: r["fault"].as_str().map(str::to_owned),
             })
             .collect()
     }
