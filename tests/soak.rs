@@ -107,6 +107,10 @@ async fn pairings_under_random_faults_end_well_and_lose_no_token() {
     let requests = control.requests().await;
     let faults = requests.iter().filter(|r| r.fault.is_some()).count();
 
+    eprintln!(
+        "outcomes: {outcomes:?}; redeemed {}; lost {lost}",
+        redeemed.len()
+    );
     assert_eq!(panics, 0);
     assert_eq!(
         outcomes.values().sum::<usize>(),

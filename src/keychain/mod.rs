@@ -15,11 +15,11 @@ mod memory;
 mod os;
 mod token_set;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 pub use memory::MemoryStore;
 pub use os::OsStore;
@@ -29,6 +29,10 @@ pub use token_set::{TokenSet, unix_seconds};
 pub const SERVICE: &str = "c2c-pair";
 /// Longest wait for one keychain call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keychain calls under way at once.
+const CONCURRENT_CALLS: usize = 2;
+/// How long a passed preflight is trusted before the next pairing checks again.
+const PROOF_LASTS: Duration = Duration::from_secs(30);
 
 /// Account name of a device's token set.
 pub fn token_account(client_id: &str, host: &str) -> String {
@@ -107,6 +111,11 @@ const FIX_LOCKED: &str = "Unlock the login keyring (log in to the desktop, or op
 pub struct Keychain {
     store: Arc<dyn CredentialStore>,
     timeout: Duration,
+    /// Calls under way at once. Keychains serve one call at a time anyway; queueing here
+    /// keeps a burst (a rig of devices pairing together) from turning waits into timeouts.
+    slots: Arc<Semaphore>,
+    /// When the last preflight passed: one proof serves a burst of pairings.
+    proven_at: Arc<Mutex<Option<Instant>>>,
 }
 
 impl std::fmt::Debug for Keychain {
@@ -121,7 +130,12 @@ impl std::fmt::Debug for Keychain {
 impl Keychain {
     /// Wraps a store with a timeout for each call.
     pub fn new(store: Arc<dyn CredentialStore>, timeout: Duration) -> Self {
-        Self { store, timeout }
+        Self {
+            store,
+            timeout,
+            slots: Arc::new(Semaphore::new(CONCURRENT_CALLS)),
+            proven_at: Arc::new(Mutex::new(None)),
+        }
     }
 
     /// Which store this is, for messages.
@@ -173,6 +187,23 @@ impl Keychain {
     /// Proves the keychain works before any token exists: writes, reads back and deletes
     /// a throwaway entry.
     pub async fn preflight(&self) -> Result<(), KeychainError> {
+        let recently = self
+            .proven_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|at| at.elapsed() < PROOF_LASTS);
+        if recently {
+            return Ok(());
+        }
+        self.prove().await?;
+        *self
+            .proven_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn prove(&self) -> Result<(), KeychainError> {
         let account = format!("preflight-{:016x}", rand::random::<u64>());
         let probe = SecretString::from(format!("probe-{:016x}", rand::random::<u64>()));
         let expected = probe.expose_secret().to_owned();
@@ -194,6 +225,14 @@ impl Keychain {
         &self,
         work: impl FnOnce(&dyn CredentialStore) -> Result<T, KeychainError> + Send + 'static,
     ) -> Result<T, KeychainError> {
+        // The timeout starts once the call's turn comes: queueing is load, not a hang.
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| KeychainError::Failed {
+                reason: "the keychain queue was closed".into(),
+            })?;
         let (done, result) = oneshot::channel();
         let store = self.store.clone();
         // A thread per call: a call that hangs is left behind, and never blocks a runtime
