@@ -579,3 +579,17 @@ async fn a_revoked_device_needs_re_pairing_exit_3() {
     let list: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(list[0]["state"], "needs_repairing");
 }
+
+#[tokio::test]
+async fn a_closed_stdout_is_not_a_crash() {
+    // `c2c-pair status | true`: the reader is gone before anything is printed.
+    let config = tempfile::tempdir().unwrap();
+    let mut child = c2c_pair_in("unused", config.path(), &["status"])
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -82,7 +82,7 @@ fn record_json(record: &DeviceRecord, now: u64) -> serde_json::Value {
 
 fn print_table(devices: &[&DeviceRecord], now: u64) {
     if devices.is_empty() {
-        println!("No paired devices. Pair one with: c2c-pair pair --device ID");
+        out!("No paired devices. Pair one with: c2c-pair pair --device ID");
         return;
     }
     let rows: Vec<[String; 6]> = devices
@@ -123,14 +123,14 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
+        out!("{}", cells.join("  ").trim_end());
     }
     for d in devices {
         if let Some(warning) = refresh_warning(d, now) {
-            println!("! {}: {warning}", d.device_id);
+            out!("! {}: {warning}", d.device_id);
         }
         if let (_, Some(reason)) = state_text(&d.state) {
-            println!("! {}: {reason}", d.device_id);
+            out!("! {}: {reason}", d.device_id);
         }
     }
 }
@@ -243,7 +243,7 @@ pub async fn token(cli: &Cli, device: &str) -> ExitCode {
     };
     match tokens {
         Ok(tokens) => {
-            println!("{}", tokens.access_token.expose_secret());
+            out!("{}", tokens.access_token.expose_secret());
             ExitCode::SUCCESS
         }
         Err(error) => fail(false, error.kind(), &error.to_string()),
@@ -286,11 +286,11 @@ pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
     } else {
         let expiry = human_time::token_expiry(tokens.access_expires_at, now);
         match project {
-            Some(project) => println!(
+            Some(project) => out!(
                 "Refreshed {}: {expiry}; connected to project {project}.",
                 record.device_id
             ),
-            None => println!("Refreshed {}: {expiry}.", record.device_id),
+            None => out!("Refreshed {}: {expiry}.", record.device_id),
         }
     }
     ExitCode::SUCCESS
@@ -315,12 +315,12 @@ pub async fn unpair(cli: &Cli, device: &str, json: bool) -> ExitCode {
                 } else {
                     "nothing to revoke"
                 };
-                println!(
+                out!(
                     "Unpaired {} ({how}); its credentials were deleted from the keychain.",
                     record.device_id
                 );
                 if let Some(note) = done.note {
-                    println!("Note: {note}.");
+                    out!("Note: {note}.");
                 }
             }
             ExitCode::SUCCESS

@@ -1,7 +1,22 @@
 //! The command line: its options, and the headless commands (`pair`, `status`, `token`,
-//! `refresh`, `unpair`, `demo-server`, `secret set`). Printing is this module's job, so it may
-//! use stdout and stderr.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+//! `refresh`, `unpair`, `demo-server`, `secret set`). Printing is this module's job; it goes
+//! through `out!` and `err!`, which never panic on a closed stream.
+
+/// `println!` that never panics: a closed stdout (`c2c-pair status | head -1`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
 
 mod fleet;
 mod pair;
@@ -304,7 +319,7 @@ pub fn fail(json: bool, kind: FailureKind, message: &str) -> ExitCode {
 
 /// Prints an error for the user on stderr.
 pub fn report(message: &str) {
-    eprintln!("c2c-pair: {message}");
+    err!("c2c-pair: {message}");
 }
 
 /// Runs one headless command to its exit code.

@@ -92,9 +92,9 @@ impl Printer {
             return;
         }
         if let Some(url) = backend.demo_approval_url() {
-            println!("Demo mode: not connected to Frame.io. Codes are approved at {url}");
+            out!("Demo mode: not connected to Frame.io. Codes are approved at {url}");
             if let Some(warning) = &backend.warning {
-                println!("{warning}");
+                out!("{warning}");
             }
         }
     }
@@ -126,19 +126,19 @@ impl Printer {
             return;
         }
         let who = name.map_or_else(|| device_id.to_string(), |n| format!("{n} ({device_id})"));
-        println!("\nPairing {who}\n");
-        println!("  Code: {}", group_code(&code.user_code));
+        out!("\nPairing {who}\n");
+        out!("  Code: {}", group_code(&code.user_code));
         match &code.verification_uri {
-            Some(uri) => println!("  Enter it at {uri}"),
-            None => println!("  Enter it in Frame.io (web or iOS), under C2C Connections"),
+            Some(uri) => out!("  Enter it at {uri}"),
+            None => out!("  Enter it in Frame.io (web or iOS), under C2C Connections"),
         }
         if let Some(complete) = &code.verification_uri_complete {
-            println!("  or open {complete}");
+            out!("  or open {complete}");
         }
         if let Some(qr) = code.qr_target().and_then(c2c_pair::ui::qr::to_terminal) {
-            println!("\n{qr}");
+            out!("\n{qr}");
         }
-        println!(
+        out!(
             "The code expires in {} s. Waiting for approval… (Ctrl-C cancels)",
             code.expires_in.as_secs()
         );
@@ -156,7 +156,7 @@ impl Printer {
                 "next_poll_in": (next_in * 1000.0).round() / 1000.0,
             }));
         } else if !matches!(status, PollStatus::Pending) {
-            println!("  {status}; next check in {} s", next_in.ceil());
+            out!("  {status}; next check in {} s", next_in.ceil());
         }
     }
 
@@ -174,15 +174,16 @@ impl Printer {
             return;
         }
         match &paired.project {
-            Some(project) => println!(
+            Some(project) => out!(
                 "Paired {}: connected to project {project}.",
                 paired.device_id
             ),
-            None => println!("Paired {}.", paired.device_id),
+            None => out!("Paired {}.", paired.device_id),
         }
-        println!(
+        out!(
             "Credentials saved in the OS keychain ({}) as {}.",
-            paired.keychain, paired.keychain_account
+            paired.keychain,
+            paired.keychain_account
         );
     }
 
@@ -190,13 +191,13 @@ impl Printer {
         if self.json {
             print_json(json!({"event": "cancelled"}));
         } else {
-            println!("Cancelled.");
+            out!("Cancelled.");
         }
     }
 
     fn note(&self, message: &str) {
         if !self.json {
-            eprintln!("{message}");
+            err!("{message}");
         }
     }
 

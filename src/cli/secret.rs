@@ -32,7 +32,7 @@ pub async fn set(cli: &Cli) -> ExitCode {
         .await
     {
         Ok(()) => {
-            println!(
+            out!(
                 "Client secret for {} stored in the OS keychain ({}).",
                 profile.keychain_host(),
                 keychain.describe()

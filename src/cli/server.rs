@@ -43,14 +43,14 @@ pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode
             return ExitCode::from(5);
         }
     };
-    println!("Demo C2C server at {}", server.base_url());
-    println!("Approval page:     {}", server.approval_url());
-    println!("Client secret:     {secret}   (opens this demo server only)");
-    println!(
+    out!("Demo C2C server at {}", server.base_url());
+    out!("Approval page:     {}", server.approval_url());
+    out!("Client secret:     {secret}   (opens this demo server only)");
+    out!(
         "Pair against it:   c2c-pair --api-base {} pair --device CAM-1",
         server.base_url()
     );
-    println!("Ctrl-C stops it.");
+    out!("Ctrl-C stops it.");
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     ExitCode::SUCCESS

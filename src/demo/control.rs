@@ -30,6 +30,7 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/_control/devices/{client_id}/revoke", post(revoke_device))
         .route("/_control/devices/{client_id}/remove", post(remove_device))
+        .route("/_control/issued/{client_id}", get(issued))
         .route("/_control/faults", post(fault))
         .route("/_control/faults/clear", post(clear_faults))
         .route("/_control/chaos", post(chaos))
@@ -86,6 +87,22 @@ struct SlowDown {
 async fn slow_down(State(shared): State<Shared>, Json(body): Json<SlowDown>) -> Response {
     shared.lock().force_slow_down(body.count);
     answer(Ok(()))
+}
+
+/// Every token set issued to a device, with `?reveal=1` only: they are secrets.
+async fn issued(
+    State(shared): State<Shared>,
+    Path(client_id): Path<String>,
+    Query(query): Query<CodesQuery>,
+) -> Response {
+    if query.reveal != 1 {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"ok": false, "error": "add ?reveal=1"})),
+        )
+            .into_response();
+    }
+    Json(shared.lock().issued(&client_id).to_vec()).into_response()
 }
 
 async fn expire_access(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {

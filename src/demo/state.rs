@@ -148,6 +148,17 @@ pub struct CodeView {
     pub device_code: Option<String>,
 }
 
+/// A token set as issued, with when, for the control API.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedSet {
+    /// Access token.
+    pub access_token: String,
+    /// Refresh token.
+    pub refresh_token: String,
+    /// Wall-clock time it was issued, Unix milliseconds.
+    pub at_unix_ms: u128,
+}
+
 /// An issued token pair.
 pub struct IssuedTokens {
     /// Access token.
@@ -198,6 +209,7 @@ pub struct DemoState {
     codes: HashMap<String, Authorization>,
     by_device_code: HashMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
+    issued: HashMap<String, Vec<IssuedSet>>,
     devices: HashMap<String, DeviceRecord>,
     forced_slow_downs: u32,
     faults: Faults,
@@ -225,6 +237,7 @@ impl DemoState {
             devices: HashMap::new(),
             forced_slow_downs: 0,
             faults: Faults::default(),
+            issued: HashMap::new(),
             log: Vec::new(),
         }
     }
@@ -540,10 +553,7 @@ impl DemoState {
     /// Records a request in the log.
     pub fn record(&mut self, mut entry: LoggedRequest, now: Instant) {
         entry.at = self.seconds_since_start(now);
-        entry.at_unix_ms = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
+        entry.at_unix_ms = unix_ms();
         if self.log.len() >= LOG_CAPACITY {
             self.log.drain(..LOG_CAPACITY / 10);
         }
@@ -589,6 +599,14 @@ impl DemoState {
                 },
             },
         );
+        self.issued
+            .entry(client_id.to_owned())
+            .or_default()
+            .push(IssuedSet {
+                access_token: access_token.clone(),
+                refresh_token: refresh_token.clone(),
+                at_unix_ms: unix_ms(),
+            });
         IssuedTokens {
             access_token,
             refresh_token,
@@ -596,9 +614,22 @@ impl DemoState {
         }
     }
 
+    /// Every token set issued to a device, oldest first (crash tests check what was stored
+    /// against it).
+    pub fn issued(&self, client_id: &str) -> &[IssuedSet] {
+        self.issued.get(client_id).map_or(&[], Vec::as_slice)
+    }
+
     fn seconds_since_start(&self, now: Instant) -> f64 {
         now.duration_since(self.started).as_secs_f64()
     }
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
 }
 
 /// 256 random bits, hex.
