@@ -62,6 +62,21 @@ impl Window {
         Self { harness, woken }
     }
 
+    /// The window on a fast demo server, once it is ready.
+    fn demo(kc: &common::TestKeychain) -> Self {
+        let mut window = Self::open(demo_choice(common::fast_config()), kc);
+        window.until_label_contains("Demo — not connected to Frame.io");
+        window
+    }
+
+    /// Types a device id, clicks Pair, and returns the link its QR code carries.
+    fn request_code(&mut self, device: &str) -> String {
+        self.type_device_id(device);
+        self.click("Pair");
+        self.until_label_contains("QR code for ");
+        self.qr_link()
+    }
+
     /// Runs frames until `ready` holds, waking on worker events (never sleeping blindly).
     fn until(&mut self, what: &str, ready: impl Fn(&Harness<'static, PairApp>) -> bool) {
         let deadline = Instant::now() + PATIENCE;
@@ -145,13 +160,8 @@ fn type_a_device_id_pair_scan_approve_and_see_paired() {
         return;
     };
     let account = kc.track("CAM-GUI-1@demo");
-    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
-    window.until_label_contains("Demo — not connected to Frame.io");
-    window.type_device_id("CAM-GUI-1");
-    window.click("Pair");
-    window.until_label_contains("QR code for ");
-
-    let link = window.qr_link();
+    let mut window = Window::demo(&kc);
+    let link = window.request_code("CAM-GUI-1");
     let code = link.rsplit('/').next().unwrap().to_owned();
     assert_eq!(code.len(), 6);
     // The code is shown grouped for reading, and the plain link as text.
@@ -186,12 +196,8 @@ fn cancel_stops_polling_at_once() {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
-    window.until_label_contains("Demo — not connected to Frame.io");
-    window.type_device_id("CAM-GUI-CANCEL");
-    window.click("Pair");
-    window.until_label_contains("QR code for ");
-    let control = Control::from_link(&window.qr_link());
+    let mut window = Window::demo(&kc);
+    let control = Control::from_link(&window.request_code("CAM-GUI-CANCEL"));
     let rt = runtime();
     window.until("the first poll", |_| {
         !rt.block_on(control.token_request_times("CAM-GUI-CANCEL"))
@@ -226,8 +232,7 @@ fn bad_device_ids_are_explained_in_the_window() {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
-    window.until_label_contains("Demo — not connected to Frame.io");
+    let mut window = Window::demo(&kc);
     window.click("Pair");
     window.harness.get_by_label_contains("enter a device id");
     window.type_device_id("   ");
@@ -362,8 +367,7 @@ fn add_two_devices_pair_both_and_see_both_in_the_device_list() {
     };
     kc.track("CAM-A@demo");
     kc.track("CAM-B@demo");
-    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
-    window.until_label_contains("Demo — not connected to Frame.io");
+    let mut window = Window::demo(&kc);
     window.harness.get_by_label("Devices (0)");
 
     window.click("Add several devices");
@@ -428,12 +432,8 @@ fn refresh_and_unpair_from_the_device_list() {
         return;
     };
     let account = kc.track("CAM-LIST@demo");
-    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
-    window.until_label_contains("Demo — not connected to Frame.io");
-    window.type_device_id("CAM-LIST");
-    window.click("Pair");
-    window.until_label_contains("QR code for ");
-    let link = window.qr_link();
+    let mut window = Window::demo(&kc);
+    let link = window.request_code("CAM-LIST");
     let rt = runtime();
     rt.block_on(Control::from_link(&link).approve(link.rsplit('/').next().unwrap()));
     window.until_label("Paired");
@@ -453,13 +453,7 @@ fn refresh_and_unpair_from_the_device_list() {
 
 /// Pairs `device` through the form and approves it; returns the server's control API.
 fn pair_in_window(window: &mut Window, device: &str) -> Control {
-    window.type_device_id(device);
-    window.click("Pair");
-    window.until("its QR code", |h| {
-        h.query_all_by_label_contains("QR code for ")
-            .any(|qr| qr.accesskit_node().label().is_some_and(|l| !l.is_empty()))
-    });
-    let link = window.qr_link();
+    let link = window.request_code(device);
     let control = Control::from_link(&link);
     let rt = runtime();
     let codes = rt.block_on(control.codes());
@@ -593,12 +587,8 @@ fn no_secret_is_ever_rendered() {
         return;
     };
     let account = kc.track("CAM-SHOWN@demo");
-    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
-    window.until_label_contains("Demo — not connected to Frame.io");
-    window.type_device_id("CAM-SHOWN");
-    window.click("Pair");
-    window.until_label_contains("QR code for ");
-    let link = window.qr_link();
+    let mut window = Window::demo(&kc);
+    let link = window.request_code("CAM-SHOWN");
     let code = link.rsplit('/').next().unwrap().to_owned();
     let control = Control::from_link(&link);
     let rt = runtime();
@@ -654,10 +644,7 @@ fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
         heartbeat_every: HEARTBEAT_EVERY,
     });
     window.until_label_contains("Demo — not connected to Frame.io");
-    window.type_device_id("CAM-UNSAVED");
-    window.click("Pair");
-    window.until_label_contains("QR code for ");
-    let link = window.qr_link();
+    let link = window.request_code("CAM-UNSAVED");
     runtime().block_on(Control::from_link(&link).approve(link.rsplit('/').next().unwrap()));
     window.until_label("Approved, but not saved yet");
     window

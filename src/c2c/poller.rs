@@ -335,7 +335,8 @@ where
             () = cancel.cancelled() => return PollEnd::Cancelled,
             () = sleep_until(wake) => {}
         }
-        if let Next::ExpireAt(_) = poller.next() {
+        // A late wake-up (a busy or sleeping laptop) must not poll for a code already dead.
+        if matches!(poller.next(), Next::ExpireAt(_)) || Instant::now() >= poller.deadline() {
             return PollEnd::Stopped(poller.expired());
         }
         let answer = poll_once().await;
