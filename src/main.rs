@@ -70,6 +70,9 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
     if let Some(icon) = window_icon() {
         viewport = viewport.with_icon(icon);
     }
+    if args.presenter {
+        viewport = viewport.with_fullscreen(true);
+    }
     let native = eframe::NativeOptions {
         viewport,
         // glow idles at a quarter of wgpu's CPU under software GL (design notes).

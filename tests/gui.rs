@@ -47,6 +47,10 @@ impl Window {
     }
 
     fn open_setup(setup: WorkerSetup) -> Self {
+        Self::open_with(setup, UiOptions::default())
+    }
+
+    fn open_with(setup: WorkerSetup, options: UiOptions) -> Self {
         let (wake_tx, woken) = mpsc::channel();
         let harness = Harness::builder()
             .with_size([960.0, 680.0])
@@ -57,7 +61,7 @@ impl Window {
                     let _ = wake_tx.send(());
                 });
                 let worker = Worker::spawn(setup, wake).expect("worker starts");
-                PairApp::new(worker, UiOptions::default())
+                PairApp::new(worker, options)
             });
         Self { harness, woken }
     }
@@ -88,7 +92,15 @@ impl Window {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "gave up waiting for {what}");
-            let _ = self.woken.recv_timeout(left);
+            // Wake on a worker event, or when the window asked to be repainted (a countdown,
+            // the presenter's next code), like the real event loop.
+            let asked = self
+                .harness
+                .output()
+                .viewport_output
+                .get(&egui::ViewportId::ROOT)
+                .map_or(left, |viewport| viewport.repaint_delay);
+            let _ = self.woken.recv_timeout(left.min(asked));
         }
     }
 
@@ -665,4 +677,153 @@ fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
         control_accepts(&Control::from_link(&link), &saved),
         "the saved tokens work"
     );
+}
+
+/// The booth window on a fast demo server, with a short success screen.
+fn presenter(kc: &common::TestKeychain) -> Window {
+    let setup = WorkerSetup {
+        choice: demo_choice(common::fast_config()),
+        keychain: kc.keychain.clone(),
+        registry: kc.registry.clone(),
+        heartbeat_every: HEARTBEAT_EVERY,
+    };
+    let options = UiOptions {
+        presenter: true,
+        linger: Duration::from_millis(400),
+        ..UiOptions::default()
+    };
+    let mut window = Window::open_with(setup, options);
+    window.until_label_contains("QR code for ");
+    window
+}
+
+/// Presses a key (press only, so one frame handles it) and returns the viewport commands
+/// that frame sent.
+fn press(window: &mut Window, key: egui::Key) -> Vec<egui::ViewportCommand> {
+    window.harness.event(egui::Event::Key {
+        key,
+        physical_key: None,
+        pressed: true,
+        repeat: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    window.harness.step();
+    window
+        .harness
+        .output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .map(|v| v.commands.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_booth_loop_pairs_shows_success_then_a_fresh_code_and_keeps_nothing() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = presenter(&kc);
+    window.harness.get_by_label("Connect a camera to Frame.io");
+    // Sized to read across a booth: at least 40 % of the shorter side of the window.
+    let qr = window.harness.get_by_label_contains("QR code for ").rect();
+    let shorter = 680.0_f32.min(960.0);
+    assert!(
+        qr.width() >= 0.4 * shorter && qr.height() >= 0.4 * shorter,
+        "QR {qr:?}"
+    );
+    let first = window.qr_link();
+    let rt = runtime();
+    rt.block_on(Control::from_link(&first).approve_into(
+        first.rsplit('/').next().unwrap(),
+        "Booth Reel",
+        "Visitor cam",
+    ));
+    window.until_label("Paired");
+    window
+        .harness
+        .get_by_label("Visitor cam is now connected to Booth Reel");
+    // After the success screen, the next visitor's code, by itself.
+    window.until("a fresh code", |h| {
+        h.query_by_label_contains("QR code for ").is_some_and(|qr| {
+            qr.accesskit_node()
+                .label()
+                .is_some_and(|l| !l.ends_with(first.rsplit('/').next().unwrap()))
+        })
+    });
+    // Demo presenter mode keeps nothing: no keychain entry, no device record.
+    let store = c2c_pair::keychain::OsStore::new(kc.service.clone());
+    assert!(store.accounts().unwrap().is_empty(), "no credentials kept");
+    assert!(
+        kc.registry.load().unwrap().devices.is_empty(),
+        "the device list is untouched"
+    );
+    // The credentials shown were revoked at the server, not just forgotten.
+    let control = Control::from_link(&first);
+    let revokes = rt.block_on(control.requests_to("/v2/auth/revoke", None));
+    assert_eq!(revokes.len(), 1);
+}
+
+#[test]
+fn the_code_can_be_hidden_from_people_behind_the_visitor() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = presenter(&kc);
+    let link = window.qr_link();
+    let code = group_code(link.rsplit('/').next().unwrap());
+    window.harness.get_by_label(&code);
+    window.harness.key_press(egui::Key::H);
+    window.harness.run_ok();
+    window.harness.get_by_label(c2c_pair::ui::HIDDEN_LABEL);
+    assert!(
+        window.harness.query_by_label(&code).is_none(),
+        "code hidden"
+    );
+    assert!(
+        window
+            .harness
+            .query_by_label_contains("QR code for ")
+            .is_none(),
+        "QR hidden"
+    );
+    window.harness.key_press(egui::Key::H);
+    window.harness.run_ok();
+    window.harness.get_by_label(&code);
+}
+
+#[test]
+fn booth_keys_new_code_full_screen_and_leave() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = presenter(&kc);
+    let first = window.qr_link();
+    window.harness.key_press(egui::Key::Space);
+    window.until("a new code", |h| {
+        h.query_by_label_contains("QR code for ").is_some_and(|qr| {
+            qr.accesskit_node()
+                .label()
+                .is_some_and(|l| *l != format!("QR code for {first}"))
+        })
+    });
+    // The old code's polling stopped with it.
+    let control = Control::from_link(&first);
+    let codes = runtime().block_on(control.codes());
+    assert_eq!(codes.len(), 2, "one code per press");
+
+    let off = egui::ViewportCommand::Fullscreen(false);
+    let on = egui::ViewportCommand::Fullscreen(true);
+    let got = press(&mut window, egui::Key::F11);
+    assert!(got.contains(&off), "F11 leaves full screen: {got:?}");
+    assert!(
+        press(&mut window, egui::Key::F11).contains(&on),
+        "F11 enters full screen"
+    );
+    assert!(
+        press(&mut window, egui::Key::Escape).contains(&off),
+        "Esc leaves full screen"
+    );
+    window.harness.run_ok();
+    window.harness.get_by_label("Pair a device");
+    window.harness.get_by_label("Presenter mode");
 }

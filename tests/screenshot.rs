@@ -48,38 +48,39 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn the_qr_on_screen_scans_to_the_verification_link() {
-    let Some(display) = display() else { return };
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
-    kc.track("CAM-SHOT@demo");
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{port}");
+/// One window on the display at a time: screenshots take the whole display.
+static DISPLAY_IN_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// What a screenshot run produced; the app keeps running until this is dropped.
+struct Shot {
+    /// The link the app showed.
+    link: String,
+    /// What zbarimg read from the screenshot.
+    decoded: String,
+    /// The screenshot.
+    path: PathBuf,
+    _app: KillOnDrop,
+    _display: std::sync::MutexGuard<'static, ()>,
+}
+
+/// Starts the app on the display with `args`, waits for its QR to be on screen, and takes a
+/// screenshot named `name`.
+fn shoot(display: &str, kc: &common::TestKeychain, args: &[&str], name: &str) -> Shot {
+    let display_lock = DISPLAY_IN_USE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut app = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_c2c-pair"))
-            .args([
-                "--demo",
-                "--demo-listen",
-                &listen,
-                "--device",
-                "CAM-SHOT",
-                "--name",
-                "A-Cam",
-            ])
-            .env("DISPLAY", &display)
+            .args(args)
+            .env("DISPLAY", display)
             .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
+            .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
             .env("RUST_LOG", "warn,c2c_pair=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the app starts"),
     );
-
     // Wait for the app to say the QR has been presented (a log line, not a timer).
     let stderr = BufReader::new(app.0.stderr.take().unwrap());
     let mut seen = Vec::new();
@@ -93,12 +94,11 @@ fn the_qr_on_screen_scans_to_the_verification_link() {
                 .flatten()
         })
         .unwrap_or_else(|| panic!("the app never showed a QR; its log:\n{}", seen.join("\n")));
-
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
     std::fs::create_dir_all(&dir).unwrap();
-    let shot = dir.join("pairing.png");
+    let shot = dir.join(name);
     let status = Command::new("import")
-        .args(["-display", &display, "-window", "root"])
+        .args(["-display", display, "-window", "root"])
         .arg(&shot)
         .status()
         .unwrap();
@@ -109,6 +109,77 @@ fn the_qr_on_screen_scans_to_the_verification_link() {
         .output()
         .unwrap();
     let decoded = String::from_utf8_lossy(&decoded.stdout).trim().to_owned();
+    Shot {
+        link,
+        decoded,
+        path: shot,
+        _app: app,
+        _display: display_lock,
+    }
+}
+
+fn free_loopback() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("127.0.0.1:{}", listener.local_addr().unwrap().port())
+}
+
+#[test]
+fn the_presenter_screen_fills_the_display_and_its_qr_scans() {
+    let Some(display) = display() else { return };
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let listen = free_loopback();
+    let booth = shoot(
+        &display,
+        &kc,
+        &["--presenter", "--demo", "--demo-listen", &listen],
+        "presenter.png",
+    );
+    let (link, decoded, shot) = (&booth.link, &booth.decoded, &booth.path);
+    assert!(
+        link.starts_with(&format!("http://{listen}/pair/")),
+        "{link}"
+    );
+    assert_eq!(decoded, link, "the booth QR scans to the verification link");
+    // Full screen: the screenshot of the whole display is the booth screen, edge to edge.
+    let identify = Command::new("identify")
+        .args(["-format", "%w %h"])
+        .arg(&shot)
+        .output()
+        .unwrap();
+    let size = String::from_utf8_lossy(&identify.stdout).to_string();
+    let corner = Command::new("convert")
+        .arg(&shot)
+        .args(["-format", "%[pixel:p{1900,1060}]", "info:"])
+        .output()
+        .unwrap();
+    let corner = String::from_utf8_lossy(&corner.stdout).to_string();
+    assert!(
+        corner.contains("255,255,255") || corner.contains("white"),
+        "the far corner is the white booth screen, not the bare display: {corner} ({size})"
+    );
+}
+
+#[test]
+fn the_qr_on_screen_scans_to_the_verification_link() {
+    let Some(display) = display() else { return };
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-SHOT@demo");
+    let listen = free_loopback();
+    let args = [
+        "--demo",
+        "--demo-listen",
+        &listen,
+        "--device",
+        "CAM-SHOT",
+        "--name",
+        "A-Cam",
+    ];
+    let shot = shoot(&display, &kc, &args, "pairing.png");
+    let (link, decoded) = (shot.link.clone(), shot.decoded.clone());
 
     // The QR carries the link the server issued for this device's pending code.
     let rt = tokio::runtime::Runtime::new().unwrap();

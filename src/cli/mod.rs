@@ -63,6 +63,12 @@ pub struct Cli {
     /// Window only: display name of the device, with a single --device.
     #[arg(long, value_name = "NAME", requires = "device")]
     pub name: Option<String>,
+    /// Window only: start in presenter mode (booth loop, full screen; F11, H, Space, Esc).
+    #[arg(long)]
+    pub presenter: bool,
+    /// Window only: seconds presenter mode shows a success before the next code.
+    #[arg(long, value_name = "SECONDS", default_value = "8", value_parser = seconds_arg)]
+    pub presenter_linger: std::time::Duration,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG wins.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -115,7 +121,7 @@ pub struct ServiceArgs {
         env = "C2C_PAIR_KEYCHAIN_TIMEOUT",
         value_name = "SECONDS",
         default_value = "5",
-        value_parser = keychain_timeout
+        value_parser = seconds_arg
     )]
     pub keychain_timeout: std::time::Duration,
 }
@@ -238,7 +244,12 @@ impl Cli {
             registry: self.registry()?,
             heartbeat_every: HEARTBEAT_EVERY,
         };
-        Ok((setup, UiOptions { devices }))
+        let options = UiOptions {
+            devices,
+            presenter: self.presenter,
+            linger: self.presenter_linger,
+        };
+        Ok((setup, options))
     }
 
     /// The user's server settings.
@@ -277,8 +288,8 @@ impl Cli {
     }
 }
 
-/// Seconds between 0.1 and 600, for `--keychain-timeout`.
-fn keychain_timeout(text: &str) -> Result<std::time::Duration, String> {
+/// Seconds between 0.1 and 600, for `--keychain-timeout` and `--presenter-linger`.
+fn seconds_arg(text: &str) -> Result<std::time::Duration, String> {
     text.trim()
         .parse::<f64>()
         .ok()

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 pub use pairing::{
     CodeDisplay, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing, pair,
+    pair_for_show,
 };
 pub use session::{
     LifecycleError, RefreshWarning, connected_project, fresh_tokens, heartbeat, needs_refresh,

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Context, DeviceId, DeviceIdError, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
-use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason};
+use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse};
 use crate::keychain::{KeychainError, token_account};
 use crate::registry::{DeviceRecord, DeviceState};
 
@@ -75,6 +75,8 @@ pub struct PairedDevice {
     pub project_error: Option<String>,
     /// Why the device could not be recorded in the device list, if it could not.
     pub registry_error: Option<String>,
+    /// The credentials were kept (false in presenter mode on the demo server).
+    pub kept: bool,
 }
 
 /// How a pairing ended, short of an error.
@@ -189,20 +191,89 @@ pub async fn pair(
     cancel: &CancellationToken,
     mut emit: impl FnMut(PairEvent),
 ) -> Result<PairOutcome, PairError> {
-    let client = &ctx.backend.client;
     emit(PairEvent::CheckingKeychain);
     tokio::select! {
         biased;
         () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
         checked = ctx.keychain.preflight() => checked.map_err(PairError::KeychainUnusable)?,
     }
+    let Some(tokens) = obtain_tokens(ctx, device_id, cancel, &mut emit).await? else {
+        return Ok(PairOutcome::Cancelled);
+    };
+    // From here on the tokens exist: nothing may drop them.
+    emit(PairEvent::Saving);
+    let unsaved = UnsavedTokens {
+        device_id: device_id.to_string(),
+        name: name.map(str::to_owned),
+        account: token_account(
+            device_id.as_str(),
+            &ctx.backend.client.profile().keychain_host(),
+        ),
+        tokens: token_set(tokens, SystemTime::now()),
+    };
+    if let Err(error) = unsaved.save(&ctx.keychain).await {
+        return Err(PairError::SaveFailed {
+            error,
+            unsaved: Box::new(unsaved),
+        });
+    }
+    tracing::info!(device = %device_id, account = %unsaved.account, "paired; tokens saved");
+    Ok(PairOutcome::Paired(finish_pairing(ctx, &unsaved).await))
+}
+
+/// Pairs a demo device for show (presenter mode on the demo server): the same code, QR and
+/// polling, then the connected project is read and the tokens are revoked and dropped —
+/// nothing reaches the keychain or the device list, so no keychain is needed either.
+pub async fn pair_for_show(
+    ctx: &Context,
+    device_id: &DeviceId,
+    cancel: &CancellationToken,
+    mut emit: impl FnMut(PairEvent),
+) -> Result<PairOutcome, PairError> {
+    let Some(tokens) = obtain_tokens(ctx, device_id, cancel, &mut emit).await? else {
+        return Ok(PairOutcome::Cancelled);
+    };
+    let client = &ctx.backend.client;
+    let info = client.device_info(&tokens.access_token).await;
+    let credentials = ctx.backend.credentials(device_id.as_str());
+    let revoke = tokens
+        .refresh_token
+        .as_ref()
+        .unwrap_or(&tokens.access_token);
+    if let Err(error) = client.revoke(&credentials, revoke).await {
+        tracing::info!(device = %device_id, %error, "could not revoke show tokens; they are dropped");
+    }
+    let (project, remote_name, project_error) = match info {
+        Ok(info) => (info.project.and_then(|p| p.name), info.name, None),
+        Err(error) => (None, None, Some(error.to_string())),
+    };
+    Ok(PairOutcome::Paired(PairedDevice {
+        device_id: device_id.to_string(),
+        keychain_account: String::new(),
+        keychain: String::new(),
+        kept: false,
+        project,
+        remote_name,
+        project_error,
+        registry_error: None,
+    }))
+}
+
+/// Code request, display, polling: the tokens once approved, or `None` if cancelled.
+async fn obtain_tokens(
+    ctx: &Context,
+    device_id: &DeviceId,
+    cancel: &CancellationToken,
+    emit: &mut impl FnMut(PairEvent),
+) -> Result<Option<TokenResponse>, PairError> {
+    let client = &ctx.backend.client;
     emit(PairEvent::RequestingCode);
     let credentials = ctx.backend.credentials(device_id.as_str());
     let mut waits = CODE_REQUEST_RETRIES.iter();
     let authorization = loop {
         let answer = tokio::select! {
             biased;
-            () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
+            () = cancel.cancelled() => return Ok(None),
             answer = client.request_device_code(&credentials) => answer,
         };
         // A failed code request is retried a little: nothing was issued that could be lost,
@@ -222,7 +293,7 @@ pub async fn pair(
         };
         tokio::select! {
             biased;
-            () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
+            () = cancel.cancelled() => return Ok(None),
             () = tokio::time::sleep(wait) => {}
         }
     };
@@ -253,28 +324,11 @@ pub async fn pair(
         },
     )
     .await;
-    let tokens = match end {
-        PollEnd::Authorized(tokens) => tokens,
-        PollEnd::Stopped(reason) => return Err(PairError::Stopped(reason)),
-        PollEnd::Cancelled => return Ok(PairOutcome::Cancelled),
-    };
-
-    // From here on the tokens exist: nothing may drop them.
-    emit(PairEvent::Saving);
-    let unsaved = UnsavedTokens {
-        device_id: device_id.to_string(),
-        name: name.map(str::to_owned),
-        account: token_account(device_id.as_str(), &client.profile().keychain_host()),
-        tokens: token_set(tokens, SystemTime::now()),
-    };
-    if let Err(error) = unsaved.save(&ctx.keychain).await {
-        return Err(PairError::SaveFailed {
-            error,
-            unsaved: Box::new(unsaved),
-        });
+    match end {
+        PollEnd::Authorized(tokens) => Ok(Some(tokens)),
+        PollEnd::Stopped(reason) => Err(PairError::Stopped(reason)),
+        PollEnd::Cancelled => Ok(None),
     }
-    tracing::info!(device = %device_id, account = %unsaved.account, "paired; tokens saved");
-    Ok(PairOutcome::Paired(finish_pairing(ctx, &unsaved).await))
 }
 
 /// Once the tokens are saved: asks the server which project the device joined (spec §2
@@ -317,6 +371,7 @@ pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevic
         remote_name,
         project_error,
         registry_error,
+        kept: true,
     }
 }
 

@@ -6,21 +6,23 @@
 //! countdown.
 
 mod fleet;
-
 mod pairing;
+mod presenter;
 pub mod qr;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use egui::{Color32, Key, RichText, Ui};
 use secrecy::SecretString;
 
-use crate::device::{DeviceId, PairEvent};
+use crate::device::{DeviceId, FailureKind, PairEvent};
 use crate::import;
 use crate::worker::{Command, DeviceKey, DeviceView, Event, Mode, RunEnd, Worker};
 use fleet::FleetAction;
 pub use pairing::group_code;
 use pairing::{Action, PairingView, Phase, Scale};
+pub use presenter::HIDDEN_LABEL;
+use presenter::{Presenter, PresenterKey};
 
 /// Label of the device id field, also its accessible name.
 pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
@@ -54,10 +56,24 @@ fn centred<R>(ui: &mut Ui, width: f32, add: impl FnOnce(&mut Ui) -> R) -> R {
 }
 
 /// Start-up options of the window.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UiOptions {
     /// Devices to start pairing at once, with their optional names.
     pub devices: Vec<(DeviceId, Option<String>)>,
+    /// Start in presenter mode.
+    pub presenter: bool,
+    /// How long presenter mode shows a success before the next code.
+    pub linger: Duration,
+}
+
+impl Default for UiOptions {
+    fn default() -> Self {
+        Self {
+            devices: Vec::new(),
+            presenter: false,
+            linger: Duration::from_secs(8),
+        }
+    }
 }
 
 /// The app: view state plus the worker handle.
@@ -77,14 +93,25 @@ pub struct PairApp {
     confirming_unpair: Option<DeviceKey>,
     notices: Vec<String>,
     next_attempt: u64,
+    presenter: Option<Presenter>,
+    /// Enter presenter mode on the next frame (where the context is at hand).
+    presenter_wanted: bool,
+    linger: Duration,
+    fullscreen: bool,
+    /// The window's size before it was stretched over the monitor by hand.
+    windowed_size: Option<egui::Vec2>,
 }
 
 impl PairApp {
     /// A new window state driving `worker`.
     pub fn new(worker: Worker, options: UiOptions) -> Self {
         let mut app = Self::with_worker(Some(worker));
+        app.linger = options.linger;
         for (device_id, name) in options.devices {
             app.start_pairing(device_id, name);
+        }
+        if options.presenter {
+            app.presenter_wanted = true;
         }
         app
     }
@@ -113,6 +140,11 @@ impl PairApp {
             confirming_unpair: None,
             notices: Vec::new(),
             next_attempt: 1,
+            presenter: None,
+            presenter_wanted: false,
+            linger: UiOptions::default().linger,
+            fullscreen: false,
+            windowed_size: None,
         }
     }
 
@@ -128,8 +160,19 @@ impl PairApp {
             self.apply(event);
         }
         self.take_dropped_files(ui.ctx());
+        if std::mem::take(&mut self.presenter_wanted) {
+            self.set_fullscreen(ui.ctx(), true);
+            self.next_booth_code();
+        }
         self.prepare_qrs(ui.ctx());
+        self.cover_monitor_if_needed(ui.ctx());
         let now = Instant::now();
+        if self.presenter.is_some() {
+            return self.show_presenter(ui, now);
+        }
+        if presenter::keys(ui).contains(&PresenterKey::ToggleFullscreen) {
+            self.set_fullscreen(ui.ctx(), !self.fullscreen);
+        }
         self.banner(ui);
         egui::Panel::left("devices")
             .resizable(true)
@@ -168,9 +211,113 @@ impl PairApp {
         }
     }
 
+    /// The booth screen: keys, the loop's timer, and the drawing.
+    fn show_presenter(&mut self, ui: &mut Ui, now: Instant) {
+        for key in presenter::keys(ui) {
+            match key {
+                PresenterKey::NewCode => self.next_booth_code(),
+                PresenterKey::Leave => return self.leave_presenter(ui.ctx()),
+                PresenterKey::ToggleFullscreen => self.set_fullscreen(ui.ctx(), !self.fullscreen),
+                PresenterKey::ToggleHidden => {
+                    if let Some(presenter) = self.presenter.as_mut() {
+                        presenter.hidden = !presenter.hidden;
+                    }
+                }
+            }
+        }
+        let due = self
+            .presenter
+            .as_ref()
+            .and_then(|p| p.next_code_at)
+            .is_some_and(|at| at <= now);
+        if due {
+            self.next_booth_code();
+        }
+        self.prepare_qrs(ui.ctx());
+        let demo = matches!(self.mode, Some(Mode::Demo { .. }));
+        let Some(presenter) = self.presenter.as_mut() else {
+            return;
+        };
+        egui::CentralPanel::no_frame().show(ui, |ui| presenter.show(ui, now, demo));
+        if let Some(tick) = presenter.next_tick(now) {
+            ui.ctx().request_repaint_after(tick);
+        }
+    }
+
+    fn leave_presenter(&mut self, ctx: &egui::Context) {
+        if let Some(presenter) = self.presenter.take()
+            && presenter.card.is_running()
+        {
+            self.send(Command::Cancel {
+                attempt: presenter.card.attempt,
+            });
+        }
+        self.set_fullscreen(ctx, false);
+    }
+
+    fn set_fullscreen(&mut self, ctx: &egui::Context, on: bool) {
+        self.fullscreen = on;
+        ctx.send_viewport_cmd(egui::ViewportCommand::Fullscreen(on));
+        if !on && let Some(size) = self.windowed_size.take() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+        }
+    }
+
+    /// Without a window manager (a kiosk, a bare X server) full screen is not granted: cover
+    /// the monitor by hand instead.
+    fn cover_monitor_if_needed(&mut self, ctx: &egui::Context) {
+        let (monitor, inner) = ctx.input(|i| (i.viewport().monitor_size, i.viewport().inner_rect));
+        if !self.fullscreen || self.windowed_size.is_some() {
+            return;
+        }
+        if let (Some(monitor), Some(inner)) = (monitor, inner)
+            && (inner.width() < monitor.x - 2.0 || inner.height() < monitor.y - 2.0)
+        {
+            self.windowed_size = Some(inner.size());
+            ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(0.0, 0.0)));
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(monitor));
+        }
+    }
+
+    /// A fresh code for the next visitor, under a new booth device id.
+    fn next_booth_code(&mut self) {
+        if let Some(presenter) = &self.presenter
+            && presenter.card.is_running()
+        {
+            self.send(Command::Cancel {
+                attempt: presenter.card.attempt,
+            });
+        }
+        let id = format!("booth-{:06x}", rand::random::<u32>() & 0x00ff_ffff);
+        let Ok(device_id) = DeviceId::parse(&id) else {
+            return;
+        };
+        let attempt = self.next_attempt;
+        self.next_attempt += 1;
+        self.send(Command::Pair {
+            attempt,
+            device_id: device_id.clone(),
+            name: None,
+            presenter: true,
+        });
+        let hidden = self.presenter.as_ref().is_some_and(|p| p.hidden);
+        self.presenter = Some(Presenter {
+            card: PairingView {
+                attempt,
+                device_id,
+                name: None,
+                phase: Phase::Preparing("Starting…"),
+                qr: None,
+            },
+            hidden,
+            next_code_at: None,
+        });
+    }
+
     /// Builds each QR texture once per code, not once per frame.
     fn prepare_qrs(&mut self, ctx: &egui::Context) {
-        for card in &mut self.cards {
+        let presenter = self.presenter.as_mut().map(|p| &mut p.card);
+        for card in self.cards.iter_mut().chain(presenter) {
             if let Phase::Showing { code, .. } = &card.phase
                 && let Some(link) = code.qr_target()
                 && card.qr.as_ref().is_none_or(|qr| qr.link() != link)
@@ -223,6 +370,42 @@ impl PairApp {
     }
 
     fn finished(&mut self, attempt: u64, end: RunEnd) {
+        if let Some(presenter) = self
+            .presenter
+            .as_mut()
+            .filter(|p| p.card.attempt == attempt)
+        {
+            // The booth loop goes on by itself: an expired code renews at once; a success or
+            // a failure shows for a while, then the next visitor gets a fresh code.
+            let expired = matches!(
+                end,
+                RunEnd::Failed {
+                    kind: FailureKind::Expired,
+                    ..
+                }
+            );
+            presenter.card.qr = None;
+            match end {
+                RunEnd::Paired(paired) => presenter.card.phase = Phase::Paired(paired),
+                RunEnd::Failed {
+                    kind,
+                    message,
+                    can_retry_save,
+                } => {
+                    presenter.card.phase = Phase::Failed {
+                        kind,
+                        message,
+                        can_retry_save,
+                    };
+                }
+                RunEnd::Cancelled => return,
+            }
+            presenter.next_code_at = Some(Instant::now() + self.linger);
+            if expired {
+                self.next_booth_code();
+            }
+            return;
+        }
         let Some(card) = self.card(attempt) else {
             // The approval arrived with the poll that was on its way as the user cancelled:
             // the tokens were saved, so say so rather than stay silent.
@@ -255,7 +438,11 @@ impl PairApp {
     }
 
     fn card(&mut self, attempt: u64) -> Option<&mut PairingView> {
-        self.cards.iter_mut().find(|card| card.attempt == attempt)
+        let presenter = self.presenter.as_mut().map(|p| &mut p.card);
+        self.cards
+            .iter_mut()
+            .chain(presenter)
+            .find(|card| card.attempt == attempt)
     }
 
     fn card_action(&mut self, attempt: u64, action: Action) {
@@ -315,6 +502,7 @@ impl PairApp {
             attempt,
             device_id: device_id.clone(),
             name: name.clone(),
+            presenter: false,
         });
         self.cards.push(PairingView {
             attempt,
@@ -369,7 +557,18 @@ impl PairApp {
     }
 
     fn add_form(&mut self, ui: &mut Ui) {
-        ui.heading("Pair a device");
+        ui.horizontal(|ui| {
+            ui.heading("Pair a device");
+            ui.add_space(24.0);
+            let booth = ui.button("Presenter mode").on_hover_text(
+                "A booth screen: one large code and QR at a time, renewing by itself (F11, H, \
+                 Space, Esc)",
+            );
+            if booth.clicked() && self.start_error.is_none() {
+                self.presenter_wanted = true;
+                ui.ctx().request_repaint();
+            }
+        });
         match (&self.mode, &self.start_error) {
             (_, Some(error)) => {
                 ui.colored_label(

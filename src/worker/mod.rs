@@ -43,6 +43,8 @@ pub enum Command {
         device_id: DeviceId,
         /// Its display name.
         name: Option<String>,
+        /// Asked by presenter mode: on the demo server, keep nothing (pair for show).
+        presenter: bool,
     },
     /// Stop a pairing run.
     Cancel {
@@ -319,10 +321,15 @@ impl State {
                 attempt,
                 device_id,
                 name,
+                presenter,
             } => {
+                let for_show = presenter && self.backend.is_demo();
                 let cancel = CancellationToken::new();
                 self.runs.insert(attempt, cancel.clone());
-                tokio::spawn(self.pair_run(attempt).pair(device_id, name, cancel));
+                tokio::spawn(
+                    self.pair_run(attempt)
+                        .pair(device_id, name, for_show, cancel),
+                );
             }
             Command::Cancel { attempt } => {
                 if let Some(cancel) = self.runs.remove(&attempt) {
@@ -620,18 +627,28 @@ struct PairRun {
 }
 
 impl PairRun {
-    async fn pair(self, device_id: DeviceId, name: Option<String>, cancel: CancellationToken) {
+    async fn pair(
+        self,
+        device_id: DeviceId,
+        name: Option<String>,
+        for_show: bool,
+        cancel: CancellationToken,
+    ) {
         let attempt = self.attempt;
         let outbox = self.outbox.clone();
         let progress = |event| outbox.send(Event::Progress { attempt, event });
-        let result = device::pair(
-            &self.context,
-            &device_id,
-            name.as_deref(),
-            &cancel,
-            progress,
-        )
-        .await;
+        let result = if for_show {
+            device::pair_for_show(&self.context, &device_id, &cancel, progress).await
+        } else {
+            device::pair(
+                &self.context,
+                &device_id,
+                name.as_deref(),
+                &cancel,
+                progress,
+            )
+            .await
+        };
         let end = match result {
             Ok(PairOutcome::Paired(paired)) => RunEnd::Paired(paired),
             Ok(PairOutcome::Cancelled) => RunEnd::Cancelled,
