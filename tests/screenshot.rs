@@ -145,12 +145,12 @@ fn the_presenter_screen_fills_the_display_and_its_qr_scans() {
     // Full screen: the screenshot of the whole display is the booth screen, edge to edge.
     let identify = Command::new("identify")
         .args(["-format", "%w %h"])
-        .arg(&shot)
+        .arg(shot)
         .output()
         .unwrap();
     let size = String::from_utf8_lossy(&identify.stdout).to_string();
     let corner = Command::new("convert")
-        .arg(&shot)
+        .arg(shot)
         .args(["-format", "%[pixel:p{1900,1060}]", "info:"])
         .output()
         .unwrap();
