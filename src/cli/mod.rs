@@ -105,7 +105,8 @@ pub struct ServiceArgs {
     /// Use the built-in demo server even if a client secret is configured.
     #[arg(long, global = true)]
     pub demo: bool,
-    /// Address of the built-in demo server (loopback).
+    /// Address of the built-in demo server. Loopback by default; an address on the network
+    /// (or 0.0.0.0) lets phones at a booth open its approval page.
     #[arg(
         long,
         global = true,
@@ -265,12 +266,6 @@ impl Cli {
         profile.body = service.body.parse::<BodyEncoding>()?;
         profile.url_pairing = !service.no_url_pairing;
         profile.validate().map_err(|e| e.to_string())?;
-        if !service.demo_listen.ip().is_loopback() {
-            return Err(format!(
-                "the demo server listens on loopback only; {} is not a loopback address",
-                service.demo_listen
-            ));
-        }
         let env_secret = std::env::var(CLIENT_SECRET_ENV)
             .ok()
             .filter(|s| !s.trim().is_empty())

@@ -26,9 +26,6 @@ pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode
             return ExitCode::from(2);
         }
     };
-    if !listen.ip().is_loopback() {
-        tracing::warn!(%listen, "the demo server is reachable from other machines on this network");
-    }
     let config = DemoConfig {
         listen,
         interval,

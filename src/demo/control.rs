@@ -1,8 +1,11 @@
 //! The control API for tests and demos: approve, deny or expire a code, force `slow_down`,
 //! and read the codes, devices and request log. JSON in and out, under `/_control`.
 
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -13,6 +16,24 @@ use tokio::time::Instant;
 use super::Shared;
 use super::fault::Fault;
 use super::state::ApprovalError;
+
+/// The control API answers this machine only, even when the server listens on the network:
+/// a visitor's phone may open the approval page, not approve or expire codes at will.
+async fn loopback_only(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if peer.ip().is_loopback() {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            Json(json!({"ok": false, "error": "the control API answers this machine only"})),
+        )
+            .into_response()
+    }
+}
 
 /// The control API routes.
 pub fn routes() -> Router<Shared> {
@@ -34,6 +55,7 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/faults", post(fault))
         .route("/_control/faults/clear", post(clear_faults))
         .route("/_control/chaos", post(chaos))
+        .layer(axum::middleware::from_fn(loopback_only))
 }
 
 /// `?reveal=1` adds each secret device code (for leak tests).
@@ -180,5 +202,30 @@ fn answer(result: Result<(), ApprovalError>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    async fn status_from(peer: [u8; 4]) -> StatusCode {
+        let app = crate::demo::router_for_tests();
+        let mut request = axum::http::Request::builder()
+            .uri("/_control/codes")
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((peer, 50_000))));
+        app.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn the_control_api_answers_this_machine_only() {
+        assert_eq!(status_from([127, 0, 0, 1]).await, StatusCode::OK);
+        assert_eq!(status_from([192, 168, 1, 23]).await, StatusCode::FORBIDDEN);
     }
 }

@@ -75,6 +75,7 @@ impl Shared {
 /// A running demo server; it stops when [`DemoServer::shutdown`] is called or it is dropped.
 pub struct DemoServer {
     base_url: Url,
+    exposed: bool,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -84,7 +85,10 @@ impl DemoServer {
     pub async fn start(config: DemoConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let base_url = base_url_for(addr)?;
+        let base_url = base_url_for(public_address(addr))?;
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, %base_url, "the demo server is reachable from other machines on this network");
+        }
         let shared = Shared {
             state: Arc::new(Mutex::new(DemoState::new(
                 config,
@@ -96,6 +100,7 @@ impl DemoServer {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stopped.cancelled().await })
                 .await;
@@ -106,6 +111,7 @@ impl DemoServer {
         tracing::info!(%base_url, "demo C2C server listening");
         Ok(Self {
             base_url,
+            exposed: is_exposed(addr),
             stop,
             task: Some(task),
         })
@@ -114,6 +120,11 @@ impl DemoServer {
     /// Base URL of the API, e.g. `http://127.0.0.1:40123/`.
     pub fn base_url(&self) -> &Url {
         &self.base_url
+    }
+
+    /// True when other machines on the network can reach it (not loopback).
+    pub fn exposed(&self) -> bool {
+        self.exposed
     }
 
     /// The approval page (the `verification_uri` it hands out).
@@ -138,9 +149,48 @@ impl Drop for DemoServer {
     }
 }
 
+/// The address phones should use: the listen address, or for "any address" (0.0.0.0, ::)
+/// this machine's address on the network that holds its default route.
+fn public_address(listen: SocketAddr) -> SocketAddr {
+    if !listen.ip().is_unspecified() {
+        return listen;
+    }
+    // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
+    let outgoing = std::net::UdpSocket::bind((listen.ip(), 0))
+        .and_then(|socket| socket.connect(("192.0.2.1", 9)).map(|()| socket))
+        .and_then(|socket| socket.local_addr());
+    match outgoing {
+        Ok(local) => SocketAddr::new(local.ip(), listen.port()),
+        Err(error) => {
+            tracing::warn!(%error, "no network address found; links will say 127.0.0.1");
+            SocketAddr::from(([127, 0, 0, 1], listen.port()))
+        }
+    }
+}
+
+/// True when the demo server answers other machines too.
+fn is_exposed(listen: SocketAddr) -> bool {
+    !listen.ip().is_loopback()
+}
+
 fn base_url_for(addr: SocketAddr) -> std::io::Result<Url> {
     Url::parse(&format!("http://{addr}/"))
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+}
+
+/// The whole router on a fresh state, for unit tests of its layers.
+#[cfg(test)]
+pub(crate) fn router_for_tests() -> Router {
+    let shared = Shared {
+        state: Arc::new(Mutex::new(DemoState::new(
+            DemoConfig::default(),
+            tokio::time::Instant::now(),
+        ))),
+        base_url: Arc::new(
+            base_url_for(SocketAddr::from(([127, 0, 0, 1], 9))).unwrap_or_else(|_| unreachable!()),
+        ),
+    };
+    router(shared)
 }
 
 fn router(shared: Shared) -> Router {

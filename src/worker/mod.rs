@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use fleet::{DeviceKey, DeviceView, Status};
 
 use crate::backend::{self, Backend, BackendChoice};
+use crate::demo::DemoServer;
 use crate::device::{
     self, Context, DeviceId, LifecycleError, PairError, PairEvent, PairOutcome, PairedDevice,
     UnsavedTokens,
@@ -599,10 +600,19 @@ async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) ->
     match Backend::connect(choice, keychain).await {
         Ok(backend) => {
             let mode = match backend.demo_approval_url() {
-                Some(url) => Mode::Demo {
-                    approval_url: url.to_string(),
-                    warning: backend.warning.clone(),
-                },
+                Some(url) => {
+                    let exposed = backend
+                        .demo_server
+                        .as_ref()
+                        .is_some_and(DemoServer::exposed);
+                    let exposure = exposed.then(|| {
+                        format!("Anyone on this network can open {url} — keep the booth network private.")
+                    });
+                    Mode::Demo {
+                        approval_url: url.to_string(),
+                        warning: backend.warning.clone().or(exposure),
+                    }
+                }
                 None => Mode::Live {
                     api_base: backend.client.profile().api_base.to_string(),
                 },
