@@ -61,6 +61,8 @@ pub struct EndpointPaths {
     pub device_info: String,
     /// Heartbeat.
     pub heartbeat: String,
+    /// Asset creation (uploads).
+    pub assets: String,
 }
 
 impl Default for EndpointPaths {
@@ -71,6 +73,7 @@ impl Default for EndpointPaths {
             revoke: "/v2/auth/revoke".into(),
             device_info: "/v2/devices/me".into(),
             heartbeat: "/v2/devices/heartbeat".into(),
+            assets: "/v2/devices/assets".into(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl Profile {
             &self.paths.revoke,
             &self.paths.device_info,
             &self.paths.heartbeat,
+            &self.paths.assets,
         ] {
             if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '?') {
                 return Err(ConfigError::BadPath(path.clone()));

@@ -71,6 +71,9 @@ pub struct DeviceRecord {
     /// Last successful heartbeat, Unix seconds.
     #[serde(default)]
     pub last_heartbeat: Option<u64>,
+    /// Last successful test upload, Unix seconds.
+    #[serde(default)]
+    pub last_upload: Option<u64>,
     /// Where it stands.
     #[serde(flatten)]
     pub state: DeviceState,
@@ -348,6 +351,7 @@ pub(crate) fn test_record(id: &str) -> DeviceRecord {
         access_expires_at: Some(1_800_028_800),
         refresh_issued_at: Some(1_800_000_000),
         last_heartbeat: None,
+        last_upload: None,
         state: DeviceState::Paired,
     }
 }

@@ -11,14 +11,19 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
+use bytes::Bytes;
+use url::Url;
+
 use super::model::{
-    CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody,
-    OAuthErrorCode, REFRESH_TOKEN_GRANT, TokenResponse, URL_PAIRING_HEADER,
+    Asset, CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody,
+    NewAsset, OAuthErrorCode, REFRESH_TOKEN_GRANT, TokenResponse, URL_PAIRING_HEADER,
 };
 use crate::config::{BodyEncoding, ConfigError, Profile};
 
 /// Largest answer body read; the spec's answers are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Upload progress is reported every this many bytes.
+const UPLOAD_CHUNK: usize = 64 * 1024;
 
 /// Identity of one device towards the server.
 #[derive(Debug, Clone)]
@@ -252,6 +257,55 @@ impl C2cClient {
             .post(url)
             .bearer_auth(access_token.expose_secret());
         self.send_confirmation(request).await
+    }
+
+    /// `POST /v2/devices/assets`: creates an asset and returns where to send its parts.
+    pub async fn create_asset(
+        &self,
+        access_token: &SecretString,
+        asset: &NewAsset,
+    ) -> Result<Asset, ClientError> {
+        let url = self.profile.endpoint(&self.profile.paths.assets)?;
+        let request = self
+            .http
+            .post(url)
+            .bearer_auth(access_token.expose_secret())
+            .json(asset);
+        self.send_json(request).await
+    }
+
+    /// PUTs one part to its presigned URL, reporting the bytes sent so far to `sent`.
+    /// The URL must be https (or http on loopback): media never crosses a network in clear.
+    pub async fn upload_part(
+        &self,
+        url: &str,
+        bytes: Bytes,
+        sent: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<(), ClientError> {
+        let target = Url::parse(url)
+            .map_err(|e| ClientError::Malformed(format!("an upload URL is not a URL: {e}")))?;
+        if target.scheme() != "https"
+            && !(target.scheme() == "http" && crate::config::is_loopback(&target))
+        {
+            return Err(ClientError::Malformed("an upload URL is not https".into()));
+        }
+        let length = bytes.len() as u64;
+        let chunks: Vec<Bytes> = (0..bytes.len())
+            .step_by(UPLOAD_CHUNK)
+            .map(|start| bytes.slice(start..(start + UPLOAD_CHUNK).min(bytes.len())))
+            .collect();
+        let mut done = 0u64;
+        let stream = futures_util::stream::iter(chunks.into_iter().map(move |chunk| {
+            done += chunk.len() as u64;
+            sent(done);
+            Ok::<_, std::io::Error>(chunk)
+        }));
+        let request = self
+            .http
+            .put(target)
+            .header(reqwest::header::CONTENT_LENGTH, length)
+            .body(reqwest::Body::wrap_stream(stream));
+        self.send(request).await.map(drop)
     }
 
     fn form_post(

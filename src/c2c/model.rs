@@ -111,6 +111,36 @@ pub struct DeviceInfo {
     pub status: Option<String>,
 }
 
+/// A file to create as an asset, for `POST /v2/devices/assets` (spec §3.6).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct NewAsset {
+    /// Asset name in Frame.io.
+    pub name: String,
+    /// MIME type.
+    pub filetype: String,
+    /// Size in bytes.
+    pub filesize: u64,
+    /// Seconds since the media was created (Frame.io rejects media made while paused).
+    pub offset: u64,
+    /// Device channel (input) index.
+    pub channel: u32,
+    /// How many upload parts, one URL each.
+    pub parts: u32,
+}
+
+/// The asset the server created, with where to send each part.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Asset {
+    /// Asset id.
+    pub id: String,
+    /// Name as the server keeps it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// One presigned URL per part, in part order.
+    #[serde(default)]
+    pub upload_urls: Vec<String>,
+}
+
 /// OAuth error codes of the token endpoint (RFC 6749 §5.2, RFC 8628 §3.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OAuthErrorCode {

@@ -204,6 +204,7 @@ async fn restore(
         access_expires_at: tokens.access_expires_at,
         refresh_issued_at: Some(tokens.issued_at),
         last_heartbeat: None,
+        last_upload: None,
         state: DeviceState::Paired,
     };
     registry.upsert(record.clone())?;

@@ -2,22 +2,22 @@
 
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::fault::Fault;
 use super::form::FormFields;
-use super::state::{IssuedTokens, LoggedRequest};
+use super::state::{AssetError, IssuedTokens, LoggedRequest};
 use super::{Shared, page};
 use crate::c2c::model::{
-    CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, OAuthErrorCode, REFRESH_TOKEN_GRANT,
+    Asset, CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, NewAsset, OAuthErrorCode, REFRESH_TOKEN_GRANT,
     URL_PAIRING_HEADER,
 };
 
@@ -29,6 +29,11 @@ pub fn routes(shared: Shared) -> Router<Shared> {
         .route("/v2/auth/revoke", post(revoke))
         .route("/v2/devices/me", get(device_info))
         .route("/v2/devices/heartbeat", post(heartbeat))
+        .route("/v2/devices/assets", post(create_asset))
+        .route(
+            "/_uploads/{asset}/{part}",
+            put(upload_part).layer(axum::extract::DefaultBodyLimit::max(MAX_PART_BYTES)),
+        )
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .layer(middleware::from_fn_with_state(shared, log_request))
 }
@@ -290,5 +295,79 @@ async fn heartbeat(State(shared): State<Shared>, headers: HeaderMap) -> Response
             };
             (StatusCode::NO_CONTENT, Extension(details)).into_response()
         }
+    }
+}
+
+/// Largest part accepted (the client sends 8 MiB parts).
+const MAX_PART_BYTES: usize = 64 * 1024 * 1024;
+
+/// `POST /v2/devices/assets`: a new asset, with one upload URL per part on this server.
+async fn create_asset(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Json<NewAsset>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let device =
+        bearer(&headers).and_then(|token| shared.lock().authenticate(token, Instant::now()));
+    let Some(device) = device else {
+        return not_authorized();
+    };
+    let details = Details {
+        client_id: Some(device.client_id.clone()),
+        ..Details::default()
+    };
+    let Ok(Json(asset)) = body else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Extension(details),
+            Json(json!({"message": "send the asset as JSON"})),
+        )
+            .into_response();
+    };
+    let created = shared.lock().create_asset(&device.client_id, &asset);
+    match created {
+        Ok(id) => {
+            let urls: Vec<String> = (1..=asset.parts)
+                .filter_map(|part| shared.base_url.join(&format!("_uploads/{id}/{part}")).ok())
+                .map(String::from)
+                .collect();
+            let answer = Asset {
+                id,
+                name: Some(asset.name),
+                upload_urls: urls,
+            };
+            (Extension(details), Json(answer)).into_response()
+        }
+        Err(AssetError::Paused) => {
+            let body = json!({
+                "code": 409, "message": "Channel Paused",
+                "errors": [{"code": 409, "status": 409, "title": "Channel Paused",
+                            "detail": "This device is paused; media is not accepted"}]
+            });
+            (StatusCode::CONFLICT, Extension(details), Json(body)).into_response()
+        }
+        Err(error) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Extension(details),
+            Json(json!({"message": error.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+/// `PUT /_uploads/{asset}/{part}`: the demo server's stand-in for a presigned S3 URL.
+async fn upload_part(
+    State(shared): State<Shared>,
+    Path((asset, part)): Path<(String, usize)>,
+    body: axum::body::Bytes,
+) -> Response {
+    match shared.lock().receive_part(&asset, part, body.len() as u64) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(axum::http::header::ETAG, format!("\"{asset}-{part}\""))],
+        )
+            .into_response(),
+        Err(AssetError::Unknown) => StatusCode::NOT_FOUND.into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     }
 }

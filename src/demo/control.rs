@@ -52,6 +52,9 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/devices/{client_id}/revoke", post(revoke_device))
         .route("/_control/devices/{client_id}/remove", post(remove_device))
         .route("/_control/issued/{client_id}", get(issued))
+        .route("/_control/assets", get(assets))
+        .route("/_control/devices/{client_id}/pause", post(pause))
+        .route("/_control/devices/{client_id}/resume", post(resume))
         .route("/_control/faults", post(fault))
         .route("/_control/faults/clear", post(clear_faults))
         .route("/_control/chaos", post(chaos))
@@ -125,6 +128,20 @@ async fn issued(
             .into_response();
     }
     Json(shared.lock().issued(&client_id).to_vec()).into_response()
+}
+
+async fn assets(State(shared): State<Shared>) -> Response {
+    Json(shared.lock().assets().to_vec()).into_response()
+}
+
+async fn pause(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
+    shared.lock().set_paused(&client_id, true);
+    answer(Ok(()))
+}
+
+async fn resume(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
+    shared.lock().set_paused(&client_id, false);
+    answer(Ok(()))
 }
 
 async fn expire_access(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {

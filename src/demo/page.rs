@@ -100,6 +100,7 @@ fn render(state: &DemoState, code: &str, notice: Option<Notice>) -> String {
             format!(r#"<p class="error" role="alert">{}</p>"#, escape(&text))
         }
     };
+    let media = received_media(state);
     let options: String = state
         .projects()
         .iter()
@@ -141,9 +142,37 @@ small{{color:#999}}
 <button class="deny" name="action" value="deny" type="submit">Deny</button>
 </div>
 </form>
+{media}
 </body></html>"#,
         code = escape(code),
     )
+}
+
+/// The media devices sent, newest first: proof that test uploads arrived.
+fn received_media(state: &DemoState) -> String {
+    let rows: String = state
+        .assets()
+        .iter()
+        .rev()
+        .map(|asset| {
+            let done = if asset.complete {
+                "received"
+            } else {
+                "incomplete"
+            };
+            format!(
+                "<li>{} ({} bytes) from {} — {done}</li>",
+                escape(&asset.name),
+                asset.filesize,
+                escape(&asset.client_id)
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Received media</h2><ul>{rows}</ul>")
+    }
 }
 
 fn escape(text: &str) -> String {

@@ -148,6 +148,44 @@ pub struct CodeView {
     pub device_code: Option<String>,
 }
 
+/// An uploaded (or uploading) asset.
+#[derive(Debug, Clone, Serialize)]
+pub struct AssetRecord {
+    /// Asset id.
+    pub id: String,
+    /// The uploading device.
+    pub client_id: String,
+    /// Asset name.
+    pub name: String,
+    /// MIME type.
+    pub filetype: String,
+    /// Announced size in bytes.
+    pub filesize: u64,
+    /// Bytes received per part (`None` while a part has not arrived).
+    pub received: Vec<Option<u64>>,
+    /// Every part arrived and the sizes add up.
+    pub complete: bool,
+}
+
+/// Why an asset or a part was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AssetError {
+    /// The device is paused in "Frame.io".
+    #[error("Channel Paused")]
+    Paused,
+    /// The request does not make sense.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such asset or part.
+    #[error("no such upload")]
+    Unknown,
+}
+
+/// S3 wants every part but the last to be at least 5 MiB.
+const MIN_PART: u64 = 5 * 1024 * 1024;
+/// Most parts one asset may have (S3's limit).
+const MAX_PARTS: u32 = 10_000;
+
 /// A token set as issued, with when, for the control API.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssuedSet {
@@ -210,6 +248,8 @@ pub struct DemoState {
     by_device_code: HashMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
     issued: HashMap<String, Vec<IssuedSet>>,
+    assets: Vec<AssetRecord>,
+    paused: std::collections::HashSet<String>,
     devices: HashMap<String, DeviceRecord>,
     forced_slow_downs: u32,
     faults: Faults,
@@ -238,6 +278,8 @@ impl DemoState {
             forced_slow_downs: 0,
             faults: Faults::default(),
             issued: HashMap::new(),
+            assets: Vec::new(),
+            paused: std::collections::HashSet::new(),
             log: Vec::new(),
         }
     }
@@ -611,6 +653,91 @@ impl DemoState {
             access_token,
             refresh_token,
             expires_in,
+        }
+    }
+
+    /// Creates an asset for a device and returns its id and the number of parts.
+    pub fn create_asset(
+        &mut self,
+        client_id: &str,
+        asset: &crate::c2c::model::NewAsset,
+    ) -> Result<String, AssetError> {
+        if self.paused.contains(client_id) {
+            return Err(AssetError::Paused);
+        }
+        if asset.name.trim().is_empty()
+            || asset.filesize == 0
+            || asset.parts == 0
+            || asset.parts > MAX_PARTS
+        {
+            return Err(AssetError::Invalid(
+                "name, filesize and parts (1 to 10000) are required".into(),
+            ));
+        }
+        if u64::from(asset.parts) > asset.filesize {
+            return Err(AssetError::Invalid("more parts than bytes".into()));
+        }
+        let id = random_uuid();
+        self.assets.push(AssetRecord {
+            id: id.clone(),
+            client_id: client_id.to_owned(),
+            name: asset.name.clone(),
+            filetype: asset.filetype.clone(),
+            filesize: asset.filesize,
+            received: vec![None; asset.parts as usize],
+            complete: false,
+        });
+        Ok(id)
+    }
+
+    /// Takes one part (1-based) of an asset, checking its size like S3 would.
+    pub fn receive_part(
+        &mut self,
+        asset_id: &str,
+        part: usize,
+        size: u64,
+    ) -> Result<(), AssetError> {
+        let asset = self
+            .assets
+            .iter_mut()
+            .find(|a| a.id == asset_id)
+            .ok_or(AssetError::Unknown)?;
+        let count = asset.received.len();
+        let slot = part
+            .checked_sub(1)
+            .and_then(|i| asset.received.get_mut(i))
+            .ok_or(AssetError::Unknown)?;
+        if part < count && size < MIN_PART {
+            return Err(AssetError::Invalid(format!(
+                "part {part} is {size} bytes; parts before the last need 5 MiB"
+            )));
+        }
+        *slot = Some(size);
+        let all: Option<Vec<u64>> = asset.received.iter().copied().collect();
+        if let Some(sizes) = all {
+            let sum: u64 = sizes.iter().sum();
+            if sum != asset.filesize {
+                return Err(AssetError::Invalid(format!(
+                    "received {sum} bytes of an asset announced as {}",
+                    asset.filesize
+                )));
+            }
+            asset.complete = true;
+        }
+        Ok(())
+    }
+
+    /// Every asset, oldest first.
+    pub fn assets(&self) -> &[AssetRecord] {
+        &self.assets
+    }
+
+    /// Pauses or resumes a device, as Frame.io's C2C Connections menu does.
+    pub fn set_paused(&mut self, client_id: &str, paused: bool) {
+        if paused {
+            self.paused.insert(client_id.to_owned());
+        } else {
+            self.paused.remove(client_id);
         }
     }
 

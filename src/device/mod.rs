@@ -5,6 +5,7 @@
 mod pairing;
 mod session;
 mod unpair;
+mod upload;
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use session::{
     refresh, refresh_warning,
 };
 pub use unpair::{Unpaired, unpair};
+pub use upload::{Media, Progress, TEST_CLIP, UploadOutcome, Uploaded, upload};
 
 use crate::backend::Backend;
 use crate::c2c::TokenResponse;

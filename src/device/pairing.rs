@@ -360,6 +360,7 @@ pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevic
         access_expires_at: saved.tokens.access_expires_at,
         refresh_issued_at: Some(saved.tokens.issued_at),
         last_heartbeat: None,
+        last_upload: None,
         state: DeviceState::Paired,
     };
     let registry_error = ctx.registry.upsert(record).err().map(|e| e.to_string());

@@ -89,14 +89,35 @@ pub enum LifecycleError {
     /// The device list could not be read or written.
     #[error("{0}")]
     Registry(#[from] RegistryError),
+    /// Frame.io refuses uploads while the device is paused.
+    #[error(
+        "{device} is paused in Frame.io, so uploads are refused (409 Channel Paused). Resume it \
+         in Frame.io's C2C Connections (the device's ⋯ menu), then try again."
+    )]
+    ChannelPaused {
+        /// The device.
+        device: String,
+    },
+    /// A file to upload could not be read.
+    #[error("{path} could not be read: {reason}")]
+    Unreadable {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        reason: String,
+    },
 }
 
 impl LifecycleError {
     /// The exit-code family, as for pairing.
     pub fn kind(&self) -> FailureKind {
         match self {
-            Self::NotPaired { .. } | Self::Registry(_) => FailureKind::Usage,
-            Self::NeedsRepairing { .. } | Self::Refused { .. } => FailureKind::Refused,
+            Self::NotPaired { .. } | Self::Registry(_) | Self::Unreadable { .. } => {
+                FailureKind::Usage
+            }
+            Self::NeedsRepairing { .. } | Self::Refused { .. } | Self::ChannelPaused { .. } => {
+                FailureKind::Refused
+            }
             Self::Network { .. } | Self::UnpairPending { .. } => FailureKind::Network,
             Self::Keychain(_) | Self::SaveFailed { .. } => FailureKind::Keychain,
         }
@@ -317,7 +338,7 @@ pub(super) async fn lock_device(
 }
 
 /// Calls a device endpoint with a fresh access token; on 401, refreshes once and retries once.
-async fn with_access<T, F, Fut>(
+pub(super) async fn with_access<T, F, Fut>(
     ctx: &Context,
     record: &DeviceRecord,
     call: F,
