@@ -827,3 +827,23 @@ fn booth_keys_new_code_full_screen_and_leave() {
     window.harness.get_by_label("Pair a device");
     window.harness.get_by_label("Presenter mode");
 }
+
+#[test]
+fn a_test_clip_upload_shows_progress_to_100_percent_and_arrives() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-CLIP@demo");
+    let mut window = Window::demo(&kc);
+    let control = pair_in_window(&mut window, "CAM-CLIP");
+    window.click("Send test clip");
+    let size_kb = c2c_pair::device::TEST_CLIP.len().div_ceil(1024);
+    window.until_label(&format!("Test clip sent: 100 % ({size_kb} KB)"));
+    window
+        .harness
+        .get_by_label_contains("CAM-CLIP: test clip uploaded");
+    let assets = runtime().block_on(control.assets());
+    assert_eq!(assets.len(), 1);
+    assert_eq!(assets[0]["client_id"], "CAM-CLIP");
+    assert_eq!(assets[0]["complete"], true);
+}

@@ -11,7 +11,6 @@ use c2c_pair::device::{
 };
 use c2c_pair::registry::DeviceRecord;
 use common::{Control, TestKeychain};
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -48,15 +47,6 @@ async fn paired(kc: &TestKeychain, device: &str) -> (DemoServer, Control, Contex
     (server, control, ctx, record)
 }
 
-async fn assets(base: &url::Url) -> Vec<Value> {
-    reqwest::get(base.join("/_control/assets").unwrap())
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_clip_arrives_whole_and_is_recorded() {
     let Some(kc) = common::os_keychain() else {
@@ -86,7 +76,7 @@ async fn the_test_clip_arrives_whole_and_is_recorded() {
         },
         "100 %"
     );
-    let on_server = assets(server.base_url()).await;
+    let on_server = Control::new(server.base_url()).assets().await;
     assert_eq!(on_server.len(), 1);
     assert_eq!(on_server[0]["id"], done.asset_id);
     assert_eq!(on_server[0]["complete"], true);
@@ -137,7 +127,7 @@ async fn a_large_file_goes_in_parts_with_rising_progress() {
         "progress never goes back"
     );
     assert_eq!(seen.last().copied(), Some(size as u64));
-    let on_server = assets(server.base_url()).await;
+    let on_server = Control::new(server.base_url()).assets().await;
     assert_eq!(
         on_server[0]["received"].as_array().unwrap().len(),
         3,
@@ -237,7 +227,7 @@ async fn cancel_stops_an_upload_under_way() {
         .await
         .unwrap();
     assert_eq!(outcome, UploadOutcome::Cancelled);
-    let on_server = assets(server.base_url()).await;
+    let on_server = Control::new(server.base_url()).assets().await;
     assert_eq!(
         on_server[0]["complete"], false,
         "the asset stays incomplete"

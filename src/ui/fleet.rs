@@ -1,10 +1,12 @@
 //! The device list: every recorded device with its state, project, token lifetime and last
 //! heartbeat, and the actions Refresh now, Re-pair and Unpair (confirmed first).
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use egui::{Color32, RichText, Ui};
 
+use crate::device::Progress;
 use crate::human_time as format;
 use crate::keychain::unix_seconds;
 use crate::worker::{DeviceKey, DeviceView, Status};
@@ -27,6 +29,10 @@ pub enum FleetAction {
     Unpair(DeviceKey),
     /// Do not unpair after all.
     KeepPaired,
+    /// Upload the test clip as this device.
+    Upload(DeviceKey),
+    /// Stop that upload.
+    CancelUpload(DeviceKey),
 }
 
 /// The label of a device in the list: its name with its id, or its id.
@@ -37,12 +43,16 @@ pub fn title(view: &DeviceView) -> String {
     }
 }
 
-/// Draws the list; `confirming` is the device whose unpairing awaits confirmation.
-pub fn show(
-    ui: &mut Ui,
-    devices: &[DeviceView],
-    confirming: Option<&DeviceKey>,
-) -> Option<FleetAction> {
+/// What the list shows beyond the devices themselves.
+pub struct ListState<'a> {
+    /// The device whose unpairing awaits confirmation.
+    pub confirming: Option<&'a DeviceKey>,
+    /// Test uploads under way.
+    pub uploads: &'a HashMap<DeviceKey, Progress>,
+}
+
+/// Draws the list.
+pub fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Option<FleetAction> {
     ui.heading(format!("Devices ({})", devices.len()));
     if devices.is_empty() {
         ui.label("Devices you pair are listed here.");
@@ -52,19 +62,14 @@ pub fn show(
     let mut action = None;
     for view in devices {
         ui.separator();
-        if let Some(chosen) = row(ui, view, confirming, now) {
+        if let Some(chosen) = row(ui, view, state, now) {
             action = Some(chosen);
         }
     }
     action
 }
 
-fn row(
-    ui: &mut Ui,
-    view: &DeviceView,
-    confirming: Option<&DeviceKey>,
-    now: u64,
-) -> Option<FleetAction> {
+fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Option<FleetAction> {
     let record = &view.record;
     let key = (record.device_id.clone(), record.keychain_host.clone());
     let mut action = None;
@@ -107,9 +112,22 @@ fn row(
     }
     if let Some(busy) = view.busy {
         ui.label(busy);
-        return None;
+        if let Some(progress) = state.uploads.get(&key) {
+            let fraction = progress.sent as f32 / progress.total.max(1) as f32;
+            let text = format!(
+                "Test clip: {} % ({} of {} KB)",
+                (fraction * 100.0).round(),
+                progress.sent.div_ceil(1024),
+                progress.total.div_ceil(1024)
+            );
+            ui.add(egui::ProgressBar::new(fraction).text(text));
+            if ui.button("Cancel upload").clicked() {
+                action = Some(FleetAction::CancelUpload(key));
+            }
+        }
+        return action;
     }
-    if confirming == Some(&key) {
+    if state.confirming == Some(&key) {
         ui.label(format!(
             "Unpair {}? Its credentials are revoked at the server and deleted here.",
             record.device_id
@@ -139,6 +157,32 @@ fn row(
             action = Some(FleetAction::AskUnpair(key.clone()));
         }
     });
+    if let Some(last) = state.uploads.get(&key) {
+        // How the last test upload ended stays in view until the next one.
+        let percent = last
+            .sent
+            .saturating_mul(100)
+            .checked_div(last.total)
+            .unwrap_or(0);
+        let text = if percent == 100 {
+            format!("Test clip sent: 100 % ({} KB)", last.total.div_ceil(1024))
+        } else {
+            format!("Test clip stopped at {percent} %")
+        };
+        ui.label(RichText::new(text).small());
+    }
+    let usable = !matches!(
+        view.status,
+        Status::NeedsRepairing { .. } | Status::UnpairPending { .. }
+    );
+    if usable
+        && ui
+            .button("Send test clip")
+            .on_hover_text("Upload a 4-second clip as this device")
+            .clicked()
+    {
+        action = Some(FleetAction::Upload(key.clone()));
+    }
     action
 }
 

@@ -93,6 +93,7 @@ pub struct PairApp {
     confirming_unpair: Option<DeviceKey>,
     notices: Vec<String>,
     next_attempt: u64,
+    uploads: std::collections::HashMap<DeviceKey, crate::device::Progress>,
     presenter: Option<Presenter>,
     /// Enter presenter mode on the next frame (where the context is at hand).
     presenter_wanted: bool,
@@ -140,6 +141,7 @@ impl PairApp {
             confirming_unpair: None,
             notices: Vec::new(),
             next_attempt: 1,
+            uploads: std::collections::HashMap::new(),
             presenter: None,
             presenter_wanted: false,
             linger: UiOptions::default().linger,
@@ -180,7 +182,11 @@ impl PairApp {
             .min_size(240.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    let action = fleet::show(ui, &self.fleet, self.confirming_unpair.as_ref());
+                    let state = fleet::ListState {
+                        confirming: self.confirming_unpair.as_ref(),
+                        uploads: &self.uploads,
+                    };
+                    let action = fleet::show(ui, &self.fleet, &state);
                     if let Some(action) = action {
                         self.fleet_action(action);
                     }
@@ -352,6 +358,9 @@ impl PairApp {
             }
             Event::Finished { attempt, end } => self.finished(attempt, end),
             Event::Fleet(devices) => self.fleet = devices,
+            Event::UploadProgress(key, progress) => {
+                self.uploads.insert(key, progress);
+            }
             Event::Notice(line) => self.notice(line),
             Event::Imported(text) => {
                 if !self.list_input.trim().is_empty() {
@@ -481,6 +490,8 @@ impl PairApp {
                 self.send(Command::Unpair(key));
             }
             FleetAction::KeepPaired => self.confirming_unpair = None,
+            FleetAction::Upload(key) => self.send(Command::Upload(key)),
+            FleetAction::CancelUpload(key) => self.send(Command::CancelUpload(key)),
         }
     }
 

@@ -65,6 +65,10 @@ pub enum Command {
     Unpair(DeviceKey),
     /// Read a list of devices (CSV) from a file dropped on the window.
     Import(PathBuf),
+    /// Send the shipped test clip from a paired device.
+    Upload(DeviceKey),
+    /// Stop a test upload.
+    CancelUpload(DeviceKey),
 }
 
 /// Where pairing goes, as the UI should show it.
@@ -131,6 +135,8 @@ pub enum Event {
     Notice(String),
     /// The text of an imported device list.
     Imported(String),
+    /// How far a test upload has come (sent at each whole percent).
+    UploadProgress(DeviceKey, device::Progress),
 }
 
 /// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).
@@ -275,6 +281,7 @@ async fn run(
         heartbeats_in_flight: HashSet::new(),
         held: Held::default(),
         runs: HashMap::new(),
+        uploads: HashMap::new(),
         unsaved: Unsaved::default(),
         reports,
         outbox,
@@ -310,6 +317,7 @@ struct State {
     /// Tokens a refresh produced but could not save, by device.
     held: Held,
     runs: HashMap<u64, CancellationToken>,
+    uploads: HashMap<DeviceKey, CancellationToken>,
     unsaved: Unsaved,
     reports: tokio_mpsc::UnboundedSender<Report>,
     outbox: Outbox,
@@ -371,6 +379,17 @@ impl State {
                 let outbox = self.outbox.clone();
                 tokio::spawn(async move { import_file(&path, &outbox).await });
             }
+            Command::Upload(key) => {
+                let cancel = CancellationToken::new();
+                self.uploads.insert(key.clone(), cancel.clone());
+                self.act(key, "uploading the test clip…", Action::Upload(cancel))
+                    .await;
+            }
+            Command::CancelUpload(key) => {
+                if let Some(cancel) = self.uploads.remove(&key) {
+                    cancel.cancel();
+                }
+            }
             Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh).await,
             Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair).await,
         }
@@ -403,6 +422,7 @@ impl State {
             }
             Report::ActionDone(key, line) => {
                 self.observed.busy.remove(&key);
+                self.uploads.remove(&key);
                 Some(line)
             }
         };
@@ -477,6 +497,7 @@ impl State {
         self.send_fleet();
         let reports = self.reports.clone();
         let held = self.held.clone();
+        let outbox = self.outbox.clone();
         tokio::spawn(async move {
             let line = match action {
                 Action::Refresh => match device::refresh(&context, &record).await {
@@ -490,6 +511,9 @@ impl State {
                     },
                     Err(error) => error.to_string(),
                 },
+                Action::Upload(cancel) => {
+                    upload_test_clip(&context, &record, &key, &outbox, &cancel, &held).await
+                }
             };
             let _ = reports.send(Report::ActionDone(key, line));
         });
@@ -573,6 +597,54 @@ async fn import_file(path: &Path, outbox: &Outbox) {
     }
 }
 
+/// Sends the test clip, forwarding progress at each whole percent; the line to show at the end.
+async fn upload_test_clip(
+    context: &Context,
+    record: &DeviceRecord,
+    key: &DeviceKey,
+    outbox: &Outbox,
+    cancel: &CancellationToken,
+    held: &Held,
+) -> String {
+    let (progress, mut watcher) = tokio::sync::watch::channel(device::Progress::default());
+    let forward = {
+        let (outbox, key) = (outbox.clone(), key.clone());
+        tokio::spawn(async move {
+            let mut shown = None;
+            while watcher.changed().await.is_ok() {
+                let now = *watcher.borrow_and_update();
+                let percent = now.sent.saturating_mul(100).checked_div(now.total);
+                if percent != shown {
+                    shown = percent;
+                    outbox.send(Event::UploadProgress(key.clone(), now));
+                }
+            }
+        })
+    };
+    let outcome = device::upload(
+        context,
+        record,
+        device::Media::test_clip(),
+        &progress,
+        cancel,
+    )
+    .await;
+    drop(progress);
+    let _ = forward.await;
+    match outcome {
+        Ok(device::UploadOutcome::Done(done)) => format!(
+            "{}: test clip uploaded ({} KB), asset {}.",
+            record.device_id,
+            done.bytes.div_ceil(1024),
+            done.asset_id
+        ),
+        Ok(device::UploadOutcome::Cancelled) => {
+            format!("{}: test upload cancelled.", record.device_id)
+        }
+        Err(error) => rescue(error, key, held),
+    }
+}
+
 /// Why a device shows offline after a failed heartbeat: for a network failure, just what the
 /// network said.
 fn offline_reason(error: LifecycleError) -> String {
@@ -583,10 +655,11 @@ fn offline_reason(error: LifecycleError) -> String {
 }
 
 /// What the user asked to be done to a device.
-#[derive(Clone, Copy)]
 enum Action {
     Refresh,
     Unpair,
+    /// Send the test clip, with progress and a way to cancel.
+    Upload(CancellationToken),
 }
 
 /// What a heartbeat round does for a device.

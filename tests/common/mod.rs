@@ -221,6 +221,11 @@ impl Control {
         code["device_code"].as_str().expect("revealed").to_owned()
     }
 
+    /// Every asset the server received or is receiving.
+    pub async fn assets(&self) -> Vec<Value> {
+        serde_json::from_value(self.get("/_control/assets").await).expect("a list")
+    }
+
     /// Every code the server knows.
     pub async fn codes(&self) -> Vec<Value> {
         serde_json::from_value(self.get("/_control/codes").await).expect("a list")
