@@ -20,7 +20,7 @@ pub use session::{
     refresh, refresh_warning,
 };
 pub use unpair::{Unpaired, unpair};
-pub use upload::{Media, Progress, TEST_CLIP, UploadOutcome, Uploaded, upload};
+pub use upload::{Media, PART_SIZE, Progress, TEST_CLIP, UploadOutcome, Uploaded, upload};
 
 use crate::backend::Backend;
 use crate::c2c::TokenResponse;
