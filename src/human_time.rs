@@ -29,9 +29,40 @@ pub fn heartbeat(last: Option<u64>, now: u64) -> String {
     }
 }
 
+/// Unix seconds as an RFC 3339 UTC timestamp, "2026-11-29T08:05:19Z" (for reports).
+pub fn rfc3339(unix: u64) -> String {
+    // Days to civil date: Howard Hinnant's `civil_from_days`, for the proleptic Gregorian
+    // calendar (valid far beyond any token's lifetime).
+    let days = unix / 86_400;
+    let seconds = unix % 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        seconds / 3600,
+        seconds % 3600 / 60,
+        seconds % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_853_119), "2026-11-28T08:05:19Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
 
     #[test]
     fn spans_read_naturally() {

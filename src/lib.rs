@@ -14,5 +14,6 @@ pub mod human_time;
 pub mod import;
 pub mod keychain;
 pub mod registry;
+pub mod report;
 pub mod ui;
 pub mod worker;

@@ -542,6 +542,18 @@ async fn status_refresh_and_unpair_from_the_command_line() {
         "no secret in status"
     );
 
+    let output = fleet_command(&kc, &server, &["status", "--csv"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let csv = text(&output.stdout);
+    let mut lines = csv.split("\r\n");
+    assert_eq!(
+        lines.next(),
+        Some(c2c_pair::report::CSV_HEADER.join(",").as_str())
+    );
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&row[..4], ["CAM-FLEET", "A-Cam", "paired", "Demo Project"]);
+    assert!(row[6].ends_with('Z'), "token expiry in RFC 3339: {csv}");
+
     let output = fleet_command(&kc, &server, &["refresh", "--device", "CAM-FLEET"]).await;
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert!(
@@ -592,4 +604,77 @@ async fn a_closed_stdout_is_not_a_crash() {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_sends_the_test_clip_or_a_file_and_explains_a_paused_channel() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let control = Control::new(server.base_url());
+    pair_with_cli(&kc, &server, "CAM-UP").await;
+
+    // Without FILE: the shipped test clip, as one JSON event.
+    let output = fleet_command(&kc, &server, &["upload", "--device", "CAM-UP", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let done: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(done["event"], "uploaded");
+    assert_eq!(done["bytes"], c2c_pair::device::TEST_CLIP.len());
+    let on_server = control.assets().await;
+    assert_eq!(on_server.len(), 1);
+    assert_eq!(on_server[0]["id"], done["asset_id"]);
+    assert_eq!(on_server[0]["complete"], true);
+    assert_eq!(on_server[0]["filesize"], c2c_pair::device::TEST_CLIP.len());
+
+    // A file of our own, in more than one part; the sentence names it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("take 1.mov");
+    let size = usize::try_from(c2c_pair::device::PART_SIZE).unwrap() + 1000;
+    std::fs::write(&file, vec![7u8; size]).unwrap();
+    let path = file.to_str().unwrap();
+    let output = fleet_command(&kc, &server, &["upload", "--device", "CAM-UP", path]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let sentence = text(&output.stdout);
+    assert!(
+        sentence.starts_with("Uploaded take 1.mov (")
+            && sentence.contains("KB) from CAM-UP: asset "),
+        "{sentence}"
+    );
+    let on_server = control.assets().await;
+    let take = on_server
+        .iter()
+        .find(|a| a["name"] == "take 1.mov")
+        .unwrap();
+    assert_eq!(take["complete"], true);
+    assert_eq!(take["filesize"], size);
+    assert_eq!(take["received"].as_array().unwrap().len(), 2, "two parts");
+    assert_eq!(take["filetype"], "video/quicktime");
+
+    // A file that is not there: exit 2, named.
+    let missing = dir.path().join("missing.mov");
+    let output = fleet_command(
+        &kc,
+        &server,
+        &["upload", "--device", "CAM-UP", missing.to_str().unwrap()],
+    )
+    .await;
+    assert_failure(&output, 2, "missing.mov");
+
+    // A paused device: exit 3, and how to resume it.
+    reqwest::Client::new()
+        .post(
+            server
+                .base_url()
+                .join("/_control/devices/CAM-UP/pause")
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let output = fleet_command(&kc, &server, &["upload", "--device", "CAM-UP"]).await;
+    assert_failure(&output, 3, "CAM-UP is paused in Frame.io");
+    assert!(text(&output.stderr).contains("Resume it"));
 }

@@ -847,3 +847,59 @@ fn a_test_clip_upload_shows_progress_to_100_percent_and_arrives() {
     assert_eq!(assets[0]["client_id"], "CAM-CLIP");
     assert_eq!(assets[0]["complete"], true);
 }
+
+#[test]
+fn export_report_saves_the_fleet_as_csv_and_json_with_the_last_upload() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-REPORT@demo");
+    let reports = kc.config_dir.path().join("reports");
+    let setup = WorkerSetup {
+        choice: demo_choice(common::fast_config()),
+        keychain: kc.keychain.clone(),
+        registry: kc.registry.clone(),
+        heartbeat_every: HEARTBEAT_EVERY,
+    };
+    let options = UiOptions {
+        report_dir: reports.clone(),
+        ..UiOptions::default()
+    };
+    let mut window = Window::open_with(setup, options);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    pair_in_window(&mut window, "CAM-REPORT");
+    window.click("Send test clip");
+    window.until_label_contains("CAM-REPORT: test clip uploaded");
+    window.click("Export report");
+    window.until_label_contains("Report saved: ");
+
+    let files: Vec<_> = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let csv_path = files
+        .iter()
+        .find(|p| p.extension().unwrap() == "csv")
+        .unwrap();
+    let csv = std::fs::read_to_string(csv_path).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], c2c_pair::report::CSV_HEADER.join(","));
+    let row: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(&row[..4], ["CAM-REPORT", "", "paired", "Demo Project"]);
+    assert!(row[8].ends_with('Z'), "last test upload: {}", lines[1]);
+    assert_eq!(row[9], "demo");
+    let json_path = files
+        .iter()
+        .find(|p| p.extension().unwrap() == "json")
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    assert_eq!(json[0]["device"], "CAM-REPORT");
+    assert_eq!(json[0]["project"], "Demo Project");
+    assert!(json[0]["last_upload"].as_u64().is_some());
+    assert!(json[0]["access_expires_at"].as_u64().is_some());
+    window
+        .harness
+        .get_by_label_contains(&format!("Report saved: {}", csv_path.display()));
+}

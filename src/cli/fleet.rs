@@ -12,11 +12,12 @@ use c2c_pair::device::{self, Context, DeviceId, FailureKind, LifecycleError, ref
 use c2c_pair::human_time;
 use c2c_pair::keychain::{TokenSet, token_account, unix_seconds};
 use c2c_pair::registry::{self, DeviceRecord, DeviceState, Registry};
+use c2c_pair::report as pairing_report;
 
 use super::{Cli, backend_failure, fail, print_json, report};
 
-/// `c2c-pair status`: a table (or JSON) of the devices the registry knows. No network.
-pub fn status(cli: &Cli, device: Option<&str>, json: bool) -> ExitCode {
+/// `c2c-pair status`: a table (or JSON, or CSV) of the devices the registry knows. No network.
+pub fn status(cli: &Cli, device: Option<&str>, json: bool, csv: bool) -> ExitCode {
     let registry = match cli.registry() {
         Ok(registry) => registry,
         Err(message) => return fail(json, FailureKind::Usage, &message),
@@ -44,40 +45,16 @@ pub fn status(cli: &Cli, device: Option<&str>, json: bool) -> ExitCode {
     }
     let now = unix_seconds(SystemTime::now());
     if json {
-        let list: Vec<_> = devices.iter().map(|d| record_json(d, now)).collect();
-        print_json(json!(list));
+        print_json(pairing_report::to_json(&devices, now));
+    } else if csv {
+        use std::io::Write as _;
+        let _ = std::io::stdout()
+            .lock()
+            .write_all(pairing_report::to_csv(&devices, now).as_bytes());
     } else {
         print_table(&devices, now);
     }
     ExitCode::SUCCESS
-}
-
-fn state_text(state: &DeviceState) -> (&'static str, Option<&str>) {
-    match state {
-        DeviceState::Paired => ("paired", None),
-        DeviceState::NeedsRepairing { reason } => ("needs_repairing", Some(reason)),
-        DeviceState::UnpairPending { reason } => ("unpair_pending", Some(reason)),
-    }
-}
-
-fn record_json(record: &DeviceRecord, now: u64) -> serde_json::Value {
-    let (state, reason) = state_text(&record.state);
-    json!({
-        "device": record.device_id,
-        "name": record.name,
-        "state": state,
-        "reason": reason,
-        "project": record.project_name,
-        "project_id": record.project_id,
-        "remote_name": record.remote_name,
-        "api_base": record.api_base,
-        "keychain_account": record.account(),
-        "paired_at": record.paired_at,
-        "access_expires_at": record.access_expires_at,
-        "refresh_issued_at": record.refresh_issued_at,
-        "last_heartbeat": record.last_heartbeat,
-        "warning": refresh_warning(record, now).map(|w| w.to_string()),
-    })
 }
 
 fn print_table(devices: &[&DeviceRecord], now: u64) {
@@ -88,12 +65,7 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
     let rows: Vec<[String; 6]> = devices
         .iter()
         .map(|d| {
-            let (state, _) = state_text(&d.state);
-            let server = if d.keychain_host == c2c_pair::config::DEMO_KEYCHAIN_HOST {
-                "demo".to_owned()
-            } else {
-                d.keychain_host.clone()
-            };
+            let (state, _) = pairing_report::state_text(&d.state);
             [
                 match &d.name {
                     Some(name) => format!("{} ({name})", d.device_id),
@@ -103,7 +75,7 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
                 d.project_name.clone().unwrap_or_else(|| "-".into()),
                 human_time::token_expiry(d.access_expires_at, now),
                 human_time::heartbeat(d.last_heartbeat, now),
-                server,
+                pairing_report::server_text(d).to_owned(),
             ]
         })
         .collect();
@@ -129,7 +101,7 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
         if let Some(warning) = refresh_warning(d, now) {
             out!("! {}: {warning}", d.device_id);
         }
-        if let (_, Some(reason)) = state_text(&d.state) {
+        if let (_, Some(reason)) = pairing_report::state_text(&d.state) {
             out!("! {}: {reason}", d.device_id);
         }
     }
@@ -137,7 +109,10 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
 
 /// Finds the device's record (restoring it from the keychain when the list lost it) and the
 /// server it was paired with.
-async fn locate(cli: &Cli, device: &str) -> Result<(DeviceRecord, Context), (FailureKind, String)> {
+pub(super) async fn locate(
+    cli: &Cli,
+    device: &str,
+) -> Result<(DeviceRecord, Context), (FailureKind, String)> {
     let usage = |message: String| (FailureKind::Usage, message);
     let device_id = DeviceId::parse(device).map_err(|e| usage(e.to_string()))?;
     let choice = cli.choice().map_err(usage)?;
@@ -215,7 +190,10 @@ async fn restore(
 }
 
 /// Saves tokens a refresh produced but could not store, trying for a while (exit 6 if not).
-async fn save_or_fail(error: LifecycleError, ctx: &Context) -> Result<TokenSet, LifecycleError> {
+pub(super) async fn save_or_fail(
+    error: LifecycleError,
+    ctx: &Context,
+) -> Result<TokenSet, LifecycleError> {
     let LifecycleError::SaveFailed {
         unsaved, device, ..
     } = error

@@ -1,5 +1,5 @@
 //! The command line: its options, and the headless commands (`pair`, `status`, `token`,
-//! `refresh`, `unpair`, `demo-server`, `secret set`). Printing is this module's job; it goes
+//! `refresh`, `unpair`, `upload`, `demo-server`, `secret set`). Printing is this module's job; it goes
 //! through `out!` and `err!`, which never panic on a closed stream.
 
 /// `println!` that never panics: a closed stdout (`c2c-pair status | head -1`) is not an error.
@@ -22,6 +22,7 @@ mod fleet;
 mod pair;
 mod secret;
 mod server;
+mod upload;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -147,9 +148,12 @@ pub enum Command {
         /// Only this device.
         #[arg(long, value_name = "ID")]
         device: Option<String>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
+        /// Print JSON instead of a table (the pairing report for scripts).
+        #[arg(long, conflicts_with = "csv")]
         json: bool,
+        /// Print CSV instead of a table (the pairing report for a spreadsheet).
+        #[arg(long)]
+        csv: bool,
     },
     /// Print a valid access token for a device (refreshing first when needed), and nothing else.
     Token {
@@ -172,6 +176,18 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         device: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Upload a file (or, without FILE, the shipped 4-second test clip) from a paired device
+    /// through the C2C asset API, with a progress bar. Ctrl-C cancels.
+    Upload {
+        /// The device.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// The file to send [default: the test clip].
+        file: Option<std::path::PathBuf>,
+        /// Print one JSON event instead of the bar and the sentence.
         #[arg(long)]
         json: bool,
     },
@@ -249,6 +265,7 @@ impl Cli {
             devices,
             presenter: self.presenter,
             linger: self.presenter_linger,
+            ..UiOptions::default()
         };
         Ok((setup, options))
     }
@@ -334,10 +351,13 @@ pub async fn run(cli: &Cli, command: Command) -> ExitCode {
         Command::Pair { device, name, json } => {
             pair::run(cli, &device, name.as_deref(), json).await
         }
-        Command::Status { device, json } => fleet::status(cli, device.as_deref(), json),
+        Command::Status { device, json, csv } => fleet::status(cli, device.as_deref(), json, csv),
         Command::Token { device } => fleet::token(cli, &device).await,
         Command::Refresh { device, json } => fleet::refresh(cli, &device, json).await,
         Command::Unpair { device, json } => fleet::unpair(cli, &device, json).await,
+        Command::Upload { device, file, json } => {
+            upload::run(cli, &device, file.as_deref(), json).await
+        }
         Command::DemoServer {
             listen,
             interval,

@@ -33,6 +33,8 @@ pub enum FleetAction {
     Upload(DeviceKey),
     /// Stop that upload.
     CancelUpload(DeviceKey),
+    /// Save the pairing report (CSV and JSON).
+    ExportReport,
 }
 
 /// The label of a device in the list: its name with its id, or its id.
@@ -49,6 +51,8 @@ pub struct ListState<'a> {
     pub confirming: Option<&'a DeviceKey>,
     /// Test uploads under way.
     pub uploads: &'a HashMap<DeviceKey, Progress>,
+    /// Where "Export report" saves.
+    pub report_dir: &'a std::path::Path,
 }
 
 /// Draws the list.
@@ -60,6 +64,16 @@ pub fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Optio
     }
     let now = unix_seconds(SystemTime::now());
     let mut action = None;
+    if ui
+        .button("Export report")
+        .on_hover_text(format!(
+            "Save the device list as CSV and JSON in {}",
+            state.report_dir.display()
+        ))
+        .clicked()
+    {
+        action = Some(FleetAction::ExportReport);
+    }
     for view in devices {
         ui.separator();
         if let Some(chosen) = row(ui, view, state, now) {

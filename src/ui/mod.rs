@@ -64,6 +64,8 @@ pub struct UiOptions {
     pub presenter: bool,
     /// How long presenter mode shows a success before the next code.
     pub linger: Duration,
+    /// Where "Export report" saves (the Downloads folder by default).
+    pub report_dir: std::path::PathBuf,
 }
 
 impl Default for UiOptions {
@@ -72,6 +74,7 @@ impl Default for UiOptions {
             devices: Vec::new(),
             presenter: false,
             linger: Duration::from_secs(8),
+            report_dir: crate::report::default_dir(),
         }
     }
 }
@@ -98,6 +101,8 @@ pub struct PairApp {
     /// Enter presenter mode on the next frame (where the context is at hand).
     presenter_wanted: bool,
     linger: Duration,
+    /// Where "Export report" saves.
+    report_dir: std::path::PathBuf,
     fullscreen: bool,
     /// The window's size before it was stretched over the monitor by hand.
     windowed_size: Option<egui::Vec2>,
@@ -108,6 +113,7 @@ impl PairApp {
     pub fn new(worker: Worker, options: UiOptions) -> Self {
         let mut app = Self::with_worker(Some(worker));
         app.linger = options.linger;
+        app.report_dir = options.report_dir;
         for (device_id, name) in options.devices {
             app.start_pairing(device_id, name);
         }
@@ -145,6 +151,7 @@ impl PairApp {
             presenter: None,
             presenter_wanted: false,
             linger: UiOptions::default().linger,
+            report_dir: std::path::PathBuf::new(),
             fullscreen: false,
             windowed_size: None,
         }
@@ -185,6 +192,7 @@ impl PairApp {
                     let state = fleet::ListState {
                         confirming: self.confirming_unpair.as_ref(),
                         uploads: &self.uploads,
+                        report_dir: &self.report_dir,
                     };
                     let action = fleet::show(ui, &self.fleet, &state);
                     if let Some(action) = action {
@@ -362,6 +370,14 @@ impl PairApp {
                 self.uploads.insert(key, progress);
             }
             Event::Notice(line) => self.notice(line),
+            Event::ReportWritten(written) => self.notice(match written {
+                Ok(files) => format!(
+                    "Report saved: {} and {}",
+                    files.csv.display(),
+                    files.json.display()
+                ),
+                Err(message) => format!("The report was not saved: {message}."),
+            }),
             Event::Imported(text) => {
                 if !self.list_input.trim().is_empty() {
                     self.list_input.push('\n');
@@ -492,6 +508,9 @@ impl PairApp {
             FleetAction::KeepPaired => self.confirming_unpair = None,
             FleetAction::Upload(key) => self.send(Command::Upload(key)),
             FleetAction::CancelUpload(key) => self.send(Command::CancelUpload(key)),
+            FleetAction::ExportReport => {
+                self.send(Command::ExportReport(self.report_dir.clone()));
+            }
         }
     }
 

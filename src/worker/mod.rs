@@ -11,7 +11,7 @@ mod fleet;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 use tokio::sync::mpsc as tokio_mpsc;
@@ -26,8 +26,9 @@ use crate::device::{
     UnsavedTokens,
 };
 use crate::import;
-use crate::keychain::Keychain;
+use crate::keychain::{Keychain, unix_seconds};
 use crate::registry::{DeviceRecord, DeviceState, Registry};
+use crate::report;
 use fleet::{Observed, key_of};
 
 /// How often each paired device sends a heartbeat (the spec's window is 60–300 s).
@@ -69,6 +70,8 @@ pub enum Command {
     Upload(DeviceKey),
     /// Stop a test upload.
     CancelUpload(DeviceKey),
+    /// Write the pairing report (CSV and JSON) into this folder.
+    ExportReport(PathBuf),
 }
 
 /// Where pairing goes, as the UI should show it.
@@ -137,6 +140,8 @@ pub enum Event {
     Imported(String),
     /// How far a test upload has come (sent at each whole percent).
     UploadProgress(DeviceKey, device::Progress),
+    /// The pairing report was written (or why not).
+    ReportWritten(Result<report::Written, String>),
 }
 
 /// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).
@@ -384,6 +389,16 @@ impl State {
                 self.uploads.insert(key.clone(), cancel.clone());
                 self.act(key, "uploading the test clip…", Action::Upload(cancel))
                     .await;
+            }
+            Command::ExportReport(dir) => {
+                let (registry, outbox) = (self.setup.registry.clone(), self.outbox.clone());
+                tokio::task::spawn_blocking(move || {
+                    let written = registry.load().map_err(|e| e.to_string()).and_then(|l| {
+                        let devices: Vec<&DeviceRecord> = l.devices.iter().collect();
+                        report::write_files(&dir, &devices, unix_seconds(SystemTime::now()))
+                    });
+                    outbox.send(Event::ReportWritten(written));
+                });
             }
             Command::CancelUpload(key) => {
                 if let Some(cancel) = self.uploads.remove(&key) {
