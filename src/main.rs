@@ -36,8 +36,10 @@ fn main() -> ExitCode {
     code
 }
 
-/// Logs go to stderr: `RUST_LOG` if set, else the level from `-v`.
+/// Logs go to stderr (`RUST_LOG` if set, else the level from `-v`) and, at debug level, to
+/// the in-memory buffer that diagnostics include.
 fn init_logging(verbose: u8, default_level: &str) {
+    use tracing_subscriber::prelude::*;
     let level = match verbose {
         0 => default_level,
         1 => "info",
@@ -46,11 +48,19 @@ fn init_logging(verbose: u8, default_level: &str) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,c2c_pair={level}")));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
+        .with_filter(filter);
+    let buffer = tracing_subscriber::fmt::layer()
+        .with_writer(c2c_pair::log_buffer::LogBuffer)
+        .with_ansi(false)
+        .with_target(false)
+        .with_filter(EnvFilter::new("warn,c2c_pair=debug"));
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(buffer)
         .init();
 }
 
@@ -77,6 +87,12 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
         viewport,
         // glow idles at a quarter of wgpu's CPU under software GL (design notes).
         renderer: eframe::Renderer::Glow,
+        // Window size, theme and zoom are remembered beside the device list (egui keeps
+        // cursor positions of text fields there too, never their text).
+        persistence_path: args
+            .registry()
+            .ok()
+            .map(|registry| registry.path().with_file_name("window.ron")),
         ..Default::default()
     };
     let result = eframe::run_native(

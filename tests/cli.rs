@@ -678,3 +678,72 @@ async fn upload_sends_the_test_clip_or_a_file_and_explains_a_paused_channel() {
     assert_failure(&output, 3, "CAM-UP is paused in Frame.io");
     assert!(text(&output.stderr).contains("Resume it"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_an_unreachable_api_base_and_prints_no_secret() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let account = pair_with_cli(&kc, &server, "CAM-DOCTOR").await;
+    let stored = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    let proxy_password = "pr0xyPassw0rd";
+    let doctor = |base: String| {
+        let mut command = c2c_pair(&kc, &["--api-base", &base, "doctor"]);
+        command
+            .env("C2C_PAIR_CLIENT_SECRET", common::demo_secret())
+            .env(
+                "HTTPS_PROXY",
+                format!("http://engineer:{proxy_password}@proxy.invalid:3128"),
+            )
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("RUST_LOG", "trace");
+        command
+    };
+    let secrets = [
+        common::demo_secret(),
+        proxy_password,
+        secrecy::ExposeSecret::expose_secret(&stored.access_token),
+        secrecy::ExposeSecret::expose_secret(stored.refresh_token.as_ref().unwrap()),
+    ];
+    let no_secret = |output: &Output| {
+        let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        for secret in secrets {
+            assert!(!all.contains(secret), "a secret was printed: {all}");
+        }
+    };
+
+    // A server that works: no problem, exit 0, the clock compared.
+    let output = doctor(server.base_url().to_string())
+        .output()
+        .await
+        .unwrap();
+    let report = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    for expected in [
+        "Keychain: Secret Service",
+        "Client secret: set in the environment",
+        "Devices: 1 in ",
+        "  TCP: connected to 127.0.0.1:",
+        "  HTTP: no TLS (http), answered HTTP ",
+        "  Clock: within ",
+        "Proxy settings: HTTPS_PROXY=http://[redacted]@proxy.invalid:3128",
+        "Summary: no problem found.",
+    ] {
+        assert!(report.contains(expected), "{expected:?} in {report}");
+    }
+    no_secret(&output);
+
+    // Nothing listens: one problem, named with the fix, exit 5.
+    let closed = common::closed_port_url();
+    let output = doctor(closed.to_string()).output().await.unwrap();
+    let report = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(5), "{report}");
+    let tcp = report.lines().find(|l| l.starts_with("  TCP: ")).unwrap();
+    assert!(
+        tcp.contains("PROBLEM") && tcp.contains("refused") && tcp.contains("server is down"),
+        "{tcp}"
+    );
+    assert!(report.contains("Summary: 1 problem(s):"), "{report}");
+    no_secret(&output);
+}

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use c2c_pair::backend::BackendChoice;
 use c2c_pair::config::Profile;
 use c2c_pair::demo::{DemoConfig, DemoServer};
+use c2c_pair::keychain::TokenSet;
 use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions, group_code};
 use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
 use common::{Control, Hostile};
@@ -902,4 +903,127 @@ fn export_report_saves_the_fleet_as_csv_and_json_with_the_last_upload() {
     window
         .harness
         .get_by_label_contains(&format!("Report saved: {}", csv_path.display()));
+}
+
+#[test]
+fn the_network_indicator_says_whether_the_server_answers() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = Window::demo(&kc);
+    window.until_label("Online: the built-in demo server answers");
+
+    let closed = common::closed_port_url();
+    let mut window = Window::open(service_choice(&closed, common::demo_secret()), &kc);
+    window.until_label("Offline: cannot reach 127.0.0.1");
+}
+
+#[test]
+fn copy_diagnostics_shows_the_checks_and_no_secret() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-DIAG@demo");
+    let mut window = Window::demo(&kc);
+    pair_in_window(&mut window, "CAM-DIAG");
+    let tokens = TokenSet::from_secret(&kc.read("CAM-DIAG@demo").unwrap()).unwrap();
+    window.click("Copy diagnostics");
+    window.until_label_contains("Summary: ");
+    let report = window
+        .harness
+        .get_by_label_contains("Summary: ")
+        .accesskit_node()
+        .value()
+        .or_else(|| {
+            window
+                .harness
+                .get_by_label_contains("Summary: ")
+                .accesskit_node()
+                .label()
+        })
+        .unwrap_or_default();
+    for expected in ["Keychain: Secret Service", "Devices: 1 in ", "API base: "] {
+        assert!(report.contains(expected), "{expected:?} in {report}");
+    }
+    let shown = all_texts(&window.harness);
+    for secret in [
+        secrecy::ExposeSecret::expose_secret(&tokens.access_token),
+        secrecy::ExposeSecret::expose_secret(tokens.refresh_token.as_ref().unwrap()),
+    ] {
+        assert!(!shown.contains(secret), "a token is on screen");
+    }
+}
+
+#[test]
+fn theme_and_zoom_change_from_the_bar_and_the_keyboard() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let mut window = Window::demo(&kc);
+    let theme = |w: &Window| w.harness.ctx.options(|o| o.theme_preference);
+    window.click("Dark");
+    assert_eq!(theme(&window), egui::ThemePreference::Dark);
+    window.click("Light");
+    assert_eq!(theme(&window), egui::ThemePreference::Light);
+    assert_eq!(window.harness.ctx.theme(), egui::Theme::Light);
+
+    let zoom = |w: &Window| w.harness.ctx.zoom_factor();
+    let before = zoom(&window);
+    window.click("Zoom in");
+    assert!(zoom(&window) > before);
+    window
+        .harness
+        .get_by_label(&format!("{:.0} %", zoom(&window) * 100.0));
+    window
+        .harness
+        .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Minus);
+    window.harness.run_ok();
+    assert!(
+        (zoom(&window) - before).abs() < 1e-3,
+        "Ctrl - zooms back out"
+    );
+}
+
+#[test]
+fn every_control_has_a_name_and_the_keyboard_alone_can_pair() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    kc.track("CAM-KEYS@demo");
+    let mut window = Window::demo(&kc);
+    for node in window.harness.root().children_recursive() {
+        let node = node.accesskit_node();
+        let named = node.label().is_some_and(|l| !l.trim().is_empty())
+            || node.value().is_some_and(|v| !v.trim().is_empty());
+        let control = matches!(
+            node.role(),
+            egui::accesskit::Role::Button
+                | egui::accesskit::Role::TextInput
+                | egui::accesskit::Role::CheckBox
+        );
+        assert!(!control || named, "a {:?} without a name", node.role());
+    }
+
+    // Focus the device id field, type, Enter: a code appears without the mouse.
+    window.harness.get_by_label(DEVICE_ID_LABEL).focus();
+    window.harness.run_ok();
+    window
+        .harness
+        .get_by_label(DEVICE_ID_LABEL)
+        .type_text("CAM-KEYS");
+    window.harness.key_press(egui::Key::Enter);
+    window.harness.run_ok();
+    window.until_label_contains("QR code for ");
+    // Tab moves on to the next control rather than typing into the field.
+    window.harness.key_press(egui::Key::Tab);
+    window.harness.run_ok();
+    assert!(
+        window
+            .harness
+            .root()
+            .children_recursive()
+            .any(|n| n.accesskit_node().is_focused()
+                && n.accesskit_node().role() != egui::accesskit::Role::TextInput),
+        "focus left the text field"
+    );
 }

@@ -48,20 +48,26 @@ fn tools_present() -> bool {
 
 /// Runs `c2c-pair pair --json` inside a fresh D-Bus session prepared by `setup`.
 fn pair_in_session(setup: &str, display: Option<&str>, timeout: &str) -> Output {
+    let args = [
+        "--keychain-timeout",
+        timeout,
+        "pair",
+        "--device",
+        "CAM-KEYCHAIN",
+        "--json",
+    ];
+    in_session(setup, display, &args)
+}
+
+/// Runs `c2c-pair ARGS` inside a fresh D-Bus session prepared by `setup`.
+fn in_session(setup: &str, display: Option<&str>, args: &[&str]) -> Output {
     let config = tempfile::tempdir().unwrap();
     let script = format!("{setup}\nexec \"$@\"");
     let mut command = Command::new("dbus-run-session");
     command
         .args(["--", "bash", "-c", &script, "session"])
         .arg(env!("CARGO_BIN_EXE_c2c-pair"))
-        .args([
-            "--keychain-timeout",
-            timeout,
-            "pair",
-            "--device",
-            "CAM-KEYCHAIN",
-            "--json",
-        ])
+        .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", "c2c-pair-locked-test")
         .env("C2C_PAIR_CONFIG_DIR", config.path())
         .env_remove("C2C_PAIR_CLIENT_SECRET")
@@ -129,4 +135,27 @@ fn a_keychain_waiting_on_a_prompt_fails_at_the_timeout() {
     };
     let output = pair_in_session(LOCKED_KEYRING, Some(&display), "1");
     assert_keychain_failure(&output, "did not answer within 1 s");
+}
+
+#[test]
+fn doctor_reports_a_locked_keychain_first_with_the_fix() {
+    if !tools_present() {
+        return;
+    }
+    let closed = "http://127.0.0.1:9/";
+    let output = in_session(LOCKED_KEYRING, None, &["--api-base", closed, "doctor"]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(6), "{report}");
+    let keychain = report
+        .lines()
+        .find(|l| l.starts_with("Keychain: "))
+        .unwrap_or_else(|| panic!("a keychain line: {report}"));
+    assert!(
+        keychain.contains("PROBLEM") && keychain.contains("Unlock the login keyring"),
+        "{keychain}"
+    );
+    assert!(
+        report.contains("Summary: 2 problem(s):"),
+        "keychain and API base: {report}"
+    );
 }

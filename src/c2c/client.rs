@@ -142,6 +142,15 @@ impl ClientError {
     }
 }
 
+/// The API base answered (see [`C2cClient::reach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reached {
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its `Date` header, if it sent a valid one.
+    pub date: Option<SystemTime>,
+}
+
 /// Talks to one C2C server as described by a [`Profile`].
 #[derive(Debug, Clone)]
 pub struct C2cClient {
@@ -372,6 +381,27 @@ impl C2cClient {
                 "the answer is not the server's (not JSON)".into(),
             ))
         }
+    }
+
+    /// Asks the API base for anything at all, without credentials: any HTTP answer (even a
+    /// 404) proves DNS, proxy, TCP and TLS work. Gives the status and the server's clock.
+    pub async fn reach(&self) -> Result<Reached, ClientError> {
+        let host = self.host();
+        let answer = self
+            .http
+            .get(self.profile.api_base.clone())
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&host, e))?;
+        let date = answer
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        Ok(Reached {
+            status: answer.status().as_u16(),
+            date,
+        })
     }
 
     fn host(&self) -> String {

@@ -1,5 +1,5 @@
 //! The command line: its options, and the headless commands (`pair`, `status`, `token`,
-//! `refresh`, `unpair`, `upload`, `demo-server`, `secret set`). Printing is this module's job; it goes
+//! `refresh`, `unpair`, `upload`, `doctor`, `demo-server`, `secret set`). Printing is this module's job; it goes
 //! through `out!` and `err!`, which never panic on a closed stream.
 
 /// `println!` that never panics: a closed stdout (`c2c-pair status | head -1`) is not an error.
@@ -18,6 +18,7 @@ macro_rules! err {
     }};
 }
 
+mod doctor;
 mod fleet;
 mod pair;
 mod secret;
@@ -191,6 +192,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check this computer for pairing: versions, OS, keychain, the API base (DNS, TCP, TLS,
+    /// clock), proxies and the recent log, with secrets removed. Paste it into a support
+    /// ticket. Exits 0 when nothing is wrong, else 6 (keychain), 5 (network) or 2.
+    Doctor,
     /// Run the built-in C2C server on its own (demo, tests, trade shows).
     DemoServer {
         /// Address to listen on.
@@ -358,6 +363,7 @@ pub async fn run(cli: &Cli, command: Command) -> ExitCode {
         Command::Upload { device, file, json } => {
             upload::run(cli, &device, file.as_deref(), json).await
         }
+        Command::Doctor => doctor::run(cli).await,
         Command::DemoServer {
             listen,
             interval,

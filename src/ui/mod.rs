@@ -9,6 +9,7 @@ mod fleet;
 mod pairing;
 mod presenter;
 pub mod qr;
+mod status_bar;
 
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,14 @@ pub struct PairApp {
     /// Where "Export report" saves.
     report_dir: std::path::PathBuf,
     fullscreen: bool,
+    /// Whether the server answers, as the worker last said.
+    network: Option<crate::worker::NetworkStatus>,
+    /// Diagnostics being gathered.
+    gathering: bool,
+    /// Copy the diagnostics on the next frame (where the context is at hand).
+    copy_diagnostics: bool,
+    /// The last diagnostics, shown in their own window until closed.
+    diagnostics: Option<String>,
     /// The window's size before it was stretched over the monitor by hand.
     windowed_size: Option<egui::Vec2>,
 }
@@ -153,6 +162,10 @@ impl PairApp {
             linger: UiOptions::default().linger,
             report_dir: std::path::PathBuf::new(),
             fullscreen: false,
+            network: None,
+            gathering: false,
+            copy_diagnostics: false,
+            diagnostics: None,
             windowed_size: None,
         }
     }
@@ -183,6 +196,7 @@ impl PairApp {
             self.set_fullscreen(ui.ctx(), !self.fullscreen);
         }
         self.banner(ui);
+        self.status_bar(ui);
         egui::Panel::left("devices")
             .resizable(true)
             .default_size(300.0)
@@ -370,6 +384,12 @@ impl PairApp {
                 self.uploads.insert(key, progress);
             }
             Event::Notice(line) => self.notice(line),
+            Event::Network(status) => self.network = Some(status),
+            Event::Diagnostics(text) => {
+                self.gathering = false;
+                self.diagnostics = Some(text);
+                self.copy_diagnostics = true;
+            }
             Event::ReportWritten(written) => self.notice(match written {
                 Ok(files) => format!(
                     "Report saved: {} and {}",
@@ -571,6 +591,24 @@ impl PairApp {
                 ui.label(RichText::new(warning).color(Color32::BLACK));
             }
         });
+    }
+
+    fn status_bar(&mut self, ui: &mut Ui) {
+        let action = status_bar::show(ui, self.network.as_ref(), self.gathering);
+        if action == Some(status_bar::BarAction::CopyDiagnostics) {
+            self.gathering = true;
+            self.send(Command::Diagnose);
+        }
+        let Some(text) = &self.diagnostics else {
+            return;
+        };
+        let (open, copy_again) = status_bar::diagnostics_window(ui.ctx(), text);
+        if std::mem::take(&mut self.copy_diagnostics) || copy_again {
+            ui.ctx().copy_text(text.clone());
+        }
+        if !open {
+            self.diagnostics = None;
+        }
     }
 
     fn notices(&mut self, ui: &mut Ui) {

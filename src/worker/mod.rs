@@ -7,6 +7,7 @@
 //! and refresh and unpair on request.
 
 mod fleet;
+mod network;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,11 +26,13 @@ use crate::device::{
     self, Context, DeviceId, LifecycleError, PairError, PairEvent, PairOutcome, PairedDevice,
     UnsavedTokens,
 };
+use crate::diagnostics;
 use crate::import;
 use crate::keychain::{Keychain, unix_seconds};
 use crate::registry::{DeviceRecord, DeviceState, Registry};
 use crate::report;
 use fleet::{Observed, key_of};
+pub use network::NetworkStatus;
 
 /// How often each paired device sends a heartbeat (the spec's window is 60–300 s).
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(120);
@@ -72,6 +75,8 @@ pub enum Command {
     CancelUpload(DeviceKey),
     /// Write the pairing report (CSV and JSON) into this folder.
     ExportReport(PathBuf),
+    /// Gather diagnostics (answered with [`Event::Diagnostics`]).
+    Diagnose,
 }
 
 /// Where pairing goes, as the UI should show it.
@@ -142,6 +147,10 @@ pub enum Event {
     UploadProgress(DeviceKey, device::Progress),
     /// The pairing report was written (or why not).
     ReportWritten(Result<report::Written, String>),
+    /// Whether the server can be reached changed.
+    Network(NetworkStatus),
+    /// The diagnostics text, secrets removed.
+    Diagnostics(String),
 }
 
 /// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).
@@ -279,7 +288,10 @@ async fn run(
         return;
     };
     let (reports, mut report_rx) = tokio_mpsc::unbounded_channel();
+    let (network, watched) = tokio::sync::watch::channel(network::target(&backend));
+    tokio::spawn(network::watch_reachability(watched, outbox.clone()));
     let mut worker = State {
+        network,
         backend: Arc::new(backend),
         other_servers: HashMap::new(),
         observed: Observed::default(),
@@ -326,6 +338,8 @@ struct State {
     unsaved: Unsaved,
     reports: tokio_mpsc::UnboundedSender<Report>,
     outbox: Outbox,
+    /// The server the network indicator watches.
+    network: tokio::sync::watch::Sender<network::Target>,
 }
 
 impl State {
@@ -376,6 +390,7 @@ impl State {
                     )
                     .await
                 {
+                    self.network.send_replace(network::target(&next));
                     self.backend = Arc::new(next);
                     self.other_servers.clear();
                 }
@@ -398,6 +413,18 @@ impl State {
                         report::write_files(&dir, &devices, unix_seconds(SystemTime::now()))
                     });
                     outbox.send(Event::ReportWritten(written));
+                });
+            }
+            Command::Diagnose => {
+                let (setup, outbox) = (self.setup.clone(), self.outbox.clone());
+                tokio::spawn(async move {
+                    let subject = diagnostics::Subject {
+                        choice: &setup.choice,
+                        keychain: &setup.keychain,
+                        registry: &setup.registry,
+                    };
+                    let found = diagnostics::gather(&subject).await;
+                    outbox.send(Event::Diagnostics(found.text));
                 });
             }
             Command::CancelUpload(key) => {
