@@ -662,18 +662,7 @@ async fn upload_sends_the_test_clip_or_a_file_and_explains_a_paused_channel() {
     assert_failure(&output, 2, "missing.mov");
 
     // A paused device: exit 3, and how to resume it.
-    reqwest::Client::new()
-        .post(
-            server
-                .base_url()
-                .join("/_control/devices/CAM-UP/pause")
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap();
+    control.pause("CAM-UP").await;
     let output = fleet_command(&kc, &server, &["upload", "--device", "CAM-UP"]).await;
     assert_failure(&output, 3, "CAM-UP is paused in Frame.io");
     assert!(text(&output.stderr).contains("Resume it"));

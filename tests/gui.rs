@@ -69,7 +69,18 @@ impl Window {
 
     /// The window on a fast demo server, once it is ready.
     fn demo(kc: &common::TestKeychain) -> Self {
-        let mut window = Self::open(demo_choice(common::fast_config()), kc);
+        Self::demo_with(kc, UiOptions::default())
+    }
+
+    /// The window with `options` on a fast demo server, once it is ready.
+    fn demo_with(kc: &common::TestKeychain, options: UiOptions) -> Self {
+        let setup = WorkerSetup {
+            choice: demo_choice(common::fast_config()),
+            keychain: kc.keychain.clone(),
+            registry: kc.registry.clone(),
+            heartbeat_every: HEARTBEAT_EVERY,
+        };
+        let mut window = Self::open_with(setup, options);
         window.until_label_contains("Demo — not connected to Frame.io");
         window
     }
@@ -682,18 +693,12 @@ fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
 
 /// The booth window on a fast demo server, with a short success screen.
 fn presenter(kc: &common::TestKeychain) -> Window {
-    let setup = WorkerSetup {
-        choice: demo_choice(common::fast_config()),
-        keychain: kc.keychain.clone(),
-        registry: kc.registry.clone(),
-        heartbeat_every: HEARTBEAT_EVERY,
-    };
     let options = UiOptions {
         presenter: true,
         linger: Duration::from_millis(400),
         ..UiOptions::default()
     };
-    let mut window = Window::open_with(setup, options);
+    let mut window = Window::demo_with(kc, options);
     window.until_label_contains("QR code for ");
     window
 }
@@ -856,18 +861,11 @@ fn export_report_saves_the_fleet_as_csv_and_json_with_the_last_upload() {
     };
     kc.track("CAM-REPORT@demo");
     let reports = kc.config_dir.path().join("reports");
-    let setup = WorkerSetup {
-        choice: demo_choice(common::fast_config()),
-        keychain: kc.keychain.clone(),
-        registry: kc.registry.clone(),
-        heartbeat_every: HEARTBEAT_EVERY,
-    };
     let options = UiOptions {
         report_dir: reports.clone(),
         ..UiOptions::default()
     };
-    let mut window = Window::open_with(setup, options);
-    window.until_label_contains("Demo — not connected to Frame.io");
+    let mut window = Window::demo_with(&kc, options);
     pair_in_window(&mut window, "CAM-REPORT");
     window.click("Send test clip");
     window.until_label_contains("CAM-REPORT: test clip uploaded");

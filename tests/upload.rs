@@ -47,6 +47,16 @@ async fn paired(kc: &TestKeychain, device: &str) -> (DemoServer, Control, Contex
     (server, control, ctx, record)
 }
 
+/// Uploads the test clip, without cancel.
+async fn send_clip(
+    ctx: &Context,
+    record: &DeviceRecord,
+    progress: &watch::Sender<Progress>,
+) -> Result<UploadOutcome, LifecycleError> {
+    let cancel = CancellationToken::new();
+    device::upload(ctx, record, Media::test_clip(), progress, &cancel).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_clip_arrives_whole_and_is_recorded() {
     let Some(kc) = common::os_keychain() else {
@@ -54,15 +64,7 @@ async fn the_test_clip_arrives_whole_and_is_recorded() {
     };
     let (server, _control, ctx, record) = paired(&kc, "CAM-UP").await;
     let (progress, watcher) = watch::channel(Progress::default());
-    let outcome = device::upload(
-        &ctx,
-        &record,
-        Media::test_clip(),
-        &progress,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let outcome = send_clip(&ctx, &record, &progress).await.unwrap();
     let UploadOutcome::Done(done) = outcome else {
         panic!("{outcome:?}")
     };
@@ -142,23 +144,10 @@ async fn a_paused_channel_and_an_expired_token_are_handled() {
     let Some(kc) = common::os_keychain() else {
         return;
     };
-    let (server, control, ctx, record) = paired(&kc, "CAM-PAUSE").await;
-    let base = server.base_url();
-    reqwest::Client::new()
-        .post(base.join("/_control/devices/CAM-PAUSE/pause").unwrap())
-        .send()
-        .await
-        .unwrap();
+    let (_server, control, ctx, record) = paired(&kc, "CAM-PAUSE").await;
+    control.pause("CAM-PAUSE").await;
     let (progress, _) = watch::channel(Progress::default());
-    let error = device::upload(
-        &ctx,
-        &record,
-        Media::test_clip(),
-        &progress,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap_err();
+    let error = send_clip(&ctx, &record, &progress).await.unwrap_err();
     assert!(
         matches!(error, LifecycleError::ChannelPaused { .. }),
         "{error:?}"
@@ -169,21 +158,9 @@ async fn a_paused_channel_and_an_expired_token_are_handled() {
     );
     assert_eq!(error.kind().exit_code(), 3);
 
-    reqwest::Client::new()
-        .post(base.join("/_control/devices/CAM-PAUSE/resume").unwrap())
-        .send()
-        .await
-        .unwrap();
+    control.resume("CAM-PAUSE").await;
     control.expire_access("CAM-PAUSE").await;
-    let outcome = device::upload(
-        &ctx,
-        &record,
-        Media::test_clip(),
-        &progress,
-        &CancellationToken::new(),
-    )
-    .await
-    .unwrap();
+    let outcome = send_clip(&ctx, &record, &progress).await.unwrap();
     assert!(
         matches!(outcome, UploadOutcome::Done(_)),
         "refreshed once and retried"

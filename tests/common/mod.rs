@@ -126,6 +126,21 @@ impl Control {
             .await;
     }
 
+    /// Pauses a device, as Frame.io's C2C Connections page does (uploads get 409).
+    pub async fn pause(&self, client_id: &str) {
+        self.post(&format!("/_control/devices/{client_id}/pause"), Value::Null)
+            .await;
+    }
+
+    /// Resumes a paused device.
+    pub async fn resume(&self, client_id: &str) {
+        self.post(
+            &format!("/_control/devices/{client_id}/resume"),
+            Value::Null,
+        )
+        .await;
+    }
+
     /// Declines a code.
     pub async fn deny(&self, user_code: &str) {
         self.post(&format!("/_control/codes/{user_code}/deny"), Value::Null)
