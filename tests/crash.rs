@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use c2c_pair::demo::DemoServer;
-use c2c_pair::device::{self, DeviceId, PairEvent, PairOutcome};
+use c2c_pair::device::PairOutcome;
 use c2c_pair::keychain::TokenSet;
 use common::{Control, TestKeychain};
 use rand::Rng;
@@ -20,7 +20,6 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio_util::sync::CancellationToken;
 
 fn now_ms() -> u128 {
     SystemTime::now()
@@ -73,20 +72,8 @@ fn binary(kc: &TestKeychain, base: &str, args: &[&str]) -> Command {
 /// Pairs through the library (to set up or restore a device after a lost refresh).
 async fn pair_directly(kc: &TestKeychain, server: &DemoServer, control: &Control, device: &str) {
     let ctx = kc.context(common::backend_for(server, common::demo_secret()));
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let id = DeviceId::parse(device).unwrap();
-    let run = tokio::spawn(async move {
-        device::pair(&ctx, &id, None, &CancellationToken::new(), |e| {
-            let _ = tx.send(e);
-        })
-        .await
-    });
-    while let Some(event) = events.recv().await {
-        if let PairEvent::CodeIssued(code) = event {
-            control.approve(&code.user_code).await;
-        }
-    }
-    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+    let outcome = common::pair_approving(&ctx, control, device).await;
+    assert!(matches!(outcome, Ok(PairOutcome::Paired(_))));
 }
 
 #[derive(Default, Debug)]

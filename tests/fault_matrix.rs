@@ -11,13 +11,10 @@ use std::time::Duration;
 use c2c_pair::c2c::PollStatus;
 use c2c_pair::demo::fault::Fault;
 use c2c_pair::demo::{DemoConfig, DemoServer};
-use c2c_pair::device::{
-    self, Context, DeviceId, LifecycleError, PairError, PairEvent, PairOutcome,
-};
+use c2c_pair::device::{self, Context, LifecycleError, PairError, PairEvent, PairOutcome};
 use c2c_pair::registry::{DeviceRecord, DeviceState};
 use common::{Control, FAST_INTERVAL, TestKeychain};
 use secrecy::ExposeSecret;
-use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "/v2/auth/token";
 const REVOKE: &str = "/v2/auth/revoke";
@@ -118,17 +115,7 @@ async fn pair(
     control: &Control,
     device: &str,
 ) -> (Result<PairOutcome, PairError>, Vec<PollStatus>) {
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let id = DeviceId::parse(device).unwrap();
-    let run = {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            device::pair(&ctx, &id, None, &CancellationToken::new(), |e| {
-                let _ = tx.send(e);
-            })
-            .await
-        })
-    };
+    let (run, mut events) = common::start_pairing(ctx, device);
     let mut statuses = Vec::new();
     while let Some(event) = events.recv().await {
         match event {

@@ -12,9 +12,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use c2c_pair::demo::{DemoConfig, DemoServer};
-use c2c_pair::device::{self, DeviceId, PairEvent, PairOutcome};
+use c2c_pair::device::PairOutcome;
 use common::Control;
-use tokio_util::sync::CancellationToken;
 
 const START: &str = "<!-- soak:start -->";
 const END: &str = "<!-- soak:end -->";
@@ -49,32 +48,15 @@ async fn pairings_under_random_faults_end_well_and_lose_no_token() {
                 "{device}@{}",
                 ctx.backend.client.profile().keychain_host()
             ));
-            tokio::spawn(async move {
-                let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-                let id = DeviceId::parse(&device).unwrap();
-                let pairing = {
-                    let ctx = ctx.clone();
-                    tokio::spawn(async move {
-                        device::pair(&ctx, &id, None, &CancellationToken::new(), |e| {
-                            let _ = tx.send(e);
-                        })
-                        .await
-                    })
-                };
-                while let Some(event) = events.recv().await {
-                    if let PairEvent::CodeIssued(code) = event {
-                        control.approve(&code.user_code).await;
-                    }
-                }
-                pairing.await
-            })
+            tokio::spawn(async move { common::pair_approving(&ctx, &control, &device).await })
         })
         .collect();
 
     let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     let mut panics = 0;
     for run in runs {
-        match run.await.unwrap() {
+        // A panic in pairing panics `pair_approving`, so it shows as this task's panic.
+        match run.await {
             Err(join) if join.is_panic() => panics += 1,
             Err(join) => panic!("{join}"),
             Ok(Ok(PairOutcome::Paired(_))) => *outcomes.entry("paired".into()).or_default() += 1,

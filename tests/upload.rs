@@ -7,7 +7,7 @@ mod common;
 use bytes::Bytes;
 use c2c_pair::demo::DemoServer;
 use c2c_pair::device::{
-    self, Context, DeviceId, LifecycleError, Media, PairEvent, PairOutcome, Progress, UploadOutcome,
+    self, Context, LifecycleError, Media, PairOutcome, Progress, UploadOutcome,
 };
 use c2c_pair::registry::DeviceRecord;
 use common::{Control, TestKeychain};
@@ -18,23 +18,8 @@ async fn paired(kc: &TestKeychain, device: &str) -> (DemoServer, Control, Contex
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
     let ctx = kc.context(common::backend_for(&server, common::demo_secret()));
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let id = DeviceId::parse(device).unwrap();
-    let run = {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            device::pair(&ctx, &id, None, &CancellationToken::new(), |e| {
-                let _ = tx.send(e);
-            })
-            .await
-        })
-    };
-    while let Some(event) = events.recv().await {
-        if let PairEvent::CodeIssued(code) = event {
-            control.approve(&code.user_code).await;
-        }
-    }
-    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+    let outcome = common::pair_approving(&ctx, &control, device).await;
+    assert!(matches!(outcome, Ok(PairOutcome::Paired(_))));
     let record = ctx
         .registry
         .load()

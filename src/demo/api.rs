@@ -261,15 +261,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-async fn device_info(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+/// The device whose bearer token this is, with the request details naming it.
+fn authenticated(
+    shared: &Shared,
+    headers: &HeaderMap,
+) -> Option<(super::state::DeviceRecord, Details)> {
     let device =
-        bearer(&headers).and_then(|token| shared.lock().authenticate(token, Instant::now()));
-    let Some(device) = device else {
-        return not_authorized();
-    };
+        bearer(headers).and_then(|token| shared.lock().authenticate(token, Instant::now()))?;
     let details = Details {
         client_id: Some(device.client_id.clone()),
         ..Details::default()
+    };
+    Some((device, details))
+}
+
+async fn device_info(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let Some((device, details)) = authenticated(&shared, &headers) else {
+        return not_authorized();
     };
     let body = json!({
         "_type": "project_device",
@@ -284,17 +292,9 @@ async fn device_info(State(shared): State<Shared>, headers: HeaderMap) -> Respon
 }
 
 async fn heartbeat(State(shared): State<Shared>, headers: HeaderMap) -> Response {
-    let device =
-        bearer(&headers).and_then(|token| shared.lock().authenticate(token, Instant::now()));
-    match device {
+    match authenticated(&shared, &headers) {
+        Some((_, details)) => (StatusCode::NO_CONTENT, Extension(details)).into_response(),
         None => not_authorized(),
-        Some(device) => {
-            let details = Details {
-                client_id: Some(device.client_id),
-                ..Details::default()
-            };
-            (StatusCode::NO_CONTENT, Extension(details)).into_response()
-        }
     }
 }
 
@@ -307,14 +307,8 @@ async fn create_asset(
     headers: HeaderMap,
     body: Result<Json<NewAsset>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    let device =
-        bearer(&headers).and_then(|token| shared.lock().authenticate(token, Instant::now()));
-    let Some(device) = device else {
+    let Some((device, details)) = authenticated(&shared, &headers) else {
         return not_authorized();
-    };
-    let details = Details {
-        client_id: Some(device.client_id.clone()),
-        ..Details::default()
     };
     let Ok(Json(asset)) = body else {
         return (

@@ -516,3 +516,40 @@ impl CredentialStore for RefusingWrites {
         self.inner.describe()
     }
 }
+
+/// Starts pairing `device` in the background; its events arrive on the receiver, which closes
+/// when the run ends.
+pub fn start_pairing(
+    ctx: &c2c_pair::device::Context,
+    device: &str,
+) -> (
+    tokio::task::JoinHandle<Result<c2c_pair::device::PairOutcome, c2c_pair::device::PairError>>,
+    tokio::sync::mpsc::UnboundedReceiver<c2c_pair::device::PairEvent>,
+) {
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let id = c2c_pair::device::DeviceId::parse(device).unwrap();
+    let ctx = ctx.clone();
+    let run = tokio::spawn(async move {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        c2c_pair::device::pair(&ctx, &id, None, &cancel, |e| {
+            let _ = tx.send(e);
+        })
+        .await
+    });
+    (run, events)
+}
+
+/// Pairs `device`, approving each code it is given on the server behind `control`.
+pub async fn pair_approving(
+    ctx: &c2c_pair::device::Context,
+    control: &Control,
+    device: &str,
+) -> Result<c2c_pair::device::PairOutcome, c2c_pair::device::PairError> {
+    let (run, mut events) = start_pairing(ctx, device);
+    while let Some(event) = events.recv().await {
+        if let c2c_pair::device::PairEvent::CodeIssued(code) = event {
+            control.approve(&code.user_code).await;
+        }
+    }
+    run.await.unwrap()
+}
