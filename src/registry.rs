@@ -9,6 +9,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,35 @@ pub enum RegistryError {
 #[derive(Debug, Clone)]
 pub struct Registry {
     dir: PathBuf,
+    /// Changes waiting to be written, shared by this registry's clones (group commit).
+    queue: Arc<Mutex<Vec<Queued>>>,
+    /// Held by the thread writing a batch.
+    committing: Arc<Mutex<()>>,
+    /// The file as last read or written by this process, and its devices: a file whose bytes
+    /// are the same is not parsed again.
+    cache: Arc<Mutex<Option<Cached>>>,
+}
+
+/// The file's bytes and the devices they hold.
+type Cached = (Vec<u8>, Vec<DeviceRecord>);
+
+/// A change to the device list, run by whichever thread writes the batch.
+type Change = Box<dyn FnOnce(&mut Vec<DeviceRecord>) + Send>;
+
+/// One change waiting for the next write, and who waits for it.
+struct Queued {
+    change: Change,
+    written: mpsc::Sender<Result<(), RegistryError>>,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Queued")
+    }
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What loading found.
@@ -133,7 +163,12 @@ pub struct Loaded {
 impl Registry {
     /// The registry in `dir`.
     pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+        Self {
+            dir: dir.into(),
+            queue: Arc::default(),
+            committing: Arc::default(),
+            cache: Arc::default(),
+        }
     }
 
     /// The registry in `C2C_PAIR_CONFIG_DIR`, else the OS config directory
@@ -175,9 +210,50 @@ impl Registry {
         Ok(result)
     }
 
+    /// Applies `change` like [`Registry::update`], but in a group commit: changes made at
+    /// the same time from this process (a rig pairing at once) share one read and one write,
+    /// so each costs O(1) writes instead of a rewrite of the whole list each.
+    pub fn commit<T: Send + 'static>(
+        &self,
+        change: impl FnOnce(&mut Vec<DeviceRecord>) -> T + Send + 'static,
+    ) -> Result<T, RegistryError> {
+        let (result_tx, result) = mpsc::channel();
+        let (written, done) = mpsc::channel();
+        locked(&self.queue).push(Queued {
+            change: Box::new(move |devices| {
+                let _ = result_tx.send(change(devices));
+            }),
+            written,
+        });
+        {
+            // Whoever holds this writes everything queued so far. Once we hold it, our change
+            // is either written (by the one before us) or still queued, for us to write.
+            let _committer = locked(&self.committing);
+            if done.try_recv().is_err() {
+                let batch = std::mem::take(&mut *locked(&self.queue));
+                let (changes, waiting): (Vec<_>, Vec<_>) =
+                    batch.into_iter().map(|q| (q.change, q.written)).unzip();
+                let outcome = self.update(|devices| {
+                    for change in changes {
+                        change(devices);
+                    }
+                });
+                for waiter in waiting {
+                    let _ = waiter.send(outcome.clone());
+                }
+                outcome?;
+            }
+        }
+        result.try_recv().map_err(|_| RegistryError::Io {
+            path: self.path().display().to_string(),
+            action: "written",
+            reason: "the write was interrupted".into(),
+        })
+    }
+
     /// Inserts or replaces the record of one device (same id and host).
     pub fn upsert(&self, record: DeviceRecord) -> Result<(), RegistryError> {
-        self.update(|devices| {
+        self.commit(move |devices| {
             match devices
                 .iter_mut()
                 .find(|d| d.is(&record.device_id, &record.keychain_host))
@@ -193,12 +269,13 @@ impl Registry {
         &self,
         device_id: &str,
         keychain_host: &str,
-        change: impl FnOnce(&mut DeviceRecord),
+        change: impl FnOnce(&mut DeviceRecord) + Send + 'static,
     ) -> Result<bool, RegistryError> {
-        self.update(|devices| {
+        let (device_id, keychain_host) = (device_id.to_owned(), keychain_host.to_owned());
+        self.commit(move |devices| {
             devices
                 .iter_mut()
-                .find(|d| d.is(device_id, keychain_host))
+                .find(|d| d.is(&device_id, &keychain_host))
                 .map(change)
                 .is_some()
         })
@@ -206,9 +283,10 @@ impl Registry {
 
     /// Removes one device; `false` if it was not there.
     pub fn remove(&self, device_id: &str, keychain_host: &str) -> Result<bool, RegistryError> {
-        self.update(|devices| {
+        let (device_id, keychain_host) = (device_id.to_owned(), keychain_host.to_owned());
+        self.commit(move |devices| {
             let before = devices.len();
-            devices.retain(|d| !d.is(device_id, keychain_host));
+            devices.retain(|d| !d.is(&device_id, &keychain_host));
             devices.len() != before
         })
     }
@@ -255,11 +333,22 @@ impl Registry {
             }
             Err(e) => return Err(self.io_error("read", &e)),
         };
-        match serde_json::from_slice::<RegistryFile>(&bytes) {
-            Ok(file) if file.version == VERSION => Ok(Loaded {
-                devices: file.devices,
+        if let Some((cached, devices)) = &*locked(&self.cache)
+            && *cached == bytes
+        {
+            return Ok(Loaded {
+                devices: devices.clone(),
                 moved_aside: None,
-            }),
+            });
+        }
+        match serde_json::from_slice::<RegistryFile>(&bytes) {
+            Ok(file) if file.version == VERSION => {
+                *locked(&self.cache) = Some((bytes, file.devices.clone()));
+                Ok(Loaded {
+                    devices: file.devices,
+                    moved_aside: None,
+                })
+            }
             Ok(file) => Err(RegistryError::Io {
                 path: path.display().to_string(),
                 action: "read",
@@ -291,7 +380,8 @@ impl Registry {
             version: VERSION,
             devices: devices.to_vec(),
         };
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| RegistryError::Io {
+        // Compact: a rig of a thousand devices is rewritten on every change.
+        let json = serde_json::to_vec(&file).map_err(|e| RegistryError::Io {
             path: self.path().display().to_string(),
             action: "written",
             reason: e.to_string(),
@@ -305,7 +395,9 @@ impl Registry {
             // Make the rename itself durable.
             File::open(&self.dir)?.sync_all()
         };
-        write().map_err(|e| self.io_error("written", &e))
+        write().map_err(|e| self.io_error("written", &e))?;
+        *locked(&self.cache) = Some((json, file.devices));
+        Ok(())
     }
 
     fn io_error(&self, action: &'static str, error: &std::io::Error) -> RegistryError {
@@ -365,6 +457,39 @@ mod tests {
     }
 
     #[test]
+    fn changes_made_at_once_from_many_threads_are_all_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::in_dir(dir.path());
+        let threads: Vec<_> = (0..40)
+            .map(|i| {
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    registry.upsert(record(&format!("CAM-{i}"))).unwrap();
+                    registry
+                        .modify(&format!("CAM-{i}"), "api.frame.io:443", move |r| {
+                            r.last_heartbeat = Some(i)
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        for thread in threads {
+            assert!(thread.join().unwrap(), "each modify found its device");
+        }
+        let devices = Registry::in_dir(dir.path()).load().unwrap().devices;
+        assert_eq!(devices.len(), 40);
+        for device in devices {
+            let i: u64 = device.device_id[4..].parse().unwrap();
+            assert_eq!(device.last_heartbeat, Some(i));
+        }
+        assert!(
+            !registry
+                .modify("CAM-X", "api.frame.io:443", |_| {})
+                .unwrap()
+        );
+    }
+
+    #[test]
     fn records_round_trip_and_upsert_replaces() {
         let dir = tempfile::tempdir().unwrap();
         let registry = Registry::in_dir(dir.path());
@@ -387,7 +512,7 @@ mod tests {
         );
         assert_eq!(registry.load().unwrap().devices[0].last_heartbeat, Some(5));
         let text = fs::read_to_string(registry.path()).unwrap();
-        assert!(text.contains(r#""state": "needs_repairing""#), "{text}");
+        assert!(text.contains(r#""state":"needs_repairing""#), "{text}");
     }
 
     #[test]

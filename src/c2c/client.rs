@@ -178,6 +178,19 @@ impl C2cClient {
         Ok(Self { http, profile })
     }
 
+    /// The same client (connection pool, TLS setup, headers) for another API base, with the
+    /// rest of the profile unchanged: building a client loads the OS trust store, which costs
+    /// milliseconds.
+    pub fn with_api_base(&self, api_base: url::Url) -> Self {
+        Self {
+            http: self.http.clone(),
+            profile: Profile {
+                api_base,
+                ..self.profile.clone()
+            },
+        }
+    }
+
     /// The profile this client was built with.
     pub fn profile(&self) -> &Profile {
         &self.profile

@@ -274,10 +274,13 @@ async fn refresh_if(
     }
     tracing::info!(device = %record.device_id, "refreshed; new tokens saved");
     ctx.registry
-        .modify(&record.device_id, &record.keychain_host, |r| {
-            r.access_expires_at = renewed.access_expires_at;
-            r.refresh_issued_at = Some(renewed.issued_at);
-            r.state = DeviceState::Paired;
+        .modify(&record.device_id, &record.keychain_host, {
+            let (expires_at, issued_at) = (renewed.access_expires_at, renewed.issued_at);
+            move |r| {
+                r.access_expires_at = expires_at;
+                r.refresh_issued_at = Some(issued_at);
+                r.state = DeviceState::Paired;
+            }
         })?;
     // After every refresh, ask which project the device is in (spec §3.4).
     if let Err(error) = update_project(ctx, record, &renewed.access_token).await {
@@ -421,10 +424,14 @@ fn record_project(
     info: &DeviceInfo,
 ) -> Result<(), LifecycleError> {
     ctx.registry
-        .modify(&record.device_id, &record.keychain_host, |r| {
-            r.project_name = info.project.as_ref().and_then(|p| p.name.clone());
-            r.project_id = info.project.as_ref().and_then(|p| p.id.clone());
-            r.remote_name = info.name.clone();
+        .modify(&record.device_id, &record.keychain_host, {
+            let project = info.project.clone();
+            let remote_name = info.name.clone();
+            move |r| {
+                r.project_name = project.as_ref().and_then(|p| p.name.clone());
+                r.project_id = project.and_then(|p| p.id);
+                r.remote_name = remote_name;
+            }
         })?;
     Ok(())
 }

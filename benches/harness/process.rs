@@ -1,0 +1,328 @@
+//! Whole-process figures (release build, X display): cold start to the first frame showing a
+//! code, the CLI's time to its `code` event, and CPU and memory while a code waits — each
+//! against a bare eframe window (this bench binary re-run with `--bare-window`) measured in
+//! the same run.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use c2c_pair::demo::{DemoConfig, DemoServer};
+use c2c_pair::device::PairOutcome;
+
+use super::pairing::common::{self, TestKeychain};
+use super::{Section, cpu_seconds, median, rss_mib};
+
+/// The argument that turns the bench binary into the bare window.
+pub const BARE_WINDOW_ARG: &str = "--bare-window";
+/// What the bare window logs on its first frame.
+const FIRST_FRAME: &str = "bare window: first frame";
+/// What the app logs when the first QR is on screen.
+const QR_SHOWN: &str = "verification QR presented";
+
+/// How much to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    /// Cold starts of each kind.
+    pub starts: usize,
+    /// How long CPU is counted while idle.
+    pub idle: Duration,
+    /// Paired devices in the list for the second idle figure.
+    pub fleet: usize,
+}
+
+/// The full run.
+pub const FULL: Size = Size {
+    starts: 10,
+    idle: Duration::from_secs(60),
+    fleet: 20,
+};
+
+/// The smoke run.
+pub const SMOKE: Size = Size {
+    starts: 1,
+    idle: Duration::from_secs(2),
+    fleet: 2,
+};
+
+/// Whether an X display and `curl` are there; without them the whole-process figures are
+/// skipped, unless `C2C_PAIR_REQUIRE_DISPLAY=1` (CI), where that is a failure.
+pub fn display_ready() -> bool {
+    let display = std::env::var("DISPLAY").is_ok_and(|d| !d.is_empty());
+    let curl = Command::new("curl").arg("--version").output().is_ok();
+    if !(display && curl) && std::env::var("C2C_PAIR_REQUIRE_DISPLAY").as_deref() == Ok("1") {
+        panic!("C2C_PAIR_REQUIRE_DISPLAY=1 but there is no X display or no curl");
+    }
+    if !(display && curl) {
+        eprintln!("skipped: whole-process figures need an X display and curl");
+    }
+    display && curl
+}
+
+/// Runs an eframe window that repaints once a second with the same renderer as the app,
+/// logging its first frame; the floor for start-up and idle figures.
+pub fn bare_window() {
+    struct Bare {
+        first: bool,
+    }
+    impl eframe::App for Bare {
+        fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+            if std::mem::take(&mut self.first) {
+                eprintln!("{FIRST_FRAME}");
+            }
+            egui::CentralPanel::default().show(ui, |ui| ui.label("bare eframe window"));
+            ui.ctx().request_repaint_after(Duration::from_secs(1));
+        }
+    }
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Glow,
+        viewport: egui::ViewportBuilder::default().with_inner_size([1180.0, 760.0]),
+        ..Default::default()
+    };
+    let _ = eframe::run_native(
+        "bare",
+        options,
+        Box::new(|_| Ok(Box::new(Bare { first: true }))),
+    );
+}
+
+/// A child process whose stderr lines arrive on a channel; killed on drop.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        let (tx, lines) = mpsc::channel();
+        for stream in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self { child, lines }
+    }
+
+    /// Waits for a line containing `text`.
+    fn until(&self, text: &str) -> String {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no line with {text:?}"));
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The app, with the bench's keychain service and config directory.
+fn app(kc: &TestKeychain, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
+    command
+        .args(args)
+        .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
+        .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
+        .env("RUST_LOG", "warn,c2c_pair=info")
+        .env_remove("C2C_PAIR_CLIENT_SECRET")
+        .env_remove("C2C_PAIR_API_BASE");
+    command
+}
+
+fn bare() -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.arg(BARE_WINDOW_ARG);
+    command
+}
+
+/// Milliseconds from exec to the line containing `text`, over `runs` runs.
+fn starts(runs: usize, command: impl Fn(usize) -> Command, text: &str) -> Vec<f64> {
+    (0..runs)
+        .map(|run| {
+            let started = Instant::now();
+            let running = Running::start(command(run));
+            running.until(text);
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect()
+}
+
+/// Milliseconds of one `curl` round trip to a running demo server (median of `runs`).
+fn curl_round_trip(runs: usize) -> f64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt
+        .block_on(DemoServer::start(DemoConfig::default()))
+        .unwrap();
+    let url = server.base_url().to_string();
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let status = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", &url])
+                .status()
+                .expect("curl");
+            assert!(status.success());
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    median(&mut times)
+}
+
+/// Cold start of the window and of the CLI's `pair --json`.
+pub fn cold_start(size: Size, section: &mut Section) {
+    let kc = common::os_keychain().expect("a Secret Service");
+    let mut bare_ms = starts(size.starts, |_| bare(), FIRST_FRAME);
+    let curl_ms = curl_round_trip(size.starts.max(3));
+    let floor = median(&mut bare_ms) + curl_ms;
+    let mut gui = starts(
+        size.starts,
+        |run| {
+            kc.track(&format!("COLD-{run}@demo"));
+            app(&kc, &["--device", &format!("COLD-{run}")])
+        },
+        QR_SHOWN,
+    );
+    let gui_median = median(&mut gui);
+    section.figure(
+        "window: exec → first frame showing a code, median",
+        gui_median,
+        Some(floor),
+        "ms",
+        "≤ 400 ms and ≤ 3 × floor",
+        gui_median <= 400.0 && gui_median <= 3.0 * floor,
+    );
+    let mut cli = starts(
+        size.starts,
+        |run| app(&kc, &["pair", "--device", &format!("CLI-{run}"), "--json"]),
+        "\"event\":\"code\"",
+    );
+    let cli_median = median(&mut cli);
+    section.figure(
+        "CLI: exec → `pair --json` code event, median",
+        cli_median,
+        Some(curl_ms),
+        "ms",
+        "≤ 100 ms",
+        cli_median <= 100.0,
+    );
+    section.notes.push(format!(
+        "Cold start: {} runs each, release build, demo mode on the embedded server, Xvfb. The \
+         window's time ends at the log line written when the first QR is drawn; the floor is a \
+         bare eframe 0.37 window (glow, same size) to its first frame, {:.0} ms median, plus \
+         one `curl` round trip to the embedded server, {curl_ms:.1} ms. The CLI's floor is the \
+         curl round trip alone.",
+        size.starts,
+        floor - curl_ms
+    ));
+}
+
+/// CPU share of one core and RSS of a process over `idle`, once it is up.
+fn idle_usage(running: &Running, idle: Duration) -> (f64, f64) {
+    let pid = running.pid();
+    // Let start-up work finish before counting.
+    std::thread::sleep(Duration::from_secs(2));
+    let before = cpu_seconds(pid);
+    std::thread::sleep(idle);
+    let used = cpu_seconds(pid) - before;
+    (used / idle.as_secs_f64() * 100.0, rss_mib(pid, false))
+}
+
+/// CPU and memory while a code waits on screen: alone, and with paired devices listed.
+pub fn idle(size: Size, section: &mut Section) {
+    let kc = common::os_keychain().expect("a Secret Service");
+    let bare = Running::start(bare());
+    bare.until(FIRST_FRAME);
+    let (bare_cpu, bare_rss) = idle_usage(&bare, size.idle);
+    drop(bare);
+
+    kc.track("IDLE@demo");
+    let alone = Running::start(app(&kc, &["--device", "IDLE"]));
+    alone.until(QR_SHOWN);
+    let (cpu, rss) = idle_usage(&alone, size.idle);
+    drop(alone);
+    record_idle(section, "code waiting", (cpu, rss), (bare_cpu, bare_rss));
+
+    // A fleet paired against a server that outlives the app, listed with heartbeats.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(DemoServer::start(DemoConfig {
+        interval: Duration::from_millis(200),
+        ..DemoConfig::default()
+    }));
+    let server = server.unwrap();
+    let control = common::Control::new(server.base_url());
+    let ctx = kc.context(common::backend_for(&server, common::demo_secret()));
+    let host = ctx.backend.client.profile().keychain_host();
+    for i in 0..size.fleet {
+        let device = format!("FLEET-{i:02}");
+        kc.track(&format!("{device}@{host}"));
+        let outcome = rt.block_on(common::pair_approving(&ctx, &control, &device));
+        assert!(matches!(outcome, Ok(PairOutcome::Paired(_))));
+    }
+    kc.track(&format!("IDLE-FLEET@{host}"));
+    let base = server.base_url().to_string();
+    let mut command = app(&kc, &["--api-base", &base, "--device", "IDLE-FLEET"]);
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    let fleet = Running::start(command);
+    fleet.until(QR_SHOWN);
+    let usage = idle_usage(&fleet, size.idle);
+    drop(fleet);
+    record_idle(
+        section,
+        &format!("code waiting, {} paired devices listed", size.fleet),
+        usage,
+        (bare_cpu, bare_rss),
+    );
+    section.notes.push(format!(
+        "Idle: CPU time from /proc/<pid>/stat over {} s, starting 2 s after the first QR (or \
+         first frame) was drawn; RSS is VmRSS at the end. Floor: the bare eframe window \
+         repainting at 1 Hz, same renderer and size, same display. The fleet figure lists {} \
+         devices paired against an embedded server that outlives the app; their heartbeat round \
+         runs at start-up, inside the measured window.",
+        size.idle.as_secs(),
+        size.fleet
+    ));
+}
+
+fn record_idle(section: &mut Section, what: &str, (cpu, rss): (f64, f64), floor: (f64, f64)) {
+    section.figure(
+        format!("{what}: CPU, % of a core"),
+        cpu,
+        Some(floor.0),
+        "%",
+        "≤ 0.6 % and ≤ 1.2 × floor",
+        cpu <= 0.6 && cpu <= 1.2 * floor.0.max(0.01),
+    );
+    section.figure(
+        format!("{what}: RSS"),
+        rss,
+        Some(floor.1),
+        "MiB",
+        "≤ 1.15 × floor",
+        rss <= 1.15 * floor.1,
+    );
+}

@@ -1,0 +1,67 @@
+//! The benchmark harness works: a small run of every figure, in-process and whole-process.
+//! The timings themselves belong to `cargo bench` and BENCHMARKS.md, not to tests. Its own
+//! `main` (no libtest), because the whole-process figures re-run this binary as the bare
+//! eframe window they compare with.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
+
+#[path = "../benches/harness/mod.rs"]
+mod harness;
+
+use harness::Section;
+use harness::{pairing, process};
+
+fn measured(section: &Section, count: usize) {
+    assert_eq!(section.figures.len(), count, "{}", section.markdown());
+    for figure in &section.figures {
+        assert!(
+            figure.value.is_finite() && figure.value >= 0.0,
+            "{figure:?}"
+        );
+    }
+    let table_rows = section
+        .markdown()
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .count();
+    assert_eq!(table_rows, count + 1, "a header and a row per figure");
+}
+
+fn in_process() {
+    let mut timing = Section::new("timing", "smoke");
+    pairing::poll_timing(pairing::SMOKE, &mut timing);
+    pairing::approval_to_screen(pairing::SMOKE, &mut timing);
+    measured(&timing, 5);
+    let mut scale = Section::new("scale", "smoke");
+    pairing::scale(pairing::SMOKE, &mut scale);
+    measured(&scale, pairing::SMOKE.scale.len());
+    assert!(
+        scale.figures.iter().all(|f| f.met),
+        "no early poll at any N: {}",
+        scale.markdown()
+    );
+}
+
+fn whole_process() {
+    let mut start = Section::new("cold start", "smoke");
+    process::cold_start(process::SMOKE, &mut start);
+    measured(&start, 2);
+    let mut idle = Section::new("idle", "smoke");
+    process::idle(process::SMOKE, &mut idle);
+    measured(&idle, 4);
+}
+
+fn main() {
+    if std::env::args().any(|a| a == process::BARE_WINDOW_ARG) {
+        return process::bare_window();
+    }
+    if pairing::common::os_keychain().is_none() {
+        eprintln!("bench smoke: skipped (no Secret Service)");
+        return;
+    }
+    in_process();
+    eprintln!("bench smoke: in-process harness ok");
+    if process::display_ready() {
+        whole_process();
+        eprintln!("bench smoke: whole-process harness ok");
+    }
+}
