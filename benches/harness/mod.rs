@@ -9,6 +9,7 @@
     clippy::print_stderr
 )]
 
+pub mod bare;
 pub mod pairing;
 pub mod process;
 

@@ -197,7 +197,10 @@ impl PairApp {
         }
         self.banner(ui);
         self.status_bar(ui);
+        // Panels are not filled: the window is cleared to the panel colour already (see
+        // `clear_color`), and on a software renderer every filled pixel costs CPU each frame.
         egui::Panel::left("devices")
+            .frame(unfilled(egui::Frame::side_top_panel(ui.style())))
             .resizable(true)
             .default_size(300.0)
             .min_size(240.0)
@@ -214,19 +217,21 @@ impl PairApp {
                     }
                 });
             });
-        egui::CentralPanel::default_margins().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| {
-                ui.add_space(8.0);
-                centred(ui, COLUMN_WIDTH, |ui| {
-                    self.notices(ui);
-                    self.add_form(ui);
+        egui::CentralPanel::default()
+            .frame(unfilled(egui::Frame::central_panel(ui.style())))
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    ui.add_space(8.0);
+                    centred(ui, COLUMN_WIDTH, |ui| {
+                        self.notices(ui);
+                        self.add_form(ui);
+                    });
+                    ui.add_space(12.0);
+                    self.cards(ui, now);
+                    ui.add_space(24.0);
+                    centred(ui, COLUMN_WIDTH, |ui| self.settings(ui));
                 });
-                ui.add_space(12.0);
-                self.cards(ui, now);
-                ui.add_space(24.0);
-                centred(ui, COLUMN_WIDTH, |ui| self.settings(ui));
             });
-        });
         // Repaint on worker events (they wake us) and at each second of a countdown; never
         // continuously.
         if let Some(tick) = self
@@ -857,4 +862,14 @@ impl eframe::App for PairApp {
     fn ui(&mut self, ui: &mut Ui, _frame: &mut eframe::Frame) {
         self.show(ui);
     }
+
+    /// The panel colour, so panels need not be filled over it.
+    fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        visuals.panel_fill.to_normalized_gamma_f32()
+    }
+}
+
+/// `frame` without its fill.
+pub(crate) fn unfilled(frame: egui::Frame) -> egui::Frame {
+    frame.fill(Color32::TRANSPARENT)
 }

@@ -15,29 +15,31 @@ pub enum BarAction {
 /// Draws the bar.
 pub fn show(ui: &mut Ui, network: Option<&NetworkStatus>, gathering: bool) -> Option<BarAction> {
     let mut action = None;
-    egui::Panel::bottom("status-bar").show(ui, |ui| {
-        ui.horizontal(|ui| {
-            indicator(ui, network);
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                let copy = ui
-                    .add_enabled(!gathering, egui::Button::new("Copy diagnostics"))
-                    .on_hover_text(
-                        "Versions, keychain, network checks and the recent log, secrets \
+    egui::Panel::bottom("status-bar")
+        .frame(super::unfilled(egui::Frame::side_top_panel(ui.style())))
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                indicator(ui, network);
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    let copy = ui
+                        .add_enabled(!gathering, egui::Button::new("Copy diagnostics"))
+                        .on_hover_text(
+                            "Versions, keychain, network checks and the recent log, secrets \
                          removed, for a support ticket",
-                    );
-                if copy.clicked() {
-                    action = Some(BarAction::CopyDiagnostics);
-                }
-                if gathering {
-                    ui.label("Gathering diagnostics…");
-                }
-                ui.separator();
-                zoom(ui);
-                ui.separator();
-                theme(ui);
+                        );
+                    if copy.clicked() {
+                        action = Some(BarAction::CopyDiagnostics);
+                    }
+                    if gathering {
+                        ui.label("Gathering diagnostics…");
+                    }
+                    ui.separator();
+                    zoom(ui);
+                    ui.separator();
+                    theme(ui);
+                });
             });
         });
-    });
     action
 }
 

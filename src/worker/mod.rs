@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub use fleet::{DeviceKey, DeviceView, Status};
 
 use crate::backend::{self, Backend, BackendChoice};
+use crate::c2c::PollStatus;
 use crate::demo::DemoServer;
 use crate::device::{
     self, Context, DeviceId, LifecycleError, PairError, PairEvent, PairOutcome, PairedDevice,
@@ -222,6 +223,13 @@ impl Outbox {
         if self.events.send(event).is_ok() {
             (self.wake)();
         }
+    }
+
+    /// Queues an event without waking the window: it is read on the next frame, which a
+    /// code's countdown brings within a second. For "still waiting" polls, so a waiting code
+    /// costs one frame a second, not one more per poll.
+    fn send_quietly(&self, event: Event) {
+        let _ = self.events.send(event);
     }
 }
 
@@ -761,7 +769,21 @@ impl PairRun {
     ) {
         let attempt = self.attempt;
         let outbox = self.outbox.clone();
-        let progress = |event| outbox.send(Event::Progress { attempt, event });
+        let progress = |event: PairEvent| {
+            let routine = matches!(
+                event,
+                PairEvent::Polled {
+                    status: PollStatus::Pending,
+                    ..
+                }
+            );
+            let event = Event::Progress { attempt, event };
+            if routine {
+                outbox.send_quietly(event);
+            } else {
+                outbox.send(event);
+            }
+        };
         let result = if for_show {
             device::pair_for_show(&self.context, &device_id, &cancel, progress).await
         } else {

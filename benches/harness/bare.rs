@@ -1,0 +1,36 @@
+//! The floor of the window figures: a bare eframe 0.37 window, glow renderer, the app's
+//! default size, repainting once a second (the rate of the app's countdown). Shared by the
+//! benches and `examples/bare_window.rs` (whose stripped size is the binary-size floor).
+
+use std::time::Duration;
+
+/// What the bare window logs on its first frame.
+pub const FIRST_FRAME: &str = "bare window: first frame";
+
+struct Bare {
+    first: bool,
+}
+
+impl eframe::App for Bare {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        if std::mem::take(&mut self.first) {
+            eprintln!("{FIRST_FRAME}");
+        }
+        egui::CentralPanel::default().show(ui, |ui| ui.label("bare eframe window"));
+        ui.ctx().request_repaint_after(Duration::from_secs(1));
+    }
+}
+
+/// Opens the window and runs until it is closed or killed.
+pub fn run() {
+    let options = eframe::NativeOptions {
+        renderer: eframe::Renderer::Glow,
+        viewport: egui::ViewportBuilder::default().with_inner_size([1180.0, 760.0]),
+        ..Default::default()
+    };
+    let _ = eframe::run_native(
+        "bare",
+        options,
+        Box::new(|_| Ok(Box::new(Bare { first: true }))),
+    );
+}
