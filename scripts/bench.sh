@@ -3,6 +3,8 @@
 #
 #   scripts/bench.sh                 all figures (about 10 minutes on 2 cores)
 #   scripts/bench.sh --clean-build   also a clean release build, timed (about 10 more)
+#   scripts/bench.sh --assemble      only rewrite BENCHMARKS.md from the sections in
+#                                    target/bench/ (after re-running one bench by hand)
 #
 # Needs (Debian): xvfb hyperfine curl time binutils, and what .ci/run installs for the
 # keychain (dbus, gnome-keyring). cargo-bloat is used when installed
@@ -16,6 +18,7 @@ for tool in Xvfb hyperfine curl /usr/bin/time strip; do
 done
 
 out=target/bench
+if [[ ${1:-} != --assemble ]]; then
 rm -rf "$out"
 mkdir -p "$out"
 
@@ -39,7 +42,7 @@ bare_mib=$(mib "$out/bare_window.stripped")
 unstripped_mib=$(mib target/release/c2c-pair)
 
 export C2C_PAIR_CONFIG_DIR="$out/config" C2C_PAIR_KEYCHAIN_SERVICE=c2c-pair-bench
-hyperfine --warmup 3 --runs 30 --export-json "$out/cli.json" \
+hyperfine -N --warmup 3 --runs 30 --export-json "$out/cli.json" \
   "target/release/c2c-pair --version" "target/release/c2c-pair status" >/dev/null
 cli_ms() { python3 -c "import json,sys; r=json.load(open('$out/cli.json'))['results'][$1]; print(f\"{r['median']*1000:.2f}\")"; }
 version_ms=$(cli_ms 0)
@@ -74,6 +77,7 @@ status_rss=$(/usr/bin/time -v target/release/c2c-pair status 2>&1 >/dev/null |
     echo '```'
   fi
 } >"$out/6-size.md"
+fi
 
 {
   echo "# Benchmarks"

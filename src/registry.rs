@@ -98,6 +98,13 @@ struct RegistryFile {
     devices: Vec<DeviceRecord>,
 }
 
+/// The file as written, borrowing the list (a rig's list is not copied to be saved).
+#[derive(Serialize)]
+struct RegistryFileRef<'a> {
+    version: u32,
+    devices: &'a [DeviceRecord],
+}
+
 /// Why the registry could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -127,6 +134,14 @@ pub struct Registry {
     /// The file as last read or written by this process, and its devices: a file whose bytes
     /// are the same is not parsed again.
     cache: Arc<Mutex<Option<Cached>>>,
+}
+
+/// Whether a read copies the cached list (to hand it out) or takes it (to change and write
+/// it back).
+#[derive(Clone, Copy)]
+enum Use {
+    Copy,
+    Take,
 }
 
 /// The file's bytes and the devices they hold.
@@ -190,7 +205,7 @@ impl Registry {
     /// Reads every device. A file that cannot be understood is moved aside and reported.
     pub fn load(&self) -> Result<Loaded, RegistryError> {
         let _lock = self.lock()?;
-        self.read_unlocked()
+        self.read_unlocked(Use::Copy)
     }
 
     /// Applies `change` to the device list and writes it back atomically; returns what
@@ -200,13 +215,13 @@ impl Registry {
         change: impl FnOnce(&mut Vec<DeviceRecord>) -> T,
     ) -> Result<T, RegistryError> {
         let _lock = self.lock()?;
-        let loaded = self.read_unlocked()?;
+        let loaded = self.read_unlocked(Use::Take)?;
         if let Some(note) = &loaded.moved_aside {
             tracing::warn!("{note}");
         }
         let mut devices = loaded.devices;
         let result = change(&mut devices);
-        self.write_unlocked(&devices)?;
+        self.write_unlocked(devices)?;
         Ok(result)
     }
 
@@ -321,7 +336,7 @@ impl Registry {
         Ok(file)
     }
 
-    fn read_unlocked(&self) -> Result<Loaded, RegistryError> {
+    fn read_unlocked(&self, using: Use) -> Result<Loaded, RegistryError> {
         let path = self.path();
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -333,17 +348,25 @@ impl Registry {
             }
             Err(e) => return Err(self.io_error("read", &e)),
         };
-        if let Some((cached, devices)) = &*locked(&self.cache)
-            && *cached == bytes
         {
-            return Ok(Loaded {
-                devices: devices.clone(),
-                moved_aside: None,
-            });
+            let mut cache = locked(&self.cache);
+            if cache.as_ref().is_some_and(|(cached, _)| *cached == bytes) {
+                let devices = match using {
+                    Use::Copy => cache.as_ref().map(|(_, d)| d.clone()),
+                    // Written back (and cached again) by the caller.
+                    Use::Take => cache.take().map(|(_, d)| d),
+                };
+                return Ok(Loaded {
+                    devices: devices.unwrap_or_default(),
+                    moved_aside: None,
+                });
+            }
         }
         match serde_json::from_slice::<RegistryFile>(&bytes) {
             Ok(file) if file.version == VERSION => {
-                *locked(&self.cache) = Some((bytes, file.devices.clone()));
+                if matches!(using, Use::Copy) {
+                    *locked(&self.cache) = Some((bytes, file.devices.clone()));
+                }
                 Ok(Loaded {
                     devices: file.devices,
                     moved_aside: None,
@@ -375,10 +398,10 @@ impl Registry {
         }
     }
 
-    fn write_unlocked(&self, devices: &[DeviceRecord]) -> Result<(), RegistryError> {
-        let file = RegistryFile {
+    fn write_unlocked(&self, devices: Vec<DeviceRecord>) -> Result<(), RegistryError> {
+        let file = RegistryFileRef {
             version: VERSION,
-            devices: devices.to_vec(),
+            devices: &devices,
         };
         // Compact: a rig of a thousand devices is rewritten on every change.
         let json = serde_json::to_vec(&file).map_err(|e| RegistryError::Io {
@@ -396,7 +419,7 @@ impl Registry {
             File::open(&self.dir)?.sync_all()
         };
         write().map_err(|e| self.io_error("written", &e))?;
-        *locked(&self.cache) = Some((json, file.devices));
+        *locked(&self.cache) = Some((json, devices));
         Ok(())
     }
 
