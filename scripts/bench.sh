@@ -24,12 +24,13 @@ mkdir -p "$out"
 
 # 1, 2, 5: in process, against the embedded server, real keychain.
 .ci/with-keyring cargo bench --bench pairing
-# 3, 4: the release binary on a private Xvfb (xvfb-run's X authority sometimes refuses one
-# of the many short-lived windows), against a bare eframe window.
-Xvfb :88 -screen 0 1920x1080x24 -nolisten tcp >/dev/null 2>&1 &
+# 3, 4: the release binary on a private Xvfb, against a bare eframe window. -noreset: by
+# default Xvfb resets when its last client leaves and refuses the next one meanwhile, and
+# these figures open and close many windows.
+Xvfb :88 -screen 0 1920x1080x24 -nolisten tcp -noreset >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill $xvfb' EXIT
-sleep 1
+sleep 3
 DISPLAY=:88 .ci/with-keyring cargo bench --bench process
 
 # 6: size, start-up of the headless CLI, build.

@@ -123,14 +123,7 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
     }
 }
 
-/// The app icon, decoded from the PNG built into the binary.
+/// The app icon, decoded from the PNG built into the binary (with eframe's own decoder).
 fn window_icon() -> Option<egui::IconData> {
-    let image = image::load_from_memory(include_bytes!("../assets/icon.png")).ok()?;
-    let rgba = image.into_rgba8();
-    let (width, height) = rgba.dimensions();
-    Some(egui::IconData {
-        rgba: rgba.into_raw(),
-        width,
-        height,
-    })
+    eframe::icon_data::from_png_bytes(include_bytes!("../assets/icon.png")).ok()
 }

@@ -28,9 +28,13 @@ pub fn run() {
         viewport: egui::ViewportBuilder::default().with_inner_size([1180.0, 760.0]),
         ..Default::default()
     };
-    let _ = eframe::run_native(
+    let opened = eframe::run_native(
         "bare",
         options,
         Box::new(|_| Ok(Box::new(Bare { first: true }))),
     );
+    if let Err(error) = opened {
+        eprintln!("bare window: {error}");
+        std::process::exit(1);
+    }
 }
