@@ -59,7 +59,7 @@ status_rss=$(/usr/bin/time -v target/release/c2c-pair status 2>&1 >/dev/null |
   echo "| figure | value | floor | ratio |"
   echo "|---|---|---|---|"
   echo "| release binary, stripped | $app_mib MiB | $bare_mib MiB (bare eframe window, same features) | $(awk -v a="$app_mib" -v b="$bare_mib" 'BEGIN { printf "%.2f", a / b }') |"
-  echo "| release binary, as built | $unstripped_mib MiB | | |"
+  echo "| release binary, as built (the release profile strips it) | $unstripped_mib MiB | | |"
   echo "| \`c2c-pair status\` (headless, reads the device list), median of 30 | $status_ms ms | $version_ms ms (\`c2c-pair --version\`) | $(awk -v a="$status_ms" -v b="$version_ms" 'BEGIN { printf "%.2f", a / b }') |"
   echo "| \`c2c-pair status\`, peak RSS | $status_rss MiB | | |"
   if [[ ${1:-} == --clean-build ]]; then
@@ -74,7 +74,8 @@ status_rss=$(/usr/bin/time -v target/release/c2c-pair status 2>&1 >/dev/null |
     echo 'Largest contributors to the release binary (`cargo bloat --release --crates -n 12`):'
     echo
     echo '```text'
-    cargo bloat --release --bin c2c-pair --crates -n 12 2>/dev/null
+    # cargo bloat reads symbols, which the release profile strips.
+    CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release --bin c2c-pair --crates -n 12 2>/dev/null
     echo '```'
   fi
 } >"$out/6-size.md"

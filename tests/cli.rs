@@ -736,3 +736,41 @@ async fn doctor_names_an_unreachable_api_base_and_prints_no_secret() {
     assert!(report.contains("Summary: 1 problem(s):"), "{report}");
     no_secret(&output);
 }
+
+/// Runs a command that touches neither keychain nor device list.
+async fn offline(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let output = c2c_pair_in("c2c-pair-test-docs", dir.path(), args).output();
+    output.await.unwrap()
+}
+
+#[tokio::test]
+async fn completions_man_page_and_version_are_generated() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef c2c-pair"),
+        ("fish", "complete -c c2c-pair"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let output = offline(&["completions", shell]).await;
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = text(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(
+            script.contains("unpair") && script.contains("doctor"),
+            "{shell} knows the commands"
+        );
+    }
+    let output = offline(&["man"]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let page = text(&output.stdout);
+    assert!(page.contains(".TH c2c-pair"), "roff: {page}");
+    assert!(
+        page.contains("\\-\\-api\\-base"),
+        "options documented: {page}"
+    );
+
+    let version = text(&offline(&["--version"]).await.stdout);
+    let expected = format!("c2c-pair {} (git ", env!("CARGO_PKG_VERSION"));
+    assert!(version.starts_with(&expected), "{version}");
+}

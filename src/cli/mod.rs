@@ -1,5 +1,5 @@
 //! The command line: its options, and the headless commands (`pair`, `status`, `token`,
-//! `refresh`, `unpair`, `upload`, `doctor`, `demo-server`, `secret set`). Printing is this module's job; it goes
+//! `refresh`, `unpair`, `upload`, `doctor`, `demo-server`, `secret set`, `completions`, `man`). Printing is this module's job; it goes
 //! through `out!` and `err!`, which never panic on a closed stream.
 
 /// `println!` that never panics: a closed stdout (`c2c-pair status | head -1`) is not an error.
@@ -18,6 +18,7 @@ macro_rules! err {
     }};
 }
 
+mod docs;
 mod doctor;
 mod fleet;
 mod pair;
@@ -54,7 +55,12 @@ const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
 /// invalid client); 4 code expired; 5 network or server failure; 6 keychain failure;
 /// 130 cancelled.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "c2c-pair", version, about, long_about)]
+#[command(
+    name = "c2c-pair",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("C2C_PAIR_GIT_REVISION"), ")"),
+    about,
+    long_about
+)]
 pub struct Cli {
     /// Server settings, for the window and every command.
     #[command(flatten)]
@@ -214,6 +220,27 @@ pub enum Command {
         #[command(subcommand)]
         action: SecretAction,
     },
+    /// Print shell completions: `c2c-pair completions bash > /etc/bash_completion.d/c2c-pair`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff): `c2c-pair man > c2c-pair.1`.
+    Man,
+}
+
+/// Shells with completions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shell {
+    /// Bash.
+    Bash,
+    /// Zsh.
+    Zsh,
+    /// Fish.
+    Fish,
+    /// PowerShell.
+    Powershell,
 }
 
 /// Client secret actions.
@@ -372,5 +399,7 @@ pub async fn run(cli: &Cli, command: Command) -> ExitCode {
         Command::Secret {
             action: SecretAction::Set,
         } => secret::set(cli).await,
+        Command::Completions { shell } => docs::completions(shell),
+        Command::Man => docs::man(),
     }
 }
