@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh                 all figures (about 10 minutes on 2 cores)
 #   scripts/bench.sh --clean-build   also a clean release build, timed (about 10 more)
+#   scripts/bench.sh --size          only the size section (6), then rewrite BENCHMARKS.md
 #   scripts/bench.sh --assemble      only rewrite BENCHMARKS.md from the sections in
 #                                    target/bench/ (after re-running one bench by hand)
 #
@@ -18,9 +19,12 @@ for tool in Xvfb hyperfine curl /usr/bin/time strip; do
 done
 
 out=target/bench
-if [[ ${1:-} != --assemble ]]; then
-rm -rf "$out"
+build=${CARGO_TARGET_DIR:-target}/release
+mode=${1:-}
+if [[ $mode != --assemble ]]; then
 mkdir -p "$out"
+if [[ $mode != --size ]]; then
+rm -f "$out"/[0-9]-*.md
 
 # 1, 2, 5: in process, against the embedded server, real keychain.
 .ci/with-keyring cargo bench --bench pairing
@@ -32,23 +36,24 @@ xvfb=$!
 trap 'kill $xvfb' EXIT
 sleep 3
 DISPLAY=:88 .ci/with-keyring cargo bench --bench process
+fi
 
 # 6: size, start-up of the headless CLI, build.
 cargo build --release --bin c2c-pair --example bare_window
-strip -o "$out/c2c-pair.stripped" target/release/c2c-pair
-strip -o "$out/bare_window.stripped" target/release/examples/bare_window
+strip -o "$out/c2c-pair.stripped" "$build/c2c-pair"
+strip -o "$out/bare_window.stripped" "$build/examples/bare_window"
 mib() { awk -v b="$(stat -c %s "$1")" 'BEGIN { printf "%.2f", b / 1048576 }'; }
 app_mib=$(mib "$out/c2c-pair.stripped")
 bare_mib=$(mib "$out/bare_window.stripped")
-unstripped_mib=$(mib target/release/c2c-pair)
+unstripped_mib=$(mib "$build/c2c-pair")
 
 export C2C_PAIR_CONFIG_DIR="$out/config" C2C_PAIR_KEYCHAIN_SERVICE=c2c-pair-bench
 hyperfine -N --warmup 3 --runs 30 --export-json "$out/cli.json" \
-  "target/release/c2c-pair --version" "target/release/c2c-pair status" >/dev/null
+  "$build/c2c-pair --version" "$build/c2c-pair status" >/dev/null
 cli_ms() { python3 -c "import json,sys; r=json.load(open('$out/cli.json'))['results'][$1]; print(f\"{r['median']*1000:.2f}\")"; }
 version_ms=$(cli_ms 0)
 status_ms=$(cli_ms 1)
-status_rss=$(/usr/bin/time -v target/release/c2c-pair status 2>&1 >/dev/null |
+status_rss=$(/usr/bin/time -v "$build/c2c-pair" status 2>&1 >/dev/null |
   awk -F': ' '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }')
 
 {
@@ -62,7 +67,7 @@ status_rss=$(/usr/bin/time -v target/release/c2c-pair status 2>&1 >/dev/null |
   echo "| release binary, as built (the release profile strips it) | $unstripped_mib MiB | | |"
   echo "| \`c2c-pair status\` (headless, reads the device list), median of 30 | $status_ms ms | $version_ms ms (\`c2c-pair --version\`) | $(awk -v a="$status_ms" -v b="$version_ms" 'BEGIN { printf "%.2f", a / b }') |"
   echo "| \`c2c-pair status\`, peak RSS | $status_rss MiB | | |"
-  if [[ ${1:-} == --clean-build ]]; then
+  if [[ $mode == --clean-build ]]; then
     build_dir=$(mktemp -d)
     start=$(date +%s)
     CARGO_TARGET_DIR="$build_dir" cargo build --release --bin c2c-pair >/dev/null 2>&1
