@@ -240,30 +240,43 @@ impl Registry {
             }),
             written,
         });
-        {
+        let written = {
             // Whoever holds this writes everything queued so far. Once we hold it, our change
             // is either written (by the one before us) or still queued, for us to write.
             let _committer = locked(&self.committing);
-            if done.try_recv().is_err() {
-                let batch = std::mem::take(&mut *locked(&self.queue));
-                let (changes, waiting): (Vec<_>, Vec<_>) =
-                    batch.into_iter().map(|q| (q.change, q.written)).unzip();
-                let outcome = self.update(|devices| {
-                    for change in changes {
-                        change(devices);
-                    }
-                });
-                for waiter in waiting {
-                    let _ = waiter.send(outcome.clone());
+            match done.try_recv() {
+                Ok(written) => written,
+                Err(_) => {
+                    self.write_queued();
+                    done.try_recv().map_err(|_| self.interrupted())?
                 }
-                outcome?;
             }
+        };
+        written?;
+        result.try_recv().map_err(|_| self.interrupted())
+    }
+
+    /// Applies every queued change in one update and tells each waiter how the write went.
+    fn write_queued(&self) {
+        let batch = std::mem::take(&mut *locked(&self.queue));
+        let (changes, waiting): (Vec<_>, Vec<_>) =
+            batch.into_iter().map(|q| (q.change, q.written)).unzip();
+        let outcome = self.update(|devices| {
+            for change in changes {
+                change(devices);
+            }
+        });
+        for waiter in waiting {
+            let _ = waiter.send(outcome.clone());
         }
-        result.try_recv().map_err(|_| RegistryError::Io {
+    }
+
+    fn interrupted(&self) -> RegistryError {
+        RegistryError::Io {
             path: self.path().display().to_string(),
             action: "written",
             reason: "the write was interrupted".into(),
-        })
+        }
     }
 
     /// Inserts or replaces the record of one device (same id and host).
@@ -510,6 +523,33 @@ mod tests {
                 .modify("CAM-X", "api.frame.io:443", |_| {})
                 .unwrap()
         );
+    }
+
+    #[test]
+    fn a_failed_group_write_tells_every_waiter_why() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the directory should be: every write fails.
+        let blocked = dir.path().join("not-a-dir");
+        fs::write(&blocked, "x").unwrap();
+        let registry = Registry::in_dir(&blocked);
+        // Hold the writer's place until all twenty changes are queued: one thread then
+        // writes the batch and nineteen wait for it.
+        let committing = locked(&registry.committing);
+        let threads: Vec<_> = (0..20)
+            .map(|i| {
+                let registry = registry.clone();
+                std::thread::spawn(move || registry.upsert(record(&format!("CAM-{i}"))))
+            })
+            .collect();
+        while locked(&registry.queue).len() < 20 {
+            std::thread::yield_now();
+        }
+        drop(committing);
+        for thread in threads {
+            let error = thread.join().unwrap().unwrap_err().to_string();
+            assert!(error.contains("could not be locked"), "{error}");
+            assert!(!error.contains("interrupted"), "{error}");
+        }
     }
 
     #[test]
