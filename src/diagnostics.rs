@@ -376,7 +376,10 @@ fn clock(report: &mut Report, date: Option<SystemTime>, sent_at: SystemTime, too
     }
 }
 
-/// The proxy reqwest would use for `url`, from the environment (password removed).
+/// The proxy the environment names for `url` (password removed), with NO_PROXY's host and
+/// domain entries honoured. An approximation of reqwest's own choice (which also reads the
+/// OS settings on macOS and Windows, and CIDR entries): it only decides whether a failed
+/// direct DNS/TCP step counts as a problem; the HTTP step goes through reqwest itself.
 fn proxy_for(url: &url::Url) -> Option<String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let host = url.host_str().unwrap_or_default();

@@ -304,7 +304,7 @@ async fn run(
         other_servers: HashMap::new(),
         observed: Observed::default(),
         heartbeats_in_flight: HashSet::new(),
-        fleet_sent_at: std::cell::Cell::new(std::time::Instant::now()),
+        fleet_sent_at: std::time::Instant::now(),
         held: Held::default(),
         runs: HashMap::new(),
         uploads: HashMap::new(),
@@ -341,7 +341,7 @@ struct State {
     observed: Observed,
     heartbeats_in_flight: HashSet<DeviceKey>,
     /// When the device list was last sent to the window.
-    fleet_sent_at: std::cell::Cell<std::time::Instant>,
+    fleet_sent_at: std::time::Instant,
     /// Tokens a refresh produced but could not save, by device.
     held: Held,
     runs: HashMap<u64, CancellationToken>,
@@ -474,7 +474,7 @@ impl State {
                 // A round's results go out together (or once a second while one is slow):
                 // twenty devices, one repaint.
                 let round_on = !self.heartbeats_in_flight.is_empty();
-                if round_on && self.fleet_sent_at.get().elapsed() < Duration::from_secs(1) {
+                if round_on && self.fleet_sent_at.elapsed() < Duration::from_secs(1) {
                     return;
                 }
                 None
@@ -493,8 +493,8 @@ impl State {
     }
 
     /// Sends the device list as the registry has it now.
-    fn send_fleet(&self) {
-        self.fleet_sent_at.set(std::time::Instant::now());
+    fn send_fleet(&mut self) {
+        self.fleet_sent_at = std::time::Instant::now();
         match self.setup.registry.load() {
             Ok(loaded) => {
                 if let Some(note) = loaded.moved_aside {
