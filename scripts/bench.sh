@@ -47,7 +47,7 @@ app_mib=$(mib "$out/c2c-pair.stripped")
 bare_mib=$(mib "$out/bare_window.stripped")
 unstripped_mib=$(mib "$build/c2c-pair")
 
-export C2C_PAIR_CONFIG_DIR="$out/config" C2C_PAIR_KEYCHAIN_SERVICE=c2c-pair-bench
+export C2C_PAIR_CONFIG_DIR="$out/config" C2C_PAIR_LOG_DIR="$out/config/logs" C2C_PAIR_KEYCHAIN_SERVICE=c2c-pair-bench
 hyperfine -N --warmup 3 --runs 30 --export-json "$out/cli.json" \
   "$build/c2c-pair --version" "$build/c2c-pair status" >/dev/null
 cli_ms() { python3 -c "import json,sys; r=json.load(open('$out/cli.json'))['results'][$1]; print(f\"{r['median']*1000:.2f}\")"; }

@@ -122,9 +122,7 @@ impl Profile {
     /// Checks every field, so a bad setting is reported before any request is made.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_api_base(&self.api_base)?;
-        if semver::Version::parse(&self.client_version).is_err() {
-            return Err(ConfigError::BadClientVersion(self.client_version.clone()));
-        }
+        check_client_version(&self.client_version)?;
         for path in [
             &self.paths.device_code,
             &self.paths.token,
@@ -133,9 +131,7 @@ impl Profile {
             &self.paths.heartbeat,
             &self.paths.assets,
         ] {
-            if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '?') {
-                return Err(ConfigError::BadPath(path.clone()));
-            }
+            check_path(path)?;
         }
         Ok(())
     }
@@ -184,6 +180,22 @@ pub fn parse_api_base(text: &str) -> Result<Url, ConfigError> {
         .map_err(|e| ConfigError::BadApiBase(text.to_owned(), e.to_string()))?;
     check_api_base(&url)?;
     Ok(url)
+}
+
+/// Checks a client version (`x-client-version` must be semver).
+pub fn check_client_version(version: &str) -> Result<(), ConfigError> {
+    match semver::Version::parse(version) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(ConfigError::BadClientVersion(version.to_owned())),
+    }
+}
+
+/// Checks an endpoint path: absolute, without spaces or a query.
+pub fn check_path(path: &str) -> Result<(), ConfigError> {
+    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '?') {
+        return Err(ConfigError::BadPath(path.to_owned()));
+    }
+    Ok(())
 }
 
 fn check_api_base(url: &Url) -> Result<(), ConfigError> {

@@ -13,6 +13,7 @@ use crate::config::Profile;
 use crate::device::FailureKind;
 use crate::keychain::{Keychain, client_secret_account, unix_seconds};
 use crate::log_buffer;
+use crate::log_file;
 use crate::redact::redact;
 use crate::registry::Registry;
 
@@ -78,15 +79,39 @@ pub async fn gather(subject: &Subject<'_>) -> Diagnostics {
     devices(&mut report, subject.registry);
     api_base(&mut report, &subject.choice.profile).await;
     proxies(&mut report);
-    let log = log_buffer::recent();
-    report.line(format!(
-        "Log (last {} lines of this run, secrets removed):",
-        log.len()
-    ));
-    for line in log {
-        report.line(format!("  {line}"));
-    }
+    recent_log(&mut report);
     report.finish()
+}
+
+/// The log file's place and its last lines (every run, window and commands), else the lines
+/// of this run kept in memory.
+fn recent_log(report: &mut Report) {
+    let file = log_file::active_dir().map(|dir| {
+        let path = dir.join(log_file::FILE_NAME).display().to_string();
+        (log_file::tail(&dir, log_buffer::KEPT), path)
+    });
+    let (place, origin, lines) = match file {
+        Some((Ok(lines), path)) => (path, "of the log file", lines),
+        Some((Err(error), path)) => (
+            format!("{path} (unreadable: {error})"),
+            "of this run",
+            log_buffer::recent(),
+        ),
+        None => (
+            "none (kept in memory for this run)".to_owned(),
+            "of this run",
+            log_buffer::recent(),
+        ),
+    };
+    report.fact("Log file", place);
+    report.line(format!(
+        "Log (last {} lines {origin}, secrets removed):",
+        lines.len()
+    ));
+    for line in lines {
+        // The file is written redacted; this covers lines written by an older version.
+        report.line(format!("  {}", redact(&line)));
+    }
 }
 
 /// How the app runs with these settings, in words.
@@ -97,7 +122,7 @@ pub fn describe_mode(choice: &BackendChoice) -> String {
     } else if choice.demo_fallback {
         format!("{base}, or the built-in demo server while no client secret is configured")
     } else {
-        format!("{base} (chosen with --api-base or C2C_PAIR_API_BASE)")
+        format!("{base} (chosen in the settings; c2c-pair config show says where)")
     }
 }
 

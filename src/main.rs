@@ -8,16 +8,24 @@ use std::sync::Arc;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use c2c_pair::log_file::LogFile;
 
 use c2c_pair::ui::PairApp;
 use c2c_pair::worker::Worker;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
-    init_logging(args.verbose, args.default_log_level());
+    let mut args = cli::Cli::parse();
+    let settings = args.load_settings();
+    init_logging(&args);
     let Some(command) = args.command.clone() else {
-        return run_gui(&args);
+        return run_gui(&args, settings);
     };
+    if let Err(message) = settings {
+        cli::report(&message);
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("c2c-cli")
@@ -36,38 +44,60 @@ fn main() -> ExitCode {
     code
 }
 
-/// Logs go to stderr (`RUST_LOG` if set, else the level from `-v`) and, at debug level, to
-/// the in-memory buffer that diagnostics include.
-fn init_logging(verbose: u8, default_level: &str) {
+/// Logs go to stderr (`RUST_LOG` if set, else the level from `-v`) and to the log file in
+/// the state directory (at least debug for this app, more if `RUST_LOG` or `-v` asks), with
+/// secrets removed. Without a usable log folder, the last lines stay in memory instead, for
+/// diagnostics.
+fn init_logging(args: &cli::Cli) {
     use tracing_subscriber::prelude::*;
-    let level = match verbose {
-        0 => default_level,
+    let level = match args.verbose {
+        0 => args.default_log_level(),
         1 => "info",
         2 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,c2c_pair={level}")));
+    let from_env = || EnvFilter::try_from_default_env().ok();
+    let stderr_filter =
+        from_env().unwrap_or_else(|| EnvFilter::new(format!("warn,c2c_pair={level}")));
+    let kept_level = if args.verbose >= 3 { "trace" } else { "debug" };
+    let kept_filter =
+        from_env().unwrap_or_else(|| EnvFilter::new(format!("warn,c2c_pair={kept_level}")));
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_filter(filter);
-    let buffer = tracing_subscriber::fmt::layer()
-        .with_writer(c2c_pair::log_buffer::LogBuffer)
+        .with_filter(stderr_filter);
+    let (file, file_error) = match args.settings.log_dir() {
+        Some(dir) if args.writes_log_file() => match LogFile::open(&dir) {
+            Ok(file) => {
+                file.make_active();
+                (Some(file), None)
+            }
+            Err(error) => (None, Some(format!("{}: {error}", dir.display()))),
+        },
+        _ => (None, None),
+    };
+    let kept_writer = match file {
+        Some(file) => BoxMakeWriter::new(file),
+        None => BoxMakeWriter::new(c2c_pair::log_buffer::LogBuffer),
+    };
+    let kept = tracing_subscriber::fmt::layer()
+        .with_writer(kept_writer)
         .with_ansi(false)
-        .with_target(false)
-        .with_filter(EnvFilter::new("warn,c2c_pair=debug"));
+        .with_filter(kept_filter);
     tracing_subscriber::registry()
         .with(stderr)
-        .with(buffer)
+        .with(kept)
         .init();
+    if let Some(error) = file_error {
+        tracing::warn!("no log file (kept in memory instead): {error}");
+    }
 }
 
-fn run_gui(args: &cli::Cli) -> ExitCode {
+fn run_gui(args: &cli::Cli, settings: Result<(), String>) -> ExitCode {
     // A bad setting still opens the window, with the error in it: launched from a desktop
     // entry, nobody would see stderr.
-    let setup = args.gui_setup();
+    let setup = settings.and_then(|()| args.gui_setup());
     if let Err(message) = &setup {
         cli::report(message);
     }
@@ -80,7 +110,7 @@ fn run_gui(args: &cli::Cli) -> ExitCode {
     if let Some(icon) = window_icon() {
         viewport = viewport.with_icon(icon);
     }
-    if args.presenter {
+    if args.settings.presenter_start() {
         viewport = viewport.with_fullscreen(true);
     }
     let native = eframe::NativeOptions {

@@ -105,6 +105,15 @@ struct RegistryFileRef<'a> {
     devices: &'a [DeviceRecord],
 }
 
+/// The app's config directory: `C2C_PAIR_CONFIG_DIR`, else the OS one (`~/.config/c2c-pair`
+/// on Linux). It holds the device list and the configuration file.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "c2c-pair").map(|dirs| dirs.config_dir().to_owned())
+}
+
 /// Why the registry could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
@@ -189,11 +198,8 @@ impl Registry {
     /// The registry in `C2C_PAIR_CONFIG_DIR`, else the OS config directory
     /// (`~/.config/c2c-pair` on Linux).
     pub fn default_location() -> Result<Self, RegistryError> {
-        if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
-            return Ok(Self::in_dir(dir));
-        }
-        directories::ProjectDirs::from("", "", "c2c-pair")
-            .map(|dirs| Self::in_dir(dirs.config_dir()))
+        config_dir()
+            .map(Self::in_dir)
             .ok_or(RegistryError::NoConfigDir)
     }
 

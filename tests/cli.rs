@@ -24,6 +24,8 @@ fn c2c_pair_in(service: &str, config_dir: &std::path::Path, args: &[&str]) -> Co
         .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
         .env("C2C_PAIR_CONFIG_DIR", config_dir)
+        .env("C2C_PAIR_LOG_DIR", config_dir.join("logs"))
+        .env_remove("C2C_PAIR_CONFIG")
         .env_remove("C2C_PAIR_CLIENT_SECRET")
         .env_remove("C2C_PAIR_API_BASE")
         .env_remove("C2C_PAIR_CLIENT_VERSION")
@@ -773,4 +775,78 @@ async fn completions_man_page_and_version_are_generated() {
     let version = text(&offline(&["--version"]).await.stdout);
     let expected = format!("c2c-pair {} (git ", env!("CARGO_PKG_VERSION"));
     assert!(version.starts_with(&expected), "{version}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the_line() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let file = kc.config_dir.path().join("config.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "# the rig's settings\napi_base = \"{}\"\nheartbeat_interval = 45\n\n[presenter]\nlinger = 3\n",
+            server.base_url()
+        ),
+    )
+    .unwrap();
+
+    // The file's server is the one paired with: no --api-base anywhere.
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    let account = kc.track(&format!("CAM-CONF@{host}"));
+    let mut command = c2c_pair(&kc, &["pair", "--device", "CAM-CONF", "--json"]);
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    let mut run = Running::start(command);
+    let code = run.until("code").await;
+    Control::new(server.base_url())
+        .approve(code["user_code"].as_str().unwrap())
+        .await;
+    assert_eq!(run.until("paired").await["keychain_account"], account);
+    assert_eq!(run.exit_code().await, 0);
+
+    // Environment over the file, options over both; each value says where it came from.
+    let mut command = c2c_pair(&kc, &["--heartbeat-interval", "30", "config", "show"]);
+    command
+        .env("C2C_PAIR_PRESENTER_LINGER", "5")
+        .env("C2C_PAIR_CLIENT_SECRET", "s3cr3t-not-for-eyes");
+    let output = command.output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    let line = |key: &str| {
+        shown
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")))
+            .unwrap_or_else(|| panic!("no {key} in {shown}"))
+            .to_owned()
+    };
+    assert!(shown.contains(&format!("# File: {}\n", file.display())), "{shown}");
+    let api_base = line("api_base");
+    assert!(api_base.contains(server.base_url().as_str()), "{api_base}");
+    assert!(api_base.ends_with("# from the file"), "{api_base}");
+    assert!(line("heartbeat_interval").starts_with("heartbeat_interval = 30 "));
+    assert!(line("heartbeat_interval").ends_with("# from the command line, seconds"));
+    assert!(line("linger").starts_with("linger = 5 "));
+    assert!(line("linger").ends_with("# from the environment, seconds"));
+    assert!(line("keychain_timeout").ends_with("# default, seconds"));
+    assert!(shown.contains("Client secret: set in C2C_PAIR_CLIENT_SECRET (not shown)"));
+    assert!(!shown.contains("s3cr3t-not-for-eyes"));
+
+    // A broken file stops every command with exit 2, naming the file, the line and the fix.
+    for (broken, line, says) in [
+        ("api_base = \"https://api.frame.io\"\n\n[presenter]\nlinger = \"long\"\n", 4, "invalid type"),
+        ("heartbeat_interval = 45\nbody = multipart\n", 2, "string values must be quoted"),
+        ("api_base = \"http://c2c.example.com\"\n", 1, "refusing plain http://"),
+    ] {
+        std::fs::write(&file, broken).unwrap();
+        for args in [&["config", "show"][..], &["status"]] {
+            let output = run_to_end(&kc, args, None).await;
+            assert_failure(&output, 2, &format!("{}, line {line}: ", file.display()));
+            let stderr = text(&output.stderr);
+            assert!(stderr.contains(says), "{stderr}");
+            let bad_line = broken.lines().nth(line - 1).unwrap();
+            assert!(stderr.contains(&format!("{line} | {bad_line}")), "{stderr}");
+        }
+    }
 }

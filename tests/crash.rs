@@ -61,6 +61,7 @@ fn binary(kc: &TestKeychain, base: &str, args: &[&str]) -> Command {
         .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
         .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
+        .env("C2C_PAIR_LOG_DIR", kc.config_dir.path().join("logs"))
         .env("C2C_PAIR_CLIENT_SECRET", common::demo_secret())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -922,6 +922,12 @@ fn copy_diagnostics_shows_the_checks_and_no_secret() {
         return;
     };
     kc.track("CAM-DIAG@demo");
+    // The log file this process writes (as the app's start-up makes it); no other test of
+    // this binary reads it.
+    let log_dir = kc.config_dir.path().join("logs");
+    let log = c2c_pair::log_file::LogFile::open(&log_dir).unwrap();
+    log.make_active();
+    log.append("INFO an earlier run: paired CAM-OLD access_token=Zx9vQ2mK7pL4Zx9vQ2mK7pL4\n");
     let mut window = Window::demo(&kc);
     pair_in_window(&mut window, "CAM-DIAG");
     let tokens = TokenSet::from_secret(&kc.read("CAM-DIAG@demo").unwrap()).unwrap();
@@ -940,9 +946,17 @@ fn copy_diagnostics_shows_the_checks_and_no_secret() {
                 .label()
         })
         .unwrap_or_default();
-    for expected in ["Keychain: Secret Service", "Devices: 1 in ", "API base: "] {
+    let log_path = log.path().display().to_string();
+    for expected in [
+        "Keychain: Secret Service",
+        "Devices: 1 in ",
+        "API base: ",
+        &format!("Log file: {log_path}"),
+        "an earlier run: paired CAM-OLD access_token=[redacted]",
+    ] {
         assert!(report.contains(expected), "{expected:?} in {report}");
     }
+    window.harness.get_by_label(&log_path);
     let shown = all_texts(&window.harness);
     for secret in [
         secrecy::ExposeSecret::expose_secret(&tokens.access_token),

@@ -70,6 +70,7 @@ fn in_session(setup: &str, display: Option<&str>, args: &[&str]) -> Output {
         .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", "c2c-pair-locked-test")
         .env("C2C_PAIR_CONFIG_DIR", config.path())
+        .env("C2C_PAIR_LOG_DIR", config.path().join("logs"))
         .env_remove("C2C_PAIR_CLIENT_SECRET")
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .stdin(Stdio::null());

@@ -75,6 +75,7 @@ fn shoot(display: &str, kc: &common::TestKeychain, args: &[&str], name: &str) ->
             .env("DISPLAY", display)
             .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
             .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
+            .env("C2C_PAIR_LOG_DIR", kc.config_dir.path().join("logs"))
             .env("RUST_LOG", "warn,c2c_pair=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -22,6 +22,9 @@ fn c2c_pair(kc: &TestKeychain, secret: &str, args: &[&str]) -> Command {
         .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
         .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
+        // The log file goes to its default place, the state directory, moved here.
+        .env("XDG_STATE_HOME", state_home(kc))
+        .env_remove("C2C_PAIR_LOG_DIR")
         .env("C2C_PAIR_CLIENT_SECRET", secret)
         .env("RUST_LOG", "trace")
         .stdin(Stdio::null())
@@ -29,6 +32,11 @@ fn c2c_pair(kc: &TestKeychain, secret: &str, args: &[&str]) -> Command {
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     command
+}
+
+/// `XDG_STATE_HOME` of the test's runs (inside its config directory, so it is searched too).
+fn state_home(kc: &TestKeychain) -> std::path::PathBuf {
+    kc.config_dir.path().join("state")
 }
 
 fn tokens_of(set: &TokenSet) -> Vec<String> {
@@ -185,6 +193,15 @@ async fn no_secret_reaches_logs_output_files_or_debug() {
         &all_files_text(kc.config_dir.path()),
         &secrets,
     );
+    // The trace-level runs wrote the log file in the state directory (Linux's
+    // $XDG_STATE_HOME/c2c-pair), the three commands' events in it, and no secret.
+    let log = std::fs::read_to_string(state_home(&kc).join("c2c-pair/c2c-pair.log"))
+        .expect("a log file in the state directory");
+    assert!(log.contains(" TRACE "), "trace events are kept: {log:.300}");
+    for step in ["paired; tokens saved", "refreshed; new tokens saved", "unpaired"] {
+        assert!(log.contains(step), "the log has {step:?}");
+    }
+    assert_clean("the log file", &log, &secrets);
 
     // Debug output of every type that holds a secret.
     let authorization: c2c_pair::c2c::DeviceAuthorization =

@@ -117,6 +117,7 @@ async fn pair_through(
         .args(["--api-base", &base, "pair", "--device", device, "--json"])
         .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
         .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
+        .env("C2C_PAIR_LOG_DIR", kc.config_dir.path().join("logs"))
         .env("C2C_PAIR_CLIENT_SECRET", common::demo_secret())
         .env("HTTP_PROXY", format!("http://127.0.0.1:{proxy}"))
         .env("http_proxy", format!("http://127.0.0.1:{proxy}"))

@@ -130,6 +130,7 @@ fn app(kc: &TestKeychain, args: &[&str]) -> Command {
         .args(args)
         .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
         .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
+        .env("C2C_PAIR_LOG_DIR", kc.config_dir.path().join("logs"))
         .env("RUST_LOG", "warn,c2c_pair=info")
         .env_remove("C2C_PAIR_CLIENT_SECRET")
         .env_remove("C2C_PAIR_API_BASE");

@@ -27,19 +27,23 @@ mod server;
 mod upload;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
+use url::Url;
 
 use c2c_pair::backend::{BackendChoice, BackendError, CLIENT_SECRET_ENV};
-use c2c_pair::config::{self, BodyEncoding, FRAME_IO_API_BASE, Profile};
+use c2c_pair::config::BodyEncoding;
 use c2c_pair::demo::DemoConfig;
 use c2c_pair::device::{DeviceId, FailureKind};
 use c2c_pair::keychain::{self, Keychain, OsStore};
 use c2c_pair::registry::Registry;
+use c2c_pair::settings::{self, EndpointLayer, Layer, PresenterLayer, Settings, parse};
 use c2c_pair::ui::UiOptions;
-use c2c_pair::worker::{HEARTBEAT_EVERY, WorkerSetup};
+use c2c_pair::worker::WorkerSetup;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_CANCELLED: u8 = 130;
@@ -71,68 +75,73 @@ pub struct Cli {
     /// Window only: display name of the device, with a single --device.
     #[arg(long, value_name = "NAME", requires = "device")]
     pub name: Option<String>,
-    /// Window only: start in presenter mode (booth loop, full screen; F11, H, Space, Esc).
+    /// Window only: start in presenter mode (booth loop, full screen; F11, H, Space, Esc)
+    /// [config: presenter.start].
     #[arg(long)]
     pub presenter: bool,
-    /// Window only: seconds presenter mode shows a success before the next code.
-    #[arg(long, value_name = "SECONDS", default_value = "8", value_parser = seconds_arg)]
-    pub presenter_linger: std::time::Duration,
+    /// Window only: seconds presenter mode shows a success before the next code
+    /// [default: 8; config: presenter.linger].
+    #[arg(long, value_name = "SECONDS", value_parser = parse::wait)]
+    pub presenter_linger: Option<Duration>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG wins.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// The headless command to run.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The settings in effect, read by [`Cli::load_settings`] under the options above.
+    #[arg(skip)]
+    pub settings: Settings,
 }
 
-/// Which server to talk to, and how.
+/// Which server to talk to, and how. Each option overrides the configuration file and its
+/// environment variable (`c2c-pair config show` prints what is in effect).
 #[derive(Debug, Clone, Args)]
 pub struct ServiceArgs {
+    /// Configuration file [default: config.toml in the config directory].
+    #[arg(long, global = true, env = settings::FILE_ENV, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// API base of the C2C server [default: https://api.frame.io, or the built-in demo
-    /// server while no client secret is configured].
-    #[arg(long, global = true, env = "C2C_PAIR_API_BASE", value_name = "URL")]
-    pub api_base: Option<String>,
-    /// Firmware version sent as x-client-version (semver).
-    #[arg(long, global = true, env = "C2C_PAIR_CLIENT_VERSION", default_value = env!("CARGO_PKG_VERSION"))]
-    pub client_version: String,
-    /// Path of the device authorization endpoint.
-    #[arg(long, global = true, default_value = "/v2/auth/device/code")]
-    pub device_code_path: String,
-    /// Path of the token endpoint.
-    #[arg(long, global = true, default_value = "/v2/auth/token")]
-    pub token_path: String,
-    /// Path of the revocation endpoint.
-    #[arg(long, global = true, default_value = "/v2/auth/revoke")]
-    pub revoke_path: String,
-    /// Form encoding of the OAuth requests.
-    #[arg(long, global = true, default_value = "urlencoded", value_parser = ["urlencoded", "multipart"])]
-    pub body: String,
-    /// Do not ask for a verification link (no x-client-platypus-enabled header, no QR).
+    /// server while no client secret is configured; env: C2C_PAIR_API_BASE].
+    #[arg(long, global = true, value_name = "URL", value_parser = parse::api_base)]
+    pub api_base: Option<Url>,
+    /// Firmware version sent as x-client-version (semver) [default: this app's version;
+    /// env: C2C_PAIR_CLIENT_VERSION].
+    #[arg(long, global = true, value_name = "VERSION", value_parser = parse::client_version)]
+    pub client_version: Option<String>,
+    /// Path of the device authorization endpoint [default: /v2/auth/device/code].
+    #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
+    pub device_code_path: Option<String>,
+    /// Path of the token endpoint [default: /v2/auth/token].
+    #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
+    pub token_path: Option<String>,
+    /// Path of the revocation endpoint [default: /v2/auth/revoke].
+    #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
+    pub revoke_path: Option<String>,
+    /// Form encoding of the OAuth requests: urlencoded or multipart [default: urlencoded;
+    /// env: C2C_PAIR_BODY].
+    #[arg(long, global = true, value_name = "ENCODING", value_parser = parse::body)]
+    pub body: Option<BodyEncoding>,
+    /// Do not ask for a verification link (no x-client-platypus-enabled header, no QR)
+    /// [config: url_pairing = false].
     #[arg(long, global = true)]
     pub no_url_pairing: bool,
     /// Use the built-in demo server even if a client secret is configured.
     #[arg(long, global = true)]
     pub demo: bool,
     /// Address of the built-in demo server. Loopback by default; an address on the network
-    /// (or 0.0.0.0) lets phones at a booth open its approval page.
-    #[arg(
-        long,
-        global = true,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:0"
-    )]
-    pub demo_listen: SocketAddr,
+    /// (or 0.0.0.0) lets phones at a booth open its approval page [default: 127.0.0.1:0;
+    /// env: C2C_PAIR_DEMO_LISTEN].
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse::listen)]
+    pub demo_listen: Option<SocketAddr>,
     /// Longest wait for one keychain call, in seconds (a locked keychain may wait for a
-    /// password prompt nobody sees).
-    #[arg(
-        long,
-        global = true,
-        env = "C2C_PAIR_KEYCHAIN_TIMEOUT",
-        value_name = "SECONDS",
-        default_value = "5",
-        value_parser = seconds_arg
-    )]
-    pub keychain_timeout: std::time::Duration,
+    /// password prompt nobody sees) [default: 5; env: C2C_PAIR_KEYCHAIN_TIMEOUT].
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse::wait)]
+    pub keychain_timeout: Option<Duration>,
+    /// Window only: seconds between heartbeats of each paired device [default: 120; env:
+    /// C2C_PAIR_HEARTBEAT_INTERVAL].
+    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse::heartbeat)]
+    pub heartbeat_interval: Option<Duration>,
 }
 
 /// Headless commands.
@@ -228,6 +237,22 @@ pub enum Command {
     },
     /// Print the man page (roff): `c2c-pair man > c2c-pair.1`.
     Man,
+    /// The configuration file and the settings in effect.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// Configuration actions.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ConfigAction {
+    /// Print the settings in effect as TOML, each with where it came from (default, file,
+    /// environment, command line). Secrets are never shown.
+    Show,
+    /// Print the configuration file's path.
+    Path,
 }
 
 /// Shells with completions.
@@ -259,6 +284,54 @@ impl Cli {
         }
     }
 
+    /// Reads the configuration file and the environment under the command line into
+    /// [`Cli::settings`]. On error the defaults stay, and the message names the file and
+    /// line or the variable.
+    pub fn load_settings(&mut self) -> Result<(), String> {
+        let config_dir = c2c_pair::registry::config_dir();
+        let settings = Settings::load(
+            self.service.config.as_deref(),
+            config_dir.as_deref(),
+            self.command_line_layer(),
+        )
+        .map_err(|e| e.to_string())?;
+        self.settings = settings;
+        Ok(())
+    }
+
+    /// The settings given as options.
+    fn command_line_layer(&self) -> Layer {
+        let service = &self.service;
+        Layer {
+            api_base: service.api_base.clone(),
+            client_version: service.client_version.clone(),
+            body: service.body,
+            url_pairing: service.no_url_pairing.then_some(false),
+            heartbeat_interval: service.heartbeat_interval,
+            keychain_timeout: service.keychain_timeout,
+            demo_listen: service.demo_listen,
+            endpoints: EndpointLayer {
+                device_code: service.device_code_path.clone(),
+                token: service.token_path.clone(),
+                revoke: service.revoke_path.clone(),
+                ..EndpointLayer::default()
+            },
+            presenter: PresenterLayer {
+                start: self.presenter.then_some(true),
+                linger: self.presenter_linger,
+            },
+            ..Layer::default()
+        }
+    }
+
+    /// Whether this run appends to the log file (not for printing docs).
+    pub fn writes_log_file(&self) -> bool {
+        !matches!(
+            self.command,
+            Some(Command::Completions { .. } | Command::Man | Command::Config { .. })
+        )
+    }
+
     /// The device list in the config directory.
     pub fn registry(&self) -> Result<Registry, String> {
         Registry::default_location().map_err(|e| e.to_string())
@@ -272,7 +345,7 @@ impl Cli {
             .unwrap_or_else(|| keychain::SERVICE.to_owned());
         Keychain::new(
             std::sync::Arc::new(OsStore::new(service)),
-            self.service.keychain_timeout,
+            self.settings.keychain_timeout(),
         )
     }
 
@@ -291,29 +364,20 @@ impl Cli {
             choice: self.choice()?,
             keychain: self.keychain(),
             registry: self.registry()?,
-            heartbeat_every: HEARTBEAT_EVERY,
+            heartbeat_every: self.settings.heartbeat_interval(),
         };
         let options = UiOptions {
             devices,
-            presenter: self.presenter,
-            linger: self.presenter_linger,
-            ..UiOptions::default()
+            presenter: self.settings.presenter_start(),
+            linger: self.settings.presenter_linger(),
+            report_dir: self.settings.report_dir(),
         };
         Ok((setup, options))
     }
 
     /// The user's server settings.
     pub fn choice(&self) -> Result<BackendChoice, String> {
-        let service = &self.service;
-        let api_base = service.api_base.as_deref().unwrap_or(FRAME_IO_API_BASE);
-        let api_base = config::parse_api_base(api_base).map_err(|e| e.to_string())?;
-        let mut profile = Profile::for_api_base(api_base);
-        profile.client_version = service.client_version.clone();
-        profile.paths.device_code = service.device_code_path.clone();
-        profile.paths.token = service.token_path.clone();
-        profile.paths.revoke = service.revoke_path.clone();
-        profile.body = service.body.parse::<BodyEncoding>()?;
-        profile.url_pairing = !service.no_url_pairing;
+        let profile = self.settings.profile();
         profile.validate().map_err(|e| e.to_string())?;
         let env_secret = std::env::var(CLIENT_SECRET_ENV)
             .ok()
@@ -321,25 +385,15 @@ impl Cli {
             .map(|s| SecretString::from(s.trim().to_owned()));
         Ok(BackendChoice {
             profile,
-            force_demo: service.demo,
-            demo_fallback: service.api_base.is_none(),
+            force_demo: self.service.demo,
+            demo_fallback: self.settings.api_base().is_none(),
             demo: DemoConfig {
-                listen: service.demo_listen,
+                listen: self.settings.demo_listen(),
                 ..DemoConfig::default()
             },
             env_secret,
         })
     }
-}
-
-/// Seconds between 0.1 and 600, for `--keychain-timeout` and `--presenter-linger`.
-fn seconds_arg(text: &str) -> Result<std::time::Duration, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|s| (0.1..=600.0).contains(s))
-        .map(std::time::Duration::from_secs_f64)
-        .ok_or_else(|| format!("{text:?} is not a number of seconds between 0.1 and 600"))
 }
 
 /// The exit-code family of a backend that could not be set up.
@@ -401,5 +455,33 @@ pub async fn run(cli: &Cli, command: Command) -> ExitCode {
         } => secret::set(cli).await,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
+        Command::Config { action } => config_command(cli, action),
     }
+}
+
+/// `c2c-pair config show|path`.
+fn config_command(cli: &Cli, action: ConfigAction) -> ExitCode {
+    let settings = &cli.settings;
+    match action {
+        ConfigAction::Show => {
+            out!("{}", settings.show().trim_end());
+            let secret = if std::env::var_os(CLIENT_SECRET_ENV).is_some() {
+                format!("set in {CLIENT_SECRET_ENV} (not shown)")
+            } else {
+                "read from the keychain when needed (c2c-pair doctor checks it)".to_owned()
+            };
+            out!("\n# Client secret: {secret}");
+        }
+        ConfigAction::Path => match &settings.file {
+            Some(path) => out!("{}", path.display()),
+            None => {
+                return fail(
+                    false,
+                    FailureKind::Usage,
+                    "no config directory was found for this user; use --config FILE",
+                );
+            }
+        },
+    }
+    ExitCode::SUCCESS
 }

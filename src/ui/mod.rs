@@ -74,7 +74,7 @@ impl Default for UiOptions {
         Self {
             devices: Vec::new(),
             presenter: false,
-            linger: Duration::from_secs(8),
+            linger: crate::settings::DEFAULT_LINGER,
             report_dir: crate::report::default_dir(),
         }
     }

@@ -93,6 +93,14 @@ pub fn diagnostics_window(ctx: &egui::Context, text: &str) -> (bool, bool) {
         .default_size([640.0, 420.0])
         .show(ctx, |ui| {
             ui.label("Copied to the clipboard, secrets removed. Paste them into your ticket.");
+            if let Some(dir) = crate::log_file::active_dir() {
+                let path = dir.join(crate::log_file::FILE_NAME);
+                ui.horizontal_wrapped(|ui| {
+                    ui.label("Attach the log file too:");
+                    let path = RichText::new(path.display().to_string()).monospace();
+                    ui.add(egui::Label::new(path).selectable(true));
+                });
+            }
             if ui.button("Copy again").clicked() {
                 copy = true;
             }
