@@ -18,7 +18,8 @@ use c2c_pair::worker::Worker;
 fn main() -> ExitCode {
     let mut args = cli::Cli::parse();
     let settings = args.load_settings();
-    init_logging(&args);
+    // A broken configuration may have meant to move the log folder: no file then.
+    init_logging(&args, settings.is_ok());
     let Some(command) = args.command.clone() else {
         return run_gui(&args, settings);
     };
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
 /// the state directory (at least debug for this app, more if `RUST_LOG` or `-v` asks), with
 /// secrets removed. Without a usable log folder, the last lines stay in memory instead, for
 /// diagnostics.
-fn init_logging(args: &cli::Cli) {
+fn init_logging(args: &cli::Cli, to_file: bool) {
     use tracing_subscriber::prelude::*;
     let level = match args.verbose {
         0 => args.default_log_level(),
@@ -68,7 +69,7 @@ fn init_logging(args: &cli::Cli) {
         .with_target(false)
         .with_filter(stderr_filter);
     let (file, file_error) = match args.settings.log_dir() {
-        Some(dir) if args.writes_log_file() => match LogFile::open(&dir) {
+        Some(dir) if to_file && args.writes_log_file() => match LogFile::open(&dir) {
             Ok(file) => {
                 file.make_active();
                 (Some(file), None)
