@@ -5,10 +5,12 @@
 
 mod harness;
 
+use std::process::ExitCode;
+
 use harness::Section;
 use harness::process::{self, BARE_WINDOW_ARG, FULL, SMOKE};
 
-fn main() {
+fn main() -> ExitCode {
     if std::env::args().any(|a| a == BARE_WINDOW_ARG) {
         return process::bare_window();
     }
@@ -25,4 +27,5 @@ fn main() {
     let mut idle = Section::new("Idle while a code waits", command);
     process::idle(size, &mut idle);
     idle.publish("4-idle");
+    ExitCode::SUCCESS
 }

@@ -5,6 +5,6 @@
 #[path = "../benches/harness/bare.rs"]
 mod bare;
 
-fn main() {
-    bare::run();
+fn main() -> std::process::ExitCode {
+    bare::run()
 }

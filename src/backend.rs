@@ -91,12 +91,11 @@ impl Backend {
         if choice.force_demo {
             return Self::demo(choice, None).await;
         }
-        let secret = match choice.env_secret.clone() {
-            Some(secret) => Ok(Some(secret)),
-            None => {
-                let account = client_secret_account(&choice.profile.keychain_host());
-                keychain.get(&account).await
-            }
+        let secret = if let Some(secret) = choice.env_secret.clone() {
+            Ok(Some(secret))
+        } else {
+            let account = client_secret_account(&choice.profile.keychain_host());
+            keychain.get(&account).await
         };
         match secret {
             Ok(Some(client_secret)) => {

@@ -220,7 +220,7 @@ fn check_api_base(url: &Url) -> Result<(), ConfigError> {
     }
 }
 
-/// True for 127.0.0.0/8, ::1 and `localhost`.
+/// True for 127.0.0.0/8, `::1` and `localhost`.
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

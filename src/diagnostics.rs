@@ -1,5 +1,7 @@
-//! Diagnostics for support ("Copy diagnostics", `c2c-pair doctor`): versions, OS, keychain
-//! and its preflight, the API base step by step (DNS, TCP, TLS/HTTP), clock skew against the
+//! Diagnostics for support: "Copy diagnostics" and `c2c-pair doctor`.
+//!
+//! Versions, OS, keychain and its preflight, the API base step by step (DNS, TCP, TLS/HTTP),
+//! clock skew against the
 //! server's `Date`, proxy settings, and the last log lines. Nothing secret goes in: proxy
 //! passwords and anything token-like are removed, the client secret is only said to exist.
 
@@ -67,14 +69,14 @@ pub struct Diagnostics {
 /// Gathers everything; never fails (a failed check is a finding).
 pub async fn gather(subject: &Subject<'_>) -> Diagnostics {
     let mut report = Report::default();
-    report.line(format!(
+    report.line(&format!(
         "C2C Pairing Assistant diagnostics, {}",
         crate::human_time::rfc3339(unix_seconds(SystemTime::now()))
     ));
-    report.fact("App", format!("c2c-pair {}", env!("CARGO_PKG_VERSION")));
-    report.fact("OS", os_description());
-    report.fact("Desktop", desktop_session());
-    report.fact("Mode", describe_mode(subject.choice));
+    report.fact("App", &format!("c2c-pair {}", env!("CARGO_PKG_VERSION")));
+    report.fact("OS", &os_description());
+    report.fact("Desktop", &desktop_session());
+    report.fact("Mode", &describe_mode(subject.choice));
     keychain(&mut report, subject).await;
     devices(&mut report, subject.registry);
     api_base(&mut report, &subject.choice.profile).await;
@@ -103,14 +105,14 @@ fn recent_log(report: &mut Report) {
             log_buffer::recent(),
         ),
     };
-    report.fact("Log file", place);
-    report.line(format!(
+    report.fact("Log file", &place);
+    report.line(&format!(
         "Log (last {} lines {origin}, secrets removed):",
         lines.len()
     ));
     for line in lines {
         // The file is written redacted; this covers lines written by an older version.
-        report.line(format!("  {}", redact(&line)));
+        report.line(&format!("  {}", redact(&line)));
     }
 }
 
@@ -133,17 +135,17 @@ struct Report {
 }
 
 impl Report {
-    fn line(&mut self, line: String) {
-        self.text.push_str(&line);
+    fn line(&mut self, line: &str) {
+        self.text.push_str(line);
         self.text.push('\n');
     }
 
-    fn fact(&mut self, name: &str, value: String) {
-        self.line(format!("{name}: {value}"));
+    fn fact(&mut self, name: &str, value: &str) {
+        self.line(&format!("{name}: {value}"));
     }
 
     fn problem(&mut self, name: &str, kind: FailureKind, text: String) {
-        self.line(format!("{name}: PROBLEM: {text}"));
+        self.line(&format!("{name}: PROBLEM: {text}"));
         self.problems.push(Problem { kind, text });
     }
 
@@ -158,7 +160,7 @@ impl Report {
                 summary
             }
         };
-        self.line(summary);
+        self.line(&summary);
         Diagnostics {
             text: self.text,
             problems: self.problems,
@@ -199,7 +201,7 @@ async fn keychain(report: &mut Report, subject: &Subject<'_>) {
     match subject.keychain.preflight().await {
         Ok(()) => report.fact(
             "Keychain",
-            format!(
+            &format!(
                 "{store}: works (write, read, delete in {} ms)",
                 started.elapsed().as_millis()
             ),
@@ -223,7 +225,7 @@ async fn keychain(report: &mut Report, subject: &Subject<'_>) {
             Err(error) => format!("could not be checked: {error}"),
         }
     };
-    report.fact("Client secret", secret);
+    report.fact("Client secret", &secret);
 }
 
 fn devices(report: &mut Report, registry: &Registry) {
@@ -237,7 +239,7 @@ fn devices(report: &mut Report, registry: &Registry) {
                 .count();
             report.fact(
                 "Devices",
-                format!(
+                &format!(
                     "{} in {} ({paired} paired)",
                     loaded.devices.len(),
                     path.display()
@@ -250,7 +252,7 @@ fn devices(report: &mut Report, registry: &Registry) {
 
 async fn api_base(report: &mut Report, profile: &Profile) {
     let url = &profile.api_base;
-    report.fact("API base", url.to_string());
+    report.fact("API base", url.as_str());
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
         report.problem("  URL", FailureKind::Usage, format!("{url} has no host"));
         return;
@@ -259,7 +261,7 @@ async fn api_base(report: &mut Report, profile: &Profile) {
     if let Some(proxy) = &proxied {
         report.fact(
             "  Proxy",
-            format!("requests go through {proxy}; the DNS and TCP steps below are direct"),
+            &format!("requests go through {proxy}; the DNS and TCP steps below are direct"),
         );
     }
     // A direct failure matters only when no proxy carries the requests.
@@ -268,7 +270,7 @@ async fn api_base(report: &mut Report, profile: &Profile) {
     if connected || proxied.is_some() {
         http(report, profile).await;
     } else {
-        report.fact("  HTTP", "not tried without a connection".into());
+        report.fact("  HTTP", "not tried without a connection");
     }
 }
 
@@ -301,14 +303,14 @@ async fn connect(report: &mut Report, host: &str, port: u16, kind: Option<Failur
     let took = started.elapsed().as_millis();
     report.fact(
         "  DNS",
-        format!("{host} is {} (in {took} ms)", shown.join(", ")),
+        &format!("{host} is {} (in {took} ms)", shown.join(", ")),
     );
     let started = Instant::now();
     let text = match tokio::time::timeout(STEP_TIMEOUT, tokio::net::TcpStream::connect(first)).await
     {
         Ok(Ok(_)) => {
             let took = started.elapsed().as_millis();
-            report.fact("  TCP", format!("connected to {first} in {took} ms"));
+            report.fact("  TCP", &format!("connected to {first} in {took} ms"));
             return true;
         }
         Ok(Err(error)) => format!("{first}: {error} (a firewall, or the server is down)"),
@@ -323,7 +325,7 @@ fn step_failed(report: &mut Report, name: &str, kind: Option<FailureKind>, text:
         Some(kind) => report.problem(name, kind, text),
         None => report.fact(
             name,
-            format!("{text} (direct only; the proxy may still work)"),
+            &format!("{text} (direct only; the proxy may still work)"),
         ),
     }
 }
@@ -349,7 +351,7 @@ async fn http(report: &mut Report, profile: &Profile) {
             };
             report.fact(
                 name,
-                format!(
+                &format!(
                     "{tls}answered HTTP {} in {} ms",
                     reached.status,
                     started.elapsed().as_millis()
@@ -370,10 +372,7 @@ async fn http(report: &mut Report, profile: &Profile) {
 /// Compares our clock with the server's `Date` (to the second; half the round trip allowed).
 fn clock(report: &mut Report, date: Option<SystemTime>, sent_at: SystemTime, took: Duration) {
     let Some(server) = date else {
-        report.fact(
-            "  Clock",
-            "the server sent no Date header to compare with".into(),
-        );
+        report.fact("  Clock", "the server sent no Date header to compare with");
         return;
     };
     let ours = sent_at + took / 2;
@@ -396,12 +395,12 @@ fn clock(report: &mut Report, date: Option<SystemTime>, sent_at: SystemTime, too
     } else {
         report.fact(
             "  Clock",
-            format!("within {seconds} s of the server's (Date header)"),
+            &format!("within {seconds} s of the server's (Date header)"),
         );
     }
 }
 
-/// The proxy the environment names for `url` (password removed), with NO_PROXY's host and
+/// The proxy the environment names for `url` (password removed), with `NO_PROXY`'s host and
 /// domain entries honoured. An approximation of reqwest's own choice (which also reads the
 /// OS settings on macOS and Windows, and CIDR entries): it only decides whether a failed
 /// direct DNS/TCP step counts as a problem; the HTTP step goes through reqwest itself.
@@ -445,8 +444,8 @@ fn proxies(report: &mut Report) {
         ""
     };
     if set.is_empty() {
-        report.fact("Proxy settings", format!("none in the environment{os}"));
+        report.fact("Proxy settings", &format!("none in the environment{os}"));
     } else {
-        report.fact("Proxy settings", format!("{}{os}", set.join("; ")));
+        report.fact("Proxy settings", &format!("{}{os}", set.join("; ")));
     }
 }

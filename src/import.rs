@@ -1,6 +1,7 @@
-//! Reading a list of devices to pair: one per line, `id` or `id,name` (CSV, optionally with an
-//! `id,name` header and quoted fields). Every bad line is reported by number; good lines are
-//! never dropped because of a bad one.
+//! Reading a list of devices to pair: one per line, `id` or `id,name`.
+//!
+//! The list is CSV, optionally with an `id,name` header and quoted fields. Every bad line is
+//! reported by number; good lines are never dropped because of a bad one.
 
 use crate::device::DeviceId;
 
@@ -92,7 +93,7 @@ fn csv_fields(line: &str) -> Vec<String> {
             }
             '"' if quoted => quoted = false,
             c if c == separator && !quoted => {
-                fields.push(std::mem::take(&mut field).trim().to_owned())
+                fields.push(std::mem::take(&mut field).trim().to_owned());
             }
             c => field.push(c),
         }

@@ -1,5 +1,6 @@
-//! The log file support asks for: `c2c-pair.log` in the OS state directory, secrets removed
-//! line by line, rotated by size so it stays small (at most [`KEPT_FILES`] files of about
+//! The log file support asks for: `c2c-pair.log` in the OS state directory.
+//!
+//! Secrets are removed line by line; the file is rotated by size so it stays small (at most [`KEPT_FILES`] files of about
 //! [`MAX_BYTES`] each). The window and the commands append to the same file.
 
 use std::fs::{self, File, OpenOptions};
@@ -142,7 +143,7 @@ fn open_append(path: &Path) -> io::Result<File> {
     options.create(true).append(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
     options.open(path)

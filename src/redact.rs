@@ -1,5 +1,6 @@
-//! Removing secrets from free text (log lines, proxy settings) before it leaves the app in
-//! diagnostics. Our own logs never hold a secret (tests prove it); this is the second line
+//! Removing secrets from free text (log lines, proxy settings) before it leaves the app.
+//!
+//! Our own logs never hold a secret (tests prove it); this is the second line
 //! of defence, for text we do not control, such as error chains from other crates.
 
 /// What a removed secret reads as.
@@ -94,7 +95,7 @@ fn redact_after_keys(text: &str) -> String {
     out
 }
 
-/// Values after a secret word that are plainly not secrets: short words, snake_case names,
+/// Values after a secret word that are plainly not secrets: short words, `snake_case` names,
 /// numbers, `null`.
 fn is_harmless(value: &str) -> bool {
     let word = value.chars().all(|c| c.is_ascii_alphabetic() || c == '_');

@@ -1,13 +1,14 @@
-//! The device registry: what the app knows about each paired device that is not a secret
-//! (ids, names, project, lifetimes, heartbeat, state), as one JSON file in the OS config
-//! directory. Secrets stay in the keychain.
+//! The device registry: what the app knows about each paired device that is not a secret.
+//!
+//! Ids, names, project, lifetimes, heartbeat and state are one JSON file in the OS config
+//! directory; secrets stay in the keychain.
 //!
 //! Every change is a read-modify-write under an exclusive file lock, written to a temporary
 //! file and renamed over the old one, so the window and the CLI can both use it and a crash
 //! never leaves half a file. A file that cannot be read is moved aside, never overwritten.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::SystemTime;
@@ -250,12 +251,11 @@ impl Registry {
             // Whoever holds this writes everything queued so far. Once we hold it, our change
             // is either written (by the one before us) or still queued, for us to write.
             let _committer = locked(&self.committing);
-            match done.try_recv() {
-                Ok(written) => written,
-                Err(_) => {
-                    self.write_queued();
-                    done.try_recv().map_err(|_| self.interrupted())?
-                }
+            if let Ok(written) = done.try_recv() {
+                written
+            } else {
+                self.write_queued();
+                done.try_recv().map_err(|_| self.interrupted())?
             }
         };
         written?;
@@ -509,7 +509,7 @@ mod tests {
                     registry.upsert(record(&format!("CAM-{i}"))).unwrap();
                     registry
                         .modify(&format!("CAM-{i}"), "api.frame.io:443", move |r| {
-                            r.last_heartbeat = Some(i)
+                            r.last_heartbeat = Some(i);
                         })
                         .unwrap()
                 })

@@ -1,4 +1,6 @@
-//! The configuration file and its overrides. Each setting comes from the command line, else
+//! The configuration file and its overrides.
+//!
+//! Each setting comes from the command line, else
 //! the environment (`C2C_PAIR_` and the key in capitals, dots as `_`), else `config.toml` in
 //! the config directory, else its default. Values are checked where they are read, so an error
 //! names the file and line, or the variable, that holds the bad value.
@@ -12,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{self, BodyEncoding, Profile};
+use crate::config::{BodyEncoding, Profile};
 
 /// The file's name in the config directory.
 pub const FILE_NAME: &str = "config.toml";
@@ -60,7 +62,7 @@ impl Source {
 }
 
 /// The settings of one place (file, environment or command line); `None` is "not set here".
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Layer {
     /// API base of the C2C server.
@@ -180,7 +182,7 @@ pub enum SettingsError {
 }
 
 /// The settings in effect (the default value: nothing read, every default).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     /// The configuration file looked for (`None` when the user has no config directory).
     pub file: Option<PathBuf>,
@@ -352,7 +354,7 @@ impl Settings {
         };
         out.push_str(
             "# Overrides: C2C_PAIR_<KEY> variables (C2C_PAIR_ENDPOINTS_TOKEN for \
-             [endpoints] token), then command-line options.\n",
+             [endpoints] token), then command-line options.\n\n",
         );
         let profile = self.profile();
         let paths = &profile.paths;
@@ -525,7 +527,14 @@ pub fn env_name(key: &str) -> String {
 /// Reading each kind of setting from text (environment, command line); errors say what is
 /// expected.
 pub mod parse {
-    use super::*;
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use url::Url;
+
+    use super::{DEFAULT_DEMO_LISTEN, HEARTBEAT_RANGE, WAIT_RANGE};
+    use crate::config::{self, BodyEncoding};
 
     /// An API base: https://, or http:// on loopback only.
     pub fn api_base(text: &str) -> Result<Url, String> {
@@ -619,8 +628,15 @@ pub mod parse {
 /// Serde adapters: each value is checked by the same function as its environment variable,
 /// so the file's error carries the value's line.
 mod de {
-    use super::*;
-    use serde::Deserializer;
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer};
+    use url::Url;
+
+    use super::{HEARTBEAT_RANGE, WAIT_RANGE, parse};
+    use crate::config::BodyEncoding;
     use serde::de::Error as _;
 
     fn text<'de, D: Deserializer<'de>, T>(

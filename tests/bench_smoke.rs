@@ -7,6 +7,8 @@
 #[path = "../benches/harness/mod.rs"]
 mod harness;
 
+use std::process::ExitCode;
+
 use harness::Section;
 use harness::{pairing, process};
 
@@ -50,13 +52,13 @@ fn whole_process() {
     measured(&idle, 4);
 }
 
-fn main() {
+fn main() -> ExitCode {
     if std::env::args().any(|a| a == process::BARE_WINDOW_ARG) {
         return process::bare_window();
     }
     if pairing::common::os_keychain().is_none() {
         eprintln!("bench smoke: skipped (no Secret Service)");
-        return;
+        return ExitCode::SUCCESS;
     }
     in_process();
     eprintln!("bench smoke: in-process harness ok");
@@ -64,4 +66,5 @@ fn main() {
         whole_process();
         eprintln!("bench smoke: whole-process harness ok");
     }
+    ExitCode::SUCCESS
 }

@@ -9,7 +9,7 @@ use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::keychain::TokenSet;
 use common::{Control, Hostile, TestKeychain};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// The binary with a clean environment, the test's keychain service and config directory.
@@ -344,7 +344,7 @@ impl Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_secret_set_from_stdin_is_used_from_the_keychain() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::AsyncWriteExt as _;
     let Some(kc) = common::os_keychain() else {
         return;
     };
@@ -445,7 +445,7 @@ async fn pair_with_cli(kc: &TestKeychain, server: &DemoServer, device: &str) -> 
         .approve(code["user_code"].as_str().unwrap())
         .await;
     run.until("paired").await;
-    assert_eq!(run.exit_code().await, 0);
+    assert_eq!(run.exit_code().await, 0, "`pair` exits 0 once paired");
     account
 }
 
@@ -821,7 +821,10 @@ async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the
             .unwrap_or_else(|| panic!("no {key} in {shown}"))
             .to_owned()
     };
-    assert!(shown.contains(&format!("# File: {}\n", file.display())), "{shown}");
+    assert!(
+        shown.contains(&format!("# File: {}\n", file.display())),
+        "{shown}"
+    );
     let api_base = line("api_base");
     assert!(api_base.contains(server.base_url().as_str()), "{api_base}");
     assert!(api_base.ends_with("# from the file"), "{api_base}");
@@ -835,9 +838,21 @@ async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the
 
     // A broken file stops every command with exit 2, naming the file, the line and the fix.
     for (broken, line, says) in [
-        ("api_base = \"https://api.frame.io\"\n\n[presenter]\nlinger = \"long\"\n", 4, "invalid type"),
-        ("heartbeat_interval = 45\nbody = multipart\n", 2, "string values must be quoted"),
-        ("api_base = \"http://c2c.example.com\"\n", 1, "refusing plain http://"),
+        (
+            "api_base = \"https://api.frame.io\"\n\n[presenter]\nlinger = \"long\"\n",
+            4,
+            "invalid type",
+        ),
+        (
+            "heartbeat_interval = 45\nbody = multipart\n",
+            2,
+            "string values must be quoted",
+        ),
+        (
+            "api_base = \"http://c2c.example.com\"\n",
+            1,
+            "refusing plain http://",
+        ),
     ] {
         std::fs::write(&file, broken).unwrap();
         for args in [&["config", "show"][..], &["status"]] {

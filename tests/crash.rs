@@ -15,10 +15,10 @@ use c2c_pair::demo::DemoServer;
 use c2c_pair::device::PairOutcome;
 use c2c_pair::keychain::TokenSet;
 use common::{Control, TestKeychain};
-use rand::Rng;
-use secrecy::ExposeSecret;
+use rand::Rng as _;
+use secrecy::ExposeSecret as _;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
 fn now_ms() -> u128 {
@@ -74,7 +74,10 @@ fn binary(kc: &TestKeychain, base: &str, args: &[&str]) -> Command {
 async fn pair_directly(kc: &TestKeychain, server: &DemoServer, control: &Control, device: &str) {
     let ctx = kc.context(common::backend_for(server, common::demo_secret()));
     let outcome = common::pair_approving(&ctx, control, device).await;
-    assert!(matches!(outcome, Ok(PairOutcome::Paired(_))));
+    assert!(
+        matches!(outcome, Ok(PairOutcome::Paired(_))),
+        "expected Paired, got {outcome:?}"
+    );
 }
 
 #[derive(Default, Debug)]
@@ -112,6 +115,10 @@ impl Tally {
 const WINDOW_BOUND_MS: u128 = 250;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario, read top to bottom"
+)]
 async fn killed_refreshes_and_pairings_never_leave_a_mixed_or_damaged_set() {
     let Some(kc) = common::os_keychain() else {
         return;

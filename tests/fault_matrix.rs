@@ -14,7 +14,7 @@ use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::device::{self, Context, LifecycleError, PairError, PairEvent, PairOutcome};
 use c2c_pair::registry::{DeviceRecord, DeviceState};
 use common::{Control, FAST_INTERVAL, TestKeychain};
-use secrecy::ExposeSecret;
+use secrecy::ExposeSecret as _;
 
 const TOKEN: &str = "/v2/auth/token";
 const REVOKE: &str = "/v2/auth/revoke";
@@ -256,7 +256,10 @@ async fn paired_cell(
 ) -> (Cell, DeviceRecord, String) {
     let c = cell(kc, Duration::from_secs(30)).await;
     let (result, _) = pair(&c.ctx, &c.control, device).await;
-    assert!(matches!(result, Ok(PairOutcome::Paired(_))));
+    assert!(
+        matches!(result, Ok(PairOutcome::Paired(_))),
+        "{device}: expected Paired, got {result:?}"
+    );
     let record = record(&c.ctx, device).unwrap();
     let account = kc.track(&record.account());
     inject(&c.control, path, faults).await;
@@ -279,7 +282,7 @@ async fn refresh_cell(kc: &TestKeychain, row: &Row, device: &str) -> String {
     let before = kc.keychain.load_tokens(&account).await.unwrap().unwrap();
     let outcome = match device::refresh(&c.ctx, &record).await {
         Ok(renewed) => {
-            assert_ne!(renewed, before);
+            assert_ne!(renewed, before, "{}: a refresh gives a new set", row.name);
             assert!(
                 stored_set_works(kc, &c.control, &account).await,
                 "{}: new set not stored",
@@ -292,10 +295,12 @@ async fn refresh_cell(kc: &TestKeychain, row: &Row, device: &str) -> String {
             let kept = kc.keychain.load_tokens(&account).await.unwrap().unwrap();
             assert_eq!(kept, before, "{}: the old set is kept", row.name);
             if let LifecycleError::NeedsRepairing { .. } = error {
-                assert!(matches!(
-                    record_state(&c.ctx, device),
-                    Some(DeviceState::NeedsRepairing { .. })
-                ));
+                let state = record_state(&c.ctx, device);
+                assert!(
+                    matches!(state, Some(DeviceState::NeedsRepairing { .. })),
+                    "{}: the device is marked for re-pairing, not {state:?}",
+                    row.name
+                );
             } else {
                 assert!(
                     stored_set_works(kc, &c.control, &account).await,
@@ -318,8 +323,16 @@ async fn unpair_cell(kc: &TestKeychain, row: &Row, device: &str) -> String {
     let (c, record, account) = paired_cell(kc, device, REVOKE, &row.faults).await;
     let outcome = match device::unpair(&c.ctx, &record).await {
         Ok(done) => {
-            assert!(kc.keychain.load_tokens(&account).await.unwrap().is_none());
-            assert!(record_state(&c.ctx, device).is_none());
+            assert!(
+                kc.keychain.load_tokens(&account).await.unwrap().is_none(),
+                "{}: the tokens are deleted",
+                row.name
+            );
+            assert!(
+                record_state(&c.ctx, device).is_none(),
+                "{}: the device is forgotten",
+                row.name
+            );
             match done.note {
                 None if done.revoked => "unpaired".to_owned(),
                 note => format!("unpaired: {}", note.unwrap_or_default()),
@@ -380,13 +393,13 @@ async fn every_fault_against_every_operation_has_a_defined_outcome() {
         let kc = kc.clone();
         tasks.push(tokio::spawn(async move {
             let ids = ["PAIR", "REFRESH", "UNPAIR", "BEAT"].map(|op| format!("FM-{index:02}-{op}"));
-            let (pairing, refresh, unpair, heartbeat) = tokio::join!(
+            let cells = tokio::join!(
                 pairing_cell(&kc, &row, &ids[0]),
                 refresh_cell(&kc, &row, &ids[1]),
                 unpair_cell(&kc, &row, &ids[2]),
                 heartbeat_cell(&kc, &row, &ids[3]),
             );
-            (row.name.to_owned(), [pairing, refresh, unpair, heartbeat])
+            (row.name.to_owned(), <[_; 4]>::from(cells))
         }));
     }
     let mut results = Vec::new();

@@ -1,4 +1,4 @@
-//! The window, driven by egui_kittest through accessible labels, with the real worker, the
+//! The window, driven by `egui_kittest` through accessible labels, with the real worker, the
 //! embedded server and the real OS keychain.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,7 +16,7 @@ use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions, group_code};
 use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
 use common::{Control, Hostile};
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use secrecy::SecretString;
 use url::Url;
 
@@ -578,12 +578,12 @@ fn tokens_the_keychain_refused_are_held_and_saved_before_the_device_is_used_agai
         .map(|r| r.status)
         .collect();
     assert_eq!(refreshes, [200, 200]);
-    let saved = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    let saved = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
     assert!(control_accepts(&control, &saved));
 }
 
-fn control_accepts(control: &Control, tokens: &c2c_pair::keychain::TokenSet) -> bool {
-    use secrecy::ExposeSecret;
+fn control_accepts(control: &Control, tokens: &TokenSet) -> bool {
+    use secrecy::ExposeSecret as _;
     runtime()
         .block_on(control.device_info(tokens.access_token.expose_secret()))
         .is_some()
@@ -621,13 +621,13 @@ fn no_secret_is_ever_rendered() {
     rt.block_on(control.approve(&code));
     window.until_label("Paired");
     shown.push_str(&all_texts(&window.harness));
-    let first = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    let first = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
     window.click("Refresh now");
     window.until_label("CAM-SHOWN refreshed.");
     shown.push_str(&all_texts(&window.harness));
-    let second = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    let second = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
 
-    use secrecy::ExposeSecret;
+    use secrecy::ExposeSecret as _;
     let mut secrets = vec![device_code, c2c_pair::demo::DEMO_CLIENT_SECRET.to_owned()];
     for set in [&first, &second] {
         secrets.push(set.access_token.expose_secret().to_owned());
@@ -684,7 +684,7 @@ fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
         .store(false, std::sync::atomic::Ordering::SeqCst);
     window.click("Retry saving");
     window.until_label("Paired");
-    let saved = c2c_pair::keychain::TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
+    let saved = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
     assert!(
         control_accepts(&Control::from_link(&link), &saved),
         "the saved tokens work"

@@ -4,7 +4,7 @@
 mod common;
 
 use c2c_pair::keychain::{TokenSet, client_secret_account, token_account};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret as _, SecretString};
 
 #[tokio::test]
 async fn entries_round_trip_replace_and_delete() {

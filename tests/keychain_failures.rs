@@ -37,9 +37,10 @@ fn tools_present() -> bool {
     ]
     .into_iter()
     .all(have);
-    if !present && std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() == Ok("1") {
-        panic!("{REQUIRE_KEYCHAIN_ENV}=1 but dbus or gnome-keyring tools are missing");
-    }
+    assert!(
+        present || std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() != Ok("1"),
+        "{REQUIRE_KEYCHAIN_ENV}=1 but dbus or gnome-keyring tools are missing"
+    );
     if !present {
         eprintln!("skipped: needs dbus-run-session, gnome-keyring, secret-tool and dbus-send");
     }
@@ -101,7 +102,10 @@ fn assert_keychain_failure(output: &Output, says: &str) {
         "no code before the keychain works: {events:?}"
     );
     let error = events.last().unwrap();
-    assert_eq!(error["kind"], "keychain");
+    assert_eq!(
+        error["kind"], "keychain",
+        "the failure is the keychain's: {error}"
+    );
     let message = error["message"].as_str().unwrap();
     assert!(message.contains(says), "{message}");
     assert!(
@@ -128,9 +132,10 @@ fn a_keychain_waiting_on_a_prompt_fails_at_the_timeout() {
     // With a display, gnome-keyring opens its unlock prompt and waits for a password nobody
     // types: the call hangs, and our timeout ends it.
     let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
-        if std::env::var(REQUIRE_DISPLAY_ENV).as_deref() == Ok("1") {
-            panic!("{REQUIRE_DISPLAY_ENV}=1 but there is no X display");
-        }
+        assert!(
+            std::env::var(REQUIRE_DISPLAY_ENV).as_deref() != Ok("1"),
+            "{REQUIRE_DISPLAY_ENV}=1 but there is no X display"
+        );
         eprintln!("skipped: needs an X display for the unlock prompt (run under xvfb-run -a)");
         return;
     };

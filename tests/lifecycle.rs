@@ -13,7 +13,7 @@ use c2c_pair::device::{self, Context, DeviceId, LifecycleError, PairEvent, PairO
 use c2c_pair::keychain::{Keychain, TokenSet};
 use c2c_pair::registry::{DeviceRecord, DeviceState};
 use common::{Control, TestKeychain};
-use secrecy::ExposeSecret;
+use secrecy::ExposeSecret as _;
 use tokio_util::sync::CancellationToken;
 
 const REFRESH_GRANT: &str = "refresh_token";
@@ -38,7 +38,11 @@ async fn pair(ctx: &Context, control: &Control, device: &str) -> DeviceRecord {
             break;
         }
     }
-    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+    let outcome = run.await.unwrap();
+    assert!(
+        matches!(outcome, Ok(PairOutcome::Paired(_))),
+        "expected Paired, got {outcome:?}"
+    );
     recorded(ctx, device)
 }
 

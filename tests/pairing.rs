@@ -12,7 +12,7 @@ use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::device::{self, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome};
 use c2c_pair::keychain::{TokenSet, token_account};
 use common::{Control, FAST_INTERVAL, TestKeychain};
-use secrecy::ExposeSecret;
+use secrecy::ExposeSecret as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -98,33 +98,49 @@ async fn pair_and_check(kc: &TestKeychain, body: BodyEncoding, device: &str) {
     let account = kc.track(&token_account(device, &profile.keychain_host()));
     let mut run = start(kc.context(backend), device);
     let code = run.code().await;
-    assert_eq!(code.len(), 6);
+    assert_eq!(code.len(), 6, "a six-character user code: {code}");
     control.approve_into(&code, "Booth Reel", "A-Cam").await;
     let paired = match run.finish_now().await.unwrap() {
         PairOutcome::Paired(paired) => paired,
-        other => panic!("expected Paired, got {other:?}"),
+        other @ PairOutcome::Cancelled => panic!("expected Paired, got {other:?}"),
     };
-    assert_eq!(paired.keychain_account, account);
-    assert_eq!(paired.project.as_deref(), Some("Booth Reel"));
-    assert_eq!(paired.remote_name.as_deref(), Some("A-Cam"));
+    assert_eq!(paired.keychain_account, account, "the keychain account");
+    assert_eq!(
+        paired.project.as_deref(),
+        Some("Booth Reel"),
+        "the connected project"
+    );
+    assert_eq!(
+        paired.remote_name.as_deref(),
+        Some("A-Cam"),
+        "the name at the server"
+    );
 
     // Every call the app made carried the client version.
     let requests = control.requests().await;
-    assert!(requests.len() >= 3);
+    assert!(
+        requests.len() >= 3,
+        "a code request, a token request and the project lookup: {requests:?}"
+    );
     assert!(
         requests
             .iter()
-            .all(|r| r.client_version.as_deref() == Some(env!("CARGO_PKG_VERSION")))
+            .all(|r| r.client_version.as_deref() == Some(env!("CARGO_PKG_VERSION"))),
+        "every call carries x-client-version {}: {requests:?}",
+        env!("CARGO_PKG_VERSION")
     );
 
     // The token set is in the OS keychain, readable back, and works against the server.
     let stored = TokenSet::from_secret(&kc.read(&account).expect("stored")).unwrap();
-    assert!(stored.refresh_token.is_some());
+    assert!(stored.refresh_token.is_some(), "a refresh token is stored");
     let info = control
         .device_info(stored.access_token.expose_secret())
         .await
         .expect("token works");
-    assert_eq!(info["project"]["name"], "Booth Reel");
+    assert_eq!(
+        info["project"]["name"], "Booth Reel",
+        "the stored token sees the project: {info}"
+    );
 
     // Polling never beat the interval.
     let times = control.token_request_times(device).await;

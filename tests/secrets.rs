@@ -11,9 +11,9 @@ use std::process::{Output, Stdio};
 use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::keychain::TokenSet;
 use common::{Control, TestKeychain};
-use secrecy::ExposeSecret;
+use secrecy::ExposeSecret as _;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::Command;
 
 fn c2c_pair(kc: &TestKeychain, secret: &str, args: &[&str]) -> Command {
@@ -73,6 +73,10 @@ fn all_files_text(dir: &std::path::Path) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario, read top to bottom"
+)]
 async fn no_secret_reaches_logs_output_files_or_debug() {
     let Some(kc) = common::os_keychain() else {
         return;
@@ -198,7 +202,11 @@ async fn no_secret_reaches_logs_output_files_or_debug() {
     let log = std::fs::read_to_string(state_home(&kc).join("c2c-pair/c2c-pair.log"))
         .expect("a log file in the state directory");
     assert!(log.contains(" TRACE "), "trace events are kept: {log:.300}");
-    for step in ["paired; tokens saved", "refreshed; new tokens saved", "unpaired"] {
+    for step in [
+        "paired; tokens saved",
+        "refreshed; new tokens saved",
+        "unpaired",
+    ] {
         assert!(log.contains(step), "the log has {step:?}");
     }
     assert_clean("the log file", &log, &secrets);

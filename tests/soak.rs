@@ -21,6 +21,10 @@ const CHAOS_RATE: f64 = 0.05;
 const SEED: u64 = 20261128;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one end-to-end scenario, read top to bottom"
+)]
 async fn pairings_under_random_faults_end_well_and_lose_no_token() {
     let Some(kc) = common::os_keychain() else {
         return;
@@ -64,7 +68,7 @@ async fn pairings_under_random_faults_end_well_and_lose_no_token() {
             Ok(Err(error)) => {
                 *outcomes
                     .entry(format!("stopped: {}", error.kind().as_str()))
-                    .or_default() += 1
+                    .or_default() += 1;
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Transport as field networks have it: a TLS certificate the OS does not trust (what TLS
 //! inspection looks like without the company CA installed) is named as such, and proxies set
-//! in the environment are used (and skipped for NO_PROXY hosts).
+//! in the environment are used (and skipped for `NO_PROXY` hosts).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -13,7 +13,7 @@ use c2c_pair::demo::DemoServer;
 use common::Control;
 use secrecy::SecretString;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A TLS server on loopback whose certificate is self-signed: no trust store knows it.

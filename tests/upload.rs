@@ -19,7 +19,10 @@ async fn paired(kc: &TestKeychain, device: &str) -> (DemoServer, Control, Contex
     let control = Control::new(server.base_url());
     let ctx = kc.context(common::backend_for(&server, common::demo_secret()));
     let outcome = common::pair_approving(&ctx, &control, device).await;
-    assert!(matches!(outcome, Ok(PairOutcome::Paired(_))));
+    assert!(
+        matches!(outcome, Ok(PairOutcome::Paired(_))),
+        "expected Paired, got {outcome:?}"
+    );
     let record = ctx
         .registry
         .load()

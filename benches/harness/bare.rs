@@ -2,6 +2,7 @@
 //! default size, repainting once a second (the rate of the app's countdown). Shared by the
 //! benches and `examples/bare_window.rs` (whose stripped size is the binary-size floor).
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// What the bare window logs on its first frame.
@@ -21,8 +22,8 @@ impl eframe::App for Bare {
     }
 }
 
-/// Opens the window and runs until it is closed or killed.
-pub fn run() {
+/// Opens the window and runs until it is closed or killed; fails if the window cannot open.
+pub fn run() -> ExitCode {
     let options = eframe::NativeOptions {
         renderer: eframe::Renderer::Glow,
         viewport: egui::ViewportBuilder::default().with_inner_size([1180.0, 760.0]),
@@ -35,6 +36,7 @@ pub fn run() {
     );
     if let Err(error) = opened {
         eprintln!("bare window: {error}");
-        std::process::exit(1);
+        return ExitCode::FAILURE;
     }
+    ExitCode::SUCCESS
 }

@@ -141,7 +141,11 @@ pub fn poll_timing(size: Size, section: &mut Section) {
                             control.approve(code["user_code"].as_str().unwrap()).await;
                         }
                     }
-                    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+                    let outcome = run.await.unwrap();
+                    assert!(
+                        matches!(outcome, Ok(PairOutcome::Paired(_))),
+                        "expected Paired, got {outcome:?}"
+                    );
                 })
             })
             .collect();
@@ -198,6 +202,10 @@ fn unix_ms_now() -> f64 {
 
 /// Approval → "Paired" delivered to the window, and token response → "Paired" delivered
 /// (keychain write included), through the worker the window uses.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one measured scenario, read top to bottom"
+)]
 pub fn approval_to_screen(size: Size, section: &mut Section) {
     let kc = common::os_keychain().expect("a Secret Service");
     let (woke, wakes) = mpsc::channel::<()>();
@@ -377,7 +385,11 @@ pub fn scale(size: Size, section: &mut Section) {
                     .collect();
                 for run in runs {
                     peak_rss = peak_rss.max(rss_mib(pid, false));
-                    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+                    let outcome = run.await.unwrap();
+                    assert!(
+                        matches!(outcome, Ok(PairOutcome::Paired(_))),
+                        "expected Paired, got {outcome:?}"
+                    );
                 }
                 early += control
                     .requests()

@@ -3,8 +3,8 @@
 //! against a bare eframe window (this bench binary re-run with `--bare-window`) measured in
 //! the same run.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -50,9 +50,10 @@ pub const SMOKE: Size = Size {
 pub fn display_ready() -> bool {
     let display = std::env::var("DISPLAY").is_ok_and(|d| !d.is_empty());
     let curl = Command::new("curl").arg("--version").output().is_ok();
-    if !(display && curl) && std::env::var("C2C_PAIR_REQUIRE_DISPLAY").as_deref() == Ok("1") {
-        panic!("C2C_PAIR_REQUIRE_DISPLAY=1 but there is no X display or no curl");
-    }
+    assert!(
+        display && curl || std::env::var("C2C_PAIR_REQUIRE_DISPLAY").as_deref() != Ok("1"),
+        "C2C_PAIR_REQUIRE_DISPLAY=1 but there is no X display or no curl"
+    );
     if !(display && curl) {
         eprintln!("skipped: whole-process figures need an X display and curl");
     }
@@ -60,8 +61,8 @@ pub fn display_ready() -> bool {
 }
 
 /// Runs the bare eframe window the start-up and idle figures compare with.
-pub fn bare_window() {
-    bare::run();
+pub fn bare_window() -> ExitCode {
+    bare::run()
 }
 
 /// A child process whose stderr lines arrive on a channel; killed on drop.
@@ -79,10 +80,11 @@ impl Running {
             .spawn()
             .expect("starts");
         let (tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        let streams: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stderr.take().unwrap()),
             Box::new(child.stdout.take().unwrap()),
-        ] {
+        ];
+        for stream in streams {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -169,7 +171,7 @@ fn curl_round_trip(runs: usize) -> f64 {
                 .args(["-s", "-o", "/dev/null", &url])
                 .status()
                 .expect("curl");
-            assert!(status.success());
+            assert!(status.success(), "curl {url}: {status}");
             started.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
@@ -269,7 +271,10 @@ pub fn idle(size: Size, section: &mut Section) {
         .collect();
     for pairing in pairings {
         let outcome = rt.block_on(pairing).unwrap();
-        assert!(matches!(outcome, Ok(PairOutcome::Paired(_))));
+        assert!(
+            matches!(outcome, Ok(PairOutcome::Paired(_))),
+            "expected Paired, got {outcome:?}"
+        );
     }
     kc.track(&format!("IDLE-FLEET@{host}"));
     let base = server.base_url().to_string();

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::de::DeserializeOwned;
 
 use bytes::Bytes;
@@ -115,11 +115,13 @@ impl ClientError {
     /// portal, until it is accepted), a 5xx, 429 or 408, `slow_down` or `authorization_pending`.
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Connect { .. } | Self::Timeout { .. } | Self::Broken { .. } => true,
-            Self::Untrusted { .. } => true,
             Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            Self::Connect { .. }
+            | Self::Timeout { .. }
+            | Self::Broken { .. }
+            | Self::Untrusted { .. }
             // "Not now" answers (RFC 8628 §3.5), whatever the endpoint that gave them.
-            Self::OAuth {
+            | Self::OAuth {
                 error: OAuthErrorCode::SlowDown | OAuthErrorCode::AuthorizationPending,
                 ..
             } => true,
@@ -181,7 +183,7 @@ impl C2cClient {
     /// The same client (connection pool, TLS setup, headers) for another API base, with the
     /// rest of the profile unchanged: building a client loads the OS trust store, which costs
     /// milliseconds.
-    pub fn with_api_base(&self, api_base: url::Url) -> Self {
+    pub fn with_api_base(&self, api_base: Url) -> Self {
         Self {
             http: self.http.clone(),
             profile: Profile {
@@ -363,12 +365,12 @@ impl C2cClient {
         let mut response = request
             .send()
             .await
-            .map_err(|e| self.transport_error(&host, e))?;
+            .map_err(|e| self.transport_error(&host, &e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = read_capped(&mut response).await.map_err(|e| match e {
             ReadError::TooLarge => ClientError::TooLarge,
-            ReadError::Transport(e) => self.transport_error(&host, e),
+            ReadError::Transport(e) => self.transport_error(&host, &e),
         });
         match (status.is_success(), body) {
             (true, body) => body,
@@ -405,7 +407,7 @@ impl C2cClient {
             .get(self.profile.api_base.clone())
             .send()
             .await
-            .map_err(|e| self.transport_error(&host, e))?;
+            .map_err(|e| self.transport_error(&host, &e))?;
         let date = answer
             .headers()
             .get(reqwest::header::DATE)
@@ -425,7 +427,7 @@ impl C2cClient {
             .to_owned()
     }
 
-    fn transport_error(&self, host: &str, error: reqwest::Error) -> ClientError {
+    fn transport_error(&self, host: &str, error: &reqwest::Error) -> ClientError {
         let host = host.to_owned();
         if error.is_timeout() {
             return ClientError::Timeout {
@@ -433,7 +435,7 @@ impl C2cClient {
                 after: self.profile.request_timeout,
             };
         }
-        let reason = crate::errors::chain(&error);
+        let reason = crate::errors::chain(error);
         if reason.contains("certificate") {
             ClientError::Untrusted { host, reason }
         } else if error.is_connect() {

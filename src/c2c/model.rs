@@ -198,8 +198,9 @@ impl fmt::Display for OAuthErrorCode {
     }
 }
 
-/// An error answer in either of Frame.io's two shapes:
-/// simple `{"error": "...", "error_description": "..."}` (the OAuth endpoints) or
+/// An error answer, in either of Frame.io's two shapes.
+///
+/// Simple `{"error": "...", "error_description": "..."}` (the OAuth endpoints) or
 /// detailed `{"code": 401, "errors": [{"detail": "...", "title": "..."}], "message": "..."}`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ErrorBody {
@@ -242,11 +243,11 @@ impl ErrorBody {
         };
         let mut parts: Vec<String> = Vec::new();
         for text in raw.error_description.into_iter().chain(raw.message) {
-            push_distinct(&mut parts, text);
+            push_distinct(&mut parts, &text);
         }
         for detail in raw.errors {
             if let Some(text) = detail.detail.or(detail.title) {
-                push_distinct(&mut parts, text);
+                push_distinct(&mut parts, &text);
             }
         }
         let description = (!parts.is_empty()).then(|| parts.join(": "));
@@ -254,7 +255,7 @@ impl ErrorBody {
     }
 }
 
-fn push_distinct(parts: &mut Vec<String>, text: String) {
+fn push_distinct(parts: &mut Vec<String>, text: &str) {
     let text = text.trim();
     if !text.is_empty() && !parts.iter().any(|p| p == text) {
         parts.push(text.to_owned());
@@ -306,7 +307,7 @@ fn non_empty_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
+    use secrecy::ExposeSecret as _;
 
     #[test]
     fn device_authorization_accepts_the_spec_example() {

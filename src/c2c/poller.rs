@@ -381,14 +381,14 @@ mod tests {
         })
     }
 
-    fn tokens() -> Result<TokenResponse, ClientError> {
-        Ok(TokenResponse {
+    fn tokens() -> TokenResponse {
+        TokenResponse {
             access_token: SecretString::from("AT"),
             refresh_token: Some(SecretString::from("RT")),
             expires_in: Some(28800 * S),
             token_type: Some("bearer".into()),
             scope: None,
-        })
+        }
     }
 
     /// Runs the real driver against scripted answers under tokio's paused clock and returns
@@ -435,7 +435,7 @@ mod tests {
             vec![
                 oauth("authorization_pending"),
                 oauth("authorization_pending"),
-                tokens(),
+                Ok(tokens()),
             ],
         )
         .await;
@@ -454,7 +454,7 @@ mod tests {
                 oauth("authorization_pending"),
                 oauth("slow_down"),
                 oauth("authorization_pending"),
-                tokens(),
+                Ok(tokens()),
             ],
         )
         .await;
@@ -474,7 +474,7 @@ mod tests {
                 http(500, None),
                 oauth("authorization_pending"),
                 oauth("authorization_pending"),
-                tokens(),
+                Ok(tokens()),
             ],
         )
         .await;
@@ -495,7 +495,7 @@ mod tests {
                 timeout(),
                 oauth("authorization_pending"),
                 oauth("authorization_pending"),
-                tokens(),
+                Ok(tokens()),
             ],
         )
         .await;
@@ -508,7 +508,7 @@ mod tests {
         let (sent, _) = run(
             600 * S,
             5 * S,
-            vec![http(429, Some(90 * S)), http(429, Some(S)), tokens()],
+            vec![http(429, Some(90 * S)), http(429, Some(S)), Ok(tokens())],
         )
         .await;
         // 90 s as asked; then 2^2 * 5 = 20 s, since 1 s asked is below the back-off.
@@ -614,7 +614,7 @@ mod tests {
                 "the answer is not valid JSON".into(),
             ))
         };
-        let (sent, end) = run(120 * S, 5 * S, vec![garbled(), tokens()]).await;
+        let (sent, end) = run(120 * S, 5 * S, vec![garbled(), Ok(tokens())]).await;
         assert_eq!(sent, [5.0, 15.0], "retried after a back-off");
         assert!(matches!(end, PollEnd::Authorized(_)));
 

@@ -1,9 +1,9 @@
-//! `c2c-pair completions SHELL` and `c2c-pair man`: shell completions (clap_complete) and the
-//! man page (clap_mangen), generated from the same definitions as the parser, on stdout.
+//! `c2c-pair completions SHELL` and `c2c-pair man`: shell completions (`clap_complete`) and the
+//! man page (`clap_mangen`), generated from the same definitions as the parser, on stdout.
 
 use std::process::ExitCode;
 
-use clap::CommandFactory;
+use clap::CommandFactory as _;
 
 use super::{Cli, Shell, report};
 

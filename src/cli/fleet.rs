@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use secrecy::ExposeSecret;
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use c2c_pair::backend::Backend;
@@ -45,7 +45,7 @@ pub fn status(cli: &Cli, device: Option<&str>, json: bool, csv: bool) -> ExitCod
     }
     let now = unix_seconds(SystemTime::now());
     if json {
-        print_json(pairing_report::to_json(&devices, now));
+        print_json(&pairing_report::to_json(&devices, now));
     } else if csv {
         use std::io::Write as _;
         let _ = std::io::stdout()
@@ -256,7 +256,7 @@ pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
         .and_then(|d| d.project_name);
     let now = unix_seconds(SystemTime::now());
     if json {
-        print_json(json!({
+        print_json(&json!({
             "event": "refreshed",
             "device": record.device_id,
             "access_expires_at": tokens.access_expires_at,
@@ -264,12 +264,13 @@ pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
         }));
     } else {
         let expiry = human_time::token_expiry(tokens.access_expires_at, now);
-        match project {
-            Some(project) => out!(
+        if let Some(project) = project {
+            out!(
                 "Refreshed {}: {expiry}; connected to project {project}.",
                 record.device_id
-            ),
-            None => out!("Refreshed {}: {expiry}.", record.device_id),
+            );
+        } else {
+            out!("Refreshed {}: {expiry}.", record.device_id);
         }
     }
     ExitCode::SUCCESS
@@ -284,7 +285,7 @@ pub async fn unpair(cli: &Cli, device: &str, json: bool) -> ExitCode {
     match device::unpair(&ctx, &record).await {
         Ok(done) => {
             if json {
-                print_json(json!({
+                print_json(&json!({
                     "event": "unpaired", "device": record.device_id,
                     "revoked": done.revoked, "note": done.note,
                 }));

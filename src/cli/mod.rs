@@ -65,6 +65,10 @@ const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
     about,
     long_about
 )]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments verbatim in --help"
+)]
 pub struct Cli {
     /// Server settings, for the window and every command.
     #[command(flatten)]
@@ -97,6 +101,14 @@ pub struct Cli {
 /// Which server to talk to, and how. Each option overrides the configuration file and its
 /// environment variable (`c2c-pair config show` prints what is in effect).
 #[derive(Debug, Clone, Args)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments verbatim in --help"
+)]
+#[expect(
+    rustdoc::bare_urls,
+    reason = "clap prints these doc comments verbatim in --help"
+)]
 pub struct ServiceArgs {
     /// Configuration file [default: config.toml in the config directory].
     #[arg(long, global = true, env = settings::FILE_ENV, value_name = "FILE")]
@@ -146,6 +158,10 @@ pub struct ServiceArgs {
 
 /// Headless commands.
 #[derive(Debug, Clone, Subcommand)]
+#[expect(
+    clippy::doc_markdown,
+    reason = "clap prints these doc comments verbatim in --help"
+)]
 pub enum Command {
     /// Pair one device: print the code, the link and a QR, wait for approval, save the tokens.
     Pair {
@@ -202,7 +218,7 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         device: String,
         /// The file to send [default: the test clip].
-        file: Option<std::path::PathBuf>,
+        file: Option<PathBuf>,
         /// Print one JSON event instead of the bar and the sentence.
         #[arg(long)]
         json: bool,
@@ -333,6 +349,10 @@ impl Cli {
     }
 
     /// The device list in the config directory.
+    #[expect(
+        clippy::unused_self,
+        reason = "beside keychain() and choice(): where this run's state lives"
+    )]
     pub fn registry(&self) -> Result<Registry, String> {
         Registry::default_location().map_err(|e| e.to_string())
     }
@@ -406,8 +426,8 @@ pub fn backend_failure(error: &BackendError) -> FailureKind {
 }
 
 /// Prints one JSON value as a line on stdout.
-pub fn print_json(value: serde_json::Value) {
-    use std::io::Write;
+pub fn print_json(value: &serde_json::Value) {
+    use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{value}");
     let _ = out.flush();
@@ -418,7 +438,7 @@ pub fn print_json(value: serde_json::Value) {
 pub fn fail(json: bool, kind: FailureKind, message: &str) -> ExitCode {
     if json {
         print_json(
-            serde_json::json!({"event": "error", "kind": kind.as_str(), "message": message}),
+            &serde_json::json!({"event": "error", "kind": kind.as_str(), "message": message}),
         );
     } else {
         report(message);

@@ -88,7 +88,9 @@ impl Printer {
     fn server(&self, backend: &Backend) {
         let api_base = backend.client.profile().api_base.as_str();
         if self.json {
-            print_json(json!({"event": "server", "api_base": api_base, "demo": backend.is_demo()}));
+            print_json(
+                &json!({"event": "server", "api_base": api_base, "demo": backend.is_demo()}),
+            );
             return;
         }
         if let Some(url) = backend.demo_approval_url() {
@@ -114,7 +116,7 @@ impl Printer {
 
     fn code(&self, device_id: &DeviceId, name: Option<&str>, code: &CodeDisplay) {
         if self.json {
-            print_json(json!({
+            print_json(&json!({
                 "event": "code",
                 "device": device_id.as_str(),
                 "user_code": code.user_code,
@@ -128,9 +130,10 @@ impl Printer {
         let who = name.map_or_else(|| device_id.to_string(), |n| format!("{n} ({device_id})"));
         out!("\nPairing {who}\n");
         out!("  Code: {}", group_code(&code.user_code));
-        match &code.verification_uri {
-            Some(uri) => out!("  Enter it at {uri}"),
-            None => out!("  Enter it in Frame.io (web or iOS), under C2C Connections"),
+        if let Some(uri) = &code.verification_uri {
+            out!("  Enter it at {uri}");
+        } else {
+            out!("  Enter it in Frame.io (web or iOS), under C2C Connections");
         }
         if let Some(complete) = &code.verification_uri_complete {
             out!("  or open {complete}");
@@ -151,7 +154,7 @@ impl Printer {
                 PollStatus::SlowDown { .. } => ("slow_down", None),
                 PollStatus::Retrying { reason, .. } => ("retrying", Some(reason.as_str())),
             };
-            print_json(json!({
+            print_json(&json!({
                 "event": "poll", "status": name, "message": detail,
                 "next_poll_in": (next_in * 1000.0).round() / 1000.0,
             }));
@@ -162,7 +165,7 @@ impl Printer {
 
     fn paired(&self, paired: &PairedDevice, name: Option<&str>) {
         if self.json {
-            print_json(json!({
+            print_json(&json!({
                 "event": "paired",
                 "device": paired.device_id.as_str(),
                 "name": name,
@@ -173,12 +176,13 @@ impl Printer {
             }));
             return;
         }
-        match &paired.project {
-            Some(project) => out!(
+        if let Some(project) = &paired.project {
+            out!(
                 "Paired {}: connected to project {project}.",
                 paired.device_id
-            ),
-            None => out!("Paired {}.", paired.device_id),
+            );
+        } else {
+            out!("Paired {}.", paired.device_id);
         }
         out!(
             "Credentials saved in the OS keychain ({}) as {}.",
@@ -189,7 +193,7 @@ impl Printer {
 
     fn cancelled(&self) {
         if self.json {
-            print_json(json!({"event": "cancelled"}));
+            print_json(&json!({"event": "cancelled"}));
         } else {
             out!("Cancelled.");
         }

@@ -1,6 +1,6 @@
 //! `c2c-pair secret set`: the client secret into the keychain, never echoed.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead as _, IsTerminal as _};
 use std::process::ExitCode;
 
 use secrecy::SecretString;
@@ -28,9 +28,7 @@ pub async fn set(cli: &Cli) -> ExitCode {
         }
     };
     let keychain = cli.keychain();
-    match backend::save_client_secret(&keychain, &profile, SecretString::from(secret.to_owned()))
-        .await
-    {
+    match backend::save_client_secret(&keychain, &profile, secret).await {
         Ok(()) => {
             out!(
                 "Client secret for {} stored in the OS keychain ({}).",

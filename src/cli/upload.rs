@@ -53,7 +53,7 @@ pub async fn run(cli: &Cli, device: &str, file: Option<&Path>, json: bool) -> Ex
         Ok(UploadOutcome::Done(done)) => {
             bar.finish();
             if json {
-                print_json(json!({
+                print_json(&json!({
                     "event": "uploaded", "device": record.device_id,
                     "asset_id": done.asset_id, "name": done.name, "bytes": done.bytes,
                 }));
@@ -71,7 +71,7 @@ pub async fn run(cli: &Cli, device: &str, file: Option<&Path>, json: bool) -> Ex
         Ok(UploadOutcome::Cancelled) => {
             bar.abandon_with_message("cancelled");
             if json {
-                print_json(json!({"event": "cancelled", "device": record.device_id}));
+                print_json(&json!({"event": "cancelled", "device": record.device_id}));
             } else {
                 err!("Upload cancelled; the asset stays incomplete in Frame.io.");
             }
@@ -94,6 +94,10 @@ fn progress_bar(media: &Media, json: bool) -> ProgressBar {
             ProgressDrawTarget::stderr()
         },
     );
+    #[expect(
+        clippy::literal_string_with_formatting_args,
+        reason = "an indicatif template, not a format string"
+    )]
     let style = ProgressStyle::with_template(
         "{msg} [{bar:30}] {bytes}/{total_bytes} {percent:>3}% {bytes_per_sec} {eta}",
     )

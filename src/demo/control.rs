@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -226,7 +226,7 @@ fn answer(result: Result<(), ApprovalError>) -> Response {
 mod tests {
     use super::*;
     use axum::body::Body;
-    use tower::ServiceExt;
+    use tower::ServiceExt as _;
 
     async fn status_from(peer: [u8; 4]) -> StatusCode {
         let app = crate::demo::router_for_tests();

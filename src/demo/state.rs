@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use rand::Rng;
+use rand::Rng as _;
 use serde::Serialize;
 use tokio::time::Instant;
 

@@ -1,6 +1,8 @@
 //! One device's lifecycle — pairing, keeping its tokens fresh, heartbeats, unpairing — and
-//! the single place that decides what happens next. Everything here works on the keychain
-//! (secrets), the registry (everything else) and one server through its [`Backend`].
+//! the single place that decides what happens next.
+//!
+//! Everything here works on the keychain (secrets), the registry (everything else) and one
+//! server through its [`Backend`].
 
 mod pairing;
 mod session;
@@ -157,7 +159,7 @@ impl UnsavedTokens {
 async fn retry_patiently<F, Fut>(mut attempt: F) -> Result<(), KeychainError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), KeychainError>>,
+    Fut: Future<Output = Result<(), KeychainError>>,
 {
     let mut outcome = attempt().await;
     for wait in [1, 2, 4, 8] {

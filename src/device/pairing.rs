@@ -138,8 +138,8 @@ impl PairError {
         }
     }
 
-    fn code_request(error: ClientError) -> Self {
-        let (kind, hint) = match &error {
+    fn code_request(error: &ClientError) -> Self {
+        let (kind, hint) = match error {
             ClientError::Config(_) => (FailureKind::Usage, ""),
             ClientError::OAuth {
                 error: OAuthErrorCode::InvalidClient,
@@ -163,7 +163,7 @@ impl PairError {
                 " On a guest or venue network, open a web page to accept its terms first; \
                  otherwise check that the API base points at a C2C server.",
             ),
-            _ => (
+            ClientError::Http { .. } => (
                 FailureKind::Network,
                 " Check that the API base and endpoint paths point at a C2C server.",
             ),
@@ -221,9 +221,11 @@ pub async fn pair(
     Ok(PairOutcome::Paired(finish_pairing(ctx, &unsaved).await))
 }
 
-/// Pairs a demo device for show (presenter mode on the demo server): the same code, QR and
-/// polling, then the connected project is read and the tokens are revoked and dropped —
-/// nothing reaches the keychain or the device list, so no keychain is needed either.
+/// Pairs a demo device for show (presenter mode on the demo server).
+///
+/// The same code, QR and polling, then the connected project is read and the tokens are
+/// revoked and dropped: nothing reaches the keychain or the device list, so no keychain is
+/// needed either.
 pub async fn pair_for_show(
     ctx: &Context,
     device_id: &DeviceId,
@@ -287,9 +289,9 @@ async fn obtain_tokens(
                         .retry_after()
                         .map_or(*wait, |asked| asked.min(MAX_RETRY_AFTER))
                 }
-                None => return Err(PairError::code_request(error)),
+                None => return Err(PairError::code_request(&error)),
             },
-            Err(error) => return Err(PairError::code_request(error)),
+            Err(error) => return Err(PairError::code_request(&error)),
         };
         tokio::select! {
             biased;
@@ -331,9 +333,11 @@ async fn obtain_tokens(
     }
 }
 
-/// Once the tokens are saved: asks the server which project the device joined (spec §2
-/// step 5), records the device in the registry, and sums it up. Neither step can undo the
-/// pairing; a failure is reported in the summary.
+/// Once the tokens are saved: asks the server which project the device joined, records the
+/// device in the registry, and sums it up.
+///
+/// The project is spec §2 step 5. Neither step can undo the pairing; a failure is reported
+/// in the summary.
 pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevice {
     let profile = ctx.backend.client.profile();
     let info = ctx
@@ -399,13 +403,13 @@ mod tests {
             5
         );
         assert_eq!(PairError::from(DeviceIdError::Empty).kind().exit_code(), 2);
-        let offline = PairError::code_request(ClientError::Connect {
+        let offline = PairError::code_request(&ClientError::Connect {
             host: "api.frame.io".into(),
             reason: "connection refused".into(),
         });
         assert_eq!(offline.kind().exit_code(), 5);
         assert!(offline.to_string().contains("proxy"), "{offline}");
-        let secret = PairError::code_request(ClientError::OAuth {
+        let secret = PairError::code_request(&ClientError::OAuth {
             status: 400,
             error: OAuthErrorCode::InvalidClient,
             description: None,

@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{Context, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::model::DeviceInfo;
@@ -312,7 +312,7 @@ fn needs_repairing(ctx: &Context, record: &DeviceRecord, reason: String) -> Life
     if let Err(error) = ctx
         .registry
         .modify(&record.device_id, &record.keychain_host, |r| {
-            r.state = state
+            r.state = state;
         })
     {
         return error.into();
@@ -382,7 +382,7 @@ pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), Lifec
     .await?;
     ctx.registry
         .modify(&record.device_id, &record.keychain_host, |r| {
-            r.last_heartbeat = Some(now())
+            r.last_heartbeat = Some(now());
         })?;
     Ok(())
 }

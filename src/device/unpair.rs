@@ -69,7 +69,7 @@ pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, Li
                 };
                 ctx.registry
                     .modify(&record.device_id, &record.keychain_host, |r| {
-                        r.state = state
+                        r.state = state;
                     })?;
                 return Err(LifecycleError::UnpairPending {
                     device: record.device_id.clone(),

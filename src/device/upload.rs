@@ -191,7 +191,7 @@ pub async fn upload(
     tracing::info!(device = %record.device_id, asset = %asset.id, bytes = total, "test upload done");
     ctx.registry
         .modify(&record.device_id, &record.keychain_host, |r| {
-            r.last_upload = Some(unix_seconds(SystemTime::now()))
+            r.last_upload = Some(unix_seconds(SystemTime::now()));
         })?;
     Ok(UploadOutcome::Done(Uploaded {
         asset_id: asset.id,

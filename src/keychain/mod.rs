@@ -18,7 +18,7 @@ mod token_set;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::{Semaphore, oneshot};
 
 pub use memory::MemoryStore;

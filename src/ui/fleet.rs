@@ -87,43 +87,7 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
     let record = &view.record;
     let key = (record.device_id.clone(), record.keychain_host.clone());
     let mut action = None;
-    ui.horizontal(|ui| {
-        ui.label(RichText::new(title(view)).strong());
-        badge(ui, &view.status);
-    });
-    if let Some(project) = &record.project_name {
-        ui.label(format!("Connected to project {project}"));
-    }
-    if record.keychain_host == crate::config::DEMO_KEYCHAIN_HOST {
-        ui.label(RichText::new("demo server").small());
-    }
-    ui.label(
-        RichText::new(format!(
-            "{} · {}",
-            format::token_expiry(record.access_expires_at, now),
-            format::heartbeat(record.last_heartbeat, now)
-        ))
-        .small(),
-    );
-    match &view.status {
-        Status::Offline { reason }
-        | Status::NeedsRepairing { reason }
-        | Status::UnpairPending { reason } => {
-            ui.label(
-                RichText::new(reason)
-                    .small()
-                    .color(ui.visuals().warn_fg_color),
-            );
-        }
-        Status::Paired | Status::Online => {}
-    }
-    if let Some(warning) = &view.warning {
-        ui.label(
-            RichText::new(warning)
-                .small()
-                .color(ui.visuals().warn_fg_color),
-        );
-    }
+    details(ui, view, now);
     if let Some(busy) = view.busy {
         ui.label(busy);
         if let Some(progress) = state.uploads.get(&key) {
@@ -198,6 +162,49 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
         action = Some(FleetAction::Upload(key.clone()));
     }
     action
+}
+
+/// What a row says about its device: name, status, project, token expiry, heartbeat, and
+/// why it needs attention.
+fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
+    let record = &view.record;
+    ui.horizontal(|ui| {
+        ui.label(RichText::new(title(view)).strong());
+        badge(ui, &view.status);
+    });
+    if let Some(project) = &record.project_name {
+        ui.label(format!("Connected to project {project}"));
+    }
+    if record.keychain_host == crate::config::DEMO_KEYCHAIN_HOST {
+        ui.label(RichText::new("demo server").small());
+    }
+    ui.label(
+        RichText::new(format!(
+            "{} · {}",
+            format::token_expiry(record.access_expires_at, now),
+            format::heartbeat(record.last_heartbeat, now)
+        ))
+        .small(),
+    );
+    match &view.status {
+        Status::Offline { reason }
+        | Status::NeedsRepairing { reason }
+        | Status::UnpairPending { reason } => {
+            ui.label(
+                RichText::new(reason)
+                    .small()
+                    .color(ui.visuals().warn_fg_color),
+            );
+        }
+        Status::Paired | Status::Online => {}
+    }
+    if let Some(warning) = &view.warning {
+        ui.label(
+            RichText::new(warning)
+                .small()
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
 }
 
 fn badge(ui: &mut Ui, status: &Status) {

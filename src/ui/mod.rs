@@ -361,7 +361,7 @@ impl PairApp {
     }
 
     /// A CSV file dropped on the window is read by the worker, not here.
-    fn take_dropped_files(&mut self, ctx: &egui::Context) {
+    fn take_dropped_files(&self, ctx: &egui::Context) {
         let dropped = ctx.input(|i| i.raw.dropped_files.clone());
         for file in dropped {
             self.send(Command::Import(file.path().to_path_buf()));

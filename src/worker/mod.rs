@@ -1,6 +1,7 @@
-//! The background side of the GUI: a tokio runtime on its own named thread. Commands come in
-//! from the UI; events go out on a channel the UI drains each frame, followed by a repaint
-//! request, so the UI never blocks and never repaints for nothing.
+//! The background side of the GUI: a tokio runtime on its own named thread.
+//!
+//! Commands come in from the UI; events go out on a channel the UI drains each frame,
+//! followed by a repaint request, so the UI never blocks and never repaints for nothing.
 //!
 //! Besides pairing, the worker keeps the fleet alive while the app runs: a heartbeat round
 //! every two minutes (which also refreshes tokens near expiry and retries pending unpairs),
@@ -326,6 +327,10 @@ async fn run(
             _ = ticker.tick() => worker.heartbeat_round().await,
         }
     }
+    #[expect(
+        clippy::iter_over_hash_type,
+        reason = "every run is cancelled; the order does not matter"
+    )]
     for cancel in worker.runs.values() {
         cancel.cancel();
     }

@@ -331,7 +331,7 @@ impl TestKeychain {
     /// A device context for a backend, with this keychain and device list.
     pub fn context(&self, backend: Backend) -> c2c_pair::device::Context {
         c2c_pair::device::Context {
-            backend: std::sync::Arc::new(backend),
+            backend: Arc::new(backend),
             keychain: self.keychain.clone(),
             registry: self.registry.clone(),
         }
@@ -407,7 +407,7 @@ pub enum Hostile {
 /// A loopback server that answers every request badly; its base URL. Raw TCP, so that the
 /// answers can be exactly as broken as a real proxy or server makes them.
 pub async fn hostile_server(kind: Hostile) -> Url {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
