@@ -865,3 +865,21 @@ async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_computer_without_root_certificates_is_told_what_to_install() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    // An empty trust store, as on a minimal system without ca-certificates.
+    let empty = tempfile::tempdir().unwrap();
+    let bundle = empty.path().join("none.pem");
+    std::fs::write(&bundle, "").unwrap();
+    let mut command = c2c_pair(&kc, &["--demo", "pair", "--device", "CAM-NOCA"]);
+    command
+        .env("SSL_CERT_FILE", &bundle)
+        .env("SSL_CERT_DIR", empty.path());
+    let output = command.output().await.unwrap();
+    assert_failure(&output, 2, "No CA certificates were loaded");
+    assert!(text(&output.stderr).contains("the ca-certificates package"));
+}

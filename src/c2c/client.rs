@@ -101,6 +101,13 @@ pub enum ClientError {
     /// The answer was not what the spec describes.
     #[error("the server's answer could not be understood ({0})")]
     Malformed(String),
+    /// This computer cannot make HTTPS connections at all: its trust store could not be
+    /// loaded (most often, no root certificates are installed).
+    #[error(
+        "could not set up HTTPS on this computer ({0}). Check that the system's root \
+         certificates are installed (on Debian and Ubuntu: the ca-certificates package)"
+    )]
+    NoTrustStore(String),
 }
 
 fn describe(description: &Option<String>) -> String {
@@ -176,7 +183,7 @@ impl C2cClient {
             // Secrets travel in bodies; never follow a redirect that could resend them elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ClientError::Malformed(format!("HTTP client setup failed: {e}")))?;
+            .map_err(|e| ClientError::NoTrustStore(crate::errors::chain(&e)))?;
         Ok(Self { http, profile })
     }
 
