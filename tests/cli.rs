@@ -439,14 +439,21 @@ async fn pair_with_cli(kc: &TestKeychain, server: &DemoServer, device: &str) -> 
         ],
     );
     command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    run_approved(command, server).await;
+    account
+}
+
+/// Runs a `pair --json` command to its end, approving its code on `server`; returns the
+/// `paired` event.
+async fn run_approved(command: Command, server: &DemoServer) -> Value {
     let mut run = Running::start(command);
     let code = run.until("code").await;
     Control::new(server.base_url())
         .approve(code["user_code"].as_str().unwrap())
         .await;
-    run.until("paired").await;
+    let paired = run.until("paired").await;
     assert_eq!(run.exit_code().await, 0, "`pair` exits 0 once paired");
-    account
+    paired
 }
 
 /// Runs a fleet command against `server` with its secret in the environment.
@@ -798,13 +805,11 @@ async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the
     let account = kc.track(&format!("CAM-CONF@{host}"));
     let mut command = c2c_pair(&kc, &["pair", "--device", "CAM-CONF", "--json"]);
     command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
-    let mut run = Running::start(command);
-    let code = run.until("code").await;
-    Control::new(server.base_url())
-        .approve(code["user_code"].as_str().unwrap())
-        .await;
-    assert_eq!(run.until("paired").await["keychain_account"], account);
-    assert_eq!(run.exit_code().await, 0);
+    let paired = run_approved(command, &server).await;
+    assert_eq!(
+        paired["keychain_account"], account,
+        "saved under the file's server"
+    );
 
     // Environment over the file, options over both; each value says where it came from.
     let mut command = c2c_pair(&kc, &["--heartbeat-interval", "30", "config", "show"]);
