@@ -19,6 +19,7 @@ fn credentials(id: &str) -> ClientCredentials {
 async fn a_person_approves_on_the_page_the_qr_opens() {
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let client = C2cClient::new(common::profile_for(server.base_url())).unwrap();
+    c2c_pair::c2c::install_crypto_provider();
     let http = reqwest::Client::new();
     let auth = client
         .request_device_code(&credentials("CAM-WEB"))
@@ -66,6 +67,7 @@ async fn a_person_approves_on_the_page_the_qr_opens() {
 async fn deny_unknown_codes_and_hostile_names_on_the_page() {
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let client = C2cClient::new(common::profile_for(server.base_url())).unwrap();
+    c2c_pair::c2c::install_crypto_provider();
     let http = reqwest::Client::new();
 
     let auth = client

@@ -160,6 +160,16 @@ pub struct Reached {
     pub date: Option<SystemTime>,
 }
 
+/// Makes *ring* rustls' crypto for this process (reqwest is built without a provider of its
+/// own; see Cargo.toml). Call before building any `reqwest::Client`; [`C2cClient::new`] does.
+pub fn install_crypto_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // Fails only when a provider is already installed, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Talks to one C2C server as described by a [`Profile`].
 #[derive(Debug, Clone)]
 pub struct C2cClient {
@@ -175,6 +185,7 @@ impl C2cClient {
         let version = HeaderValue::from_str(&profile.client_version)
             .map_err(|_| ConfigError::BadClientVersion(profile.client_version.clone()))?;
         headers.insert(CLIENT_VERSION_HEADER, version);
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .user_agent(concat!("c2c-pair/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)

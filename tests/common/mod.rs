@@ -71,6 +71,7 @@ pub struct Control {
 impl Control {
     /// Control API of the server at `base`.
     pub fn new(base: &Url) -> Self {
+        c2c_pair::c2c::install_crypto_provider();
         Self {
             base: base.clone(),
             http: reqwest::Client::new(),
