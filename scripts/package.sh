@@ -3,16 +3,17 @@
 #   - a .deb, by cargo-packager (metadata in Cargo.toml, [package.metadata.packager]), with the
 #     desktop entry, the hicolor icons, the AppStream metadata, the man page and the bash, zsh
 #     and fish completions;
-#   - the AppImage's AppDir and its squashfs image, and the AppImage itself when a type-2
-#     AppImage runtime is given in APPIMAGE_RUNTIME (none is packaged in the registries this
-#     project may use: see PACKAGING.md).
+#   - the AppImage: its AppDir, the AppDir's squashfs image (gzip) and the AppImage itself, our
+#     own extract-and-run runtime (packaging/appimage-runtime, built here) with the squashfs
+#     appended; checked by running it (--version, --appimage-extract). APPIMAGE_RUNTIME=<file>
+#     uses that type-2 runtime instead (the official one, say: see PACKAGING.md).
 #
 # Usage: scripts/package.sh [--deb-only] [--skip-build]
-#   --deb-only     only the .deb (what CI builds and installs)
+#   --deb-only     only the .deb
 #   --skip-build   use the release binary already built (cargo build --release --locked)
-# Honours CARGO_TARGET_DIR. Needs cargo-packager on PATH
-# (cargo install --locked cargo-packager --version 0.11.8), dpkg-deb and gzip; the AppDir needs
-# squashfs-tools (mksquashfs).
+# Honours CARGO_TARGET_DIR (the runtime is built in its appimage-runtime/ subdirectory). Needs
+# cargo-packager on PATH (cargo install --locked cargo-packager --version 0.11.8), dpkg-deb and
+# gzip; the AppImage needs squashfs-tools (mksquashfs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -105,6 +106,7 @@ trap - EXIT
 listing=$(dpkg-deb --contents "$deb_file")
 for f in usr/bin/c2c-pair \
   usr/share/applications/c2c-pair.desktop \
+  usr/share/doc/c2c-pair/copyright \
   usr/share/metainfo/io.github.c2cpair.C2cPair.metainfo.xml \
   usr/share/icons/hicolor/{16x16,32x32,48x48,64x64,128x128,256x256,512x512}/apps/c2c-pair.png \
   usr/share/icons/hicolor/scalable/apps/c2c-pair.svg \
@@ -139,34 +141,56 @@ if ((appimage)); then
   "$appdir/AppRun" --version >&2 || die "the AppDir's AppRun does not run"
 
   squashfs=$appimage_dir/c2c-pair_${version}_x86_64.squashfs
-  mksquashfs "$appdir" "$squashfs" -root-owned -noappend -no-xattrs -comp zstd -quiet -no-progress >&2
+  # gzip: what our runtime reads (backhand's pure-Rust gzip feature); the official runtime too.
+  mksquashfs "$appdir" "$squashfs" -root-owned -noappend -no-xattrs -comp gzip -quiet -no-progress >&2
   outputs+=("$appdir" "$squashfs")
 
+  # The runtime: the given one, or ours, built and given the AppImage magic ('AI' 0x02 at
+  # offset 8, in the ELF header's padding), which the official runtime gets the same way.
   if [[ -n ${APPIMAGE_RUNTIME:-} ]]; then
     step "AppImage (runtime: $APPIMAGE_RUNTIME)"
     [[ -f $APPIMAGE_RUNTIME ]] || die "APPIMAGE_RUNTIME=$APPIMAGE_RUNTIME is not a file"
-    # A type-2 runtime is an ELF with the AppImage magic 'AI' 0x02 at offset 8.
-    magic=$(od -An -tx1 -j0 -N11 "$APPIMAGE_RUNTIME" | tr -d ' \n')
-    [[ $magic == 7f454c46????????414902 ]] ||
-      die "$APPIMAGE_RUNTIME is not a type-2 AppImage runtime (ELF with AI\\x02 at offset 8)"
-    image=$release_dir/c2c-pair_${version}_x86_64.AppImage
-    cat "$APPIMAGE_RUNTIME" "$squashfs" >"$image"
-    chmod 755 "$image"
-    # Without FUSE (as in containers) the runtime extracts to a temporary directory instead.
-    ran=$(APPIMAGE_EXTRACT_AND_RUN=1 "$image" --version) || ran="(failed: $?)"
-    if [[ $ran != "c2c-pair $version"* ]]; then
-      rm -f "$image"
-      die "the AppImage does not run: --version gave '$ran'"
-    fi
-    echo "$ran" >&2
-    outputs+=("$image")
+    runtime=$APPIMAGE_RUNTIME
   else
-    cat >&2 <<EOF
-No AppImage: set APPIMAGE_RUNTIME to a type-2 AppImage runtime for x86_64 to get one (the
-squashfs above is appended to it as is). No registry this project may use (crates.io, Debian,
-PyPI, npm) ships that runtime or appimagetool; see PACKAGING.md.
-EOF
+    step "AppImage runtime (packaging/appimage-runtime)"
+    runtime_target=$target_dir/appimage-runtime
+    CARGO_TARGET_DIR=$runtime_target cargo build --release --locked \
+      --manifest-path packaging/appimage-runtime/Cargo.toml >&2
+    runtime=$appimage_dir/runtime-x86_64
+    cp "$runtime_target/release/appimage-runtime" "$runtime"
+    printf 'AI\002' | dd of="$runtime" bs=1 seek=8 conv=notrunc status=none
   fi
+  # A type-2 runtime is an ELF with the AppImage magic 'AI' 0x02 at offset 8.
+  magic=$(od -An -tx1 -j0 -N11 "$runtime" | tr -d ' \n')
+  [[ $magic == 7f454c46????????414902 ]] ||
+    die "$runtime is not a type-2 AppImage runtime (ELF with AI\\x02 at offset 8)"
+  image=$release_dir/c2c-pair-${version}-x86_64.AppImage
+  cat "$runtime" "$squashfs" >"$image"
+  chmod 755 "$image"
+
+  # Prove it: the squashfs is where the runtime looks, the app runs from it (leaving nothing
+  # behind in its temporary directory), and it extracts. APPIMAGE_EXTRACT_AND_RUN is for the
+  # official runtime, which would otherwise need FUSE; ours always extracts.
+  check=$(mktemp -d)
+  trap 'rm -rf "$check"' EXIT
+  offset=$("$image" --appimage-offset) || offset="(failed: $?)"
+  [[ $offset == "$(stat -c %s "$runtime")" ]] ||
+    die "$image: --appimage-offset gave '$offset', the runtime is $(stat -c %s "$runtime") bytes"
+  mkdir "$check/tmp"
+  ran=$(TMPDIR=$check/tmp APPIMAGE_EXTRACT_AND_RUN=1 "$image" --version) || ran="(failed: $?)"
+  if [[ $ran != "c2c-pair $version" && $ran != "c2c-pair $version "* ]]; then
+    rm -f "$image"
+    die "the AppImage does not run: --version gave '$ran'"
+  fi
+  echo "$ran" >&2
+  [[ -z $(ls -A "$check/tmp") ]] || die "the AppImage left $(ls -A "$check/tmp") in its TMPDIR"
+  (cd "$check" && "$image" --appimage-extract >/dev/null) || die "$image --appimage-extract failed"
+  [[ -L $check/squashfs-root/AppRun && -x $check/squashfs-root/AppRun ]] ||
+    die "$image --appimage-extract wrote no squashfs-root/AppRun"
+  rm -rf "$check"
+  trap - EXIT
+  echo "AppImage: $image ($(stat -c %s "$image") bytes; runtime $(stat -c %s "$runtime"))" >&2
+  outputs+=("$image")
 fi
 
 step "built"
