@@ -1039,3 +1039,19 @@ fn every_control_has_a_name_and_the_keyboard_alone_can_pair() {
         "focus left the text field"
     );
 }
+
+#[test]
+fn settings_say_where_the_configuration_file_is() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let file = kc.config_dir.path().join("config.toml");
+    let options = UiOptions {
+        config_file: Some(file.clone()),
+        ..UiOptions::default()
+    };
+    let mut window = Window::demo_with(&kc, options);
+    window.click("Settings");
+    window.harness.run_ok();
+    window.harness.get_by_label(&file.display().to_string());
+}

@@ -391,6 +391,7 @@ impl Cli {
             presenter: self.settings.presenter_start(),
             linger: self.settings.presenter_linger(),
             report_dir: self.settings.report_dir(),
+            config_file: self.settings.file.clone(),
         };
         Ok((setup, options))
     }

@@ -67,6 +67,8 @@ pub struct UiOptions {
     pub linger: Duration,
     /// Where "Export report" saves (the Downloads folder by default).
     pub report_dir: std::path::PathBuf,
+    /// The configuration file, named in Settings (`None`: not said).
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 impl Default for UiOptions {
@@ -76,6 +78,7 @@ impl Default for UiOptions {
             presenter: false,
             linger: crate::settings::DEFAULT_LINGER,
             report_dir: crate::report::default_dir(),
+            config_file: None,
         }
     }
 }
@@ -104,6 +107,8 @@ pub struct PairApp {
     linger: Duration,
     /// Where "Export report" saves.
     report_dir: std::path::PathBuf,
+    /// The configuration file, named in Settings.
+    config_file: Option<std::path::PathBuf>,
     fullscreen: bool,
     /// Whether the server answers, as the worker last said.
     network: Option<crate::worker::NetworkStatus>,
@@ -123,6 +128,7 @@ impl PairApp {
         let mut app = Self::with_worker(Some(worker));
         app.linger = options.linger;
         app.report_dir = options.report_dir;
+        app.config_file = options.config_file;
         for (device_id, name) in options.devices {
             app.start_pairing(device_id, name);
         }
@@ -161,6 +167,7 @@ impl PairApp {
             presenter_wanted: false,
             linger: UiOptions::default().linger,
             report_dir: std::path::PathBuf::new(),
+            config_file: None,
             fullscreen: false,
             network: None,
             gathering: false,
@@ -820,6 +827,15 @@ impl PairApp {
                     ui.colored_label(ui.visuals().error_fg_color, error);
                 }
                 None => {}
+            }
+            if let Some(file) = &self.config_file {
+                ui.add_space(6.0);
+                ui.label(
+                    "The server, endpoint paths, heartbeat interval and presenter defaults are \
+                     set in the configuration file (c2c-pair config show prints them):",
+                );
+                let path = RichText::new(file.display().to_string()).monospace();
+                ui.add(egui::Label::new(path).selectable(true));
             }
         });
     }
