@@ -11,7 +11,6 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use c2c_pair::log_file::LogFile;
-
 use c2c_pair::ui::PairApp;
 use c2c_pair::worker::Worker;
 
