@@ -730,6 +730,15 @@ async fn doctor_names_an_unreachable_api_base_and_prints_no_secret() {
     ] {
         assert!(report.contains(expected), "{expected:?} in {report}");
     }
+    // The log file's place, and its last lines: those of the earlier `pair` run too.
+    let log_file = kc.config_dir.path().join("logs/c2c-pair.log");
+    for expected in [
+        format!("Log file: {}\n", log_file.display()),
+        "Log (last ".to_owned(),
+        "paired; tokens saved device=CAM-DOCTOR".to_owned(),
+    ] {
+        assert!(report.contains(&expected), "{expected:?} in {report}");
+    }
     no_secret(&output);
 
     // Nothing listens: one problem, named with the fix, exit 5.
