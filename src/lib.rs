@@ -21,4 +21,5 @@ pub mod registry;
 pub mod report;
 pub mod settings;
 pub mod ui;
+pub mod wifi;
 pub mod worker;

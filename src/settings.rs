@@ -125,7 +125,7 @@ pub struct EndpointLayer {
 }
 
 /// Presenter defaults (`[presenter]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PresenterLayer {
     /// Open the window in presenter mode.
@@ -134,7 +134,35 @@ pub struct PresenterLayer {
     /// Seconds a success stays on screen.
     #[serde(default, deserialize_with = "de::wait")]
     pub linger: Option<Duration>,
+    /// The booth Wi-Fi phones join, shown as a "join the Wi-Fi" QR code.
+    #[serde(default, deserialize_with = "de::ssid")]
+    pub wifi_ssid: Option<String>,
+    /// Its password (none: an open network). Shown to visitors in that QR code, nowhere else.
+    #[serde(default, deserialize_with = "de::wifi_password")]
+    pub wifi_password: Option<secrecy::SecretString>,
+    /// The booth Wi-Fi does not broadcast its name.
+    #[serde(default)]
+    pub wifi_hidden: Option<bool>,
 }
+
+impl PartialEq for PresenterLayer {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret as _;
+        let password = |layer: &Self| {
+            layer
+                .wifi_password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned())
+        };
+        self.start == other.start
+            && self.linger == other.linger
+            && self.wifi_ssid == other.wifi_ssid
+            && self.wifi_hidden == other.wifi_hidden
+            && password(self) == password(other)
+    }
+}
+
+impl Eq for PresenterLayer {}
 
 /// Copies every value set in `$upper` over `$lower`, noting its source under its key.
 macro_rules! cover {
@@ -248,6 +276,9 @@ impl Settings {
                 "endpoints.assets": endpoints.assets;
                 "presenter.start": presenter.start;
                 "presenter.linger": presenter.linger;
+                "presenter.wifi_ssid": presenter.wifi_ssid;
+                "presenter.wifi_password": presenter.wifi_password;
+                "presenter.wifi_hidden": presenter.wifi_hidden;
             );
         }
         Self {
@@ -343,6 +374,46 @@ impl Settings {
         self.values.presenter.linger.unwrap_or(DEFAULT_LINGER)
     }
 
+    /// The booth Wi-Fi to offer phones, when one is named.
+    pub fn booth_wifi(&self) -> Option<crate::wifi::BoothWifi> {
+        let presenter = &self.values.presenter;
+        Some(crate::wifi::BoothWifi {
+            ssid: presenter.wifi_ssid.clone()?,
+            password: presenter.wifi_password.clone(),
+            hidden: presenter.wifi_hidden.unwrap_or(false),
+        })
+    }
+
+    /// The `[presenter]` rows of [`Self::show`]: key, value, note. The Wi-Fi password is
+    /// never shown, only whether it is set.
+    fn presenter_rows(&self) -> Vec<(&'static str, String, &'static str)> {
+        let presenter = &self.values.presenter;
+        let password = if presenter.wifi_password.is_some() {
+            "(set; shown only in the booth's Wi-Fi QR code)"
+        } else {
+            ""
+        };
+        vec![
+            ("presenter.start", self.presenter_start().to_string(), ""),
+            (
+                "presenter.linger",
+                seconds(self.presenter_linger()),
+                ", seconds",
+            ),
+            (
+                "presenter.wifi_ssid",
+                quoted(presenter.wifi_ssid.as_deref().unwrap_or("")),
+                "; empty: no Wi-Fi QR code",
+            ),
+            ("presenter.wifi_password", quoted(password), ""),
+            (
+                "presenter.wifi_hidden",
+                presenter.wifi_hidden.unwrap_or(false).to_string(),
+                "",
+            ),
+        ]
+    }
+
     /// The settings in effect as TOML, each with where it came from; usable as a file.
     pub fn show(&self) -> String {
         let mut out =
@@ -401,17 +472,7 @@ impl Settings {
                     ("endpoints.assets", quoted(&paths.assets), ""),
                 ],
             ),
-            (
-                "presenter",
-                vec![
-                    ("presenter.start", self.presenter_start().to_string(), ""),
-                    (
-                        "presenter.linger",
-                        seconds(self.presenter_linger()),
-                        ", seconds",
-                    ),
-                ],
-            ),
+            ("presenter", self.presenter_rows()),
         ];
         for (table, rows) in sections {
             if !table.is_empty() {
@@ -515,6 +576,9 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, SettingsE
         presenter: PresenterLayer {
             start: checked(read("presenter.start"), parse::flag)?,
             linger: checked(read("presenter.linger"), parse::wait)?,
+            wifi_ssid: checked(read("presenter.wifi_ssid"), crate::wifi::check_ssid)?,
+            wifi_password: checked(read("presenter.wifi_password"), crate::wifi::check_password)?,
+            wifi_hidden: checked(read("presenter.wifi_hidden"), parse::flag)?,
         },
     })
 }
@@ -687,6 +751,16 @@ mod de {
 
     pub fn wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         seconds(d, WAIT_RANGE)
+    }
+
+    pub fn ssid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        text(d, crate::wifi::check_ssid)
+    }
+
+    pub fn wifi_password<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<secrecy::SecretString>, D::Error> {
+        text(d, crate::wifi::check_password)
     }
 }
 

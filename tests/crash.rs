@@ -33,7 +33,15 @@ async fn issued(base: &url::Url, device: &str) -> Vec<(String, String, u128)> {
     let url = base
         .join(&format!("/_control/issued/{device}?reveal=1"))
         .unwrap();
-    let list: Vec<Value> = reqwest::get(url).await.unwrap().json().await.unwrap();
+    let list: Vec<Value> = reqwest::Client::new()
+        .get(url)
+        .header(c2c_pair::demo::CONTROL_HEADER, "1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     list.iter()
         .map(|s| {
             (

@@ -26,14 +26,18 @@ async fn a_person_approves_on_the_page_the_qr_opens() {
         .await
         .unwrap();
 
-    // Arriving from the QR: the code is filled in and the waiting device is named.
+    // Arriving from the QR: the code is filled in; the waiting device is not named before
+    // the code is submitted (the page tells nothing about codes it is merely shown).
     let link = auth.verification_uri_complete.clone().unwrap();
     let page = http.get(&link).send().await.unwrap().text().await.unwrap();
     assert!(
         page.contains(&format!(r#"value="{}""#, auth.user_code)),
         "{page}"
     );
-    assert!(page.contains("Device CAM-WEB is asking to connect."));
+    assert!(
+        !page.contains("CAM-WEB"),
+        "no device named before the code is entered"
+    );
     assert!(page.contains("Field Test"), "projects are offered");
 
     // Typed as read from the screen, with a space; into a chosen project, with a name.
@@ -44,13 +48,7 @@ async fn a_person_approves_on_the_page_the_qr_opens() {
         ("device_name", "B-Cam"),
         ("action", "approve"),
     ];
-    let answer = http
-        .post(server.approval_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let answer = answer.text().await.unwrap();
+    let answer = common::submit_approval(&http, &link, &form).await;
     assert!(answer.contains("Device CAM-WEB was approved"), "{answer}");
 
     let tokens = client
@@ -74,16 +72,9 @@ async fn deny_unknown_codes_and_hostile_names_on_the_page() {
         .request_device_code(&credentials("CAM-NO"))
         .await
         .unwrap();
+    let page = server.approval_url().to_string();
     let form = [("code", auth.user_code.as_str()), ("action", "deny")];
-    let answer = http
-        .post(server.approval_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let answer = common::submit_approval(&http, &page, &form).await;
     assert!(answer.contains("was declined"), "{answer}");
     let error = client
         .exchange_device_code(&credentials("CAM-NO"), &auth.device_code)
@@ -100,28 +91,84 @@ async fn deny_unknown_codes_and_hostile_names_on_the_page() {
         "{error:?}"
     );
 
-    let page = http
-        .get(server.approval_url().join("/pair/000000x").unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        page.text()
-            .await
-            .unwrap()
-            .contains("there is no code 000000x")
-    );
+    // Unknown, used and malformed codes all get the one generic answer.
+    for code in ["000000x", auth.user_code.as_str(), "999999"] {
+        let answer =
+            common::submit_approval(&http, &page, &[("code", code), ("action", "approve")]).await;
+        assert!(
+            answer.contains(c2c_pair::demo::WRONG_CODE),
+            "{code}: {answer}"
+        );
+    }
 
-    // A device id is shown on the page, so it must be escaped.
+    // A device id is shown on the page once its code is entered, so it must be escaped.
     let hostile = client
         .request_device_code(&credentials("<script>alert(1)</script>"))
         .await
         .unwrap();
-    let page = http
-        .get(hostile.verification_uri_complete.unwrap())
+    let link = hostile.verification_uri_complete.unwrap();
+    let form = [("code", hostile.user_code.as_str()), ("action", "approve")];
+    let answer = common::submit_approval(&http, &link, &form).await;
+    assert!(
+        answer.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{answer}"
+    );
+    assert!(!answer.contains("<script>"));
+}
+
+#[tokio::test]
+async fn the_page_sends_a_strict_policy_and_refuses_forms_from_elsewhere() {
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let client = C2cClient::new(common::profile_for(server.base_url())).unwrap();
+    c2c_pair::c2c::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let page = http.get(server.approval_url()).send().await.unwrap();
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let policy = header("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("referrer-policy"), "no-referrer");
+    // The style sheet the policy allows is served, under the same policy.
+    let css = http
+        .get(server.approval_url().join("/assets/pair.css").unwrap())
         .send()
         .await
         .unwrap();
-    let page = page.text().await.unwrap();
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>"));
+    assert!(css.status().is_success());
+    assert!(css.headers().contains_key("content-security-policy"));
+
+    // A cross-site form: the right code, but no token from our page (or a forged one).
+    let auth = client
+        .request_device_code(&credentials("CAM-CSRF"))
+        .await
+        .unwrap();
+    for token in ["", "1.00"] {
+        let form = [
+            ("code", auth.user_code.as_str()),
+            ("action", "approve"),
+            ("form_token", token),
+        ];
+        let answer = http
+            .post(server.approval_url())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), reqwest::StatusCode::FORBIDDEN);
+    }
+    let codes = common::Control::new(server.base_url()).codes().await;
+    assert_eq!(codes[0]["status"], "pending", "nothing was approved");
 }

@@ -335,6 +335,7 @@ impl Cli {
             presenter: PresenterLayer {
                 start: self.presenter.then_some(true),
                 linger: self.presenter_linger,
+                ..PresenterLayer::default()
             },
             ..Layer::default()
         }
@@ -390,6 +391,7 @@ impl Cli {
             devices,
             presenter: self.settings.presenter_start(),
             linger: self.settings.presenter_linger(),
+            booth_wifi: self.settings.booth_wifi(),
             report_dir: self.settings.report_dir(),
             config_file: self.settings.file.clone(),
         };

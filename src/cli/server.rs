@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use c2c_pair::demo::{DemoConfig, DemoServer};
+use c2c_pair::demo::{CONTROL_HEADER, DemoConfig, DemoServer};
 
 use super::report;
 
@@ -41,10 +41,20 @@ pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode
         }
     };
     out!("Demo C2C server at {}", server.base_url());
+    if server.exposed() {
+        out!("On the network at: {}", server.public_url());
+    }
     out!("Approval page:     {}", server.approval_url());
+    if let Some(warning) = server.reach().unusable() {
+        out!("Warning:           {warning}");
+    }
     out!("Client secret:     {secret}   (opens this demo server only)");
     out!(
         "Pair against it:   c2c-pair --api-base {} pair --device CAM-1",
+        server.base_url()
+    );
+    out!(
+        "Control API:       {}_control/… (this machine only, with the header {CONTROL_HEADER}: 1)",
         server.base_url()
     );
     out!("Ctrl-C stops it.");

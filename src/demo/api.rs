@@ -2,20 +2,24 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Request, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use tokio::time::Instant;
+use url::Url;
 
 use super::fault::Fault;
 use super::form::FormFields;
-use super::state::{AssetError, IssuedTokens, LoggedRequest};
-use super::{Shared, page};
+use super::guard::{Client, Verdict};
+use super::limits::{CLIENT_ID_CHARS, FORM_BYTES};
+use super::state::{AssetError, CodeRefused, IssuedTokens, LoggedRequest};
+use super::{Peer, Shared, page};
 use crate::c2c::model::{
     Asset, CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, NewAsset, OAuthErrorCode, REFRESH_TOKEN_GRANT,
     URL_PAIRING_HEADER,
@@ -23,18 +27,22 @@ use crate::c2c::model::{
 
 /// The device API routes, each request logged for the control API.
 pub fn routes(shared: Shared) -> Router<Shared> {
-    Router::new()
+    let small = Router::new()
         .route("/v2/auth/device/code", post(device_code))
         .route("/v2/auth/token", post(token))
         .route("/v2/auth/revoke", post(revoke))
         .route("/v2/devices/me", get(device_info))
         .route("/v2/devices/heartbeat", post(heartbeat))
         .route("/v2/devices/assets", post(create_asset))
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .layer(DefaultBodyLimit::max(FORM_BYTES));
+    Router::new()
+        .merge(small)
+        // Each part is read against its own size (see `upload_part`).
         .route(
             "/_uploads/{asset}/{part}",
-            put(upload_part).layer(axum::extract::DefaultBodyLimit::max(MAX_PART_BYTES)),
+            put(upload_part).layer(DefaultBodyLimit::disable()),
         )
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .layer(middleware::from_fn_with_state(shared, log_request))
 }
 
@@ -154,6 +162,12 @@ fn authenticate_client<'a>(shared: &Shared, form: &'a FormFields) -> Result<&'a 
             "client_id is required",
         ));
     }
+    if client_id.chars().count() > CLIENT_ID_CHARS || client_id.chars().any(char::is_control) {
+        return Err(Rejected(
+            OAuthErrorCode::InvalidRequest,
+            "client_id must be at most 128 characters, without control characters",
+        ));
+    }
     if !shared.lock().client_secret_ok(form.get("client_secret")) {
         // Frame.io answers a wrong secret with HTTP 400 invalid_client (spec §3.1).
         return Err(Rejected(
@@ -164,15 +178,46 @@ fn authenticate_client<'a>(shared: &Shared, form: &'a FormFields) -> Result<&'a 
     Ok(client_id)
 }
 
+/// Too many requests from one address: 429 with `Retry-After` and an OAuth body.
+fn too_many(code: &OAuthErrorCode, wait: Duration, description: &str) -> Response {
+    let mut response = oauth_error(StatusCode::TOO_MANY_REQUESTS, code, Some(description));
+    let seconds = wait.as_secs().max(1).to_string();
+    if let Ok(value) = seconds.parse() {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}
+
 async fn device_code(
     State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     form: FormFields,
 ) -> Response {
     let response = match authenticate_client(&shared, &form) {
         Err(rejected) => rejected.into_response(),
         Ok(client_id) => {
-            let issued = shared.lock().issue_code(client_id, Instant::now());
+            let requester = Client::of(peer.remote.ip());
+            let issued = shared
+                .lock()
+                .issue_code(client_id, requester, Instant::now());
+            let issued = match issued {
+                Ok(issued) => issued,
+                Err(refused @ CodeRefused::TooManyForAddress) => {
+                    let wait = Duration::from_secs(60);
+                    let code = OAuthErrorCode::SlowDown;
+                    return with_details(too_many(&code, wait, &refused.to_string()), &form);
+                }
+                Err(refused @ CodeRefused::Full) => {
+                    let code = OAuthErrorCode::Other("temporarily_unavailable".into());
+                    let answer = oauth_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &code,
+                        Some(&refused.to_string()),
+                    );
+                    return with_details(answer, &form);
+                }
+            };
             let mut body = json!({
                 "device_code": issued.device_code,
                 "user_code": issued.user_code,
@@ -186,7 +231,7 @@ async fn device_code(
             // Like Frame.io, links only in URL-pairing mode; otherwise the code alone.
             if url_pairing {
                 let page = shared
-                    .base_url
+                    .public_url
                     .join(page::PATH)
                     .map(String::from)
                     .unwrap_or_default();
@@ -199,11 +244,25 @@ async fn device_code(
     with_details(response, &form)
 }
 
-async fn token(State(shared): State<Shared>, form: FormFields) -> Response {
+async fn token(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    form: FormFields,
+) -> Response {
+    let now = Instant::now();
+    if let Verdict::Limited(wait) | Verdict::LockedOut(wait) =
+        shared.lock().guard().token_request(peer.remote.ip(), now)
+    {
+        let answer = too_many(
+            &OAuthErrorCode::SlowDown,
+            wait,
+            "too many token requests from this address",
+        );
+        return with_details(answer, &form);
+    }
     let response = match authenticate_client(&shared, &form) {
         Err(rejected) => rejected.into_response(),
         Ok(client_id) => {
-            let now = Instant::now();
             let result = match form.get("grant_type") {
                 Some(DEVICE_CODE_GRANT) => match form.get("device_code") {
                     Some(code) => shared.lock().poll(client_id, code, now),
@@ -298,12 +357,14 @@ async fn heartbeat(State(shared): State<Shared>, headers: HeaderMap) -> Response
     }
 }
 
-/// Largest part accepted (the client sends 8 MiB parts).
-const MAX_PART_BYTES: usize = 64 * 1024 * 1024;
+/// What a part may exceed what is left of its asset by, so that a slightly wrong part is
+/// answered with the size check's clear message rather than cut off.
+const PART_SLACK: u64 = 64 * 1024;
 
 /// `POST /v2/devices/assets`: a new asset, with one upload URL per part on this server.
 async fn create_asset(
     State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     body: Result<Json<NewAsset>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -321,8 +382,11 @@ async fn create_asset(
     let created = shared.lock().create_asset(&device.client_id, &asset);
     match created {
         Ok(id) => {
+            // Back the way the request came: loopback for this machine, the network address
+            // for a device on the network.
+            let local = SocketAddr::new(peer.local.ip().to_canonical(), peer.local.port());
             let urls: Vec<String> = (1..=asset.parts)
-                .filter_map(|part| shared.base_url.join(&format!("_uploads/{id}/{part}")).ok())
+                .filter_map(|part| Url::parse(&format!("http://{local}/_uploads/{id}/{part}")).ok())
                 .map(String::from)
                 .collect();
             let answer = Asset {
@@ -353,9 +417,23 @@ async fn create_asset(
 async fn upload_part(
     State(shared): State<Shared>,
     Path((asset, part)): Path<(String, usize)>,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
-    match shared.lock().receive_part(&asset, part, body.len() as u64) {
+    // Unknown uploads are refused before a byte of the body is read; known ones are read up
+    // to their part's size, so a body can never grow past what the asset announced.
+    let Some(limit) = shared.lock().part_limit(&asset, part) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let limit = usize::try_from(limit.saturating_add(PART_SLACK)).unwrap_or(usize::MAX);
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the part is larger than what is left of the asset",
+        )
+            .into_response();
+    };
+    let size = u64::try_from(body.len()).unwrap_or(u64::MAX);
+    match shared.lock().receive_part(&asset, part, size) {
         Ok(()) => (
             StatusCode::OK,
             [(axum::http::header::ETAG, format!("\"{asset}-{part}\""))],

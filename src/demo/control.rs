@@ -1,10 +1,17 @@
 //! The control API for tests and demos: approve, deny or expire a code, force `slow_down`,
 //! and read the codes, devices and request log. JSON in and out, under `/_control`.
+//!
+//! It answers programs on this machine only, never a web page: the peer must be loopback
+//! (IPv4-mapped loopback included), the `Host` header must name a loopback host (so a DNS
+//! rebinding page cannot reach it under its own name), and every call carries the
+//! [`CONTROL_HEADER`], which no page can add without a CORS preflight that is never granted.
+//! A form-like POST (the kind a page can send without asking) is refused too.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
@@ -13,25 +20,70 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::Shared;
 use super::fault::Fault;
 use super::state::ApprovalError;
+use super::{Peer, Shared, network};
 
-/// The control API answers this machine only, even when the server listens on the network:
-/// a visitor's phone may open the approval page, not approve or expire codes at will.
-async fn loopback_only(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+/// The header every control call carries, with the value `1`.
+pub const CONTROL_HEADER: &str = "x-c2c-control";
+
+/// Why a request may not use the control API, if it may not.
+fn refusal(peer: Peer, method: &Method, headers: &HeaderMap) -> Option<&'static str> {
+    if !network::is_loopback(peer.remote.ip()) {
+        return Some("the control API answers this machine only");
+    }
+    let host = headers
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !is_loopback_host(host) {
+        return Some("the control API answers requests to a loopback host only");
+    }
+    if headers.get(CONTROL_HEADER).map(|v| v.as_bytes()) != Some(b"1") {
+        return Some("control calls carry the header x-c2c-control: 1");
+    }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let form_like = [
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "text/plain",
+    ]
+    .iter()
+    .any(|form| content_type.starts_with(form));
+    if *method == Method::POST && form_like {
+        return Some("control calls send JSON (or no body), never a form");
+    }
+    None
+}
+
+/// True for `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(network::is_loopback)
+}
+
+/// The control API answers programs on this machine only, even when the server listens on
+/// the network: a visitor's phone may open the approval page, not approve or expire codes at
+/// will, and neither may a web page open in this machine's browser.
+async fn programs_on_this_machine_only(
+    ConnectInfo(peer): ConnectInfo<Peer>,
     request: Request,
     next: Next,
 ) -> Response {
-    if peer.ip().is_loopback() {
-        next.run(request).await
-    } else {
-        (
+    match refusal(peer, request.method(), request.headers()) {
+        None => next.run(request).await,
+        Some(reason) => (
             StatusCode::FORBIDDEN,
-            Json(json!({"ok": false, "error": "the control API answers this machine only"})),
+            Json(json!({"ok": false, "error": reason})),
         )
-            .into_response()
+            .into_response(),
     }
 }
 
@@ -58,7 +110,8 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/faults", post(fault))
         .route("/_control/faults/clear", post(clear_faults))
         .route("/_control/chaos", post(chaos))
-        .layer(axum::middleware::from_fn(loopback_only))
+        .route("/_control/stats", get(stats))
+        .layer(axum::middleware::from_fn(programs_on_this_machine_only))
 }
 
 /// `?reveal=1` adds each secret device code (for leak tests).
@@ -199,6 +252,10 @@ async fn requests(State(shared): State<Shared>) -> Response {
     Json(shared.lock().log()).into_response()
 }
 
+async fn stats(State(shared): State<Shared>) -> Response {
+    Json(shared.lock().stats()).into_response()
+}
+
 async fn devices(State(shared): State<Shared>) -> Response {
     Json(shared.lock().devices()).into_response()
 }
@@ -224,25 +281,105 @@ fn answer(result: Result<(), ApprovalError>) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
     use axum::body::Body;
     use tower::ServiceExt as _;
 
-    async fn status_from(peer: [u8; 4]) -> StatusCode {
+    /// A control call from `peer` to `host`, with or without the control header.
+    async fn status_of(
+        peer: SocketAddr,
+        host: &str,
+        header: bool,
+        request: axum::http::request::Builder,
+    ) -> StatusCode {
         let app = crate::demo::router_for_tests();
-        let mut request = axum::http::Request::builder()
-            .uri("/_control/codes")
-            .body(Body::empty())
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from((peer, 50_000))));
+        let mut request = request.header(HOST, host);
+        if header {
+            request = request.header(CONTROL_HEADER, "1");
+        }
+        let mut request = request.body(Body::empty()).unwrap();
+        let local = SocketAddr::from(([127, 0, 0, 1], 9));
+        request.extensions_mut().insert(ConnectInfo(Peer {
+            remote: peer,
+            local,
+        }));
         app.oneshot(request).await.unwrap().status()
     }
 
+    fn get_codes() -> axum::http::request::Builder {
+        axum::http::Request::builder().uri("/_control/codes")
+    }
+
+    fn from(ip: &str) -> SocketAddr {
+        SocketAddr::new(ip.parse().unwrap(), 50_000)
+    }
+
     #[tokio::test]
-    async fn the_control_api_answers_this_machine_only() {
-        assert_eq!(status_from([127, 0, 0, 1]).await, StatusCode::OK);
-        assert_eq!(status_from([192, 168, 1, 23]).await, StatusCode::FORBIDDEN);
+    async fn the_control_api_answers_programs_on_this_machine_only() {
+        let here = from("127.0.0.1");
+        assert_eq!(
+            status_of(here, "127.0.0.1:9", true, get_codes()).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status_of(here, "localhost:9", true, get_codes()).await,
+            StatusCode::OK
+        );
+        let mapped = from("::ffff:127.0.0.1");
+        assert_eq!(
+            status_of(mapped, "[::1]:9", true, get_codes()).await,
+            StatusCode::OK
+        );
+        // Another machine, even naming a loopback host.
+        let phone = from("192.168.1.23");
+        assert_eq!(
+            status_of(phone, "127.0.0.1:9", true, get_codes()).await,
+            StatusCode::FORBIDDEN
+        );
+        // A DNS-rebinding page: this machine, but the Host is the page's own name.
+        for host in ["evil.example:9", "10.0.0.5:9", "", "127.0.0.1.evil.example"] {
+            assert_eq!(
+                status_of(here, host, true, get_codes()).await,
+                StatusCode::FORBIDDEN,
+                "{host}"
+            );
+        }
+        // No custom header: what a page's plain request looks like.
+        assert_eq!(
+            status_of(here, "127.0.0.1:9", false, get_codes()).await,
+            StatusCode::FORBIDDEN
+        );
+    }
+
+    #[tokio::test]
+    async fn a_page_style_form_post_changes_nothing() {
+        let here = from("127.0.0.1");
+        let post = |content_type: &str| {
+            axum::http::Request::builder()
+                .method(Method::POST)
+                .uri("/_control/slow_down")
+                .header(CONTENT_TYPE, content_type)
+        };
+        for form in [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "text/plain",
+        ] {
+            assert_eq!(
+                status_of(here, "127.0.0.1:9", true, post(form)).await,
+                StatusCode::FORBIDDEN,
+                "{form}"
+            );
+        }
+        // A bodiless POST without the header: refused before it reaches the handler.
+        let bare = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/_control/codes/123456/deny");
+        assert_eq!(
+            status_of(here, "127.0.0.1:9", false, bare).await,
+            StatusCode::FORBIDDEN
+        );
     }
 }

@@ -7,6 +7,9 @@ mod api;
 mod control;
 pub mod fault;
 mod form;
+mod guard;
+mod limits;
+mod network;
 mod page;
 pub mod state;
 
@@ -20,7 +23,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+pub use control::CONTROL_HEADER;
+pub use guard::{
+    FAILED_SUBMISSIONS_PER_MINUTE, LIVE_CODES_PER_ADDRESS, LOCKOUT, TOKEN_REQUESTS_PER_MINUTE,
+    WRONG_CODES_BEFORE_LOCKOUT,
+};
+pub use page::WRONG_CODE;
 use state::DemoState;
+pub use state::Stats;
 
 /// The demo server's client secret. Not a secret: it only opens the demo server.
 pub const DEMO_CLIENT_SECRET: &str = "c2c-pair-demo-client-secret";
@@ -63,7 +73,10 @@ impl Default for DemoConfig {
 #[derive(Clone)]
 pub(crate) struct Shared {
     state: Arc<Mutex<DemoState>>,
-    base_url: Arc<Url>,
+    /// The base URL phones are given (verification links).
+    public_url: Arc<Url>,
+    /// Signs the approval page's form tokens.
+    forms: Arc<page::FormKey>,
 }
 
 impl Shared {
@@ -72,72 +85,136 @@ impl Shared {
     }
 }
 
+/// Who can open the demo server, and what phones are told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// This machine only: it listens on a loopback address.
+    ThisMachine,
+    /// Other machines on the network too.
+    Network {
+        /// The network interface whose address phones are given, when known.
+        interface: Option<String>,
+        /// Why phones cannot open the links, when the address they are given is no use to
+        /// them (loopback, link-local, or none found).
+        unusable: Option<String>,
+    },
+}
+
+impl Reach {
+    /// Why phones cannot open the links, when they cannot.
+    pub fn unusable(&self) -> Option<&str> {
+        match self {
+            Self::Network {
+                unusable: Some(why),
+                ..
+            } => Some(why),
+            _ => None,
+        }
+    }
+}
+
 /// A running demo server; it stops when [`DemoServer::shutdown`] is called or it is dropped.
+///
+/// This machine's programs (the app itself) talk to it over loopback, at [`Self::base_url`];
+/// only the links handed to phones ([`Self::approval_url`]) carry the network address.
 pub struct DemoServer {
-    base_url: Url,
-    exposed: bool,
+    local_url: Url,
+    public_url: Url,
+    reach: Reach,
     stop: CancellationToken,
-    task: Option<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl DemoServer {
-    /// Binds the listen address and serves in the current tokio runtime.
+    /// Binds the listen address and serves in the current tokio runtime. A listen address
+    /// other than loopback gets a second listener on loopback for this machine's programs
+    /// (unless "any address" already answers on loopback).
     pub async fn start(config: DemoConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
-        let base_url = base_url_for(public_address(addr))?;
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, %base_url, "the demo server is reachable from other machines on this network");
+        let (public_addr, reach) = network::advertised(addr);
+        let public_url = base_url_for(public_addr)?;
+        let (loopback, local_addr) = if addr.ip().is_loopback() {
+            (None, addr)
+        } else if addr.ip().is_unspecified() {
+            (
+                None,
+                SocketAddr::new(network::loopback_of(addr.ip()), addr.port()),
+            )
+        } else {
+            let loopback = TcpListener::bind((network::loopback_of(addr.ip()), 0)).await?;
+            let local = loopback.local_addr()?;
+            (Some(loopback), local)
+        };
+        let local_url = base_url_for(local_addr)?;
+        if let Reach::Network {
+            interface,
+            unusable,
+        } = &reach
+        {
+            tracing::warn!(%addr, %public_url, interface = interface.as_deref().unwrap_or("?"),
+                "the demo server is reachable from other machines on this network");
+            if let Some(why) = unusable {
+                tracing::warn!(%public_url, "phones cannot open the approval page: {why}");
+            }
         }
         let shared = Shared {
             state: Arc::new(Mutex::new(DemoState::new(
                 config,
                 tokio::time::Instant::now(),
             ))),
-            base_url: Arc::new(base_url.clone()),
+            public_url: Arc::new(public_url.clone()),
+            forms: Arc::new(page::FormKey::random()),
         };
-        let app = router(shared);
         let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        let task = tokio::spawn(async move {
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "demo server stopped");
-            }
-        });
-        tracing::info!(%base_url, "demo C2C server listening");
+        let app = router(shared);
+        let mut tasks = vec![serve(listener, app.clone(), &stop)];
+        if let Some(loopback) = loopback {
+            tasks.push(serve(loopback, app, &stop));
+        }
+        tracing::info!(%local_url, %public_url, "demo C2C server listening");
         Ok(Self {
-            base_url,
-            exposed: is_exposed(addr),
+            local_url,
+            public_url,
+            reach,
             stop,
-            task: Some(task),
+            tasks,
         })
     }
 
-    /// Base URL of the API, e.g. `http://127.0.0.1:40123/`.
+    /// Base URL of the API for programs on this machine, always loopback, e.g.
+    /// `http://127.0.0.1:40123/`.
     pub fn base_url(&self) -> &Url {
-        &self.base_url
+        &self.local_url
+    }
+
+    /// Base URL phones and other machines are given (the same as [`Self::base_url`] when the
+    /// server answers this machine only).
+    pub fn public_url(&self) -> &Url {
+        &self.public_url
+    }
+
+    /// Who can reach the server.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
     }
 
     /// True when other machines on the network can reach it (not loopback).
     pub fn exposed(&self) -> bool {
-        self.exposed
+        matches!(self.reach, Reach::Network { .. })
     }
 
-    /// The approval page (the `verification_uri` it hands out).
+    /// The approval page (the `verification_uri` it hands out), at the address phones use.
     pub fn approval_url(&self) -> Url {
-        self.base_url
+        self.public_url
             .join(page::PATH)
-            .unwrap_or_else(|_| self.base_url.clone())
+            .unwrap_or_else(|_| self.public_url.clone())
     }
 
-    /// Stops serving and waits for the server task to end.
+    /// Stops serving and waits for the server tasks to end.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
-        if let Some(task) = self.task.take() {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
     }
@@ -149,28 +226,36 @@ impl Drop for DemoServer {
     }
 }
 
-/// The address phones should use: the listen address, or for "any address" (0.0.0.0, ::)
-/// this machine's address on the network that holds its default route.
-fn public_address(listen: SocketAddr) -> SocketAddr {
-    if !listen.ip().is_unspecified() {
-        return listen;
-    }
-    // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
-    let outgoing = std::net::UdpSocket::bind((listen.ip(), 0))
-        .and_then(|socket| socket.connect(("192.0.2.1", 9)).map(|()| socket))
-        .and_then(|socket| socket.local_addr());
-    match outgoing {
-        Ok(local) => SocketAddr::new(local.ip(), listen.port()),
-        Err(error) => {
-            tracing::warn!(%error, "no network address found; links will say 127.0.0.1");
-            SocketAddr::from(([127, 0, 0, 1], listen.port()))
-        }
+/// Both ends of a request's connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// The address the client connected to: links in answers (upload URLs) point there, so
+    /// a client is sent back the way it came (loopback to loopback, network to network).
+    pub local: SocketAddr,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        let remote = *stream.remote_addr();
+        let local = stream.io().local_addr().unwrap_or(remote);
+        Self { remote, local }
     }
 }
 
-/// True when the demo server answers other machines too.
-fn is_exposed(listen: SocketAddr) -> bool {
-    !listen.ip().is_loopback()
+/// Serves `app` on `listener` until `stop`, with each request's addresses at hand.
+fn serve(listener: TcpListener, app: Router, stop: &CancellationToken) -> JoinHandle<()> {
+    let stopped = stop.clone();
+    tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<Peer>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "demo server stopped");
+        }
+    })
 }
 
 fn base_url_for(addr: SocketAddr) -> std::io::Result<Url> {
@@ -181,14 +266,15 @@ fn base_url_for(addr: SocketAddr) -> std::io::Result<Url> {
 /// The whole router on a fresh state, for unit tests of its layers.
 #[cfg(test)]
 pub(crate) fn router_for_tests() -> Router {
+    let url =
+        base_url_for(SocketAddr::from(([127, 0, 0, 1], 9))).unwrap_or_else(|_| unreachable!());
     let shared = Shared {
         state: Arc::new(Mutex::new(DemoState::new(
             DemoConfig::default(),
             tokio::time::Instant::now(),
         ))),
-        base_url: Arc::new(
-            base_url_for(SocketAddr::from(([127, 0, 0, 1], 9))).unwrap_or_else(|_| unreachable!()),
-        ),
+        public_url: Arc::new(url),
+        forms: Arc::new(page::FormKey::random()),
     };
     router(shared)
 }
@@ -198,5 +284,6 @@ fn router(shared: Shared) -> Router {
         .merge(api::routes(shared.clone()))
         .merge(page::routes())
         .merge(control::routes())
+        .layer(axum::middleware::from_fn(limits::bounded_head))
         .with_state(shared)
 }

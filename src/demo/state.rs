@@ -1,7 +1,7 @@
 //! The demo server's memory: device codes, approvals, tokens, devices and the request log.
 //! Pure logic on a clock passed in, so the HTTP layer stays thin.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use rand::Rng as _;
@@ -12,13 +12,32 @@ use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
 use super::fault::Faults;
+use super::guard::{Client, Guard, LIVE_CODES_PER_ADDRESS};
+use super::limits::clipped;
 
 /// Refresh tokens live 14 days from issuance (spec §5).
 const REFRESH_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Expired codes are forgotten this long after they died, to bound memory.
 const FORGET_AFTER: Duration = Duration::from_secs(600);
 /// Most requests kept in the log.
-const LOG_CAPACITY: usize = 100_000;
+const LOG_ENTRIES: usize = 20_000;
+/// Most bytes of text the log keeps (its entries' strings, roughly).
+const LOG_BYTES: usize = 4 * 1024 * 1024;
+/// Longest text field of a log entry.
+const LOG_FIELD_CHARS: usize = 160;
+/// Most device codes remembered at once (live or recently dead), whoever asked.
+const MAX_CODES: usize = 20_000;
+/// Most paired devices remembered; the least recently seen make way.
+const MAX_DEVICES: usize = 2_000;
+/// Most assets remembered, and most parts across them; the oldest make way.
+const MAX_ASSETS: usize = 1_000;
+const MAX_ASSET_PARTS: usize = 200_000;
+/// Token sets kept per device for the control API (the newest).
+const ISSUED_PER_DEVICE: usize = 8;
+/// How long a spent refresh token is remembered, to answer its reuse as Frame.io does.
+const SPENT_KEPT: Duration = Duration::from_secs(3600);
+/// Least time between two sweeps of dead tokens.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// A demo project a code can be approved into.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -63,6 +82,8 @@ impl CodeStatus {
 
 struct Authorization {
     client_id: String,
+    /// Who asked for it, when not this machine (for the per-address cap).
+    requester: Option<Client>,
     device_code: String,
     expires_at: Instant,
     interval: Duration,
@@ -96,8 +117,13 @@ pub struct DeviceRecord {
 }
 
 enum TokenKind {
-    Access { expires_at: Instant },
-    Refresh { issued_at: Instant, used: bool },
+    Access {
+        expires_at: Instant,
+    },
+    Refresh {
+        issued_at: Instant,
+        used: Option<Instant>,
+    },
 }
 
 struct TokenRecord {
@@ -183,6 +209,8 @@ pub enum AssetError {
 
 /// S3 wants every part but the last to be at least 5 MiB.
 const MIN_PART: u64 = 5 * 1024 * 1024;
+/// Largest part accepted (the app sends 8 MiB parts), so a body in memory stays small.
+pub const MAX_PART_BYTES: u64 = 32 * 1024 * 1024;
 /// Most parts one asset may have (S3's limit).
 const MAX_PARTS: u32 = 10_000;
 
@@ -219,6 +247,36 @@ pub struct IssuedCode {
     pub interval: Duration,
 }
 
+/// Why no device code was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodeRefused {
+    /// This address already holds its share of live codes.
+    #[error("too many codes are waiting for this address; use one or let them expire")]
+    TooManyForAddress,
+    /// The server holds as many codes as it remembers.
+    #[error("the server is busy; try again in a minute")]
+    Full,
+}
+
+/// How much the server holds, for tests of its memory bound (`GET /_control/stats`).
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Stats {
+    /// Device codes remembered.
+    pub codes: usize,
+    /// Tokens alive or remembered as spent.
+    pub tokens: usize,
+    /// Paired devices.
+    pub devices: usize,
+    /// Assets.
+    pub assets: usize,
+    /// Request log entries.
+    pub log_entries: usize,
+    /// Bytes of text in the request log.
+    pub log_bytes: usize,
+    /// Client addresses the rate limits remember.
+    pub addresses: usize,
+}
+
 /// Why a control action or approval could not be done.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApprovalError {
@@ -253,7 +311,10 @@ pub struct DemoState {
     devices: HashMap<String, DeviceRecord>,
     forced_slow_downs: u32,
     faults: Faults,
-    log: Vec<LoggedRequest>,
+    log: VecDeque<LoggedRequest>,
+    log_bytes: usize,
+    guard: Guard,
+    pruned_at: Instant,
 }
 
 impl DemoState {
@@ -280,7 +341,10 @@ impl DemoState {
             issued: HashMap::new(),
             assets: Vec::new(),
             paused: std::collections::HashSet::new(),
-            log: Vec::new(),
+            log: VecDeque::new(),
+            log_bytes: 0,
+            guard: Guard::default(),
+            pruned_at: now,
         }
     }
 
@@ -299,13 +363,35 @@ impl DemoState {
         secret == Some(self.config.client_secret.as_str())
     }
 
-    /// Issues a device code for `client_id`.
-    pub fn issue_code(&mut self, client_id: &str, now: Instant) -> IssuedCode {
-        self.codes
-            .retain(|_, auth| now < auth.expires_at + FORGET_AFTER);
+    /// Issues a device code for `client_id`, asked for by `requester` (`None`: this machine,
+    /// which has no per-address cap).
+    pub fn issue_code(
+        &mut self,
+        client_id: &str,
+        requester: Option<Client>,
+        now: Instant,
+    ) -> Result<IssuedCode, CodeRefused> {
+        self.codes.retain(|_, auth| {
+            auth.expires_at
+                .checked_add(FORGET_AFTER)
+                .is_none_or(|forget_at| now < forget_at)
+        });
         let codes = &self.codes;
         self.by_device_code
             .retain(|_, user_code| codes.contains_key(user_code));
+        if let Some(requester) = requester {
+            let live = self
+                .codes
+                .values()
+                .filter(|auth| auth.requester == Some(requester) && auth.is_live(now))
+                .count();
+            if live >= LIVE_CODES_PER_ADDRESS {
+                return Err(CodeRefused::TooManyForAddress);
+            }
+        }
+        if self.codes.len() >= MAX_CODES {
+            return Err(CodeRefused::Full);
+        }
         let user_code = loop {
             let candidate = format!("{:06}", rand::rng().random_range(0..1_000_000));
             if !self.codes.contains_key(&candidate) {
@@ -317,6 +403,7 @@ impl DemoState {
             user_code.clone(),
             Authorization {
                 client_id: client_id.to_owned(),
+                requester,
                 device_code: device_code.clone(),
                 expires_at: now + self.config.expires_in,
                 interval: self.config.interval,
@@ -326,12 +413,12 @@ impl DemoState {
         );
         self.by_device_code
             .insert(device_code.clone(), user_code.clone());
-        IssuedCode {
+        Ok(IssuedCode {
             device_code,
             user_code,
             expires_in: self.config.expires_in,
             interval: self.config.interval,
-        }
+        })
     }
 
     /// One poll with the device-code grant (RFC 8628 §3.4–3.5).
@@ -371,6 +458,7 @@ impl DemoState {
                 device_name,
             } => {
                 let client_id = auth.client_id.clone();
+                self.make_room_for_device(&client_id);
                 self.devices.insert(
                     client_id.clone(),
                     DeviceRecord {
@@ -411,13 +499,13 @@ impl DemoState {
             return Err(OAuthErrorCode::InvalidGrant);
         }
         // Frame.io answers a reused refresh token with invalid_request (spec §5).
-        if *used {
+        if used.is_some() {
             return Err(OAuthErrorCode::InvalidRequest);
         }
-        if now.duration_since(*issued_at) >= REFRESH_LIFETIME {
+        if now.saturating_duration_since(*issued_at) >= REFRESH_LIFETIME {
             return Err(OAuthErrorCode::InvalidGrant);
         }
-        *used = true;
+        *used = Some(now);
         // The previous access token stops working at once.
         self.tokens.retain(|_, t| {
             !(t.client_id == client_id && matches!(t.kind, TokenKind::Access { .. }))
@@ -592,19 +680,53 @@ impl DemoState {
         devices
     }
 
-    /// Records a request in the log.
+    /// Records a request in the log, its text fields clipped; the oldest entries make way
+    /// when the log is full (by count or by bytes).
     pub fn record(&mut self, mut entry: LoggedRequest, now: Instant) {
         entry.at = self.seconds_since_start(now);
         entry.at_unix_ms = unix_ms();
-        if self.log.len() >= LOG_CAPACITY {
-            self.log.drain(..LOG_CAPACITY / 10);
+        let clip = |field: &mut Option<String>| {
+            if let Some(text) = field.as_mut() {
+                *text = clipped(text, LOG_FIELD_CHARS);
+            }
+        };
+        entry.path = clipped(&entry.path, LOG_FIELD_CHARS);
+        clip(&mut entry.client_version);
+        clip(&mut entry.client_id);
+        clip(&mut entry.grant_type);
+        clip(&mut entry.error);
+        clip(&mut entry.fault);
+        self.log_bytes = self.log_bytes.saturating_add(entry_bytes(&entry));
+        self.log.push_back(entry);
+        while self.log.len() > LOG_ENTRIES || self.log_bytes > LOG_BYTES {
+            let Some(oldest) = self.log.pop_front() else {
+                break;
+            };
+            self.log_bytes = self.log_bytes.saturating_sub(entry_bytes(&oldest));
         }
-        self.log.push(entry);
     }
 
     /// The request log, oldest first.
-    pub fn log(&self) -> &[LoggedRequest] {
+    pub fn log(&self) -> &VecDeque<LoggedRequest> {
         &self.log
+    }
+
+    /// The rate limits of client addresses.
+    pub fn guard(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+
+    /// How much the server holds.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            codes: self.codes.len(),
+            tokens: self.tokens.len(),
+            devices: self.devices.len(),
+            assets: self.assets.len(),
+            log_entries: self.log.len(),
+            log_bytes: self.log_bytes,
+            addresses: self.guard.len(),
+        }
     }
 
     fn pending(
@@ -619,6 +741,7 @@ impl DemoState {
     }
 
     fn issue_tokens(&mut self, client_id: &str, now: Instant) -> IssuedTokens {
+        self.prune_tokens(now);
         let access_token = random_token();
         let refresh_token = random_token();
         let expires_in = self.config.access_lifetime;
@@ -637,18 +760,18 @@ impl DemoState {
                 client_id: client_id.to_owned(),
                 kind: TokenKind::Refresh {
                     issued_at: now,
-                    used: false,
+                    used: None,
                 },
             },
         );
-        self.issued
-            .entry(client_id.to_owned())
-            .or_default()
-            .push(IssuedSet {
-                access_token: access_token.clone(),
-                refresh_token: refresh_token.clone(),
-                at_unix_ms: unix_ms(),
-            });
+        let sets = self.issued.entry(client_id.to_owned()).or_default();
+        sets.push(IssuedSet {
+            access_token: access_token.clone(),
+            refresh_token: refresh_token.clone(),
+            at_unix_ms: unix_ms(),
+        });
+        let excess = sets.len().saturating_sub(ISSUED_PER_DEVICE);
+        sets.drain(..excess);
         IssuedTokens {
             access_token,
             refresh_token,
@@ -677,6 +800,7 @@ impl DemoState {
         if u64::from(asset.parts) > asset.filesize {
             return Err(AssetError::Invalid("more parts than bytes".into()));
         }
+        self.make_room_for_asset(asset.parts as usize);
         let id = random_uuid();
         self.assets.push(AssetRecord {
             id: id.clone(),
@@ -747,9 +871,90 @@ impl DemoState {
         self.issued.get(client_id).map_or(&[], Vec::as_slice)
     }
 
-    fn seconds_since_start(&self, now: Instant) -> f64 {
-        now.duration_since(self.started).as_secs_f64()
+    /// The most bytes a part can carry: what the asset announced less what its other parts
+    /// brought, and never more than [`MAX_PART_BYTES`]; `None` for an unknown asset or part.
+    pub fn part_limit(&self, asset_id: &str, part: usize) -> Option<u64> {
+        let asset = self.assets.iter().find(|a| a.id == asset_id)?;
+        let index = part.checked_sub(1).filter(|i| *i < asset.received.len())?;
+        let others: u64 = asset
+            .received
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != index)
+            .filter_map(|(_, size)| *size)
+            .fold(0, u64::saturating_add);
+        Some(asset.filesize.saturating_sub(others).min(MAX_PART_BYTES))
     }
+
+    fn seconds_since_start(&self, now: Instant) -> f64 {
+        now.saturating_duration_since(self.started).as_secs_f64()
+    }
+
+    /// Forgets expired access tokens, refresh tokens past their lifetime, and spent refresh
+    /// tokens once their reuse no longer needs answering; at most once a second.
+    fn prune_tokens(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.pruned_at) < PRUNE_EVERY {
+            return;
+        }
+        self.pruned_at = now;
+        self.tokens.retain(|_, token| match token.kind {
+            TokenKind::Access { expires_at } => now < expires_at,
+            TokenKind::Refresh { issued_at, used } => {
+                now.saturating_duration_since(issued_at) < REFRESH_LIFETIME
+                    && used.is_none_or(|at| now.saturating_duration_since(at) < SPENT_KEPT)
+            }
+        });
+    }
+
+    /// Below the device cap, forgetting the least recently seen device (and its tokens).
+    fn make_room_for_device(&mut self, arriving: &str) {
+        if self.devices.contains_key(arriving) || self.devices.len() < MAX_DEVICES {
+            return;
+        }
+        let idlest = self
+            .devices
+            .values()
+            .min_by(|a, b| a.last_seen.total_cmp(&b.last_seen))
+            .map(|device| device.client_id.clone());
+        if let Some(client_id) = idlest {
+            self.devices.remove(&client_id);
+            self.tokens.retain(|_, t| t.client_id != client_id);
+            self.issued.remove(&client_id);
+            self.paused.remove(&client_id);
+        }
+    }
+
+    /// Below the asset caps (count and parts) for an asset of `parts` parts, forgetting the
+    /// oldest assets.
+    fn make_room_for_asset(&mut self, parts: usize) {
+        let mut held: usize = self.assets.iter().map(|a| a.received.len()).sum();
+        let mut drop = 0;
+        while drop < self.assets.len()
+            && (self.assets.len() - drop >= MAX_ASSETS
+                || held.saturating_add(parts) > MAX_ASSET_PARTS)
+        {
+            held = held.saturating_sub(self.assets[drop].received.len());
+            drop += 1;
+        }
+        self.assets.drain(..drop);
+    }
+}
+
+/// Roughly what a log entry holds: its fixed part and its strings.
+fn entry_bytes(entry: &LoggedRequest) -> usize {
+    let text = |field: &Option<String>| field.as_ref().map_or(0, String::len);
+    [
+        size_of::<LoggedRequest>(),
+        entry.method.len(),
+        entry.path.len(),
+        text(&entry.client_version),
+        text(&entry.client_id),
+        text(&entry.grant_type),
+        text(&entry.error),
+        text(&entry.fault),
+    ]
+    .into_iter()
+    .fold(0, usize::saturating_add)
 }
 
 fn unix_ms() -> u128 {
@@ -794,7 +999,7 @@ mod tests {
         let (mut state, now) = state();
         let mut seen = std::collections::HashSet::new();
         for i in 0..2000 {
-            let code = state.issue_code(&format!("dev-{i}"), now);
+            let code = state.issue_code(&format!("dev-{i}"), None, now).unwrap();
             assert_eq!(code.user_code.len(), 6);
             assert!(code.user_code.chars().all(|c| c.is_ascii_digit()));
             assert!(seen.insert(code.user_code));
@@ -804,7 +1009,7 @@ mod tests {
     #[test]
     fn polling_follows_rfc_8628() {
         let (mut state, t0) = state();
-        let code = state.issue_code("CAM-1", t0);
+        let code = state.issue_code("CAM-1", None, t0).unwrap();
         let i = code.interval;
         let poll = |s: &mut DemoState, at| s.poll("CAM-1", &code.device_code, at).map(drop);
         assert_eq!(
@@ -834,8 +1039,8 @@ mod tests {
     #[test]
     fn denial_expiry_and_wrong_client() {
         let (mut state, t0) = state();
-        let a = state.issue_code("A", t0);
-        let b = state.issue_code("B", t0);
+        let a = state.issue_code("A", None, t0).unwrap();
+        let b = state.issue_code("B", None, t0).unwrap();
         state.deny(&a.user_code, t0).unwrap();
         let at = t0 + Duration::from_secs(5);
         assert_eq!(
@@ -864,7 +1069,7 @@ mod tests {
     #[test]
     fn refresh_tokens_rotate_and_are_single_use() {
         let (mut state, t0) = state();
-        let code = state.issue_code("CAM-1", t0);
+        let code = state.issue_code("CAM-1", None, t0).unwrap();
         state.approve(&code.user_code, None, None, t0).unwrap();
         let first = state
             .poll("CAM-1", &code.device_code, t0 + code.interval)

@@ -16,14 +16,15 @@ use std::time::{Duration, Instant};
 use egui::{Color32, Key, RichText, Ui};
 use secrecy::SecretString;
 
+use crate::demo::Reach;
 use crate::device::{DeviceId, FailureKind, PairEvent};
 use crate::import;
 use crate::worker::{Command, DeviceKey, DeviceView, Event, Mode, RunEnd, Worker};
 use fleet::FleetAction;
 pub use pairing::group_code;
-use pairing::{Action, PairingView, Phase, Scale};
-pub use presenter::HIDDEN_LABEL;
-use presenter::{Presenter, PresenterKey};
+use pairing::{Action, PairingView, Phase, Scale, Step, Waiting};
+use presenter::{BoothSetup, Presenter, PresenterKey, Surroundings};
+pub use presenter::{CANNOT_START, HIDDEN_LABEL};
 
 /// Label of the device id field, also its accessible name.
 pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
@@ -65,6 +66,8 @@ pub struct UiOptions {
     pub presenter: bool,
     /// How long presenter mode shows a success before the next code.
     pub linger: Duration,
+    /// The booth Wi-Fi presenter mode offers phones as a QR code.
+    pub booth_wifi: Option<crate::wifi::BoothWifi>,
     /// Where "Export report" saves (the Downloads folder by default).
     pub report_dir: std::path::PathBuf,
     /// The configuration file, named in Settings (`None`: not said).
@@ -77,6 +80,7 @@ impl Default for UiOptions {
             devices: Vec::new(),
             presenter: false,
             linger: crate::settings::DEFAULT_LINGER,
+            booth_wifi: None,
             report_dir: crate::report::default_dir(),
             config_file: None,
         }
@@ -104,7 +108,7 @@ pub struct PairApp {
     presenter: Option<Presenter>,
     /// Enter presenter mode on the next frame (where the context is at hand).
     presenter_wanted: bool,
-    linger: Duration,
+    booth: BoothSetup,
     /// Where "Export report" saves.
     report_dir: std::path::PathBuf,
     /// The configuration file, named in Settings.
@@ -126,7 +130,10 @@ impl PairApp {
     /// A new window state driving `worker`.
     pub fn new(worker: Worker, options: UiOptions) -> Self {
         let mut app = Self::with_worker(Some(worker));
-        app.linger = options.linger;
+        app.booth = BoothSetup {
+            linger: options.linger,
+            wifi: options.booth_wifi,
+        };
         app.report_dir = options.report_dir;
         app.config_file = options.config_file;
         for (device_id, name) in options.devices {
@@ -165,7 +172,10 @@ impl PairApp {
             uploads: std::collections::HashMap::new(),
             presenter: None,
             presenter_wanted: false,
-            linger: UiOptions::default().linger,
+            booth: BoothSetup {
+                linger: UiOptions::default().linger,
+                wifi: None,
+            },
             report_dir: std::path::PathBuf::new(),
             config_file: None,
             fullscreen: false,
@@ -274,11 +284,20 @@ impl PairApp {
             self.next_booth_code();
         }
         self.prepare_qrs(ui.ctx());
-        let demo = matches!(self.mode, Some(Mode::Demo { .. }));
+        let network = self.booth_network();
+        let around = Surroundings {
+            demo: matches!(self.mode, Some(Mode::Demo { .. })),
+            start_error: self.start_error.as_deref(),
+            network: network.as_deref(),
+            warning: match &self.mode {
+                Some(Mode::Demo { reach, .. }) => reach.unusable(),
+                _ => None,
+            },
+        };
         let Some(presenter) = self.presenter.as_mut() else {
             return;
         };
-        egui::CentralPanel::no_frame().show(ui, |ui| presenter.show(ui, now, demo));
+        egui::CentralPanel::no_frame().show(ui, |ui| presenter.show(ui, now, &around));
         if let Some(tick) = presenter.next_tick(now) {
             ui.ctx().request_repaint_after(tick);
         }
@@ -319,6 +338,32 @@ impl PairApp {
         }
     }
 
+    /// Which network phones must be on, when the demo server is on one.
+    fn booth_network(&self) -> Option<String> {
+        let Some(Mode::Demo {
+            approval_url,
+            reach: Reach::Network { interface, .. },
+            ..
+        }) = &self.mode
+        else {
+            return None;
+        };
+        let host = url::Url::parse(approval_url)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        Some(match (&self.booth.wifi, interface) {
+            (Some(wifi), _) => format!(
+                "Phones join the Wi-Fi “{}” to reach this laptop at {host}.",
+                wifi.ssid
+            ),
+            (None, Some(interface)) => {
+                format!("Phones must be on the same network as this laptop ({interface}, {host}).")
+            }
+            (None, None) => format!("Phones must be on the same network as this laptop ({host})."),
+        })
+    }
+
     /// A fresh code for the next visitor, under a new booth device id.
     fn next_booth_code(&mut self) {
         if let Some(presenter) = &self.presenter
@@ -334,24 +379,29 @@ impl PairApp {
         };
         let attempt = self.next_attempt;
         self.next_attempt += 1;
-        self.send(Command::Pair {
-            attempt,
-            device_id: device_id.clone(),
-            name: None,
-            presenter: true,
-        });
-        let hidden = self.presenter.as_ref().is_some_and(|p| p.hidden);
-        self.presenter = Some(Presenter {
-            card: PairingView {
+        // A booth that could not start shows why (and Esc), not a code that never comes.
+        if self.start_error.is_none() {
+            self.send(Command::Pair {
                 attempt,
-                device_id,
+                device_id: device_id.clone(),
                 name: None,
-                phase: Phase::Preparing("Starting…"),
-                qr: None,
-            },
-            hidden,
-            next_code_at: None,
-        });
+                presenter: true,
+            });
+        }
+        let card = PairingView {
+            attempt,
+            device_id,
+            name: None,
+            phase: Phase::Preparing(Waiting::now(Step::Starting)),
+            qr: None,
+        };
+        match self.presenter.as_mut() {
+            Some(presenter) => {
+                presenter.card = card;
+                presenter.next_code_at = None;
+            }
+            None => self.presenter = Some(Presenter::new(card, self.booth.wifi.clone())),
+        }
     }
 
     /// Builds each QR texture once per code, not once per frame.
@@ -442,22 +492,35 @@ impl PairApp {
                 }
             );
             presenter.card.qr = None;
-            match end {
-                RunEnd::Paired(paired) => presenter.card.phase = Phase::Paired(paired),
+            // A failure is tried again after a pause that doubles with each failure in a
+            // row, shown on screen; anything that reached the server ends the run of them.
+            let pause = match end {
+                RunEnd::Paired(paired) => {
+                    presenter.card.phase = Phase::Paired(paired);
+                    presenter.failures = 0;
+                    self.booth.linger
+                }
                 RunEnd::Failed {
                     kind,
                     message,
                     can_retry_save,
                 } => {
+                    if kind == FailureKind::Expired {
+                        presenter.failures = 0;
+                    } else {
+                        presenter.failures = presenter.failures.saturating_add(1);
+                        tracing::warn!(failures = presenter.failures, %message, "booth pairing failed");
+                    }
                     presenter.card.phase = Phase::Failed {
                         kind,
                         message,
                         can_retry_save,
                     };
+                    presenter.backoff(self.booth.linger)
                 }
                 RunEnd::Cancelled => return,
-            }
-            presenter.next_code_at = Some(Instant::now() + self.linger);
+            };
+            presenter.next_code_at = Instant::now().checked_add(pause);
             if expired {
                 self.next_booth_code();
             }
@@ -570,7 +633,7 @@ impl PairApp {
             attempt,
             device_id,
             name,
-            phase: Phase::Preparing("Starting…"),
+            phase: Phase::Preparing(Waiting::now(Step::Starting)),
             qr: None,
         });
         true
@@ -580,6 +643,7 @@ impl PairApp {
         let Some(Mode::Demo {
             approval_url,
             warning,
+            reach,
         }) = &self.mode
         else {
             return;
@@ -601,6 +665,13 @@ impl PairApp {
             );
             if let Some(warning) = warning {
                 ui.label(RichText::new(warning).color(Color32::BLACK));
+            }
+            if let Reach::Network { unusable, .. } = reach {
+                let text = unusable.as_ref().map_or_else(
+                    || format!("Phones on this network can open {approval_url}."),
+                    |why| format!("Phones cannot open {approval_url}: {why}."),
+                );
+                ui.label(RichText::new(text).color(Color32::BLACK));
             }
         });
     }
@@ -843,8 +914,8 @@ impl PairApp {
 
 fn apply_progress(card: &mut PairingView, event: PairEvent) {
     match event {
-        PairEvent::CheckingKeychain => card.phase = Phase::Preparing("Checking the OS keychain…"),
-        PairEvent::RequestingCode => card.phase = Phase::Preparing("Asking for a pairing code…"),
+        PairEvent::CheckingKeychain => card.phase = Phase::Preparing(Waiting::now(Step::Keychain)),
+        PairEvent::RequestingCode => card.phase = Phase::Preparing(Waiting::now(Step::Code)),
         PairEvent::CodeIssued(code) => {
             // The first check comes one interval after the code arrived.
             let first_check = code

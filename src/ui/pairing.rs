@@ -9,11 +9,73 @@ use super::qr::QrImage;
 use crate::c2c::PollStatus;
 use crate::device::{CodeDisplay, DeviceId, FailureKind, PairedDevice};
 
+/// After this long, a wait before the code says what it is waiting for.
+const STILL_WAITING_AFTER: Duration = Duration::from_secs(3);
+
+/// What a run waits for before its code is on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The app is still connecting to its server.
+    Starting,
+    /// The OS keychain is being checked.
+    Keychain,
+    /// The server was asked for a code.
+    Code,
+}
+
+/// A step before the code, and since when it has been waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// What is being waited for.
+    pub step: Step,
+    /// Since when.
+    pub since: Instant,
+}
+
+impl Waiting {
+    /// A wait for `step` starting now.
+    pub fn now(step: Step) -> Self {
+        Self {
+            step,
+            since: Instant::now(),
+        }
+    }
+
+    /// What is happening, in a few words.
+    pub fn label(&self) -> &'static str {
+        match self.step {
+            Step::Starting => "Starting…",
+            Step::Keychain => "Checking the OS keychain…",
+            Step::Code => "Asking for a pairing code…",
+        }
+    }
+
+    /// Once the wait is long, what it is waiting for and what might help.
+    pub fn still_waiting(&self, now: Instant) -> Option<String> {
+        let waited = now.saturating_duration_since(self.since);
+        if waited < STILL_WAITING_AFTER {
+            return None;
+        }
+        let secs = waited.as_secs();
+        Some(match self.step {
+            Step::Starting => format!(
+                "Still connecting to the pairing server after {secs} s. If the OS keychain asks                  for a password, unlock it; the prompt may be behind this window."
+            ),
+            Step::Keychain => format!(
+                "The OS keychain has not answered for {secs} s. If it asks for a password,                  unlock it; the prompt may be behind this window."
+            ),
+            Step::Code => format!(
+                "The server has not answered for {secs} s. Check this computer's network                  connection; the request is repeated by itself."
+            ),
+        })
+    }
+}
+
 /// Where one pairing run stands, as the screen shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Phase {
     /// Before the code: checking the keychain, asking for a code.
-    Preparing(&'static str),
+    Preparing(Waiting),
     /// A code is on screen.
     Showing {
         /// The code and links.
@@ -103,8 +165,11 @@ impl PairingView {
         match &self.phase {
             // Plain text, not a spinner: a spinner repaints every frame while a slow server
             // makes us wait.
-            Phase::Preparing(what) => {
-                ui.label(*what);
+            Phase::Preparing(waiting) => {
+                ui.label(waiting.label());
+                if let Some(still) = waiting.still_waiting(now) {
+                    ui.add(egui::Label::new(still).wrap());
+                }
                 cancel_button(ui)
             }
             Phase::Showing {
@@ -141,12 +206,20 @@ impl PairingView {
         )
     }
 
-    /// When the screen next changes by itself (the countdown), if it does.
+    /// When the screen next changes by itself (the countdown, or the seconds of a long wait
+    /// before the code), if it does.
     pub fn next_tick(&self, now: Instant) -> Option<Duration> {
-        let Phase::Showing { code, .. } = &self.phase else {
-            return None;
+        let left = match &self.phase {
+            Phase::Showing { code, .. } => code.expires_at.saturating_duration_since(now),
+            // Counting up: wake at the next whole second of the wait.
+            Phase::Preparing(waiting) => {
+                let waited = now.saturating_duration_since(waiting.since);
+                Duration::from_secs(1)
+                    .checked_sub(Duration::from_nanos(u64::from(waited.subsec_nanos())))
+                    .unwrap_or(Duration::ZERO)
+            }
+            _ => return None,
         };
-        let left = code.expires_at.saturating_duration_since(now);
         // Wake at the next whole second of the countdown, so the digits change on time.
         let into_second = Duration::from_nanos(u64::from(left.subsec_nanos()));
         Some(if into_second.is_zero() {

@@ -9,6 +9,8 @@ const QUIET_ZONE: usize = 4;
 /// A QR texture for one link, built once and reused every frame.
 pub struct QrImage {
     link: String,
+    /// The accessible name (what a screen reader says, and what tests look for).
+    alt: String,
     texture: TextureHandle,
     modules: usize,
     frames_shown: u32,
@@ -17,6 +19,13 @@ pub struct QrImage {
 impl QrImage {
     /// Encodes `link`; `None` only if the link is too long for any QR code.
     pub fn new(ctx: &egui::Context, link: &str) -> Option<Self> {
+        Self::labelled(ctx, link, format!("QR code for {link}"))
+    }
+
+    /// Encodes `payload` under the accessible name `alt` (for payloads that must not be read
+    /// out, such as a Wi-Fi password).
+    pub fn labelled(ctx: &egui::Context, payload: &str, alt: String) -> Option<Self> {
+        let link = payload;
         // Level M survives a smudged or glaring screen and still gives large modules.
         let code = QrCode::with_error_correction_level(link.as_bytes(), EcLevel::M).ok()?;
         let image = to_image(&code);
@@ -24,6 +33,7 @@ impl QrImage {
         let texture = ctx.load_texture("verification-qr", image, TextureOptions::NEAREST);
         Some(Self {
             link: link.to_owned(),
+            alt,
             texture,
             modules,
             frames_shown: 0,
@@ -42,7 +52,11 @@ impl QrImage {
         // screenshot tests and for support logs.
         self.frames_shown = self.frames_shown.saturating_add(1);
         if self.frames_shown == 2 {
-            tracing::info!(link = %self.link, "verification QR presented");
+            if self.alt.starts_with("QR code for ") {
+                tracing::info!(link = %self.link, "verification QR presented");
+            } else {
+                tracing::info!(name = %self.alt, "QR presented");
+            }
         }
         let pixels_per_point = ui.ctx().pixels_per_point();
         let max_pixels = (max_side * pixels_per_point).max(self.modules as f32);
@@ -51,7 +65,7 @@ impl QrImage {
         ui.add(
             egui::Image::new(&self.texture)
                 .fit_to_exact_size(Vec2::splat(side))
-                .alt_text(format!("QR code for {}", self.link)),
+                .alt_text(self.alt.clone()),
         )
     }
 }

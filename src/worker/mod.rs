@@ -23,7 +23,7 @@ pub use fleet::{DeviceKey, DeviceView, Status};
 
 use crate::backend::{self, Backend, BackendChoice};
 use crate::c2c::PollStatus;
-use crate::demo::DemoServer;
+use crate::demo::Reach;
 use crate::device::{
     self, Context, DeviceId, LifecycleError, PairError, PairEvent, PairOutcome, PairedDevice,
     UnsavedTokens,
@@ -90,6 +90,8 @@ pub enum Mode {
         approval_url: String,
         /// Why demo mode was chosen against a configured secret, if so.
         warning: Option<String>,
+        /// Who can open the approval page.
+        reach: Reach,
     },
     /// A real service.
     Live {
@@ -737,20 +739,12 @@ enum Chore {
 async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) -> Option<Backend> {
     match Backend::connect(choice, keychain).await {
         Ok(backend) => {
-            let mode = match backend.demo_approval_url() {
-                Some(url) => {
-                    let exposed = backend
-                        .demo_server
-                        .as_ref()
-                        .is_some_and(DemoServer::exposed);
-                    let exposure = exposed.then(|| {
-                        format!("Anyone on this network can open {url} — keep the booth network private.")
-                    });
-                    Mode::Demo {
-                        approval_url: url.to_string(),
-                        warning: backend.warning.clone().or(exposure),
-                    }
-                }
+            let mode = match &backend.demo_server {
+                Some(server) => Mode::Demo {
+                    approval_url: server.approval_url().to_string(),
+                    warning: backend.warning.clone(),
+                    reach: server.reach().clone(),
+                },
                 None => Mode::Live {
                     api_base: backend.client.profile().api_base.to_string(),
                 },

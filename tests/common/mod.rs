@@ -7,6 +7,9 @@
     clippy::print_stderr
 )]
 
+#[cfg(target_os = "linux")]
+pub mod booth;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +17,7 @@ use c2c_pair::backend::Backend;
 use c2c_pair::c2c::C2cClient;
 use c2c_pair::config::Profile;
 use c2c_pair::demo::state::LoggedRequest;
-use c2c_pair::demo::{DEMO_CLIENT_SECRET, DemoConfig, DemoServer};
+use c2c_pair::demo::{CONTROL_HEADER, DEMO_CLIENT_SECRET, DemoConfig, DemoServer};
 use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, OsStore};
 use c2c_pair::registry::Registry;
 use secrecy::SecretString;
@@ -61,6 +64,35 @@ pub fn demo_secret() -> &'static str {
     DEMO_CLIENT_SECRET
 }
 
+/// The approval page's form token, read from the page at `page` as a browser would get it.
+pub async fn form_token(http: &reqwest::Client, page: &str) -> String {
+    let html = http.get(page).send().await.unwrap().text().await.unwrap();
+    let (_, rest) = html
+        .split_once(r#"name="form_token" value=""#)
+        .expect("the page has a form token");
+    rest.split('"').next().unwrap().to_owned()
+}
+
+/// Posts the approval form as the page at `page` would, token included; the answer's text.
+pub async fn submit_approval(
+    http: &reqwest::Client,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let token = form_token(http, page).await;
+    let action = Url::parse(page).unwrap().join("/pair").unwrap();
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("form_token", &token));
+    http.post(action)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The control API of a demo server.
 #[derive(Clone)]
 pub struct Control {
@@ -86,7 +118,7 @@ impl Control {
 
     async fn post(&self, path: &str, body: Value) -> Value {
         let url = self.base.join(path).expect("url");
-        let request = self.http.post(url);
+        let request = self.http.post(url).header(CONTROL_HEADER, "1");
         let request = if body.is_null() {
             request
         } else {
@@ -106,12 +138,18 @@ impl Control {
         let url = self.base.join(path).expect("url");
         self.http
             .get(url)
+            .header(CONTROL_HEADER, "1")
             .send()
             .await
             .expect("reachable")
             .json()
             .await
             .expect("JSON")
+    }
+
+    /// How much the server holds (`GET /_control/stats`).
+    pub async fn stats(&self) -> Value {
+        self.get("/_control/stats").await
     }
 
     /// Approves a code into the first project.
