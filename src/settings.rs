@@ -388,8 +388,8 @@ impl Settings {
     /// never shown, only whether it is set.
     fn presenter_rows(&self) -> Vec<(&'static str, String, &'static str)> {
         let presenter = &self.values.presenter;
-        let password = if presenter.wifi_password.is_some() {
-            "(set; shown only in the booth's Wi-Fi QR code)"
+        let password_note = if presenter.wifi_password.is_some() {
+            "; set, but never shown: keep it in your own file"
         } else {
             ""
         };
@@ -405,7 +405,7 @@ impl Settings {
                 quoted(presenter.wifi_ssid.as_deref().unwrap_or("")),
                 "; empty: no Wi-Fi QR code",
             ),
-            ("presenter.wifi_password", quoted(password), ""),
+            ("presenter.wifi_password", quoted(""), password_note),
             (
                 "presenter.wifi_hidden",
                 presenter.wifi_hidden.unwrap_or(false).to_string(),
@@ -753,14 +753,26 @@ mod de {
         seconds(d, WAIT_RANGE)
     }
 
+    /// Empty means "not set" for the optional text settings (as `config show` writes them).
+    fn optional_text<'de, D: Deserializer<'de>, T>(
+        deserializer: D,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse(&text).map(Some).map_err(D::Error::custom)
+    }
+
     pub fn ssid<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        text(d, crate::wifi::check_ssid)
+        optional_text(d, crate::wifi::check_ssid)
     }
 
     pub fn wifi_password<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<secrecy::SecretString>, D::Error> {
-        text(d, crate::wifi::check_password)
+        optional_text(d, crate::wifi::check_password)
     }
 }
 
@@ -911,5 +923,41 @@ linger = 12
         assert_eq!(reread.profile(), settings.profile());
         assert_eq!(reread.heartbeat_interval(), settings.heartbeat_interval());
         assert_eq!(reread.presenter_linger(), Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn the_booth_wifi_is_read_and_its_password_never_shown() {
+        let from_file = file(
+            "[presenter]\nwifi_ssid = \"Booth 5G\"\nwifi_password = \"visitors-welcome\"\n\
+             wifi_hidden = true\n",
+        )
+        .unwrap();
+        let settings =
+            Settings::resolve(None, false, [from_file, Layer::default(), Layer::default()]);
+        let wifi = settings.booth_wifi().unwrap();
+        assert_eq!(
+            wifi.qr_payload(),
+            "WIFI:T:WPA;S:Booth 5G;P:visitors-welcome;H:true;;"
+        );
+        let shown = settings.show();
+        assert!(!shown.contains("visitors-welcome"), "{shown}");
+        assert!(shown.contains("never shown"), "{shown}");
+        // Read back, the name stays and the password is simply not there.
+        let again = file(&shown).unwrap();
+        let reread = Settings::resolve(None, true, [again, Layer::default(), Layer::default()]);
+        let reread = reread.booth_wifi().unwrap();
+        assert_eq!(reread.ssid, "Booth 5G");
+        assert!(reread.password.is_none());
+        let env = from_env(|name| {
+            (name == "C2C_PAIR_PRESENTER_WIFI_PASSWORD").then(|| "short".to_owned())
+        });
+        assert!(env.is_err(), "a WPA password has at least 8 characters");
+        assert!(
+            file("[presenter]\nwifi_ssid = \"\"\n")
+                .unwrap()
+                .presenter
+                .wifi_ssid
+                .is_none()
+        );
     }
 }

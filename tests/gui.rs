@@ -1055,3 +1055,243 @@ fn settings_say_where_the_configuration_file_is() {
     window.harness.run_ok();
     window.harness.get_by_label(&file.display().to_string());
 }
+
+/// A keychain that is locked: every call fails as a locked Secret Service does.
+struct LockedStore;
+
+impl c2c_pair::keychain::CredentialStore for LockedStore {
+    fn set(&self, _: &str, _: &SecretString) -> Result<(), c2c_pair::keychain::KeychainError> {
+        Err(locked())
+    }
+    fn get(&self, _: &str) -> Result<Option<SecretString>, c2c_pair::keychain::KeychainError> {
+        Err(locked())
+    }
+    fn delete(&self, _: &str) -> Result<bool, c2c_pair::keychain::KeychainError> {
+        Err(locked())
+    }
+    fn describe(&self) -> String {
+        "a locked test keychain".into()
+    }
+}
+
+fn locked() -> c2c_pair::keychain::KeychainError {
+    c2c_pair::keychain::KeychainError::Locked {
+        reason: "the collection is locked".into(),
+    }
+}
+
+/// The booth window on `choice` with `store` as its keychain (no Secret Service needed), and
+/// its configuration folder.
+fn booth_on(
+    choice: BackendChoice,
+    store: Arc<dyn c2c_pair::keychain::CredentialStore>,
+) -> (Window, tempfile::TempDir) {
+    let config_dir = tempfile::tempdir().unwrap();
+    let setup = WorkerSetup {
+        choice,
+        keychain: c2c_pair::keychain::Keychain::new(store, Duration::from_secs(5)),
+        registry: c2c_pair::registry::Registry::in_dir(config_dir.path()),
+        heartbeat_every: HEARTBEAT_EVERY,
+    };
+    let options = UiOptions {
+        presenter: true,
+        linger: Duration::from_millis(400),
+        ..UiOptions::default()
+    };
+    let mut window = Window::open_with(setup, options);
+    window.harness.run_ok();
+    (window, config_dir)
+}
+
+/// Waits for the booth screen to show `headline` with what to do, then checks Esc leaves.
+fn booth_explains(window: &mut Window, headline: &str, advice: &str) {
+    window.until_label(headline);
+    window.harness.get_by_label_contains(advice);
+    // The booth tries again by itself, after a pause it shows.
+    window.harness.get_by_label_contains("Trying again in");
+    window.harness.get_by_label("Space tries now · Esc leaves");
+    window.harness.key_press(egui::Key::Escape);
+    window.harness.run_ok();
+    window.harness.get_by_label("Pair a device");
+    assert!(
+        window.harness.query_by_label(headline).is_none(),
+        "left the booth"
+    );
+}
+
+#[test]
+fn the_booth_says_when_the_server_is_down_and_esc_leaves() {
+    let memory = Arc::new(c2c_pair::keychain::MemoryStore::default());
+    let (mut window, _config) =
+        booth_on(service_choice(&common::closed_port_url(), "s3cret"), memory);
+    booth_explains(
+        &mut window,
+        "The pairing server cannot be reached",
+        "Check this laptop's network",
+    );
+}
+
+#[test]
+fn the_booth_says_when_the_secret_is_refused_and_esc_leaves() {
+    let rt = runtime();
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    let memory = Arc::new(c2c_pair::keychain::MemoryStore::default());
+    let (mut window, _config) =
+        booth_on(service_choice(server.base_url(), "not-the-secret"), memory);
+    booth_explains(
+        &mut window,
+        "The server refused the request",
+        "Check the client secret: Esc, then Settings",
+    );
+    drop(server);
+}
+
+#[test]
+fn the_booth_says_when_the_keychain_is_locked_and_esc_leaves() {
+    let rt = runtime();
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    let (mut window, _config) = booth_on(
+        service_choice(server.base_url(), common::demo_secret()),
+        Arc::new(LockedStore),
+    );
+    booth_explains(
+        &mut window,
+        "The OS keychain is locked or not available",
+        "Unlock the keychain",
+    );
+}
+
+#[test]
+fn a_booth_that_cannot_start_says_why_instead_of_waiting_forever() {
+    // The port is taken: the demo server cannot listen.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = DemoConfig {
+        listen: taken.local_addr().unwrap(),
+        ..common::fast_config()
+    };
+    let memory = Arc::new(c2c_pair::keychain::MemoryStore::default());
+    let (mut window, _config) = booth_on(demo_choice(config), memory);
+    window.until_label(c2c_pair::ui::CANNOT_START);
+    window.harness.get_by_label_contains("could not listen on");
+    assert!(
+        window
+            .harness
+            .query_by_label_contains("Asking for a pairing code")
+            .is_none(),
+        "no endless wait"
+    );
+    window.harness.key_press(egui::Key::Escape);
+    window.harness.run_ok();
+    window.harness.get_by_label("Pair a device");
+}
+
+#[test]
+fn a_slow_code_request_says_what_it_waits_for() {
+    let rt = runtime();
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    let control = Control::new(server.base_url());
+    rt.block_on(control.inject(
+        "/v2/auth/device/code",
+        &c2c_pair::demo::fault::Fault::Delay { ms: 6_000 },
+        1,
+    ));
+    let memory = Arc::new(c2c_pair::keychain::MemoryStore::default());
+    let (mut window, _config) = booth_on(
+        service_choice(server.base_url(), common::demo_secret()),
+        memory,
+    );
+    window.until_label_contains("The server has not answered for 3 s");
+    // And then the code comes.
+    window.until_label_contains("QR code for ");
+}
+
+#[test]
+fn the_booth_screen_is_centred_and_readable_from_720p_to_4k() {
+    for (width, height) in [(1280.0_f32, 720.0_f32), (3840.0, 2160.0)] {
+        let config_dir = tempfile::tempdir().unwrap();
+        let memory = Arc::new(c2c_pair::keychain::MemoryStore::default());
+        let setup = WorkerSetup {
+            choice: demo_choice(common::fast_config()),
+            keychain: c2c_pair::keychain::Keychain::new(memory, Duration::from_secs(5)),
+            registry: c2c_pair::registry::Registry::in_dir(config_dir.path()),
+            heartbeat_every: HEARTBEAT_EVERY,
+        };
+        let options = UiOptions {
+            presenter: true,
+            booth_wifi: Some(c2c_pair::wifi::BoothWifi {
+                ssid: "C2C Booth".into(),
+                password: Some(SecretString::from("visitors-welcome")),
+                hidden: false,
+            }),
+            ..UiOptions::default()
+        };
+        let (wake_tx, woken) = mpsc::channel();
+        let harness = Harness::builder()
+            .with_size([width, height])
+            .build_eframe(move |cc| {
+                let ctx = cc.egui_ctx.clone();
+                let wake = Arc::new(move || {
+                    ctx.request_repaint();
+                    let _ = wake_tx.send(());
+                });
+                PairApp::new(Worker::spawn(setup, wake).unwrap(), options)
+            });
+        let mut window = Window { harness, woken };
+        window.until_label_contains("QR code for ");
+        window.until_label_contains("Wi-Fi code to join C2C Booth");
+        let side = width.min(height);
+        let link = window.qr_link();
+        let code = window
+            .harness
+            .get_by_label(&group_code(link.rsplit('/').next().unwrap()))
+            .rect();
+        let countdown = window.harness.get_by_label_contains("New code in").rect();
+        let qr = window.harness.get_by_label_contains("QR code for ").rect();
+        let title = window
+            .harness
+            .get_by_label("Connect a camera to Frame.io")
+            .rect();
+        let wifi = window
+            .harness
+            .get_by_label("Wi-Fi code to join C2C Booth")
+            .rect();
+        let at = format!("{width}x{height}");
+        // Readable from across the booth: the code a ninth of the shorter side, the
+        // countdown a twenty-fifth (43 px at 1080p), the QR half of it.
+        assert!(
+            code.height() >= 0.9 * c2c_pair::ui::CODE_SHARE * side,
+            "{at}: code {code:?}"
+        );
+        assert!(
+            countdown.height() >= 0.9 * c2c_pair::ui::COUNTDOWN_SHARE * side,
+            "{at}: countdown {countdown:?}"
+        );
+        assert!(
+            qr.width() >= 0.8 * c2c_pair::ui::QR_SHARE * side,
+            "{at}: QR {qr:?}"
+        );
+        // Centred both ways (within 3 % of the screen).
+        let middle = width / 2.0;
+        assert!(
+            (title.center().x - middle).abs() <= 0.03 * width,
+            "{at}: title {title:?}"
+        );
+        let row_middle = (code.left() + wifi.right()) / 2.0;
+        assert!(
+            (row_middle - middle).abs() <= 0.03 * width,
+            "{at}: row {row_middle}"
+        );
+        let above = title.top();
+        let below = height - qr.bottom();
+        assert!(
+            (above - below).abs() <= 0.12 * height,
+            "{at}: {above} above, {below} below"
+        );
+    }
+}

@@ -199,3 +199,133 @@ fn the_qr_on_screen_scans_to_the_verification_link() {
         "the QR on screen scans to the verification link"
     );
 }
+
+/// An X server of its own at `width`×`height`, for as long as this lives.
+struct OwnDisplay {
+    name: String,
+    _server: KillOnDrop,
+}
+
+impl OwnDisplay {
+    fn start(width: u32, height: u32) -> Self {
+        let mut server = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+                "-screen",
+                "0",
+            ])
+            .arg(format!("{width}x{height}x24"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (Debian's xvfb; .ci/run installs it)");
+        // Xvfb writes its display number once it accepts connections.
+        let mut number = String::new();
+        BufReader::new(server.stdout.take().unwrap())
+            .read_line(&mut number)
+            .unwrap();
+        let number = number.trim();
+        assert!(!number.is_empty(), "Xvfb did not start");
+        Self {
+            name: format!(":{number}"),
+            _server: KillOnDrop(server),
+        }
+    }
+}
+
+/// Runs the booth on its own display of `width`×`height` with a Wi-Fi configured, takes a
+/// screenshot, and returns it with every QR code zbarimg finds on it.
+fn booth_shot(width: u32, height: u32) -> (PathBuf, String, Vec<String>) {
+    let display = OwnDisplay::start(width, height);
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("config.toml"),
+        "[presenter]\nwifi_ssid = \"C2C Booth\"\nwifi_password = \"visitors-welcome\"\n",
+    )
+    .unwrap();
+    let listen = free_loopback();
+    let mut app = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_c2c-pair"))
+            .args(["--presenter", "--demo", "--demo-listen", &listen])
+            .env("DISPLAY", &display.name)
+            // Demo presenter mode keeps nothing; a service name of its own all the same.
+            .env("C2C_PAIR_KEYCHAIN_SERVICE", "c2c-pair-test-booth-shot")
+            .env("C2C_PAIR_CONFIG_DIR", config.path())
+            .env("C2C_PAIR_LOG_DIR", config.path().join("logs"))
+            .env("RUST_LOG", "warn,c2c_pair=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the app starts"),
+    );
+    let stderr = BufReader::new(app.0.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    // Both codes presented: the approval link's and the Wi-Fi one.
+    let mut link = None;
+    let mut wifi_shown = false;
+    for line in stderr.lines().map_while(Result::ok) {
+        seen.push(line.clone());
+        if line.contains("verification QR presented") {
+            link = line.split("link=").nth(1).map(|l| l.trim().to_owned());
+        }
+        wifi_shown |= line.contains("QR presented") && line.contains("Wi-Fi code to join");
+        if link.is_some() && wifi_shown {
+            break;
+        }
+    }
+    let link = link.unwrap_or_else(|| panic!("no QR was shown; the log:\n{}", seen.join("\n")));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let shot = dir.join(format!("presenter-{width}x{height}.png"));
+    let status = Command::new("import")
+        .args(["-display", &display.name, "-window", "root"])
+        .arg(&shot)
+        .status()
+        .unwrap();
+    assert!(status.success(), "import failed");
+    let decoded = Command::new("zbarimg")
+        .args(["-q", "--raw"])
+        .arg(&shot)
+        .output()
+        .unwrap();
+    let codes = String::from_utf8_lossy(&decoded.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect();
+    drop(app);
+    (shot, link, codes)
+}
+
+#[test]
+#[ignore = "needs Xvfb, ImageMagick and zbarimg; .ci/run runs it (cargo test -- --include-ignored)"]
+fn the_booth_screen_scans_at_720p_and_at_4k_with_its_wifi_code() {
+    for (width, height) in [(1280, 720), (3840, 2160)] {
+        let (shot, link, codes) = booth_shot(width, height);
+        assert!(
+            codes.contains(&link),
+            "{width}x{height}: {codes:?} lacks {link}"
+        );
+        assert!(
+            codes.contains(&"WIFI:T:WPA;S:C2C Booth;P:visitors-welcome;;".to_owned()),
+            "{width}x{height}: the Wi-Fi code scans: {codes:?}"
+        );
+        // The booth covers the whole display: its far corner is the booth's white.
+        let corner = Command::new("convert")
+            .arg(&shot)
+            .arg("-format")
+            .arg(format!("%[pixel:p{{{},{}}}]", width - 5, height - 5))
+            .arg("info:")
+            .output()
+            .unwrap();
+        let corner = String::from_utf8_lossy(&corner.stdout).to_string();
+        assert!(
+            corner.contains("255,255,255") || corner.contains("white"),
+            "{width}x{height}: {corner}"
+        );
+    }
+}

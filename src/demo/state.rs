@@ -1103,4 +1103,84 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
     }
+
+    #[test]
+    fn one_address_holds_a_few_live_codes_and_this_machine_any_number() {
+        let (mut state, now) = state();
+        let phone = Client::of([10, 251, 0, 2].into());
+        let issued = (0..50)
+            .filter(|n| state.issue_code(&format!("p-{n}"), phone, now).is_ok())
+            .count();
+        assert_eq!(issued, LIVE_CODES_PER_ADDRESS);
+        assert_eq!(
+            state.issue_code("one-more", phone, now).err(),
+            Some(CodeRefused::TooManyForAddress)
+        );
+        assert!((0..50).all(|n| state.issue_code(&format!("l-{n}"), None, now).is_ok()));
+        // Once they expire, the address may ask again.
+        let later = now + DemoConfig::default().expires_in;
+        assert!(state.issue_code("next", phone, later).is_ok());
+    }
+
+    #[test]
+    fn the_request_log_is_bounded_by_bytes_and_its_fields_clipped() {
+        let (mut state, now) = state();
+        let huge = "x".repeat(100_000);
+        for _ in 0..2_000 {
+            let entry = LoggedRequest {
+                at: 0.0,
+                at_unix_ms: 0,
+                method: "POST".into(),
+                path: huge.clone(),
+                client_version: Some(huge.clone()),
+                client_id: Some(huge.clone()),
+                grant_type: Some(huge.clone()),
+                status: 400,
+                error: Some(huge.clone()),
+                fault: None,
+            };
+            state.record(entry, now);
+        }
+        let stats = state.stats();
+        assert!(stats.log_bytes <= LOG_BYTES, "{stats:?}");
+        assert_eq!(
+            stats.log_entries, 2_000,
+            "clipped entries are small: all kept"
+        );
+        assert!(state.log().iter().all(|e| e.path.len() <= LOG_FIELD_CHARS));
+    }
+
+    #[test]
+    fn devices_beyond_the_cap_make_way_for_new_ones() {
+        let (mut state, t0) = state();
+        for n in 0..(MAX_DEVICES + 5) {
+            let client = format!("cam-{n}");
+            let code = state.issue_code(&client, None, t0).unwrap();
+            state.approve(&code.user_code, None, None, t0).unwrap();
+            state
+                .poll(&client, &code.device_code, t0 + code.interval)
+                .ok()
+                .unwrap();
+        }
+        assert_eq!(state.stats().devices, MAX_DEVICES);
+    }
+
+    #[test]
+    fn a_part_may_carry_at_most_what_is_left_of_its_asset() {
+        let (mut state, _) = state();
+        let asset = crate::c2c::model::NewAsset {
+            name: "clip.mp4".into(),
+            filetype: "video/mp4".into(),
+            filesize: 12 * 1024 * 1024,
+            offset: 0,
+            channel: 1,
+            parts: 2,
+        };
+        let id = state.create_asset("CAM", &asset).unwrap();
+        assert_eq!(state.part_limit(&id, 1), Some(12 * 1024 * 1024));
+        state.receive_part(&id, 1, 8 * 1024 * 1024).unwrap();
+        assert_eq!(state.part_limit(&id, 2), Some(4 * 1024 * 1024));
+        assert_eq!(state.part_limit(&id, 3), None);
+        assert_eq!(state.part_limit("no-such-asset", 1), None);
+    }
 }

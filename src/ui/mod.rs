@@ -24,7 +24,7 @@ use fleet::FleetAction;
 pub use pairing::group_code;
 use pairing::{Action, PairingView, Phase, Scale, Step, Waiting};
 use presenter::{BoothSetup, Presenter, PresenterKey, Surroundings};
-pub use presenter::{CANNOT_START, HIDDEN_LABEL};
+pub use presenter::{CANNOT_START, CODE_SHARE, COUNTDOWN_SHARE, HIDDEN_LABEL, QR_SHARE};
 
 /// Label of the device id field, also its accessible name.
 pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
@@ -290,7 +290,9 @@ impl PairApp {
             start_error: self.start_error.as_deref(),
             network: network.as_deref(),
             warning: match &self.mode {
-                Some(Mode::Demo { reach, .. }) => reach.unusable(),
+                Some(Mode::Demo { reach, .. }) => reach
+                    .unusable()
+                    .or((*reach == Reach::ThisMachine).then_some(presenter::THIS_MACHINE_ONLY)),
                 _ => None,
             },
         };
@@ -335,6 +337,23 @@ impl PairApp {
             self.windowed_size = Some(inner.size());
             ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(0.0, 0.0)));
             ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(monitor));
+        }
+    }
+
+    /// Logs, once the booth is up and its server known, that phones cannot open the link.
+    fn warn_if_phones_cannot_reach(&self) {
+        let Some(Mode::Demo { reach, .. }) = &self.mode else {
+            return;
+        };
+        if self.presenter.is_none() {
+            return;
+        }
+        match reach.unusable() {
+            Some(why) => tracing::warn!("phones cannot open the booth's link: {why}"),
+            None if *reach == Reach::ThisMachine => {
+                tracing::warn!("{}", presenter::THIS_MACHINE_ONLY);
+            }
+            None => {}
         }
     }
 
@@ -400,7 +419,10 @@ impl PairApp {
                 presenter.card = card;
                 presenter.next_code_at = None;
             }
-            None => self.presenter = Some(Presenter::new(card, self.booth.wifi.clone())),
+            None => {
+                self.presenter = Some(Presenter::new(card, self.booth.wifi.clone()));
+                self.warn_if_phones_cannot_reach();
+            }
         }
     }
 
@@ -427,7 +449,10 @@ impl PairApp {
 
     fn apply(&mut self, event: Event) {
         match event {
-            Event::Ready(mode) => self.mode = Some(mode),
+            Event::Ready(mode) => {
+                self.mode = Some(mode);
+                self.warn_if_phones_cannot_reach();
+            }
             Event::StartFailed(message) => self.start_error = Some(message),
             Event::SecretSaved(result) => {
                 if result.is_ok() {

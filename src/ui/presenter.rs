@@ -18,6 +18,11 @@ pub const HIDDEN_LABEL: &str = "Code hidden — press H to show it";
 /// The headline of the screen shown when the booth cannot start at all.
 pub const CANNOT_START: &str = "The booth cannot start";
 
+/// The booth's warning when its demo server answers this laptop only.
+pub const THIS_MACHINE_ONLY: &str = "The demo server answers this laptop only, so phones \
+    cannot open the link. Start with --demo-listen 0.0.0.0:8480 to let phones on the booth \
+    network in.";
+
 /// Share of the shorter screen side the approval QR code takes (quiet zone included).
 pub const QR_SHARE: f32 = 0.5;
 /// Height of the code's text relative to the shorter screen side.
@@ -157,7 +162,8 @@ impl Presenter {
         ui.label(
             RichText::new("Connect a camera to Frame.io")
                 .size(side * 0.05)
-                .strong(),
+                .strong()
+                .color(INK),
         );
         ui.add_space(side * 0.02);
         if let Some(error) = around.start_error {
@@ -244,11 +250,13 @@ impl Presenter {
                                 RichText::new(grouped)
                                     .monospace()
                                     .size(side * CODE_SHARE)
-                                    .strong(),
+                                    .strong()
+                                    .color(INK),
                             );
                         }
                         if let Some(link) = link {
-                            wrapped(ui, &format!("at {link}"), side * 0.025, column);
+                            let at = format!("at {link}");
+                            wrapped_at(ui, &at, side * 0.025, column, Align::Min);
                         }
                         ui.add_space(side * 0.015);
                         countdown(ui, side, column, left, expires_in);
@@ -315,20 +323,25 @@ impl Presenter {
 fn steps(ui: &mut Ui, side: f32, wifi: Option<&str>) {
     let mut lines = Vec::new();
     if let Some(ssid) = wifi {
-        lines.push(format!("Join the Wi-Fi “{ssid}”: scan the small code"));
+        lines.push(format!("Join the Wi-Fi “{ssid}” (small code)"));
     }
     lines.push("Scan the big code with your phone's camera".to_owned());
     lines.push("Press Approve on the page that opens".to_owned());
     for (number, line) in lines.iter().enumerate() {
         let text = format!("{}  {line}", number + 1);
-        ui.label(RichText::new(text).size(side * 0.03).strong());
+        ui.label(RichText::new(text).size(side * 0.03).strong().color(INK));
     }
 }
 
 /// The time left as large text over a thick bar.
 fn countdown(ui: &mut Ui, side: f32, width: f32, left: Duration, lifetime: Duration) {
     let text = format!("New code in {} s", left.as_secs());
-    ui.label(RichText::new(text).size(side * COUNTDOWN_SHARE).strong());
+    ui.label(
+        RichText::new(text)
+            .size(side * COUNTDOWN_SHARE)
+            .strong()
+            .color(INK),
+    );
     let fraction = if lifetime.is_zero() {
         0.0
     } else {
@@ -349,9 +362,14 @@ fn wifi_code(ui: &mut Ui, side: f32, wifi: &BoothWifi, image: &mut Option<QrImag
         Vec2::new(side * WIFI_QR_SHARE, side * 0.4),
         Layout::top_down(Align::Center),
         |ui| {
-            ui.label(RichText::new("1  Wi-Fi").size(side * 0.03).strong());
+            ui.label(
+                RichText::new("1  Wi-Fi")
+                    .size(side * 0.03)
+                    .strong()
+                    .color(INK),
+            );
             if image.is_none() {
-                let label = format!("Wi-Fi QR code for {}", wifi.ssid);
+                let label = format!("Wi-Fi code to join {}", wifi.ssid);
                 *image = QrImage::labelled(ui.ctx(), &wifi.qr_payload(), label);
             }
             if let Some(image) = image {
@@ -369,8 +387,16 @@ fn network_lines(ui: &mut Ui, side: f32, around: &Surroundings<'_>) {
         wrapped(ui, network, side * 0.025, side * 1.4);
     }
     if let Some(warning) = around.warning {
-        let text = RichText::new(warning).size(side * 0.025).color(BAD);
-        ui.add(egui::Label::new(text).wrap());
+        let width = (side * 1.4).min(ui.available_width());
+        ui.allocate_ui_with_layout(
+            Vec2::new(width, 0.0),
+            Layout::top_down(Align::Center),
+            |ui| {
+                ui.set_max_width(width);
+                let text = RichText::new(warning).size(side * 0.025).color(BAD);
+                ui.add(egui::Label::new(text).wrap());
+            },
+        );
     }
 }
 
@@ -412,17 +438,18 @@ fn explain(kind: FailureKind) -> (&'static str, &'static str) {
     }
 }
 
-/// A label that wraps at `width`.
+/// A centred label that wraps at `width`.
 fn wrapped(ui: &mut Ui, text: &str, size: f32, width: f32) {
+    wrapped_at(ui, text, size, width, Align::Center);
+}
+
+/// A label that wraps at `width`, aligned as `align` says.
+fn wrapped_at(ui: &mut Ui, text: &str, size: f32, width: f32, align: Align) {
     let width = width.min(ui.available_width());
-    ui.allocate_ui_with_layout(
-        Vec2::new(width, 0.0),
-        Layout::top_down(Align::Center),
-        |ui| {
-            ui.set_max_width(width);
-            ui.add(egui::Label::new(RichText::new(text).size(size)).wrap());
-        },
-    );
+    ui.allocate_ui_with_layout(Vec2::new(width, 0.0), Layout::top_down(align), |ui| {
+        ui.set_max_width(width);
+        ui.add(egui::Label::new(RichText::new(text).size(size)).wrap());
+    });
 }
 
 fn next_code_line(ui: &mut Ui, side: f32, at: Option<Instant>, now: Instant, what: &str) {

@@ -14,6 +14,8 @@ pub struct QrImage {
     texture: TextureHandle,
     modules: usize,
     frames_shown: u32,
+    /// The frame it was last drawn in (a frame can have passes that are never shown).
+    last_frame: Option<u64>,
 }
 
 impl QrImage {
@@ -37,6 +39,7 @@ impl QrImage {
             texture,
             modules,
             frames_shown: 0,
+            last_frame: None,
         })
     }
 
@@ -50,7 +53,11 @@ impl QrImage {
     pub fn show(&mut self, ui: &mut Ui, max_side: f32) -> egui::Response {
         // On the second frame with this code, the first one has been presented: say so, for
         // screenshot tests and for support logs.
-        self.frames_shown = self.frames_shown.saturating_add(1);
+        let frame = ui.ctx().cumulative_frame_nr();
+        if self.last_frame != Some(frame) {
+            self.last_frame = Some(frame);
+            self.frames_shown = self.frames_shown.saturating_add(1);
+        }
         if self.frames_shown == 2 {
             if self.alt.starts_with("QR code for ") {
                 tracing::info!(link = %self.link, "verification QR presented");
