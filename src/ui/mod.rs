@@ -414,15 +414,12 @@ impl PairApp {
             phase: Phase::Preparing(Waiting::now(Step::Starting)),
             qr: None,
         };
-        match self.presenter.as_mut() {
-            Some(presenter) => {
-                presenter.card = card;
-                presenter.next_code_at = None;
-            }
-            None => {
-                self.presenter = Some(Presenter::new(card, self.booth.wifi.clone()));
-                self.warn_if_phones_cannot_reach();
-            }
+        if let Some(presenter) = self.presenter.as_mut() {
+            presenter.card = card;
+            presenter.next_code_at = None;
+        } else {
+            self.presenter = Some(Presenter::new(card, self.booth.wifi.clone()));
+            self.warn_if_phones_cannot_reach();
         }
     }
 
