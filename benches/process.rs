@@ -8,11 +8,14 @@ mod harness;
 use std::process::ExitCode;
 
 use harness::Section;
-use harness::process::{self, BARE_WINDOW_ARG, FULL, SMOKE};
+use harness::process::{self, BARE_FULL_HD_ARG, BARE_WINDOW_ARG, FULL, SMOKE};
 
 fn main() -> ExitCode {
     if std::env::args().any(|a| a == BARE_WINDOW_ARG) {
         return process::bare_window();
+    }
+    if std::env::args().any(|a| a == BARE_FULL_HD_ARG) {
+        return process::bare_window_full_hd();
     }
     let size = if std::env::args().any(|a| a == "--quick") {
         SMOKE

@@ -49,12 +49,15 @@ fn whole_process() {
     measured(&start, 2);
     let mut idle = Section::new("idle", "smoke");
     process::idle(process::SMOKE, &mut idle);
-    measured(&idle, 4);
+    measured(&idle, 6);
 }
 
 fn main() -> ExitCode {
     if std::env::args().any(|a| a == process::BARE_WINDOW_ARG) {
         return process::bare_window();
+    }
+    if std::env::args().any(|a| a == process::BARE_FULL_HD_ARG) {
+        return process::bare_window_full_hd();
     }
     if pairing::common::os_keychain().is_none() {
         eprintln!("bench smoke: skipped (no Secret Service)");

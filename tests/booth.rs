@@ -20,84 +20,43 @@ use c2c_pair::config::Profile;
 use c2c_pair::demo::{DemoConfig, Stats};
 use c2c_pair::keychain::{Keychain, MemoryStore};
 use c2c_pair::registry::Registry;
-use c2c_pair::ui::{PairApp, UiOptions};
-use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
+use c2c_pair::ui::UiOptions;
+use c2c_pair::worker::{HEARTBEAT_EVERY, WorkerSetup};
 use common::Control;
 use common::booth::{BoothNetwork, LAPTOP_IP, Phone, Side, rss_kib};
-use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use common::window::{PATIENCE, Window};
+use egui_kittest::kittest::Queryable as _;
 use url::Url;
 
 /// The port the booth listens on inside the laptop's namespace (its own, so always free).
 const PORT: u16 = 8480;
-/// Longest wait for the window; a test that hits it has failed.
-const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The window inside the laptop's namespace, and a channel that ticks on worker events.
-struct Window {
-    harness: Harness<'static, PairApp>,
-    woken: Receiver<()>,
+/// A laptop's screen.
+const SIZE: [f32; 2] = [1280.0, 720.0];
+/// What the laptop keeps: its keychain (in memory, so the test can see it stays empty), its
+/// device list and the folder that holds it.
+struct Laptop {
+    store: Arc<MemoryStore>,
+    registry: Registry,
+    _config_dir: tempfile::TempDir,
 }
 
-impl Window {
-    fn open(setup: WorkerSetup, options: UiOptions) -> Self {
-        let (wake_tx, woken) = mpsc::channel();
-        let harness = Harness::builder()
-            .with_size([1280.0, 720.0])
-            .build_eframe(move |cc| {
-                let ctx = cc.egui_ctx.clone();
-                let wake = Arc::new(move || {
-                    ctx.request_repaint();
-                    let _ = wake_tx.send(());
-                });
-                PairApp::new(Worker::spawn(setup, wake).expect("worker starts"), options)
-            });
-        Self { harness, woken }
-    }
-
-    /// Runs frames until `ready` holds, waking on worker events and asked-for repaints.
-    fn until(&mut self, what: &str, ready: impl Fn(&Harness<'static, PairApp>) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            self.harness.run_ok();
-            if ready(&self.harness) {
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "gave up waiting for {what}");
-            let asked = self
-                .harness
-                .output()
-                .viewport_output
-                .get(&egui::ViewportId::ROOT)
-                .map_or(left, |viewport| viewport.repaint_delay);
-            let _ = self.woken.recv_timeout(left.min(asked));
-        }
-    }
-
-    fn until_label_contains(&mut self, text: &str) {
-        let owned = text.to_owned();
-        self.until(text, move |h| h.query_by_label_contains(&owned).is_some());
-    }
-
-    /// The approval link the booth's QR code carries, once it differs from `previous`.
-    fn next_link(&mut self, previous: Option<&str>) -> String {
-        let previous = previous.map(str::to_owned);
-        self.until("a fresh code", move |h| {
-            qr_link(h).is_some_and(|link| Some(&link) != previous.as_ref())
-        });
-        qr_link(&self.harness).unwrap()
-    }
+/// The window (call it inside the laptop's namespace) whose worker runs the embedded demo
+/// server on every address of the laptop.
+fn booth_window(options: UiOptions) -> (Window, Laptop) {
+    let store = Arc::new(MemoryStore::default());
+    let config_dir = tempfile::tempdir().unwrap();
+    let registry = Registry::in_dir(config_dir.path());
+    let setup = booth_setup(&store, registry.clone());
+    let laptop = Laptop {
+        store,
+        registry,
+        _config_dir: config_dir,
+    };
+    (Window::open_sized(setup, options, SIZE), laptop)
 }
 
-fn qr_link(harness: &Harness<'static, PairApp>) -> Option<String> {
-    let qr = harness.query_by_label_contains("QR code for http")?;
-    let label = qr.accesskit_node().label()?;
-    Some(label.trim_start_matches("QR code for ").to_owned())
-}
-
-/// The window's worker on the embedded demo server listening on every address of the
-/// laptop's namespace, with an in-memory keychain whose emptiness the test checks.
+/// The worker on the embedded demo server listening on every address of the laptop's
+/// namespace, with an in-memory keychain.
 fn booth_setup(store: &Arc<MemoryStore>, registry: Registry) -> WorkerSetup {
     WorkerSetup {
         choice: BackendChoice {
@@ -148,15 +107,12 @@ fn phones_on_the_booth_network_approve_and_the_presenter_loops_keeping_nothing()
     let network = BoothNetwork::create();
     let phone = Phone::open(&network);
     network.run_in(Side::Laptop, || {
-        let store = Arc::new(MemoryStore::default());
-        let config_dir = tempfile::tempdir().unwrap();
-        let registry = Registry::in_dir(config_dir.path());
         let options = UiOptions {
             presenter: true,
             linger: Duration::from_millis(300),
             ..UiOptions::default()
         };
-        let mut window = Window::open(booth_setup(&store, registry.clone()), options);
+        let (mut window, laptop) = booth_window(options);
         let rt = runtime();
         let control = control();
         let mut previous: Option<String> = None;
@@ -184,9 +140,9 @@ fn phones_on_the_booth_network_approve_and_the_presenter_loops_keeping_nothing()
         }
         // The next visitor's code comes by itself.
         window.next_link(previous.as_deref());
-        assert!(store.accounts().is_empty(), "no credentials kept");
+        assert!(laptop.store.accounts().is_empty(), "no credentials kept");
         assert!(
-            registry.load().unwrap().devices.is_empty(),
+            laptop.registry.load().unwrap().devices.is_empty(),
             "device list untouched"
         );
         let rss = rss_kib();
@@ -322,10 +278,7 @@ fn a_device_paired_in_the_window_on_the_booth_network_uploads_through_loopback()
     let network = BoothNetwork::create();
     let phone = Phone::open(&network);
     network.run_in(Side::Laptop, || {
-        let store = Arc::new(MemoryStore::default());
-        let config_dir = tempfile::tempdir().unwrap();
-        let registry = Registry::in_dir(config_dir.path());
-        let mut window = Window::open(booth_setup(&store, registry), UiOptions::default());
+        let (mut window, _laptop) = booth_window(UiOptions::default());
         window.until_label_contains("Phones on this network can open");
         window
             .harness

@@ -5,170 +5,19 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use c2c_pair::backend::BackendChoice;
-use c2c_pair::config::Profile;
 use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::keychain::TokenSet;
 use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions, group_code};
-use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
+use c2c_pair::worker::{HEARTBEAT_EVERY, WorkerSetup};
+use common::window::{Window, demo_choice, service_choice};
 use common::{Control, Hostile};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use secrecy::SecretString;
 use url::Url;
-
-/// Longest wait for the worker; a test that hits it has failed.
-const PATIENCE: Duration = Duration::from_secs(30);
-
-/// The window, and a channel that ticks whenever the worker sends an event.
-struct Window {
-    harness: Harness<'static, PairApp>,
-    woken: Receiver<()>,
-}
-
-impl Window {
-    fn open(choice: BackendChoice, kc: &common::TestKeychain) -> Self {
-        Self::open_with_heartbeat(choice, kc, HEARTBEAT_EVERY)
-    }
-
-    fn open_with_heartbeat(
-        choice: BackendChoice,
-        kc: &common::TestKeychain,
-        every: Duration,
-    ) -> Self {
-        Self::open_setup(WorkerSetup {
-            choice,
-            keychain: kc.keychain.clone(),
-            registry: kc.registry.clone(),
-            heartbeat_every: every,
-        })
-    }
-
-    fn open_setup(setup: WorkerSetup) -> Self {
-        Self::open_with(setup, UiOptions::default())
-    }
-
-    fn open_with(setup: WorkerSetup, options: UiOptions) -> Self {
-        let (wake_tx, woken) = mpsc::channel();
-        let harness = Harness::builder()
-            .with_size([960.0, 680.0])
-            .build_eframe(move |cc| {
-                let ctx = cc.egui_ctx.clone();
-                let wake = Arc::new(move || {
-                    ctx.request_repaint();
-                    let _ = wake_tx.send(());
-                });
-                let worker = Worker::spawn(setup, wake).expect("worker starts");
-                PairApp::new(worker, options)
-            });
-        Self { harness, woken }
-    }
-
-    /// The window on a fast demo server, once it is ready.
-    fn demo(kc: &common::TestKeychain) -> Self {
-        Self::demo_with(kc, UiOptions::default())
-    }
-
-    /// The window with `options` on a fast demo server, once it is ready.
-    fn demo_with(kc: &common::TestKeychain, options: UiOptions) -> Self {
-        let setup = WorkerSetup {
-            choice: demo_choice(common::fast_config()),
-            keychain: kc.keychain.clone(),
-            registry: kc.registry.clone(),
-            heartbeat_every: HEARTBEAT_EVERY,
-        };
-        let mut window = Self::open_with(setup, options);
-        window.until_label_contains("Demo — not connected to Frame.io");
-        window
-    }
-
-    /// Types a device id, clicks Pair, and returns the link its QR code carries.
-    fn request_code(&mut self, device: &str) -> String {
-        self.type_device_id(device);
-        self.click("Pair");
-        self.until_label_contains("QR code for ");
-        self.qr_link()
-    }
-
-    /// Runs frames until `ready` holds, waking on worker events (never sleeping blindly).
-    fn until(&mut self, what: &str, ready: impl Fn(&Harness<'static, PairApp>) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            // Worker events can ask for a few frames in a row; that is not a failure here.
-            self.harness.run_ok();
-            if ready(&self.harness) {
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "gave up waiting for {what}");
-            // Wake on a worker event, or when the window asked to be repainted (a countdown,
-            // the presenter's next code), like the real event loop.
-            let asked = self
-                .harness
-                .output()
-                .viewport_output
-                .get(&egui::ViewportId::ROOT)
-                .map_or(left, |viewport| viewport.repaint_delay);
-            let _ = self.woken.recv_timeout(left.min(asked));
-        }
-    }
-
-    fn until_label(&mut self, text: &str) {
-        let owned = text.to_owned();
-        self.until(text, move |h| h.query_by_label(&owned).is_some());
-    }
-
-    fn until_label_contains(&mut self, text: &str) {
-        let owned = text.to_owned();
-        self.until(text, move |h| h.query_by_label_contains(&owned).is_some());
-    }
-
-    /// Replaces the device id field's text, as a user would: focus, select all, type.
-    fn type_device_id(&mut self, id: &str) {
-        self.harness.get_by_label(DEVICE_ID_LABEL).focus();
-        self.harness.run_ok();
-        self.harness
-            .key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
-        self.harness.run_ok();
-        self.harness.get_by_label(DEVICE_ID_LABEL).type_text(id);
-        self.harness.run_ok();
-    }
-
-    fn click(&mut self, label: &str) {
-        self.harness.get_by_label(label).click();
-        self.harness.run_ok();
-    }
-
-    /// The link in the QR's accessible name.
-    fn qr_link(&self) -> String {
-        let qr = self.harness.get_by_label_contains("QR code for ");
-        let label = qr.accesskit_node().label().expect("QR has a label");
-        label.trim_start_matches("QR code for ").to_owned()
-    }
-}
-
-fn demo_choice(config: DemoConfig) -> BackendChoice {
-    BackendChoice {
-        profile: Profile::frame_io(),
-        force_demo: true,
-        demo_fallback: true,
-        demo: config,
-        env_secret: None,
-    }
-}
-
-fn service_choice(base: &Url, secret: &str) -> BackendChoice {
-    BackendChoice {
-        profile: Profile::for_api_base(base.clone()),
-        force_demo: false,
-        demo_fallback: false,
-        demo: DemoConfig::default(),
-        env_secret: Some(SecretString::from(secret.to_owned())),
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -1231,18 +1080,7 @@ fn the_booth_screen_is_centred_and_readable_from_720p_to_4k() {
             }),
             ..UiOptions::default()
         };
-        let (wake_tx, woken) = mpsc::channel();
-        let harness = Harness::builder()
-            .with_size([width, height])
-            .build_eframe(move |cc| {
-                let ctx = cc.egui_ctx.clone();
-                let wake = Arc::new(move || {
-                    ctx.request_repaint();
-                    let _ = wake_tx.send(());
-                });
-                PairApp::new(Worker::spawn(setup, wake).unwrap(), options)
-            });
-        let mut window = Window { harness, woken };
+        let mut window = Window::open_sized(setup, options, [width, height]);
         window.until_label_contains("QR code for ");
         window.until_label_contains("Wi-Fi code to join C2C Booth");
         let side = width.min(height);

@@ -95,6 +95,20 @@ fn shoot(display: &str, kc: &common::TestKeychain, args: &[&str], name: &str) ->
                 .flatten()
         })
         .unwrap_or_else(|| panic!("the app never showed a QR; its log:\n{}", seen.join("\n")));
+    let (shot, codes) = screenshot_and_scan(display, name);
+    let decoded = codes.join("\n");
+    Shot {
+        link,
+        decoded,
+        path: shot,
+        _app: app,
+        _display: display_lock,
+    }
+}
+
+/// A screenshot of the whole display, kept in `target/screenshots/` as `name`, and what every
+/// QR code on it says.
+fn screenshot_and_scan(display: &str, name: &str) -> (PathBuf, Vec<String>) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     let shot = dir.join(name);
@@ -109,14 +123,13 @@ fn shoot(display: &str, kc: &common::TestKeychain, args: &[&str], name: &str) ->
         .arg(&shot)
         .output()
         .unwrap();
-    let decoded = String::from_utf8_lossy(&decoded.stdout).trim().to_owned();
-    Shot {
-        link,
-        decoded,
-        path: shot,
-        _app: app,
-        _display: display_lock,
-    }
+    let codes = String::from_utf8_lossy(&decoded.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (shot, codes)
 }
 
 fn free_loopback() -> String {
@@ -278,25 +291,8 @@ fn booth_shot(width: u32, height: u32) -> (PathBuf, String, Vec<String>) {
         }
     }
     let link = link.unwrap_or_else(|| panic!("no QR was shown; the log:\n{}", seen.join("\n")));
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    let shot = dir.join(format!("presenter-{width}x{height}.png"));
-    let status = Command::new("import")
-        .args(["-display", &display.name, "-window", "root"])
-        .arg(&shot)
-        .status()
-        .unwrap();
-    assert!(status.success(), "import failed");
-    let decoded = Command::new("zbarimg")
-        .args(["-q", "--raw"])
-        .arg(&shot)
-        .output()
-        .unwrap();
-    let codes = String::from_utf8_lossy(&decoded.stdout)
-        .lines()
-        .map(str::to_owned)
-        .filter(|l| !l.is_empty())
-        .collect();
+    let name = format!("presenter-{width}x{height}.png");
+    let (shot, codes) = screenshot_and_scan(&display.name, &name);
     drop(app);
     (shot, link, codes)
 }

@@ -22,11 +22,19 @@ impl eframe::App for Bare {
     }
 }
 
-/// Opens the window and runs until it is closed or killed; fails if the window cannot open.
+/// Opens the window at the app's default size and runs until it is closed or killed; fails
+/// if the window cannot open.
 pub fn run() -> ExitCode {
+    run_sized([1180.0, 760.0])
+}
+
+/// The same window at `size` points (the presenter's floor: the whole display).
+pub fn run_sized(size: [f32; 2]) -> ExitCode {
     let options = eframe::NativeOptions {
         renderer: eframe::Renderer::Glow,
-        viewport: egui::ViewportBuilder::default().with_inner_size([1180.0, 760.0]),
+        viewport: egui::ViewportBuilder::default()
+            .with_inner_size(size)
+            .with_position([0.0, 0.0]),
         ..Default::default()
     };
     let opened = eframe::run_native(

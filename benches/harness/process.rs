@@ -16,6 +16,8 @@ use super::{Section, cpu_seconds, median, rss_mib};
 
 /// The argument that turns the bench binary into the bare window.
 pub const BARE_WINDOW_ARG: &str = "--bare-window";
+/// The argument that turns it into the bare window covering a 1920×1080 display.
+pub const BARE_FULL_HD_ARG: &str = "--bare-window-1080p";
 use super::bare::{self, FIRST_FRAME};
 /// What the app logs when the first QR is on screen.
 const QR_SHOWN: &str = "verification QR presented";
@@ -63,6 +65,11 @@ pub fn display_ready() -> bool {
 /// Runs the bare eframe window the start-up and idle figures compare with.
 pub fn bare_window() -> ExitCode {
     bare::run()
+}
+
+/// Runs the bare window over a whole 1920×1080 display, the presenter's floor.
+pub fn bare_window_full_hd() -> ExitCode {
+    bare::run_sized([1920.0, 1080.0])
 }
 
 /// A child process whose stderr lines arrive on a channel; killed on drop.
@@ -290,6 +297,7 @@ pub fn idle(size: Size, section: &mut Section) {
         usage,
         (bare_cpu, bare_rss),
     );
+    presenter_idle(size, section, &kc);
     section.notes.push(format!(
         "Idle: CPU time from /proc/<pid>/stat over {} s, starting 2 s after the first QR (or \
          first frame) was drawn; RSS is VmRSS at the end. Floor: the bare eframe window \
@@ -300,6 +308,44 @@ pub fn idle(size: Size, section: &mut Section) {
         size.idle.as_secs(),
         size.fleet
     ));
+}
+
+/// The booth screen full screen on a 1920×1080 display against the bare window covering the
+/// same display, both repainting once a second.
+fn presenter_idle(size: Size, section: &mut Section, kc: &TestKeychain) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.arg(BARE_FULL_HD_ARG);
+    let mut bare = Running::start(command);
+    bare.until(FIRST_FRAME);
+    let floor = idle_usage(&bare, size.idle);
+    drop(bare);
+    let mut booth = Running::start(app(kc, &["--presenter", "--demo"]));
+    booth.until(QR_SHOWN);
+    let usage = idle_usage(&booth, size.idle);
+    drop(booth);
+    section.figure(
+        "presenter, 1920×1080 full screen, code waiting: CPU, % of a core",
+        usage.0,
+        Some(floor.0),
+        "%",
+        "≤ 1.2 × floor",
+        usage.0 <= 1.2 * floor.0.max(0.01),
+    );
+    section.figure(
+        "presenter, 1920×1080 full screen: RSS",
+        usage.1,
+        Some(floor.1),
+        "MiB",
+        "≤ 1.3 × floor",
+        usage.1 <= 1.3 * floor.1,
+    );
+    section.notes.push(
+        "Presenter: `c2c-pair --presenter --demo` covering a 1920×1080 Xvfb display (the \
+         booth screen with its code, QR and countdown), against the bare eframe window placed \
+         over the same whole display at 1920×1080, repainting at 1 Hz; same renderer, same \
+         display, same run."
+            .to_owned(),
+    );
 }
 
 fn record_idle(section: &mut Section, what: &str, (cpu, rss): (f64, f64), floor: (f64, f64)) {

@@ -1,5 +1,6 @@
 //! The C2C device endpoints, shaped as Frame.io documents them (spec §3).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
@@ -10,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use tokio::time::Instant;
 use url::Url;
 

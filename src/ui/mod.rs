@@ -285,16 +285,12 @@ impl PairApp {
         }
         self.prepare_qrs(ui.ctx());
         let network = self.booth_network();
+        let warning = self.phone_warning().map(str::to_owned);
         let around = Surroundings {
             demo: matches!(self.mode, Some(Mode::Demo { .. })),
             start_error: self.start_error.as_deref(),
             network: network.as_deref(),
-            warning: match &self.mode {
-                Some(Mode::Demo { reach, .. }) => reach
-                    .unusable()
-                    .or((*reach == Reach::ThisMachine).then_some(presenter::THIS_MACHINE_ONLY)),
-                _ => None,
-            },
+            warning: warning.as_deref(),
         };
         let Some(presenter) = self.presenter.as_mut() else {
             return;
@@ -340,20 +336,22 @@ impl PairApp {
         }
     }
 
+    /// Why phones cannot open the demo server's link, when they cannot.
+    fn phone_warning(&self) -> Option<&str> {
+        let Some(Mode::Demo { reach, .. }) = &self.mode else {
+            return None;
+        };
+        reach
+            .unusable()
+            .or((*reach == Reach::ThisMachine).then_some(presenter::THIS_MACHINE_ONLY))
+    }
+
     /// Logs, once the booth is up and its server known, that phones cannot open the link.
     fn warn_if_phones_cannot_reach(&self) {
-        let Some(Mode::Demo { reach, .. }) = &self.mode else {
-            return;
-        };
-        if self.presenter.is_none() {
-            return;
-        }
-        match reach.unusable() {
-            Some(why) => tracing::warn!("phones cannot open the booth's link: {why}"),
-            None if *reach == Reach::ThisMachine => {
-                tracing::warn!("{}", presenter::THIS_MACHINE_ONLY);
-            }
-            None => {}
+        if self.presenter.is_some()
+            && let Some(why) = self.phone_warning()
+        {
+            tracing::warn!("phones cannot open the booth's link: {why}");
         }
     }
 
@@ -972,8 +970,12 @@ impl eframe::App for PairApp {
         self.show(ui);
     }
 
-    /// The panel colour, so panels need not be filled over it.
+    /// The panel colour, so panels need not be filled over it; the booth's white while the
+    /// booth screen is shown.
     fn clear_color(&self, visuals: &egui::Visuals) -> [f32; 4] {
+        if self.presenter.is_some() {
+            return presenter::PAPER.to_normalized_gamma_f32();
+        }
         visuals.panel_fill.to_normalized_gamma_f32()
     }
 }

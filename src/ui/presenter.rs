@@ -37,7 +37,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// Shortest pause after a failure, whatever the linger: never a tight loop.
 const MIN_BACKOFF: Duration = Duration::from_secs(2);
 const INK: Color32 = Color32::BLACK;
-const PAPER: Color32 = Color32::WHITE;
+/// The booth screen's background, which the window is cleared to.
+pub const PAPER: Color32 = Color32::WHITE;
 const GOOD: Color32 = Color32::from_rgb(0, 130, 60);
 const WARN: Color32 = Color32::from_rgb(170, 90, 0);
 const BAD: Color32 = Color32::from_rgb(180, 20, 20);
@@ -134,8 +135,9 @@ impl Presenter {
 
     /// Draws the booth screen over the whole window, its content centred both ways.
     pub fn show(&mut self, ui: &mut Ui, now: Instant, around: &Surroundings<'_>) {
+        // No fill: the window is cleared to white while the booth is on screen (see
+        // `PairApp::clear_color`); under software GL each filled pixel costs CPU every frame.
         let screen = ui.max_rect();
-        ui.painter().rect_filled(screen, 0.0, PAPER);
         let side = screen.width().min(screen.height());
         Self::footer(ui, screen, side, around);
         let margin = side * 0.03;

@@ -9,6 +9,7 @@
 
 #[cfg(target_os = "linux")]
 pub mod booth;
+pub mod window;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
