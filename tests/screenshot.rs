@@ -48,6 +48,24 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// The app on `display` with `args`, a keychain service and configuration folder of the
+/// test's, its log on stderr.
+fn app_on(display: &str, service: &str, config: &std::path::Path, args: &[&str]) -> KillOnDrop {
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_c2c-pair"))
+            .args(args)
+            .env("DISPLAY", display)
+            .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
+            .env("C2C_PAIR_CONFIG_DIR", config)
+            .env("C2C_PAIR_LOG_DIR", config.join("logs"))
+            .env("RUST_LOG", "warn,c2c_pair=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the app starts"),
+    )
+}
+
 /// One window on the display at a time: screenshots take the whole display.
 static DISPLAY_IN_USE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -63,25 +81,19 @@ struct Shot {
     _display: std::sync::MutexGuard<'static, ()>,
 }
 
-/// Starts the app on the display with `args`, waits for its QR to be on screen, and takes a
-/// screenshot named `name`.
-fn shoot(display: &str, kc: &common::TestKeychain, args: &[&str], name: &str) -> Shot {
+/// Starts the app on the display with `args`, waits for its QR to be on screen (in a window
+/// of `window` pixels, e.g. `1920x1080`, when given), and takes a screenshot named `name`.
+fn shoot(
+    display: &str,
+    kc: &common::TestKeychain,
+    args: &[&str],
+    name: &str,
+    window: Option<&str>,
+) -> Shot {
     let display_lock = DISPLAY_IN_USE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut app = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_c2c-pair"))
-            .args(args)
-            .env("DISPLAY", display)
-            .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
-            .env("C2C_PAIR_CONFIG_DIR", kc.config_dir.path())
-            .env("C2C_PAIR_LOG_DIR", kc.config_dir.path().join("logs"))
-            .env("RUST_LOG", "warn,c2c_pair=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the app starts"),
-    );
+    let mut app = app_on(display, &kc.service, kc.config_dir.path(), args);
     // Wait for the app to say the QR has been presented (a log line, not a timer).
     let stderr = BufReader::new(app.0.stderr.take().unwrap());
     let mut seen = Vec::new();
@@ -90,7 +102,8 @@ fn shoot(display: &str, kc: &common::TestKeychain, args: &[&str], name: &str) ->
         .map_while(Result::ok)
         .find_map(|line| {
             seen.push(line.clone());
-            line.contains("verification QR presented")
+            let sized = window.is_none_or(|size| line.contains(&format!("window={size}")));
+            (line.contains("verification QR presented") && sized)
                 .then(|| line.split("link=").nth(1).map(|l| l.trim().to_owned()))
                 .flatten()
         })
@@ -149,6 +162,7 @@ fn the_presenter_screen_fills_the_display_and_its_qr_scans() {
         &kc,
         &["--presenter", "--demo", "--demo-listen", &listen],
         "presenter.png",
+        Some("1920x1080"),
     );
     let (link, decoded, shot) = (&booth.link, &booth.decoded, &booth.path);
     assert!(
@@ -192,7 +206,7 @@ fn the_qr_on_screen_scans_to_the_verification_link() {
         "--name",
         "A-Cam",
     ];
-    let shot = shoot(&display, &kc, &args, "pairing.png");
+    let shot = shoot(&display, &kc, &args, "pairing.png", None);
     let (link, decoded) = (shot.link.clone(), shot.decoded.clone());
 
     // The QR carries the link the server issued for this device's pending code.
@@ -261,19 +275,13 @@ fn booth_shot(width: u32, height: u32) -> (PathBuf, String, Vec<String>) {
     )
     .unwrap();
     let listen = free_loopback();
-    let mut app = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_c2c-pair"))
-            .args(["--presenter", "--demo", "--demo-listen", &listen])
-            .env("DISPLAY", &display.name)
-            // Demo presenter mode keeps nothing; a service name of its own all the same.
-            .env("C2C_PAIR_KEYCHAIN_SERVICE", "c2c-pair-test-booth-shot")
-            .env("C2C_PAIR_CONFIG_DIR", config.path())
-            .env("C2C_PAIR_LOG_DIR", config.path().join("logs"))
-            .env("RUST_LOG", "warn,c2c_pair=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the app starts"),
+    // Demo presenter mode keeps nothing; a service name of its own all the same.
+    let args = ["--presenter", "--demo", "--demo-listen", &listen];
+    let mut app = app_on(
+        &display.name,
+        "c2c-pair-test-booth-shot",
+        config.path(),
+        &args,
     );
     let stderr = BufReader::new(app.0.stderr.take().unwrap());
     let mut seen = Vec::new();
@@ -282,6 +290,10 @@ fn booth_shot(width: u32, height: u32) -> (PathBuf, String, Vec<String>) {
     let mut wifi_shown = false;
     for line in stderr.lines().map_while(Result::ok) {
         seen.push(line.clone());
+        // Presented over the whole display, not in the window before it covered it.
+        if !line.contains(&format!("window={width}x{height}")) {
+            continue;
+        }
         if line.contains("verification QR presented") {
             link = line.split("link=").nth(1).map(|l| l.trim().to_owned());
         }

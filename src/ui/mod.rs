@@ -322,17 +322,21 @@ impl PairApp {
 
     /// Without a window manager (a kiosk, a bare X server) full screen is not granted: cover
     /// the monitor by hand instead.
+    ///
+    /// Asked again on each frame until the window does cover it: the commands of a frame whose
+    /// pass is discarded (the booth screen re-lays out a frame whose height changed) are lost.
     fn cover_monitor_if_needed(&mut self, ctx: &egui::Context) {
         let (monitor, inner) = ctx.input(|i| (i.viewport().monitor_size, i.viewport().inner_rect));
-        if !self.fullscreen || self.windowed_size.is_some() {
+        if !self.fullscreen {
             return;
         }
         if let (Some(monitor), Some(inner)) = (monitor, inner)
             && (inner.width() < monitor.x - 2.0 || inner.height() < monitor.y - 2.0)
         {
-            self.windowed_size = Some(inner.size());
+            self.windowed_size.get_or_insert(inner.size());
             ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(0.0, 0.0)));
             ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(monitor));
+            ctx.request_repaint_after(Duration::from_millis(100));
         }
     }
 

@@ -16,6 +16,8 @@ pub struct QrImage {
     frames_shown: u32,
     /// The frame it was last drawn in (a frame can have passes that are never shown).
     last_frame: Option<u64>,
+    /// The window size, in pixels, it was counted at: a resized window presents it anew.
+    counted_at: Option<[u32; 2]>,
 }
 
 impl QrImage {
@@ -40,6 +42,7 @@ impl QrImage {
             modules,
             frames_shown: 0,
             last_frame: None,
+            counted_at: None,
         })
     }
 
@@ -53,16 +56,25 @@ impl QrImage {
     pub fn show(&mut self, ui: &mut Ui, max_side: f32) -> egui::Response {
         // On the second frame with this code, the first one has been presented: say so, for
         // screenshot tests and for support logs.
-        let frame = ui.ctx().cumulative_frame_nr();
+        let ctx = ui.ctx();
+        let window = ctx.content_rect().size() * ctx.pixels_per_point();
+        // Whole pixels: float sizes of the same window compare equal after rounding.
+        let window = [window.x.round() as u32, window.y.round() as u32];
+        if self.counted_at != Some(window) {
+            self.counted_at = Some(window);
+            self.frames_shown = 0;
+        }
+        let frame = ctx.cumulative_frame_nr();
         if self.last_frame != Some(frame) {
             self.last_frame = Some(frame);
             self.frames_shown = self.frames_shown.saturating_add(1);
         }
         if self.frames_shown == 2 {
+            let window = format!("{}x{}", window[0], window[1]);
             if self.alt.starts_with("QR code for ") {
-                tracing::info!(link = %self.link, "verification QR presented");
+                tracing::info!(%window, link = %self.link, "verification QR presented");
             } else {
-                tracing::info!(name = %self.alt, "QR presented");
+                tracing::info!(%window, name = %self.alt, "QR presented");
             }
         }
         let pixels_per_point = ui.ctx().pixels_per_point();
