@@ -325,6 +325,8 @@ impl PairApp {
     ///
     /// Asked again on each frame until the window does cover it: the commands of a frame whose
     /// pass is discarded (the booth screen re-lays out a frame whose height changed) are lost.
+    /// Only on frames that come anyway (the countdown's, a resize's): a window manager that
+    /// never grants the size must not cause a repaint loop.
     fn cover_monitor_if_needed(&mut self, ctx: &egui::Context) {
         let (monitor, inner) = ctx.input(|i| (i.viewport().monitor_size, i.viewport().inner_rect));
         if !self.fullscreen {
@@ -336,7 +338,6 @@ impl PairApp {
             self.windowed_size.get_or_insert(inner.size());
             ctx.send_viewport_cmd(egui::ViewportCommand::OuterPosition(egui::pos2(0.0, 0.0)));
             ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(monitor));
-            ctx.request_repaint_after(Duration::from_millis(100));
         }
     }
 
