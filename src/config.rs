@@ -127,20 +127,89 @@ impl Profile {
             &self.paths.device_code,
             &self.paths.token,
             &self.paths.revoke,
-            &self.paths.device_info,
-            &self.paths.heartbeat,
             &self.paths.assets,
         ] {
-            check_path(path)?;
+            self.endpoint(path)?;
+        }
+        // Optional: empty switches them off.
+        for path in [&self.paths.device_info, &self.paths.heartbeat] {
+            if !path.is_empty() {
+                self.endpoint(path)?;
+            }
         }
         Ok(())
     }
 
-    /// Full URL of an endpoint path.
+    /// Full URL of an endpoint path. It keeps the API base's scheme, host and port, or it is
+    /// refused: the client secret and tokens travel to it.
     pub fn endpoint(&self, path: &str) -> Result<Url, ConfigError> {
-        self.api_base
+        check_path(path)?;
+        let url = self
+            .api_base
             .join(path)
-            .map_err(|_| ConfigError::BadPath(path.to_owned()))
+            .map_err(|_| ConfigError::BadPath(path.to_owned()))?;
+        if url.origin() != self.api_base.origin() {
+            return Err(ConfigError::OtherOrigin {
+                path: path.to_owned(),
+                origin: url.origin().ascii_serialization(),
+            });
+        }
+        Ok(url)
+    }
+
+    /// Whether the server is asked which project a device joined (an empty
+    /// `endpoints.device_info` switches it off, for servers other than Frame.io).
+    pub fn offers_device_info(&self) -> bool {
+        !self.paths.device_info.is_empty()
+    }
+
+    /// Whether heartbeats are sent (an empty `endpoints.heartbeat` switches them off).
+    pub fn offers_heartbeat(&self) -> bool {
+        !self.paths.heartbeat.is_empty()
+    }
+
+    /// Whether this profile talks to Frame.io itself.
+    pub fn is_frame_io(&self) -> bool {
+        self.api_base
+            .host_str()
+            .is_some_and(|host| host == "frame.io" || host.ends_with(".frame.io"))
+    }
+
+    /// How messages name the server: "Frame.io", "the demo server", or its host.
+    pub fn server_name(&self) -> String {
+        if self.demo {
+            "the demo server".to_owned()
+        } else if self.is_frame_io() {
+            "Frame.io".to_owned()
+        } else {
+            self.api_base.host_str().unwrap_or("the server").to_owned()
+        }
+    }
+
+    /// Checks a verification link a server sent before it is shown, linked or put in a QR
+    /// code: `https://`, or `http://` to this machine, to the API base's own host, or from the
+    /// demo server (which gives phones its network address). Says why not, without quoting
+    /// more than the scheme.
+    pub fn check_link(&self, link: &str) -> Result<(), String> {
+        let url = Url::parse(link)
+            .map_err(|_| "the server sent a verification link that is not a URL".to_owned())?;
+        let own_host = url.host_str().is_some() && url.host_str() == self.api_base.host_str();
+        match url.scheme() {
+            "https" if url.host().is_some() => Ok(()),
+            "http" if url.host().is_some() && (self.demo || own_host || is_loopback(&url)) => {
+                Ok(())
+            }
+            "http" => Err(
+                "the server sent a plain http:// verification link to another host; it is \
+                 not shown (https:// is required)"
+                    .to_owned(),
+            ),
+            scheme => Err(format!(
+                "the server sent a verification link with the scheme {}: (only https:// is \
+                 shown or put in a QR code)",
+                crate::printable::printable(scheme, 20)
+            )),
+        }
     }
 
     /// The host part of keychain account names: `host:port`, or `demo` for the demo server.
@@ -170,8 +239,21 @@ pub enum ConfigError {
     #[error("the client version {0:?} is not a semantic version; use the form 1.2.3")]
     BadClientVersion(String),
     /// An endpoint path is malformed.
-    #[error("the endpoint path {0:?} must start with / and contain no spaces or query")]
+    #[error(
+        "the endpoint path {0:?} must start with a single / and contain no spaces, \\, or query"
+    )]
     BadPath(String),
+    /// An endpoint path would lead to another server than the API base.
+    #[error(
+        "the endpoint path {path:?} leads to {origin}, not to the API base's server; secrets \
+         are sent only to the API base. Use a path such as /oauth/token"
+    )]
+    OtherOrigin {
+        /// The path as configured.
+        path: String,
+        /// Where it would lead.
+        origin: String,
+    },
 }
 
 /// Parses and checks an API base given by the user.
@@ -190,9 +272,15 @@ pub fn check_client_version(version: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// Checks an endpoint path: absolute, without spaces or a query.
+/// Checks an endpoint path: absolute below the API base (one leading `/`; `//host` and `\`
+/// would name another host), without spaces, controls or a query.
 pub fn check_path(path: &str) -> Result<(), ConfigError> {
-    if !path.starts_with('/') || path.chars().any(|c| c.is_whitespace() || c == '?') {
+    let bad = !path.starts_with('/')
+        || path.starts_with("//")
+        || path
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '\\' || c == '#');
+    if bad {
         return Err(ConfigError::BadPath(path.to_owned()));
     }
     Ok(())
@@ -278,6 +366,52 @@ mod tests {
         profile.client_version = "2.16.4".into();
         profile.paths.token = "v2/auth/token".into();
         assert!(matches!(profile.validate(), Err(ConfigError::BadPath(_))));
+    }
+
+    #[test]
+    fn endpoints_never_leave_the_api_base() {
+        let profile = Profile::frame_io();
+        for evil in [
+            "//evil.example/t",
+            "/\\evil.example/t",
+            "\\\\evil.example",
+            "https://evil.example/t",
+            "/t#frag",
+            "/t\u{0}",
+        ] {
+            assert!(profile.endpoint(evil).is_err(), "{evil:?}");
+        }
+        assert_eq!(
+            profile.endpoint("/v2/auth/token").unwrap().as_str(),
+            "https://api.frame.io/v2/auth/token"
+        );
+        let mut profile = Profile::frame_io();
+        profile.paths.token = "//evil.example/t".into();
+        assert!(matches!(profile.validate(), Err(ConfigError::BadPath(_))));
+        profile.paths.token = "/v2/auth/token".into();
+        profile.paths.device_info = String::new();
+        profile.paths.heartbeat = String::new();
+        assert_eq!(profile.validate(), Ok(()), "optional endpoints may be off");
+        assert!(!profile.offers_device_info() && !profile.offers_heartbeat());
+    }
+
+    #[test]
+    fn only_safe_verification_links_are_shown() {
+        let mut profile = Profile::frame_io();
+        assert!(profile.check_link("https://next.frame.io/pair/123").is_ok());
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "http://phish.example/pair",
+            "data:text/html,hi",
+            "not a url",
+        ] {
+            assert!(profile.check_link(bad).is_err(), "{bad}");
+        }
+        assert!(profile.check_link("http://127.0.0.1:9/pair").is_ok());
+        profile.demo = true;
+        assert!(profile.check_link("http://10.251.0.1:8480/pair").is_ok());
+        assert!(profile.check_link("javascript:alert(1)").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod c2c;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod device;
@@ -16,6 +17,7 @@ pub mod import;
 pub mod keychain;
 pub mod log_buffer;
 pub mod log_file;
+pub mod printable;
 pub mod redact;
 pub mod registry;
 pub mod report;

@@ -15,7 +15,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::keychain::{token_account, unix_seconds};
+use crate::clock::unix_seconds;
+use crate::keychain::token_account;
 
 /// Environment variable that moves the config directory (tests use a throwaway one).
 pub const CONFIG_DIR_ENV: &str = "C2C_PAIR_CONFIG_DIR";

@@ -862,7 +862,7 @@ linger = 12
             (
                 "[endpoints]\ntoken = \"oauth/token\"\n",
                 2,
-                "must start with /",
+                "must start with a single /",
             ),
             ("client_version = \"2.16\"\n", 1, "not a semantic version"),
             ("heartbeet = 30\n", 1, "unknown field `heartbeet`"),

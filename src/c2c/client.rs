@@ -22,6 +22,16 @@ use crate::config::{BodyEncoding, ConfigError, Profile};
 
 /// Largest answer body read; the spec's answers are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
+/// Largest token answer read. Larger than [`MAX_BODY`]: once the server has issued tokens
+/// (and spent the old refresh token), an answer padded past 64 KiB must still be read.
+pub const MAX_TOKEN_BODY: usize = 1024 * 1024;
+/// Longest `Retry-After` honoured; a server asking for more is waited on this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// Shortest poll interval towards a server on another machine (a server that says 0 must not
+/// make us spin); on loopback (the demo server, tests) [`MIN_LOOPBACK_INTERVAL`].
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest poll interval towards a server on this machine.
+pub const MIN_LOOPBACK_INTERVAL: Duration = Duration::from_millis(200);
 /// Upload progress is reported every this many bytes.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
@@ -230,7 +240,25 @@ impl C2cClient {
         if self.profile.url_pairing {
             request = request.header(URL_PAIRING_HEADER, "true");
         }
-        self.send_json(request).await
+        let mut authorization: DeviceAuthorization = self.send_json(request, MAX_BODY).await?;
+        for link in [
+            &authorization.verification_uri,
+            &authorization.verification_uri_complete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.profile
+                .check_link(link)
+                .map_err(ClientError::Malformed)?;
+        }
+        let floor = if crate::config::is_loopback(&self.profile.api_base) {
+            MIN_LOOPBACK_INTERVAL
+        } else {
+            MIN_INTERVAL
+        };
+        authorization.interval = authorization.interval.max(floor);
+        Ok(authorization)
     }
 
     /// `POST /v2/auth/token` with the device-code grant: one poll.
@@ -246,7 +274,7 @@ impl C2cClient {
             ("device_code", device_code.expose_secret()),
         ];
         let request = self.form_post(&self.profile.paths.token, &fields)?;
-        self.send_json(request).await
+        self.send_json(request, MAX_TOKEN_BODY).await
     }
 
     /// `POST /v2/auth/token` with the refresh grant. The refresh token is spent by this call.
@@ -262,7 +290,7 @@ impl C2cClient {
             ("refresh_token", refresh_token.expose_secret()),
         ];
         let request = self.form_post(&self.profile.paths.token, &fields)?;
-        self.send_json(request).await
+        self.send_json(request, MAX_TOKEN_BODY).await
     }
 
     /// `POST /v2/auth/revoke` (RFC 7009): any 2xx means the token is gone.
@@ -288,7 +316,7 @@ impl C2cClient {
     ) -> Result<DeviceInfo, ClientError> {
         let url = self.profile.endpoint(&self.profile.paths.device_info)?;
         let request = self.http.get(url).bearer_auth(access_token.expose_secret());
-        self.send_json(request).await
+        self.send_json(request, MAX_BODY).await
     }
 
     /// `POST /v2/devices/heartbeat`: keeps the device shown as online.
@@ -313,7 +341,7 @@ impl C2cClient {
             .post(url)
             .bearer_auth(access_token.expose_secret())
             .json(asset);
-        self.send_json(request).await
+        self.send_json(request, MAX_BODY).await
     }
 
     /// PUTs one part to its presigned URL, reporting the bytes sent so far to `sent`.
@@ -347,7 +375,7 @@ impl C2cClient {
             .put(target)
             .header(reqwest::header::CONTENT_LENGTH, length)
             .body(reqwest::Body::wrap_stream(stream));
-        self.send(request).await.map(drop)
+        self.send(request, MAX_BODY).await.map(drop)
     }
 
     fn form_post(
@@ -372,13 +400,15 @@ impl C2cClient {
     async fn send_json<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
+        limit: usize,
     ) -> Result<T, ClientError> {
-        let body = self.send(request).await?;
+        let body = self.send(request, limit).await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(malformed_reason(&e)))
     }
 
-    /// Sends a request and returns the body of a 2xx answer; anything else becomes an error.
-    async fn send(&self, request: RequestBuilder) -> Result<Vec<u8>, ClientError> {
+    /// Sends a request and returns the body of a 2xx answer (at most `limit` bytes); anything
+    /// else becomes an error.
+    async fn send(&self, request: RequestBuilder, limit: usize) -> Result<Vec<u8>, ClientError> {
         let host = self.host();
         let mut response = request
             .send()
@@ -386,10 +416,12 @@ impl C2cClient {
             .map_err(|e| self.transport_error(&host, &e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let body = read_capped(&mut response).await.map_err(|e| match e {
-            ReadError::TooLarge => ClientError::TooLarge,
-            ReadError::Transport(e) => self.transport_error(&host, &e),
-        });
+        let body = read_capped(&mut response, limit)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge => ClientError::TooLarge,
+                ReadError::Transport(e) => self.transport_error(&host, &e),
+            });
         match (status.is_success(), body) {
             (true, body) => body,
             // An error status counts, even if its body could not be read.
@@ -405,7 +437,7 @@ impl C2cClient {
     /// a JSON body. A 2xx with anything else is a captive portal or a proxy talking, not the
     /// server confirming.
     async fn send_confirmation(&self, request: RequestBuilder) -> Result<(), ClientError> {
-        let body = self.send(request).await?;
+        let body = self.send(request, MAX_BODY).await?;
         let empty = body.iter().all(u8::is_ascii_whitespace);
         if empty || serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
             Ok(())
@@ -464,21 +496,31 @@ impl C2cClient {
     }
 }
 
+/// The error an answer stands for. The status decides first: a 5xx, 408 or 429 is a server
+/// in trouble whatever its body says (a gateway's `{"error":"invalid_grant"}` page must not
+/// end a pairing); only other 4xx answers are read for an OAuth error code.
 fn error_from_answer(
     status: StatusCode,
     body: &[u8],
     retry_after: Option<Duration>,
 ) -> ClientError {
     let parsed = ErrorBody::parse(body);
+    let in_trouble = status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS;
     match parsed.error {
-        Some(error) => ClientError::OAuth {
+        Some(error) if status.is_client_error() && !in_trouble => ClientError::OAuth {
             status: status.as_u16(),
             error,
             description: parsed.description,
         },
-        None => ClientError::Http {
+        code => ClientError::Http {
             status: status.as_u16(),
-            description: parsed.description,
+            description: match (code, parsed.description) {
+                (Some(code), Some(text)) => Some(format!("{code}: {text}")),
+                (Some(code), None) => Some(code.to_string()),
+                (None, text) => text,
+            },
             retry_after,
         },
     }
@@ -489,17 +531,17 @@ enum ReadError {
     Transport(reqwest::Error),
 }
 
-/// Reads a body chunk by chunk, stopping as soon as it passes [`MAX_BODY`].
-async fn read_capped(response: &mut Response) -> Result<Vec<u8>, ReadError> {
+/// Reads a body chunk by chunk, stopping as soon as it passes `limit`.
+async fn read_capped(response: &mut Response, limit: usize) -> Result<Vec<u8>, ReadError> {
     if response
         .content_length()
-        .is_some_and(|len| len > MAX_BODY as u64)
+        .is_some_and(|len| len > limit as u64)
     {
         return Err(ReadError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(ReadError::Transport)? {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len().saturating_add(chunk.len()) > limit {
             return Err(ReadError::TooLarge);
         }
         body.extend_from_slice(&chunk);
@@ -507,22 +549,31 @@ async fn read_capped(response: &mut Response) -> Result<Vec<u8>, ReadError> {
     Ok(body)
 }
 
-/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3).
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3), at most
+/// [`MAX_RETRY_AFTER`]; a date in the past means now.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+    let wait = if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        // Any run of digits, even past u64: only its size matters once capped.
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        at.duration_since(SystemTime::now()).unwrap_or_default()
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Why a body did not parse, without echoing any of it: a value could be a token.
 fn malformed_reason(error: &serde_json::Error) -> String {
     use serde_json::error::Category;
     match error.classify() {
-        // "missing field `user_code` at line 1 column 40" names the field, never a value.
-        Category::Data if error.to_string().starts_with("missing field") => {
+        // "missing field `user_code` at line 1 column 40" names the field, never a value; so
+        // do the model's own reasons ("field `interval` is negative").
+        Category::Data
+            if ["missing field", "field `"]
+                .iter()
+                .any(|prefix| error.to_string().starts_with(prefix)) =>
+        {
             let text = error.to_string();
             text.split(" at line ")
                 .next()
@@ -556,6 +607,24 @@ mod tests {
         );
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+        for huge in ["18446744073709551615", "99999999999999999999999999"] {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(huge));
+            assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER), "{huge}");
+        }
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Fri, 31 Dec 9999 23:59:59 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Some(MAX_RETRY_AFTER));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&headers),
+            Some(Duration::ZERO),
+            "a past date is now"
+        );
     }
 
     #[test]
@@ -583,6 +652,20 @@ mod tests {
         assert!(busy.is_transient());
         assert_eq!(busy.retry_after(), Some(Duration::from_secs(3)));
 
+        for status in [500, 502, 503, 408, 429] {
+            let busy = error_from_answer(
+                StatusCode::from_u16(status).unwrap(),
+                br#"{"error":"invalid_grant","error_description":"down for maintenance"}"#,
+                None,
+            );
+            assert!(busy.is_transient(), "{status}: the status decides first");
+            assert!(
+                busy.to_string()
+                    .contains("invalid_grant: down for maintenance"),
+                "{busy}"
+            );
+        }
+
         let detailed = error_from_answer(
             StatusCode::UNAUTHORIZED,
             br#"{"code":401,"message":"Not Authorized","errors":[]}"#,
@@ -599,7 +682,7 @@ mod tests {
         let err = serde_json::from_str::<TokenResponse>(r#"{"access_token": 12}"#).unwrap_err();
         assert_eq!(
             malformed_reason(&err),
-            "a field has the wrong type or value"
+            "field `access_token` is not a string"
         );
         let err = serde_json::from_str::<TokenResponse>(r#"{"token_type": "bearer"}"#).unwrap_err();
         assert_eq!(malformed_reason(&err), "missing field `access_token`");

@@ -8,7 +8,10 @@ use std::fmt;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::printable;
 
 /// Grant type of the device-code exchange (RFC 8628 §3.4).
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -26,28 +29,37 @@ pub const CLIENT_VERSION_HEADER: &str = "x-client-version";
 /// Header that switches Frame.io to URL pairing (a verification link, hence a QR).
 pub const URL_PAIRING_HEADER: &str = "x-client-platypus-enabled";
 
+/// Longest lifetime of a user code accepted (RFC 8628's example is 1800 s; Frame.io's 120 s):
+/// a longer one is cut to this.
+pub const MAX_CODE_LIFETIME: Duration = Duration::from_secs(3600);
+/// Longest poll interval accepted; a longer one is cut to this.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest access-token lifetime believed: the refresh token's own 14 days (spec §5).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
+/// Longest user code shown: a person has to type it.
+pub const MAX_USER_CODE: usize = 64;
+
 /// Answer to `POST /v2/auth/device/code`: what to show the user, and the hidden device code.
+///
+/// Read leniently (numbers as integers, floats or strings; duplicate keys, last wins; Google's
+/// `verification_url` spelling) and clamped: the lifetime to [`MAX_CODE_LIFETIME`], the
+/// interval to [`MAX_INTERVAL`]. Text is checked or made printable on arrival.
 #[derive(Debug, Deserialize)]
+#[serde(try_from = "Value")]
 pub struct DeviceAuthorization {
     /// Identifies this request when polling. Never shown.
     pub device_code: SecretString,
     /// The code the user types into Frame.io, exactly as issued (leading zeros matter).
-    #[serde(deserialize_with = "non_empty_string")]
     pub user_code: String,
     /// Where the user enters the code. Google's servers call it `verification_url`.
-    #[serde(default, alias = "verification_url")]
     pub verification_uri: Option<String>,
     /// The same page with the code pre-filled; what the QR encodes when present.
-    #[serde(default)]
     pub verification_uri_complete: Option<String>,
     /// Lifetime of the code, counted from when the answer arrived.
-    #[serde(deserialize_with = "lenient_seconds")]
     pub expires_in: Duration,
     /// Minimum wait between polls; missing means 5 s.
-    #[serde(default = "default_interval", deserialize_with = "lenient_seconds")]
     pub interval: Duration,
     /// Name Frame.io gives the device being connected.
-    #[serde(default)]
     pub name: Option<String>,
 }
 
@@ -60,55 +72,211 @@ impl DeviceAuthorization {
     }
 }
 
-fn default_interval() -> Duration {
-    DEFAULT_INTERVAL
+impl TryFrom<Value> for DeviceAuthorization {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        let fields = Fields::of(value)?;
+        let device_code = fields
+            .token("device_code")?
+            .ok_or_else(|| missing("device_code"))?;
+        let user_code = fields
+            .string("user_code")
+            .ok_or_else(|| missing("user_code"))?;
+        let user_code = user_code.trim();
+        if user_code.is_empty() {
+            return Err("field `user_code` is empty".into());
+        }
+        if !printable::is_printable(user_code) || user_code.chars().count() > MAX_USER_CODE {
+            return Err("field `user_code` is not a code a person can type".into());
+        }
+        let link = |name| match fields.string(name) {
+            Some(link)
+                if link
+                    .chars()
+                    .any(|c| c.is_whitespace() || printable::is_unsafe(c)) =>
+            {
+                Err(format!("field `{name}` is not a link"))
+            }
+            link => Ok(link.map(str::to_owned)),
+        };
+        let verification_uri = match link("verification_uri")? {
+            Some(uri) => Some(uri),
+            None => link("verification_url")?,
+        };
+        let expires_in = match fields.get("expires_in").map(seconds_from_json) {
+            Some(Ok(seconds)) => seconds.min(MAX_CODE_LIFETIME),
+            Some(Err(reason)) => return Err(format!("field `expires_in` {reason}")),
+            None => return Err(missing("expires_in")),
+        };
+        // A missing or unreadable interval means 5 s (RFC 8628 §3.2), never "poll at once".
+        let interval = match fields.get("interval").map(seconds_from_json) {
+            Some(Ok(seconds)) => seconds.min(MAX_INTERVAL),
+            Some(Err(_)) | None => DEFAULT_INTERVAL,
+        };
+        Ok(Self {
+            device_code,
+            user_code: user_code.to_owned(),
+            verification_uri,
+            verification_uri_complete: link("verification_uri_complete")?,
+            expires_in,
+            interval,
+            name: fields.text("name"),
+        })
+    }
 }
 
 /// Answer to a successful `POST /v2/auth/token` (device-code or refresh grant).
+///
+/// Once the server has issued tokens they must not be lost, so everything but the tokens is
+/// read as leniently as can be: an unreadable `expires_in` is unknown, a lifetime over 14 days
+/// is cut to 14 days, an odd `token_type` is kept. Tokens themselves must be visible ASCII
+/// (RFC 6749 Appendix A); anything else is a malformed answer.
 #[derive(Debug, Deserialize)]
+#[serde(try_from = "Value")]
 pub struct TokenResponse {
     /// Bearer token for the device endpoints.
     pub access_token: SecretString,
     /// Single-use refresh token (present when the `offline` scope was granted).
-    #[serde(default)]
     pub refresh_token: Option<SecretString>,
-    /// Lifetime of the access token.
-    #[serde(default, deserialize_with = "lenient_optional_seconds")]
+    /// Lifetime of the access token, at most [`MAX_TOKEN_LIFETIME`].
     pub expires_in: Option<Duration>,
     /// Always `bearer` at Frame.io.
-    #[serde(default)]
     pub token_type: Option<String>,
     /// Granted scope, when the server says.
-    #[serde(default)]
     pub scope: Option<String>,
+}
+
+impl TryFrom<Value> for TokenResponse {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        let fields = Fields::of(value)?;
+        let access_token = fields
+            .token("access_token")?
+            .ok_or_else(|| missing("access_token"))?;
+        let expires_in = fields
+            .get("expires_in")
+            .and_then(|v| seconds_from_json(v).ok())
+            .map(|lifetime| lifetime.min(MAX_TOKEN_LIFETIME));
+        Ok(Self {
+            access_token,
+            refresh_token: fields.token("refresh_token")?,
+            expires_in,
+            token_type: fields.text("token_type"),
+            scope: fields.text("scope"),
+        })
+    }
 }
 
 /// The project a device is connected to, from `GET /v2/devices/me`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(from = "Value")]
 pub struct ProjectRef {
     /// Project id.
-    #[serde(default)]
     pub id: Option<String>,
     /// Project name, the "Connected to project X" label.
-    #[serde(default)]
     pub name: Option<String>,
 }
 
-/// The part of `GET /v2/devices/me` this app uses. Every field is optional in the spec.
+impl From<Value> for ProjectRef {
+    fn from(value: Value) -> Self {
+        let fields = Fields::lenient(value);
+        Self {
+            id: fields.text("id"),
+            name: fields.text("name"),
+        }
+    }
+}
+
+/// The part of `GET /v2/devices/me` this app uses. Every field is optional in the spec, and
+/// any field of another type is read as missing; text is made printable.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "Value")]
 pub struct DeviceInfo {
     /// Project-device id.
-    #[serde(default)]
     pub id: Option<String>,
     /// Device name as shown in Frame.io.
-    #[serde(default)]
     pub name: Option<String>,
     /// Linked project.
-    #[serde(default)]
     pub project: Option<ProjectRef>,
     /// `online`, `offline` or `paused`.
-    #[serde(default)]
     pub status: Option<String>,
+}
+
+impl TryFrom<Value> for DeviceInfo {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        let fields = Fields::of(value)?;
+        Ok(Self {
+            id: fields.text("id"),
+            name: fields.text("name"),
+            project: fields
+                .get("project")
+                .filter(|p| p.is_object())
+                .map(|p| ProjectRef::from(p.clone())),
+            status: fields.text("status"),
+        })
+    }
+}
+
+/// The members of a JSON object, read leniently.
+struct Fields(serde_json::Map<String, Value>);
+
+impl Fields {
+    /// The object's members; anything but an object is not an answer of ours.
+    fn of(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Object(map) => Ok(Self(map)),
+            _ => Err("field `(answer)` is not a JSON object".into()),
+        }
+    }
+
+    /// The object's members, or none when it is not an object.
+    fn lenient(value: Value) -> Self {
+        Self::of(value).unwrap_or(Self(serde_json::Map::new()))
+    }
+
+    /// A member, with `null` read as missing.
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A string member as it is; `None` when missing or of another type.
+    fn string(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+
+    /// A text member to show: strings (and numbers, for ids) made printable and cut to
+    /// [`printable::MAX_TEXT`]; empty text is missing.
+    fn text(&self, name: &str) -> Option<String> {
+        let text = match self.get(name)? {
+            Value::String(s) => printable::text(s),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// A secret: missing or empty is `None`; anything but visible ASCII is refused.
+    fn token(&self, name: &str) -> Result<Option<SecretString>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) if printable::is_token(s) => {
+                Ok(Some(SecretString::from(s.clone())))
+            }
+            Some(Value::String(_)) => Err(format!(
+                "field `{name}` holds characters a token cannot have (RFC 6749: visible ASCII)"
+            )),
+            Some(_) => Err(format!("field `{name}` is not a string")),
+        }
+    }
+}
+
+fn missing(name: &str) -> String {
+    format!("missing field `{name}`")
 }
 
 /// A file to create as an asset, for `POST /v2/devices/assets` (spec §3.6).
@@ -173,7 +341,8 @@ impl OAuthErrorCode {
             "invalid_grant" => Self::InvalidGrant,
             "invalid_client" => Self::InvalidClient,
             "invalid_request" => Self::InvalidRequest,
-            other => Self::Other(other.to_owned()),
+            // Shown in messages: made printable and short.
+            other => Self::Other(printable::printable(other, 64)),
         }
     }
 
@@ -213,44 +382,31 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// Reads an error body; anything that is not JSON of either shape gives an empty body.
     pub fn parse(body: &[u8]) -> Self {
-        #[derive(Deserialize)]
-        struct Detail {
-            #[serde(default)]
-            title: Option<String>,
-            #[serde(default)]
-            detail: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct Raw {
-            #[serde(default)]
-            error: Option<serde_json::Value>,
-            #[serde(default)]
-            error_description: Option<String>,
-            #[serde(default)]
-            message: Option<String>,
-            #[serde(default)]
-            errors: Vec<Detail>,
-        }
-        let Ok(raw) = serde_json::from_slice::<Raw>(body) else {
+        let Ok(value) = serde_json::from_slice::<Value>(body) else {
             return Self::default();
         };
+        let fields = Fields::lenient(value);
         // Some servers put a string in `error`, others an object; only a string is an OAuth code.
-        let error = match raw.error {
-            Some(serde_json::Value::String(code)) if !code.is_empty() => {
-                Some(OAuthErrorCode::parse(&code))
-            }
-            _ => None,
-        };
+        let error = fields
+            .string("error")
+            .map(str::trim)
+            .filter(|code| !code.is_empty())
+            .map(OAuthErrorCode::parse);
         let mut parts: Vec<String> = Vec::new();
-        for text in raw.error_description.into_iter().chain(raw.message) {
-            push_distinct(&mut parts, &text);
+        for text in [fields.string("error_description"), fields.string("message")]
+            .into_iter()
+            .flatten()
+        {
+            push_distinct(&mut parts, text);
         }
-        for detail in raw.errors {
-            if let Some(text) = detail.detail.or(detail.title) {
-                push_distinct(&mut parts, &text);
+        let details = fields.get("errors").and_then(Value::as_array);
+        for detail in details.into_iter().flatten().take(8) {
+            let detail = Fields::lenient(detail.clone());
+            if let Some(text) = detail.string("detail").or(detail.string("title")) {
+                push_distinct(&mut parts, text);
             }
         }
-        let description = (!parts.is_empty()).then(|| parts.join(": "));
+        let description = (!parts.is_empty()).then(|| printable::text(&parts.join(": ")));
         Self { error, description }
     }
 }
@@ -262,46 +418,25 @@ fn push_distinct(parts: &mut Vec<String>, text: &str) {
     }
 }
 
-/// Seconds as an integer, a float or a numeric string, e.g. `5`, `5.0` or `"5"`.
-fn lenient_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let value = serde_json::Value::deserialize(deserializer)?;
-    seconds_from_json(&value).map_err(serde::de::Error::custom)
-}
-
-fn lenient_optional_seconds<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
-    let value = serde_json::Value::deserialize(deserializer)?;
-    if value.is_null() {
-        return Ok(None);
-    }
-    seconds_from_json(&value)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-/// Longest lifetime or interval accepted: ten years. Anything larger is a server bug.
+/// Ceiling of any number of seconds read: larger numbers (up to 1e308) are cut to it before
+/// any arithmetic, and each field then clamps to its own, much smaller limit.
 const MAX_SECONDS: f64 = 10.0 * 365.0 * 24.0 * 3600.0;
 
-fn seconds_from_json(value: &serde_json::Value) -> Result<Duration, String> {
+/// Seconds as an integer, a float or a numeric string, e.g. `5`, `5.0` or `"5"`; negative or
+/// non-numeric values are refused, huge ones cut to [`MAX_SECONDS`]. The reason never quotes
+/// the value.
+fn seconds_from_json(value: &Value) -> Result<Duration, String> {
     let seconds = match value {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
         _ => None,
     }
-    .ok_or_else(|| format!("expected a number of seconds, got {value}"))?;
-    if !(0.0..=MAX_SECONDS).contains(&seconds) {
-        return Err(format!("{seconds} is not a sensible number of seconds"));
+    .filter(|s| !s.is_nan())
+    .ok_or("is not a number of seconds")?;
+    if seconds < 0.0 {
+        return Err("is negative".into());
     }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-fn non_empty_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let value = String::deserialize(deserializer)?;
-    if value.trim().is_empty() {
-        return Err(serde::de::Error::custom("empty string"));
-    }
-    Ok(value)
+    Ok(Duration::from_secs_f64(seconds.min(MAX_SECONDS)))
 }
 
 #[cfg(test)]
@@ -354,15 +489,107 @@ mod tests {
         for body in [
             r#"{"device_code":"d","user_code":"1","expires_in":-1}"#,
             r#"{"device_code":"d","user_code":"1","expires_in":"soon"}"#,
-            r#"{"device_code":"d","user_code":"1","expires_in":1e300}"#,
+            r#"{"device_code":"d","user_code":"1","expires_in":"NaN"}"#,
             r#"{"device_code":"d","user_code":" ","expires_in":120}"#,
             r#"{"device_code":"d","user_code":"1","expires_in":true}"#,
+            r#"{"device_code":"d","user_code":"\u001bc1","expires_in":120}"#,
+            r#"{"device_code":"d\n","user_code":"1","expires_in":120}"#,
+            r#"{"device_code":"d","user_code":"1","expires_in":120,"verification_uri":"https://x/\u001b[31m"}"#,
+            r#"[1, 2]"#,
         ] {
             assert!(
                 serde_json::from_str::<DeviceAuthorization>(body).is_err(),
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn extreme_numbers_are_clamped_not_trusted() {
+        let body = r#"{"device_code":"d","user_code":"1","expires_in":1e308,"interval":18446744073709551615}"#;
+        let auth: DeviceAuthorization = serde_json::from_str(body).unwrap();
+        assert_eq!(auth.expires_in, MAX_CODE_LIFETIME);
+        assert_eq!(auth.interval, MAX_INTERVAL);
+        let body = r#"{"device_code":"d","user_code":"1","expires_in":60,"interval":-3}"#;
+        let auth: DeviceAuthorization = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            auth.interval, DEFAULT_INTERVAL,
+            "an unreadable interval means 5 s"
+        );
+
+        for (expires_in, want) in [
+            ("315360000", Some(MAX_TOKEN_LIFETIME)),
+            ("1e308", Some(MAX_TOKEN_LIFETIME)),
+            ("-5", None),
+            ("\"soon\"", None),
+            ("{}", None),
+        ] {
+            let body = format!(r#"{{"access_token":"a","expires_in":{expires_in}}}"#);
+            let tokens: TokenResponse = serde_json::from_str(&body).unwrap();
+            assert_eq!(tokens.expires_in, want, "{expires_in}");
+        }
+    }
+
+    #[test]
+    fn issued_tokens_survive_odd_answers_but_not_unprintable_tokens() {
+        let odd = r#"{"access_token":"AT-1","access_token":"AT-2","token_type":"mac",
+            "scope":7,"refresh_token":"","expires_in":null,"extra":[1,2]}"#;
+        let tokens: TokenResponse = serde_json::from_str(odd).unwrap();
+        assert_eq!(
+            tokens.access_token.expose_secret(),
+            "AT-2",
+            "the last duplicate wins"
+        );
+        assert_eq!(tokens.token_type.as_deref(), Some("mac"));
+        assert!(tokens.refresh_token.is_none() && tokens.expires_in.is_none());
+        for bad in [
+            r#"{"access_token":"at-\u001b[31m"}"#,
+            r#"{"access_token":"two\nlines"}"#,
+            r#"{"access_token":"ok","refresh_token":"r\u0007"}"#,
+            r#"{"access_token":5}"#,
+        ] {
+            assert!(serde_json::from_str::<TokenResponse>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn both_link_spellings_and_duplicate_keys_are_accepted() {
+        let body = r#"{"device_code":"d","user_code":"1","expires_in":60,
+            "verification_url":"https://example.com/google",
+            "verification_uri":"https://example.com/rfc","user_code":"2"}"#;
+        let auth: DeviceAuthorization = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            auth.verification_uri.as_deref(),
+            Some("https://example.com/rfc")
+        );
+        assert_eq!(auth.user_code, "2");
+    }
+
+    #[test]
+    fn server_text_is_made_printable_on_arrival() {
+        let info: DeviceInfo = serde_json::from_str(
+            r#"{"name":"cam\u001bc","project":{"name":"P\u202eroj\u009b31m","id":42},"status":5}"#,
+        )
+        .unwrap();
+        assert_eq!(info.name.as_deref(), Some("camc"));
+        let project = info.project.unwrap();
+        assert_eq!(project.name.as_deref(), Some("Proj31m"));
+        assert_eq!(project.id.as_deref(), Some("42"));
+        let error = ErrorBody::parse(
+            format!(
+                r#"{{"error":"x\u001b]52;c;aGk=\u0007","error_description":"{}"}}"#,
+                "y".repeat(5000)
+            )
+            .as_bytes(),
+        );
+        assert_eq!(
+            error.error,
+            Some(OAuthErrorCode::Other("x]52;c;aGk=".into()))
+        );
+        assert_eq!(
+            error.description.unwrap().chars().count(),
+            printable::MAX_TEXT
+        );
     }
 
     #[test]

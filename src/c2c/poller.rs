@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::ClientError;
 use super::model::{OAuthErrorCode, SLOW_DOWN_STEP, TokenResponse};
+use crate::clock::Later as _;
 
 /// Longest back-off after network or server errors (unless the server asks for longer).
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -186,8 +187,8 @@ impl Poller {
         let interval = interval.max(MIN_INTERVAL);
         Self {
             interval,
-            deadline: received_at + expires_in,
-            next_poll_at: received_at + interval,
+            deadline: received_at.later(expires_in),
+            next_poll_at: received_at.later(interval),
             failures: 0,
             last_problem: None,
         }
@@ -225,7 +226,7 @@ impl Poller {
             } => {
                 self.failures = 0;
                 self.last_problem = None;
-                self.next_poll_at = now + self.interval;
+                self.next_poll_at = now.later(self.interval);
                 PollStatus::Pending
             }
             ClientError::OAuth {
@@ -234,8 +235,8 @@ impl Poller {
             } => {
                 self.failures = 0;
                 self.last_problem = None;
-                self.interval += SLOW_DOWN_STEP;
-                self.next_poll_at = now + self.interval;
+                self.interval = self.interval.saturating_add(SLOW_DOWN_STEP);
+                self.next_poll_at = now.later(self.interval);
                 PollStatus::SlowDown {
                     interval: self.interval,
                 }
@@ -244,7 +245,7 @@ impl Poller {
             // a consumed code would answer invalid_grant on the next poll anyway.
             ref transient if transient.is_transient() || transient.is_garbled() => {
                 self.failures = self.failures.saturating_add(1);
-                self.next_poll_at = now + self.backoff(transient.retry_after());
+                self.next_poll_at = now.later(self.backoff(transient.retry_after()));
                 self.last_problem = Some(transient.to_string());
                 PollStatus::Retrying {
                     reason: transient.to_string(),

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Context, DeviceId, DeviceIdError, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
 use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse};
+use crate::clock::Later as _;
 use crate::keychain::{KeychainError, token_account};
 use crate::registry::{DeviceRecord, DeviceState};
 
@@ -307,7 +308,7 @@ async fn obtain_tokens(
         verification_uri: authorization.verification_uri.clone(),
         verification_uri_complete: authorization.verification_uri_complete.clone(),
         expires_in: authorization.expires_in,
-        expires_at: (received + authorization.expires_in).into_std(),
+        expires_at: received.later(authorization.expires_in).into_std(),
         interval: authorization.interval,
     }));
     tracing::info!(device = %device_id, expires_in = ?authorization.expires_in,

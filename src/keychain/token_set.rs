@@ -1,7 +1,5 @@
 //! The token set of one device, as one JSON document in one keychain entry.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -94,12 +92,7 @@ impl PartialEq for TokenSet {
     }
 }
 
-/// Seconds since the Unix epoch (0 for a clock set before 1970).
-pub fn unix_seconds(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs()
-}
+pub use crate::clock::unix_seconds;
 
 #[cfg(test)]
 mod tests {
