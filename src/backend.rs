@@ -76,6 +76,18 @@ pub enum BackendError {
         /// The server's keychain host.
         host: String,
     },
+    /// The environment's client secret is for another server than the device's.
+    #[error(
+        "{CLIENT_SECRET_ENV} is used only for the configured server ({configured}), and this \
+         device was paired with {host}, for which no client secret is stored. Store one with \
+         `c2c-pair secret set --api-base …`, or point --api-base at {host}"
+    )]
+    EnvSecretElsewhere {
+        /// The device's server.
+        host: String,
+        /// The server the environment's secret is for.
+        configured: String,
+    },
     /// The keychain could not be read to find the client secret.
     #[error("the client secret could not be read: {0}")]
     SecretUnreadable(KeychainError),
@@ -164,11 +176,8 @@ impl Backend {
         record: &DeviceRecord,
         keychain: &Keychain,
     ) -> Result<Self, BackendError> {
-        let api_base = Url::parse(&record.api_base).map_err(|e| {
-            BackendError::Config(ConfigError::BadApiBase(
-                record.api_base.clone(),
-                e.to_string(),
-            ))
+        let api_base = record.checked_api_base().map_err(|reason| {
+            BackendError::Config(ConfigError::BadApiBase(record.api_base.clone(), reason))
         })?;
         let demo = record.keychain_host == DEMO_KEYCHAIN_HOST;
         let profile = Profile {
@@ -179,12 +188,23 @@ impl Backend {
         profile.validate()?;
         let client_secret = if demo {
             SecretString::from(choice.demo.client_secret.clone())
-        } else if let Some(secret) = choice.env_secret.clone() {
+        } else if let Some(secret) = choice
+            .env_secret
+            .clone()
+            // The environment's secret belongs to the configured server only.
+            .filter(|_| record.keychain_host == choice.profile.keychain_host())
+        {
             secret
         } else {
             let account = client_secret_account(&record.keychain_host);
             match keychain.get(&account).await {
                 Ok(Some(secret)) => secret,
+                Ok(None) if choice.env_secret.is_some() => {
+                    return Err(BackendError::EnvSecretElsewhere {
+                        host: record.keychain_host.clone(),
+                        configured: choice.profile.keychain_host(),
+                    });
+                }
                 Ok(None) => {
                     return Err(BackendError::NoSecret {
                         host: record.keychain_host.clone(),

@@ -77,6 +77,10 @@ pub struct DeviceRecord {
     /// Last successful test upload, Unix seconds.
     #[serde(default)]
     pub last_upload: Option<u64>,
+    /// How its last successful token request was made (body encoding and token path), so a
+    /// later `invalid_request` can be told apart from a changed setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_shape: Option<String>,
     /// Where it stands.
     #[serde(flatten)]
     pub state: DeviceState,
@@ -86,6 +90,25 @@ impl DeviceRecord {
     /// The keychain account of its token set.
     pub fn account(&self) -> String {
         token_account(&self.device_id, &self.keychain_host)
+    }
+
+    /// Its API base, checked against its keychain host: the host its credentials are stored
+    /// under must be the API base's own (`demo` only on loopback), or an edited list could
+    /// send one server's tokens to another.
+    pub fn checked_api_base(&self) -> Result<url::Url, String> {
+        let api_base = crate::config::parse_api_base(&self.api_base).map_err(|e| e.to_string())?;
+        let own_host = crate::config::Profile::for_api_base(api_base.clone()).keychain_host();
+        let demo = self.keychain_host == crate::config::DEMO_KEYCHAIN_HOST
+            && crate::config::is_loopback(&api_base);
+        if demo || self.keychain_host == own_host {
+            Ok(api_base)
+        } else {
+            Err(format!(
+                "the device list says {} is stored under {} but talks to {}; its credentials \
+                 are not sent to another server. Unpair it with --local and pair it again",
+                self.device_id, self.keychain_host, own_host
+            ))
+        }
     }
 
     /// Whether this record is the device `device_id` on `keychain_host`.
@@ -487,6 +510,7 @@ pub(crate) fn test_record(id: &str) -> DeviceRecord {
         refresh_issued_at: Some(1_800_000_000),
         last_heartbeat: None,
         last_upload: None,
+        request_shape: None,
         state: DeviceState::Paired,
     }
 }

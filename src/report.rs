@@ -184,6 +184,7 @@ mod tests {
             refresh_issued_at: Some(1_795_853_119),
             last_heartbeat: None,
             last_upload: Some(1_795_853_200),
+            request_shape: None,
             state: DeviceState::Paired,
         }
     }

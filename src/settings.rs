@@ -74,6 +74,9 @@ pub struct Layer {
     /// Form encoding of the OAuth requests.
     #[serde(default, deserialize_with = "de::body")]
     pub body: Option<BodyEncoding>,
+    /// Scope asked for with a device code (Frame.io: `asset_create offline`).
+    #[serde(default, deserialize_with = "de::scope")]
+    pub scope: Option<String>,
     /// Ask for a verification link (and show a QR).
     #[serde(default)]
     pub url_pairing: Option<bool>,
@@ -113,11 +116,11 @@ pub struct EndpointLayer {
     /// Revocation endpoint.
     #[serde(default, deserialize_with = "de::endpoint")]
     pub revoke: Option<String>,
-    /// Device information.
-    #[serde(default, deserialize_with = "de::endpoint")]
+    /// Device information; empty switches it off.
+    #[serde(default, deserialize_with = "de::optional_endpoint")]
     pub device_info: Option<String>,
-    /// Heartbeat.
-    #[serde(default, deserialize_with = "de::endpoint")]
+    /// Heartbeat; empty switches it off.
+    #[serde(default, deserialize_with = "de::optional_endpoint")]
     pub heartbeat: Option<String>,
     /// Asset creation (uploads).
     #[serde(default, deserialize_with = "de::endpoint")]
@@ -262,6 +265,7 @@ impl Settings {
                 "api_base": api_base;
                 "client_version": client_version;
                 "body": body;
+                "scope": scope;
                 "url_pairing": url_pairing;
                 "heartbeat_interval": heartbeat_interval;
                 "keychain_timeout": keychain_timeout;
@@ -311,6 +315,9 @@ impl Settings {
             profile.client_version.clone_from(version);
         }
         profile.body = values.body.unwrap_or_default();
+        if let Some(scope) = &values.scope {
+            profile.scope.clone_from(scope);
+        }
         profile.url_pairing = values.url_pairing.unwrap_or(true);
         let endpoints = &values.endpoints;
         let paths = &mut profile.paths;
@@ -441,6 +448,7 @@ impl Settings {
                     ("api_base", quoted(profile.api_base.as_str()), demo_note),
                     ("client_version", quoted(&profile.client_version), ""),
                     ("body", quoted(&profile.body.to_string()), ""),
+                    ("scope", quoted(&profile.scope), ""),
                     ("url_pairing", profile.url_pairing.to_string(), ""),
                     (
                         "heartbeat_interval",
@@ -467,8 +475,16 @@ impl Settings {
                     ("endpoints.device_code", quoted(&paths.device_code), ""),
                     ("endpoints.token", quoted(&paths.token), ""),
                     ("endpoints.revoke", quoted(&paths.revoke), ""),
-                    ("endpoints.device_info", quoted(&paths.device_info), ""),
-                    ("endpoints.heartbeat", quoted(&paths.heartbeat), ""),
+                    (
+                        "endpoints.device_info",
+                        quoted(&paths.device_info),
+                        optional_note(&paths.device_info),
+                    ),
+                    (
+                        "endpoints.heartbeat",
+                        quoted(&paths.heartbeat),
+                        optional_note(&paths.heartbeat),
+                    ),
                     ("endpoints.assets", quoted(&paths.assets), ""),
                 ],
             ),
@@ -490,6 +506,11 @@ impl Settings {
 }
 
 /// A TOML string literal.
+/// `config show`'s note for an optional endpoint that is switched off.
+fn optional_note(path: &str) -> &'static str {
+    if path.is_empty() { ", off" } else { "" }
+}
+
 fn quoted(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
@@ -559,6 +580,7 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, SettingsE
         api_base: checked(read("api_base"), parse::api_base)?,
         client_version: checked(read("client_version"), parse::client_version)?,
         body: checked(read("body"), parse::body)?,
+        scope: checked(read("scope"), parse::scope)?,
         url_pairing: checked(read("url_pairing"), parse::flag)?,
         heartbeat_interval: checked(read("heartbeat_interval"), parse::heartbeat)?,
         keychain_timeout: checked(read("keychain_timeout"), parse::wait)?,
@@ -569,8 +591,8 @@ pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Layer, SettingsE
             device_code: checked(read("endpoints.device_code"), parse::endpoint)?,
             token: checked(read("endpoints.token"), parse::endpoint)?,
             revoke: checked(read("endpoints.revoke"), parse::endpoint)?,
-            device_info: checked(read("endpoints.device_info"), parse::endpoint)?,
-            heartbeat: checked(read("endpoints.heartbeat"), parse::endpoint)?,
+            device_info: checked(read("endpoints.device_info"), parse::optional_endpoint)?,
+            heartbeat: checked(read("endpoints.heartbeat"), parse::optional_endpoint)?,
             assets: checked(read("endpoints.assets"), parse::endpoint)?,
         },
         presenter: PresenterLayer {
@@ -687,6 +709,33 @@ pub mod parse {
             .map(|()| text.trim().to_owned())
             .map_err(|e| e.to_string())
     }
+
+    /// A path, or empty (`off` in the environment, where empty means unset) to switch an
+    /// endpoint a server may not have (device information, heartbeat) off.
+    pub fn optional_endpoint(text: &str) -> Result<String, String> {
+        match text.trim() {
+            "" | "off" => Ok(String::new()),
+            path => endpoint(path),
+        }
+    }
+
+    /// Space-separated scope tokens (RFC 6749 §3.3: visible ASCII but `"` and `\\`).
+    pub fn scope(text: &str) -> Result<String, String> {
+        let tokens: Vec<&str> = text.split_whitespace().collect();
+        let valid = |token: &str| {
+            token
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        };
+        if tokens.is_empty() || !tokens.iter().all(|t| valid(t)) {
+            return Err(format!(
+                "{:?} is not a scope: give space-separated scope names such as \
+                 \"asset_create offline\" (Frame.io) or \"openid offline_access\"",
+                crate::printable::text(text)
+            ));
+        }
+        Ok(tokens.join(" "))
+    }
 }
 
 /// Serde adapters: each value is checked by the same function as its environment variable,
@@ -743,6 +792,14 @@ mod de {
 
     pub fn endpoint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
         text(d, parse::endpoint)
+    }
+
+    pub fn optional_endpoint<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        text(d, parse::optional_endpoint)
+    }
+
+    pub fn scope<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        text(d, parse::scope)
     }
 
     pub fn heartbeat<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -69,10 +69,14 @@ pub enum StopReason {
         /// The server said so (rather than our own clock).
         by_server: bool,
     },
-    /// The user declined in Frame.io (`access_denied`).
+    /// The user declined (`access_denied`), or the server would not grant the scope.
     Denied {
         /// The server's words, verbatim.
         description: Option<String>,
+        /// How messages name the server, when it is not Frame.io (see [`StopReason::at`]).
+        server: Option<String>,
+        /// The scope that was asked for, when the server is not Frame.io.
+        scope: Option<String>,
     },
     /// The server refused the device code or the client (`invalid_grant`, `invalid_client`,
     /// `invalid_request` or another OAuth code).
@@ -94,6 +98,23 @@ pub enum StopReason {
     },
 }
 
+impl StopReason {
+    /// The same reason, naming the server it came from when that is not Frame.io (the poller
+    /// knows no server; the caller does).
+    pub fn at(self, profile: &crate::config::Profile) -> Self {
+        match self {
+            Self::Denied { description, .. } if !profile.is_frame_io() && !profile.demo => {
+                Self::Denied {
+                    description,
+                    server: Some(profile.server_name()),
+                    scope: Some(profile.scope.clone()),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (text, description) = match self {
@@ -103,10 +124,27 @@ impl fmt::Display for StopReason {
                     .to_owned(),
                 &None,
             ),
-            Self::Denied { description } => (
+            Self::Denied {
+                description,
+                server: None,
+                ..
+            } => (
                 "Pairing was declined in Frame.io (access_denied). If that was a mistake, \
                  get a new code and approve it."
                     .to_owned(),
+                description,
+            ),
+            Self::Denied {
+                description,
+                server: Some(server),
+                scope,
+            } => (
+                format!(
+                    "{server} refused pairing (access_denied). If nobody declined it there, \
+                     {server} may not grant the scope asked for (\"{}\"): set the scope it \
+                     grants (--scope, or scope in the configuration file), then get a new code.",
+                    scope.as_deref().unwrap_or_default()
+                ),
                 description,
             ),
             Self::Refused { code, description } => (refusal_text(code), description),
@@ -289,7 +327,11 @@ fn stop_reason(error: ClientError) -> StopReason {
             error: OAuthErrorCode::AccessDenied,
             description,
             ..
-        } => StopReason::Denied { description },
+        } => StopReason::Denied {
+            description,
+            server: None,
+            scope: None,
+        },
         ClientError::OAuth {
             error, description, ..
         } => StopReason::Refused {
@@ -541,7 +583,11 @@ mod tests {
             ),
             (
                 oauth("access_denied"),
-                StopReason::Denied { description: None },
+                StopReason::Denied {
+                    description: None,
+                    server: None,
+                    scope: None,
+                },
             ),
             (
                 oauth("invalid_grant"),
@@ -636,6 +682,8 @@ mod tests {
     #[test]
     fn messages_quote_the_server_and_say_what_to_do() {
         let denied = StopReason::Denied {
+            server: None,
+            scope: None,
             description: Some("Device flow is disabled by your administrator".into()),
         };
         let text = denied.to_string();

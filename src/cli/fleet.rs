@@ -11,6 +11,7 @@ use c2c_pair::backend::Backend;
 use c2c_pair::device::{self, Context, DeviceId, FailureKind, LifecycleError, refresh_warning};
 use c2c_pair::human_time;
 use c2c_pair::keychain::{TokenSet, token_account, unix_seconds};
+use c2c_pair::printable;
 use c2c_pair::registry::{self, DeviceRecord, DeviceState, Registry};
 use c2c_pair::report as pairing_report;
 
@@ -102,7 +103,10 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
             out!("! {}: {warning}", d.device_id);
         }
         if let (_, Some(reason)) = pairing_report::state_text(&d.state) {
-            out!("! {}: {reason}", d.device_id);
+            out!("! {}: {}", d.device_id, printable::text(&reason));
+        }
+        if d.refresh_issued_at.is_none() {
+            out!("! {}: {}", d.device_id, device::NO_REFRESH_TOKEN);
         }
     }
 }
@@ -180,6 +184,7 @@ async fn restore(
         refresh_issued_at: Some(tokens.issued_at),
         last_heartbeat: None,
         last_upload: None,
+        request_shape: None,
         state: DeviceState::Paired,
     };
     registry.upsert(record.clone())?;
@@ -276,8 +281,49 @@ pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `c2c-pair unpair`: revoke at the server, then forget.
-pub async fn unpair(cli: &Cli, device: &str, json: bool) -> ExitCode {
+/// `c2c-pair unpair --local`: forget here, without the server.
+async fn forget(cli: &Cli, device: &str, json: bool) -> ExitCode {
+    let usage = |message: String| fail(json, FailureKind::Usage, &message);
+    let (registry, choice) = match (cli.registry(), cli.choice()) {
+        (Ok(registry), Ok(choice)) => (registry, choice),
+        (Err(message), _) | (_, Err(message)) => return usage(message),
+    };
+    let devices = match registry.load() {
+        Ok(loaded) => loaded.devices,
+        Err(error) => return usage(error.to_string()),
+    };
+    let Some(record) = registry::find(&devices, device, &choice.profile.keychain_host()).cloned()
+    else {
+        return usage(format!(
+            "{} is not in the device list ({})",
+            printable::text(device),
+            registry.path().display()
+        ));
+    };
+    match device::forget(&cli.keychain(), &registry, &record).await {
+        Ok(()) => {
+            if json {
+                print_json(&json!({
+                    "event": "forgotten", "device": record.device_id, "revoked": false,
+                }));
+            } else {
+                out!(
+                    "Forgot {} on this computer (its keychain entry and record are deleted). \
+                     The server was not asked: it may list the device until its tokens expire.",
+                    record.device_id
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(json, error.kind(), &error.to_string()),
+    }
+}
+
+/// `c2c-pair unpair`: revoke at the server, then forget (or, with `--local`, only forget).
+pub async fn unpair(cli: &Cli, device: &str, local: bool, json: bool) -> ExitCode {
+    if local {
+        return forget(cli, device, json).await;
+    }
     let (record, ctx) = match locate(cli, device).await {
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),

@@ -130,6 +130,10 @@ pub struct ServiceArgs {
     /// Path of the revocation endpoint [default: /v2/auth/revoke].
     #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
     pub revoke_path: Option<String>,
+    /// Scope asked for with a device code [default: asset_create offline (Frame.io's);
+    /// env: C2C_PAIR_SCOPE]. Another RFC 8628 server may grant e.g. "openid offline_access".
+    #[arg(long, global = true, value_name = "SCOPE", value_parser = parse::scope)]
+    pub scope: Option<String>,
     /// Form encoding of the OAuth requests: urlencoded or multipart [default: urlencoded;
     /// env: C2C_PAIR_BODY].
     #[arg(long, global = true, value_name = "ENCODING", value_parser = parse::body)]
@@ -207,6 +211,10 @@ pub enum Command {
         /// The device.
         #[arg(long, value_name = "ID")]
         device: String,
+        /// Forget the device on this computer only, without asking the server (for a server
+        /// that is gone, or a record that is wrong). The server may still list it as paired.
+        #[arg(long)]
+        local: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -322,6 +330,7 @@ impl Cli {
             api_base: service.api_base.clone(),
             client_version: service.client_version.clone(),
             body: service.body,
+            scope: service.scope.clone(),
             url_pairing: service.no_url_pairing.then_some(false),
             heartbeat_interval: service.heartbeat_interval,
             keychain_timeout: service.keychain_timeout,
@@ -463,7 +472,11 @@ pub async fn run(cli: &Cli, command: Command) -> ExitCode {
         Command::Status { device, json, csv } => fleet::status(cli, device.as_deref(), json, csv),
         Command::Token { device } => fleet::token(cli, &device).await,
         Command::Refresh { device, json } => fleet::refresh(cli, &device, json).await,
-        Command::Unpair { device, json } => fleet::unpair(cli, &device, json).await,
+        Command::Unpair {
+            device,
+            local,
+            json,
+        } => fleet::unpair(cli, &device, local, json).await,
         Command::Upload { device, file, json } => {
             upload::run(cli, &device, file.as_deref(), json).await
         }

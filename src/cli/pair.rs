@@ -173,6 +173,8 @@ impl Printer {
                 "keychain": paired.keychain,
                 "project": paired.project,
                 "remote_name": paired.remote_name,
+                "project_error": paired.project_error,
+                "refresh_token": !paired.no_refresh_token,
             }));
             return;
         }
@@ -189,6 +191,12 @@ impl Printer {
             paired.keychain,
             paired.keychain_account
         );
+        if let Some(error) = &paired.project_error {
+            err!("Note: the connected project could not be read: {error}.");
+        }
+        if paired.no_refresh_token {
+            err!("Warning: {}.", device::NO_REFRESH_TOKEN);
+        }
     }
 
     fn cancelled(&self) {

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use pairing::{
-    CodeDisplay, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing, pair,
-    pair_for_show,
+    CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing,
+    pair, pair_for_show,
 };
 pub use session::{
-    LifecycleError, RefreshWarning, connected_project, fresh_tokens, heartbeat, needs_refresh,
-    refresh, refresh_warning,
+    LifecycleError, OptionalEndpoint, RefreshWarning, connected_project, fresh_tokens, heartbeat,
+    needs_refresh, not_offered, refresh, refresh_warning,
 };
-pub use unpair::{Unpaired, unpair};
+pub use unpair::{Unpaired, forget, unpair};
 pub use upload::{Media, PART_SIZE, Progress, TEST_CLIP, UploadOutcome, Uploaded, upload};
 
 use crate::backend::Backend;

@@ -78,7 +78,15 @@ pub struct PairedDevice {
     pub registry_error: Option<String>,
     /// The credentials were kept (false in presenter mode on the demo server).
     pub kept: bool,
+    /// The server issued no refresh token: the pairing ends with the access token.
+    pub no_refresh_token: bool,
 }
+
+/// What to say when a server issued no refresh token.
+pub const NO_REFRESH_TOKEN: &str = "the server issued no refresh token (it did not grant \
+    offline access), so this pairing ends when the access token expires. To keep devices \
+    paired, ask for a scope that grants refresh tokens (the scope setting; Frame.io: \
+    \"asset_create offline\")";
 
 /// How a pairing ended, short of an error.
 #[derive(Debug)]
@@ -261,6 +269,7 @@ pub async fn pair_for_show(
         remote_name,
         project_error,
         registry_error: None,
+        no_refresh_token: tokens.refresh_token.is_none(),
     }))
 }
 
@@ -331,7 +340,7 @@ async fn obtain_tokens(
     .await;
     match end {
         PollEnd::Authorized(tokens) => Ok(Some(tokens)),
-        PollEnd::Stopped(reason) => Err(PairError::Stopped(reason)),
+        PollEnd::Stopped(reason) => Err(PairError::Stopped(reason.at(client.profile()))),
         PollEnd::Cancelled => Ok(None),
     }
 }
@@ -343,17 +352,31 @@ async fn obtain_tokens(
 /// in the summary.
 pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevice {
     let profile = ctx.backend.client.profile();
-    let info = ctx
-        .backend
-        .client
-        .device_info(&saved.tokens.access_token)
-        .await;
+    let info = if profile.offers_device_info() {
+        Some(
+            ctx.backend
+                .client
+                .device_info(&saved.tokens.access_token)
+                .await,
+        )
+    } else {
+        None
+    };
     let (project, project_id, remote_name, project_error) = match info {
-        Ok(info) => {
+        Some(Ok(info)) => {
             let (project, project_id) = info.project.map_or((None, None), |p| (p.name, p.id));
             (project, project_id, info.name, None)
         }
-        Err(error) => (None, None, None, Some(error.to_string())),
+        Some(Err(error)) => {
+            let shown = super::session::not_offered(
+                profile,
+                super::session::OptionalEndpoint::DeviceInfo,
+                &error,
+            )
+            .map_or_else(|| error.to_string(), |e| e.to_string());
+            (None, None, None, Some(shown))
+        }
+        None => (None, None, None, None),
     };
     let record = DeviceRecord {
         device_id: saved.device_id.clone(),
@@ -365,9 +388,15 @@ pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevic
         project_id,
         remote_name: remote_name.clone(),
         access_expires_at: saved.tokens.access_expires_at,
-        refresh_issued_at: Some(saved.tokens.issued_at),
+        // None says "no refresh token" in the list: the pairing ends with the access token.
+        refresh_issued_at: saved
+            .tokens
+            .refresh_token
+            .as_ref()
+            .map(|_| saved.tokens.issued_at),
         last_heartbeat: None,
         last_upload: None,
+        request_shape: Some(format!("{} {}", profile.body, profile.paths.token)),
         state: DeviceState::Paired,
     };
     let registry_error = ctx.registry.upsert(record).err().map(|e| e.to_string());
@@ -380,6 +409,7 @@ pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevic
         project_error,
         registry_error,
         kept: true,
+        no_refresh_token: saved.tokens.refresh_token.is_none(),
     }
 }
 
@@ -391,7 +421,14 @@ mod tests {
     fn failures_map_to_the_documented_exit_codes() {
         let stopped = |reason| PairError::Stopped(reason).kind().exit_code();
         assert_eq!(stopped(StopReason::Expired { by_server: false }), 4);
-        assert_eq!(stopped(StopReason::Denied { description: None }), 3);
+        assert_eq!(
+            stopped(StopReason::Denied {
+                description: None,
+                server: None,
+                scope: None
+            }),
+            3
+        );
         assert_eq!(
             stopped(StopReason::Refused {
                 code: OAuthErrorCode::InvalidGrant,

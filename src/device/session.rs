@@ -15,7 +15,7 @@ use super::{Context, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::model::DeviceInfo;
 use crate::c2c::{ClientError, OAuthErrorCode};
 use crate::keychain::{KeychainError, TokenSet, unix_seconds};
-use crate::registry::{DeviceRecord, DeviceState, RegistryError};
+use crate::registry::{DeviceRecord, DeviceState, Registry, RegistryError};
 
 /// Refresh when less than this share of the access token's life is left (10 %).
 const REFRESH_WHEN_LEFT: u64 = 10;
@@ -58,6 +58,34 @@ pub enum LifecycleError {
         device: String,
         /// What the server said.
         error: ClientError,
+    },
+    /// The server refused because of a setting (client secret, body encoding, token path),
+    /// not because the pairing ended: the device stays paired.
+    #[error("{device}: {error}; {hint}")]
+    Settings {
+        /// The device.
+        device: String,
+        /// What the server said.
+        error: ClientError,
+        /// What to check.
+        hint: String,
+    },
+    /// The server has no such endpoint (a 404 or 405 from a server that is not Frame.io).
+    #[error(
+        "{server} has no {what} endpoint (HTTP {status} at {path}). Set the endpoint in the \
+         settings, or switch it off with an empty path (endpoints.{key} = \"\")"
+    )]
+    NotOffered {
+        /// How messages name the server.
+        server: String,
+        /// "device information", "heartbeat".
+        what: &'static str,
+        /// The settings key.
+        key: &'static str,
+        /// The path that was asked.
+        path: String,
+        /// The HTTP status.
+        status: u16,
     },
     /// The keychain failed.
     #[error("{0}")]
@@ -112,9 +140,11 @@ impl LifecycleError {
     /// The exit-code family, as for pairing.
     pub fn kind(&self) -> FailureKind {
         match self {
-            Self::NotPaired { .. } | Self::Registry(_) | Self::Unreadable { .. } => {
-                FailureKind::Usage
-            }
+            Self::NotPaired { .. }
+            | Self::Registry(_)
+            | Self::Unreadable { .. }
+            | Self::Settings { .. }
+            | Self::NotOffered { .. } => FailureKind::Usage,
             Self::NeedsRepairing { .. } | Self::Refused { .. } | Self::ChannelPaused { .. } => {
                 FailureKind::Refused
             }
@@ -203,12 +233,23 @@ pub async fn fresh_tokens(
     if !needs_refresh(&tokens, now()) {
         return Ok(tokens);
     }
-    refresh_if(ctx, record, |current| needs_refresh(current, now())).await
+    refresh_if(ctx, record, Asked::Routinely, |current| {
+        needs_refresh(current, now())
+    })
+    .await
 }
 
-/// Refreshes now, whatever the token's age.
+/// Refreshes now, whatever the token's age. Asked for by the user, so a device marked "needs
+/// re-pairing" is tried once more (the mark may come from a settings mistake since fixed).
 pub async fn refresh(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, LifecycleError> {
-    refresh_if(ctx, record, |_| true).await
+    refresh_if(ctx, record, Asked::ByTheUser, |_| true).await
+}
+
+/// Who asked for a refresh: a device marked "needs re-pairing" is refreshed only on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Routinely,
+    ByTheUser,
 }
 
 /// Under the device's lock, reads the tokens again (another process may have refreshed
@@ -216,17 +257,21 @@ pub async fn refresh(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, L
 async fn refresh_if(
     ctx: &Context,
     record: &DeviceRecord,
+    asked: Asked,
     still_needed: impl Fn(&TokenSet) -> bool,
 ) -> Result<TokenSet, LifecycleError> {
-    let _lock = lock_device(ctx, record).await?;
+    let _lock = lock_device(&ctx.registry, record).await?;
     // The record as it is now: another process may have marked it while we waited.
     let latest = ctx.registry.load()?.devices;
-    if let Some(latest) = latest
+    let latest = latest
         .iter()
-        .find(|d| d.is(&record.device_id, &record.keychain_host))
+        .find(|d| d.is(&record.device_id, &record.keychain_host));
+    if let Some(latest) = latest
+        && asked == Asked::Routinely
     {
         ensure_usable(latest)?;
     }
+    let paired_with = latest.and_then(|d| d.request_shape.clone());
     let current = load(ctx, record).await?;
     if !still_needed(&current) {
         return Ok(current);
@@ -242,15 +287,23 @@ async fn refresh_if(
         .client
         .refresh(&credentials, &refresh_token)
         .await;
+    let shape = request_shape(ctx);
     let response = match answer {
         Ok(response) => response,
-        Err(error) if is_refusal(&error) => {
-            return Err(needs_repairing(ctx, record, error.to_string()));
+        Err(error) => {
+            return Err(match refusal(&error, paired_with.as_deref(), &shape) {
+                Refusal::DeadPairing => needs_repairing(ctx, record, error.to_string()),
+                Refusal::Settings(hint) => LifecycleError::Settings {
+                    device,
+                    error,
+                    hint,
+                },
+                Refusal::Other if error.is_transient() || error.is_garbled() => {
+                    LifecycleError::Network { device, error }
+                }
+                Refusal::Other => LifecycleError::Refused { device, error },
+            });
         }
-        Err(error @ ClientError::OAuth { .. }) if !error.is_transient() => {
-            return Err(LifecycleError::Refused { device, error });
-        }
-        Err(error) => return Err(LifecycleError::Network { device, error }),
     };
     // The old refresh token is spent now: the new set must reach the keychain first.
     let mut renewed = token_set(response, SystemTime::now());
@@ -280,6 +333,7 @@ async fn refresh_if(
                 r.access_expires_at = expires_at;
                 r.refresh_issued_at = Some(issued_at);
                 r.state = DeviceState::Paired;
+                r.request_shape = Some(shape);
             }
         })?;
     // After every refresh, ask which project the device is in (spec §3.4).
@@ -289,19 +343,57 @@ async fn refresh_if(
     Ok(renewed)
 }
 
-/// Answers that mean the refresh token is dead: `invalid_request` (Frame.io's answer to a
-/// reused token), `invalid_grant`, `expired_token`, or a 401. Retrying cannot help.
-fn is_refusal(error: &ClientError) -> bool {
-    matches!(
-        error,
-        ClientError::OAuth {
-            error: OAuthErrorCode::InvalidRequest
-                | OAuthErrorCode::InvalidGrant
-                | OAuthErrorCode::ExpiredToken,
-            ..
-        } | ClientError::OAuth { status: 401, .. }
-            | ClientError::Http { status: 401, .. }
-    )
+/// What a refused refresh means.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// The refresh token is dead: pair again.
+    DeadPairing,
+    /// Our settings are wrong (client secret, body encoding, token path); the pairing may
+    /// well be fine. The hint says what to check.
+    Settings(String),
+    /// Anything else: transient, or a refusal without a verdict on the pairing.
+    Other,
+}
+
+/// How the refresh request was made: body encoding and token path. Recorded with every
+/// success, so that `invalid_request` can be told apart from a changed setting.
+fn request_shape(ctx: &Context) -> String {
+    let profile = ctx.backend.client.profile();
+    format!("{} {}", profile.body, profile.paths.token)
+}
+
+/// Reads a refused refresh. Only a 4xx with an OAuth code is a verdict (5xx, 408 and 429
+/// never reach here as OAuth errors). `invalid_grant` and `expired_token` mean the pairing is
+/// over; `invalid_client` (400 or 401, RFC 6749 §5.2) is the client secret, never the
+/// pairing; `invalid_request` is Frame.io's answer to a reused refresh token only when the
+/// request was made the way that worked before — after a change of body encoding or token
+/// path it is the change.
+fn refusal(error: &ClientError, paired_with: Option<&str>, shape: &str) -> Refusal {
+    let ClientError::OAuth { error: code, .. } = error else {
+        return Refusal::Other;
+    };
+    match code {
+        OAuthErrorCode::InvalidGrant | OAuthErrorCode::ExpiredToken => Refusal::DeadPairing,
+        OAuthErrorCode::InvalidClient => Refusal::Settings(
+            "the server did not accept the client secret or device id; the pairing is kept. \
+             Check the client secret for this server, then refresh again"
+                .into(),
+        ),
+        OAuthErrorCode::InvalidRequest if paired_with == Some(shape) => Refusal::DeadPairing,
+        OAuthErrorCode::InvalidRequest => Refusal::Settings(match paired_with {
+            Some(before) => format!(
+                "the server called the request malformed. This device last refreshed with \
+                 \"{before}\" (body encoding and token path) and the settings now say \
+                 \"{shape}\": put them back, then refresh again; the pairing is kept"
+            ),
+            None => format!(
+                "the server called the request malformed (sent as \"{shape}\", body encoding \
+                 and token path). Check those settings for this server, then refresh again; \
+                 the pairing is kept"
+            ),
+        }),
+        _ => Refusal::Other,
+    }
 }
 
 fn needs_repairing(ctx: &Context, record: &DeviceRecord, reason: String) -> LifecycleError {
@@ -325,10 +417,10 @@ fn needs_repairing(ctx: &Context, record: &DeviceRecord, reason: String) -> Life
 
 /// Takes the device's cross-process lock without blocking the runtime.
 pub(super) async fn lock_device(
-    ctx: &Context,
+    registry: &Registry,
     record: &DeviceRecord,
 ) -> Result<std::fs::File, LifecycleError> {
-    let registry = ctx.registry.clone();
+    let registry = registry.clone();
     let account = record.account();
     tokio::task::spawn_blocking(move || registry.lock_device(&account))
         .await
@@ -355,7 +447,7 @@ where
     match call(tokens.access_token.clone()).await {
         Err(ClientError::Http { status: 401, .. }) => {
             let stale = tokens.access_token;
-            let renewed = refresh_if(ctx, record, |current| {
+            let renewed = refresh_if(ctx, record, Asked::Routinely, |current| {
                 current.access_token.expose_secret() == stale.expose_secret()
             })
             .await?;
@@ -373,13 +465,72 @@ where
     }
 }
 
-/// Sends one heartbeat and records when it went through.
+/// The clear word for a 404 or 405 from an optional endpoint: the server has none, which is
+/// no network trouble (a standard OAuth server has neither heartbeat nor device information).
+pub fn not_offered(
+    profile: &crate::config::Profile,
+    endpoint: OptionalEndpoint,
+    error: &ClientError,
+) -> Option<LifecycleError> {
+    let ClientError::Http {
+        status: status @ (404 | 405),
+        ..
+    } = error
+    else {
+        return None;
+    };
+    let (what, key, path) = match endpoint {
+        OptionalEndpoint::DeviceInfo => (
+            "device information",
+            "device_info",
+            &profile.paths.device_info,
+        ),
+        OptionalEndpoint::Heartbeat => ("heartbeat", "heartbeat", &profile.paths.heartbeat),
+    };
+    Some(LifecycleError::NotOffered {
+        server: profile.server_name(),
+        what,
+        key,
+        path: path.clone(),
+        status: *status,
+    })
+}
+
+/// The endpoints a server other than Frame.io may not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionalEndpoint {
+    /// `GET /v2/devices/me`.
+    DeviceInfo,
+    /// `POST /v2/devices/heartbeat`.
+    Heartbeat,
+}
+
+/// Maps a 404/405 from an optional endpoint to [`LifecycleError::NotOffered`].
+fn or_not_offered(
+    ctx: &Context,
+    endpoint: OptionalEndpoint,
+    error: LifecycleError,
+) -> LifecycleError {
+    match &error {
+        LifecycleError::Network { error: inner, .. } => {
+            not_offered(ctx.backend.client.profile(), endpoint, inner).unwrap_or(error)
+        }
+        _ => error,
+    }
+}
+
+/// Sends one heartbeat and records when it went through. With heartbeats switched off (an
+/// empty `endpoints.heartbeat`) nothing is sent.
 pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
     let client = &ctx.backend.client;
+    if !client.profile().offers_heartbeat() {
+        return Ok(());
+    }
     with_access(ctx, record, |token| async move {
         client.heartbeat(&token).await
     })
-    .await?;
+    .await
+    .map_err(|e| or_not_offered(ctx, OptionalEndpoint::Heartbeat, e))?;
     ctx.registry
         .modify(&record.device_id, &record.keychain_host, |r| {
             r.last_heartbeat = Some(now());
@@ -393,10 +544,14 @@ pub async fn connected_project(
     record: &DeviceRecord,
 ) -> Result<Option<String>, LifecycleError> {
     let client = &ctx.backend.client;
+    if !client.profile().offers_device_info() {
+        return Ok(record.project_name.clone());
+    }
     let info = with_access(ctx, record, |token| async move {
         client.device_info(&token).await
     })
-    .await?;
+    .await
+    .map_err(|e| or_not_offered(ctx, OptionalEndpoint::DeviceInfo, e))?;
     record_project(ctx, record, &info)?;
     Ok(info.project.and_then(|p| p.name))
 }
@@ -406,14 +561,22 @@ async fn update_project(
     record: &DeviceRecord,
     access: &SecretString,
 ) -> Result<(), LifecycleError> {
+    let profile = ctx.backend.client.profile();
+    if !profile.offers_device_info() {
+        return Ok(());
+    }
     let info = ctx
         .backend
         .client
         .device_info(access)
         .await
-        .map_err(|error| LifecycleError::Network {
-            device: record.device_id.clone(),
-            error,
+        .map_err(|error| {
+            not_offered(profile, OptionalEndpoint::DeviceInfo, &error).unwrap_or(
+                LifecycleError::Network {
+                    device: record.device_id.clone(),
+                    error,
+                },
+            )
         })?;
     record_project(ctx, record, &info)
 }
@@ -461,6 +624,48 @@ mod tests {
             ..set
         };
         assert!(!needs_refresh(&unknown, 99_999));
+    }
+
+    #[test]
+    fn only_a_verdict_on_the_token_flags_a_device() {
+        let oauth = |status, code: &str| ClientError::OAuth {
+            status,
+            error: OAuthErrorCode::parse(code),
+            description: None,
+        };
+        let shape = "urlencoded /v2/auth/token";
+        assert_eq!(
+            refusal(&oauth(400, "invalid_grant"), None, shape),
+            Refusal::DeadPairing
+        );
+        assert!(matches!(
+            refusal(&oauth(401, "invalid_client"), Some(shape), shape),
+            Refusal::Settings(_)
+        ));
+        assert_eq!(
+            refusal(&oauth(400, "invalid_request"), Some(shape), shape),
+            Refusal::DeadPairing,
+            "the same request that worked before: Frame.io's reused-token answer"
+        );
+        let changed = refusal(
+            &oauth(400, "invalid_request"),
+            Some("multipart /v2/auth/token"),
+            shape,
+        );
+        assert!(
+            matches!(&changed, Refusal::Settings(hint) if hint.contains("multipart")),
+            "{changed:?}"
+        );
+        assert!(matches!(
+            refusal(&oauth(400, "invalid_request"), None, shape),
+            Refusal::Settings(_)
+        ));
+        let gateway = ClientError::Http {
+            status: 401,
+            description: None,
+            retry_after: None,
+        };
+        assert_eq!(refusal(&gateway, Some(shape), shape), Refusal::Other);
     }
 
     #[test]

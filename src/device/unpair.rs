@@ -8,7 +8,8 @@ use super::Context;
 use super::session::{LifecycleError, lock_device};
 use crate::c2c::{ClientError, OAuthErrorCode};
 use crate::config::DEMO_KEYCHAIN_HOST;
-use crate::registry::{DeviceRecord, DeviceState};
+use crate::keychain::Keychain;
+use crate::registry::{DeviceRecord, DeviceState, Registry};
 
 /// How an unpairing went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,9 +21,24 @@ pub struct Unpaired {
     pub note: Option<String>,
 }
 
+/// Forgets a device on this computer only: deletes its keychain entry and its record without
+/// asking the server (`unpair --local`), for a server that is gone or a record that is wrong.
+/// The server may still consider the device paired until its tokens expire.
+pub async fn forget(
+    keychain: &Keychain,
+    registry: &Registry,
+    record: &DeviceRecord,
+) -> Result<(), LifecycleError> {
+    let _lock = lock_device(registry, record).await?;
+    keychain.delete(&record.account()).await?;
+    registry.remove(&record.device_id, &record.keychain_host)?;
+    tracing::info!(device = %record.device_id, "forgotten here, without the server");
+    Ok(())
+}
+
 /// Revokes the device's tokens, then deletes its keychain entry and its record.
 pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, LifecycleError> {
-    let _lock = lock_device(ctx, record).await?;
+    let _lock = lock_device(&ctx.registry, record).await?;
     let account = record.account();
     let mut outcome = Unpaired {
         revoked: false,

@@ -331,6 +331,12 @@ fn show_paired(ui: &mut Ui, paired: &PairedDevice, name: Option<&str>) -> Option
         "The credentials are stored in the OS keychain ({}) as {}.",
         paired.keychain, paired.keychain_account
     ));
+    if paired.no_refresh_token {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("Note: {}.", crate::device::NO_REFRESH_TOKEN),
+        );
+    }
     if let Some(error) = &paired.registry_error {
         ui.colored_label(
             ui.visuals().warn_fg_color,
