@@ -112,7 +112,11 @@ fn recent_log(report: &mut Report) {
     ));
     for line in lines {
         // The file is written redacted; this covers lines written by an older version.
-        report.line(&format!("  {}", redact(&line)));
+        // Made printable too: a line may quote a server (or predate that rule).
+        report.line(&format!(
+            "  {}",
+            crate::printable::printable(&redact(&line), 2000)
+        ));
     }
 }
 
@@ -425,7 +429,29 @@ fn proxy_for(url: &url::Url) -> Option<String> {
     } else {
         &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
     };
-    names.iter().find_map(|n| var(n)).map(|v| redact(&v))
+    names.iter().find_map(|n| var(n)).map(|v| show_proxy(&v))
+}
+
+/// A proxy setting as shown: scheme, host and port only, never a user name or password,
+/// whether or not the value has a scheme (`user:pass@proxy:3128` is accepted by the HTTP
+/// stack as `http://user:pass@proxy:3128`).
+pub fn show_proxy(value: &str) -> String {
+    let value = value.trim();
+    let with_scheme = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("http://{value}")
+    };
+    match url::Url::parse(&with_scheme) {
+        Ok(url) if url.host_str().is_some() => {
+            let host = url.host_str().unwrap_or_default();
+            match url.port_or_known_default() {
+                Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                None => format!("{}://{host}", url.scheme()),
+            }
+        }
+        _ => "(set, but not a proxy URL)".to_owned(),
+    }
 }
 
 fn proxies(report: &mut Report) {
@@ -435,7 +461,14 @@ fn proxies(report: &mut Report) {
             std::env::var(name)
                 .ok()
                 .filter(|v| !v.trim().is_empty())
-                .map(|v| format!("{name}={}", redact(&v)))
+                .map(|v| {
+                    let shown = if name.eq_ignore_ascii_case("no_proxy") {
+                        crate::printable::text(&v)
+                    } else {
+                        show_proxy(&v)
+                    };
+                    format!("{name}={shown}")
+                })
         })
         .collect();
     let os = if cfg!(any(target_os = "macos", target_os = "windows")) {
@@ -447,5 +480,30 @@ fn proxies(report: &mut Report) {
         report.fact("Proxy settings", &format!("none in the environment{os}"));
     } else {
         report.fact("Proxy settings", &format!("{}{os}", set.join("; ")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_credentials_are_never_shown() {
+        for (value, shown) in [
+            ("user:pass@proxy.corp:3128", "http://proxy.corp:3128"),
+            (
+                "http://user:pass@proxy.corp:3128/",
+                "http://proxy.corp:3128",
+            ),
+            (
+                "https://alice:s3cr%40t@proxy.corp",
+                "https://proxy.corp:443",
+            ),
+            ("socks5h://bob:pw@10.0.0.1:1080", "socks5h://10.0.0.1:1080"),
+            ("proxy.corp:8080", "http://proxy.corp:8080"),
+        ] {
+            assert_eq!(show_proxy(value), shown, "{value}");
+        }
+        assert!(!show_proxy("pass word@@").contains("pass"));
     }
 }

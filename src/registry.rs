@@ -357,7 +357,7 @@ impl Registry {
         fs::create_dir_all(&dir).map_err(|e| self.io_error("locked", &e))?;
         // Account names can hold any character; the file is named by a hash of it.
         let name = format!("{:016x}.lock", fnv1a(account.as_bytes()));
-        let file = OpenOptions::new()
+        let file = private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -369,7 +369,7 @@ impl Registry {
 
     fn lock(&self) -> Result<File, RegistryError> {
         fs::create_dir_all(&self.dir).map_err(|e| self.io_error("locked", &e))?;
-        let file = OpenOptions::new()
+        let file = private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -454,12 +454,17 @@ impl Registry {
         })?;
         let temp = self.dir.join(format!("{FILE_NAME}.tmp"));
         let write = || -> std::io::Result<()> {
-            let mut out = File::create(&temp)?;
+            // A leftover from an older version may be world-readable; start afresh.
+            let _ = fs::remove_file(&temp);
+            let mut out = private_file()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&temp)?;
             out.write_all(&json)?;
             out.sync_all()?;
             fs::rename(&temp, self.path())?;
-            // Make the rename itself durable.
-            File::open(&self.dir)?.sync_all()
+            sync_dir(&self.dir)
         };
         write().map_err(|e| self.io_error("written", &e))?;
         *locked(&self.cache) = Some((json, devices));
@@ -472,6 +477,32 @@ impl Registry {
             action,
             reason: error.to_string(),
         }
+    }
+}
+
+/// Options for a file only its owner can read (0600 on Unix): the device list names devices,
+/// projects and servers.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Makes a rename in `dir` durable. Only Unix can open a directory to sync it; Windows (NTFS)
+/// journals the rename itself.
+fn sync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
@@ -667,6 +698,23 @@ mod tests {
             Registry::in_dir(dir.path()).load().unwrap().devices.len(),
             8
         );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn the_list_and_its_locks_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::in_dir(dir.path());
+        registry.upsert(record("CAM-1")).unwrap();
+        let lock = registry.lock_device("CAM-1@h").unwrap();
+        drop(lock);
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&registry.path()), 0o600);
+        assert_eq!(mode(&dir.path().join(LOCK_NAME)), 0o600);
+        for lock in fs::read_dir(dir.path().join("locks")).unwrap() {
+            assert_eq!(mode(&lock.unwrap().path()), 0o600);
+        }
     }
 
     #[test]

@@ -226,6 +226,17 @@ pub async fn token(cli: &Cli, device: &str) -> ExitCode {
         Err(error) => save_or_fail(error, &ctx).await,
     };
     match tokens {
+        // Checked on arrival; this catches a set stored before that rule, which must not
+        // reach a terminal or a script's variable with escapes or line breaks in it.
+        Ok(tokens) if !printable::is_token(tokens.access_token.expose_secret()) => fail(
+            false,
+            FailureKind::Refused,
+            &format!(
+                "the stored access token of {} holds characters a token cannot have, so it is \
+                 not printed; refresh the device (c2c-pair refresh --device {0})",
+                record.device_id
+            ),
+        ),
         Ok(tokens) => {
             out!("{}", tokens.access_token.expose_secret());
             ExitCode::SUCCESS

@@ -9,17 +9,20 @@
 //! can never collide, whatever the device id.
 //!
 //! Keychain calls can hang (a locked collection waiting for a prompt nobody sees), so
-//! [`Keychain`] runs each one on its own named thread with a timeout.
+//! [`Keychain`] runs them on one named thread per store, in the order they were made, and
+//! waits for each with a timeout. One thread, in order: a write that timed out and finishes
+//! later can never overwrite a newer one, because the newer one runs after it.
 
 mod memory;
 mod os;
 mod token_set;
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret as _, SecretString};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 pub use memory::MemoryStore;
 pub use os::OsStore;
@@ -29,8 +32,6 @@ pub use token_set::{TokenSet, unix_seconds};
 pub const SERVICE: &str = "c2c-pair";
 /// Longest wait for one keychain call.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Keychain calls under way at once.
-const CONCURRENT_CALLS: usize = 2;
 /// How long a passed preflight is trusted before the next pairing checks again.
 const PROOF_LASTS: Duration = Duration::from_secs(30);
 
@@ -111,11 +112,41 @@ const FIX_LOCKED: &str = "Unlock the login keyring (log in to the desktop, or op
 pub struct Keychain {
     store: Arc<dyn CredentialStore>,
     timeout: Duration,
-    /// Calls under way at once. Keychains serve one call at a time anyway; queueing here
-    /// keeps a burst (a rig of devices pairing together) from turning waits into timeouts.
-    slots: Arc<Semaphore>,
+    /// The store's one thread; calls run there one at a time, in order.
+    worker: Arc<StoreThread>,
     /// When the last preflight passed: one proof serves a burst of pairings.
     proven_at: Arc<Mutex<Option<Instant>>>,
+}
+
+/// One call, run on the store's thread.
+type Job = Box<dyn FnOnce(&dyn CredentialStore) + Send>;
+
+/// The thread that runs a store's calls in order. It ends when the last [`Keychain`] using
+/// it is dropped (a call that hangs keeps it, and only it, waiting).
+struct StoreThread {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    /// Calls queued or running: a call's timeout counts from its turn, so a burst (a rig
+    /// pairing together) waits its turn instead of timing out.
+    queued: Arc<AtomicUsize>,
+}
+
+impl StoreThread {
+    fn start(store: Arc<dyn CredentialStore>) -> Self {
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let spawned = std::thread::Builder::new()
+            .name("keychain".into())
+            .spawn(move || {
+                for job in inbox {
+                    job(store.as_ref());
+                }
+            });
+        Self {
+            // Without a thread every call fails with a clear error (see `Keychain::call`).
+            jobs: Mutex::new(spawned.ok().map(|_| jobs)),
+            queued,
+        }
+    }
 }
 
 impl std::fmt::Debug for Keychain {
@@ -131,9 +162,9 @@ impl Keychain {
     /// Wraps a store with a timeout for each call.
     pub fn new(store: Arc<dyn CredentialStore>, timeout: Duration) -> Self {
         Self {
+            worker: Arc::new(StoreThread::start(store.clone())),
             store,
             timeout,
-            slots: Arc::new(Semaphore::new(CONCURRENT_CALLS)),
             proven_at: Arc::new(Mutex::new(None)),
         }
     }
@@ -225,27 +256,31 @@ impl Keychain {
         &self,
         work: impl FnOnce(&dyn CredentialStore) -> Result<T, KeychainError> + Send + 'static,
     ) -> Result<T, KeychainError> {
-        // The timeout starts once the call's turn comes: queueing is load, not a hang.
-        let _slot = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| KeychainError::Failed {
-                reason: "the keychain queue was closed".into(),
-            })?;
         let (done, result) = oneshot::channel();
-        let store = self.store.clone();
-        // A thread per call: a call that hangs is left behind, and never blocks a runtime
-        // worker or the runtime's shutdown.
-        std::thread::Builder::new()
-            .name("keychain-call".into())
-            .spawn(move || {
-                let _ = done.send(work(store.as_ref()));
-            })
-            .map_err(|e| KeychainError::Failed {
-                reason: format!("could not start a thread: {e}"),
-            })?;
-        match tokio::time::timeout(self.timeout, result).await {
+        let queued = self.worker.queued.clone();
+        let ahead = queued.fetch_add(1, Ordering::SeqCst);
+        let job: Job = Box::new(move |store| {
+            let _ = done.send(work(store));
+            queued.fetch_sub(1, Ordering::SeqCst);
+        });
+        let sent = self
+            .worker
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|jobs| jobs.send(job));
+        if !matches!(sent, Some(Ok(()))) {
+            self.worker.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(KeychainError::Failed {
+                reason: "the keychain thread could not be started".into(),
+            });
+        }
+        // The timeout counts from the call's turn: one timeout per call ahead of it, plus its
+        // own. Queueing is load, not a hang.
+        let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
+        let wait = self.timeout.saturating_mul(ahead.saturating_add(1));
+        match tokio::time::timeout(wait, result).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Err(KeychainError::Failed {
                 reason: "the keychain call panicked".into(),
@@ -322,6 +357,54 @@ mod tests {
         let err = keychain.load_tokens("X@demo").await.unwrap_err();
         assert!(matches!(err, KeychainError::Corrupt { .. }), "{err}");
         assert!(!err.to_string().contains("{not json"));
+    }
+
+    /// Blocks every `set` of the value "slow" until released.
+    #[derive(Default)]
+    struct GatedStore {
+        inner: MemoryStore,
+        gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    }
+
+    impl CredentialStore for GatedStore {
+        fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
+            if secret.expose_secret() == "slow"
+                && let Some(gate) = self.gate.lock().unwrap().take()
+            {
+                let _ = gate.recv();
+            }
+            self.inner.set(account, secret)
+        }
+        fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
+            self.inner.get(account)
+        }
+        fn delete(&self, account: &str) -> Result<bool, KeychainError> {
+            self.inner.delete(account)
+        }
+        fn describe(&self) -> String {
+            "a store with a gate".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_timed_out_never_overwrites_a_newer_one() {
+        let (release, gate) = std::sync::mpsc::channel();
+        let store = Arc::new(GatedStore {
+            gate: Mutex::new(Some(gate)),
+            ..GatedStore::default()
+        });
+        let keychain = Keychain::new(store.clone(), Duration::from_millis(100));
+        let err = keychain
+            .set("A@h", SecretString::from("slow"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, KeychainError::TimedOut { .. }), "{err}");
+        // The newer write is queued behind the hung one; release the hung one meanwhile.
+        let newer = keychain.set("A@h", SecretString::from("newer"));
+        release.send(()).unwrap();
+        newer.await.unwrap();
+        let stored = keychain.get("A@h").await.unwrap().unwrap();
+        assert_eq!(stored.expose_secret(), "newer", "the late write ran first");
     }
 
     #[test]
