@@ -3,7 +3,7 @@
 /// A span of seconds as "45 s", "12 min", "7 h", "3 days", rounded to the nearest unit
 /// (a fresh 8-hour token reads "8 h", not "7 h").
 pub fn span(seconds: u64) -> String {
-    let round = |unit: u64| (seconds + unit / 2) / unit;
+    let round = |unit: u64| seconds.saturating_add(unit / 2) / unit;
     match seconds {
         s if s < 60 => format!("{s} s"),
         s if s < 3570 => format!("{} min", round(60)),
@@ -19,6 +19,11 @@ pub fn token_expiry(expires_at: Option<u64>, now: u64) -> String {
         Some(at) if at > now => format!("token valid for {}", span(at - now)),
         Some(at) => format!("token expired {} ago", span(now - at)),
     }
+}
+
+/// How long ago `since` was, seen from `now`: "3 min ago".
+pub fn ago(since: u64, now: u64) -> String {
+    format!("{} ago", span(now.saturating_sub(since)))
 }
 
 /// When the last heartbeat went through, seen from `now`.

@@ -42,6 +42,33 @@ pub enum DeviceState {
     },
 }
 
+/// Who holds a device's newest, unsaved credentials (see [`Registry::claim_held`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavePending {
+    /// The holding process.
+    pub pid: u32,
+    /// Since when, Unix seconds.
+    pub since: u64,
+}
+
+/// Whether the process that marked a device "save pending" still holds its credentials.
+#[derive(Debug)]
+pub enum Holder {
+    /// It is running and holds them (its claim is locked).
+    Alive,
+    /// It ended (or dropped them) without saving: the credentials are gone.
+    Gone,
+}
+
+/// A held claim on a device's newest credentials: an exclusive lock on a file beside the
+/// device's lock, kept while this process holds tokens the keychain refused. The OS releases
+/// it when the process ends, however it ends, so other processes can tell a live holder from
+/// a lost set.
+#[derive(Debug)]
+pub struct HeldClaim {
+    _file: File,
+}
+
 /// One paired device. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
@@ -81,6 +108,10 @@ pub struct DeviceRecord {
     /// later `invalid_request` can be told apart from a changed setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_shape: Option<String>,
+    /// Set while a process holds refreshed credentials the keychain has not accepted yet:
+    /// the keychain's refresh token is spent, so no other process may refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save_pending: Option<SavePending>,
     /// Where it stands.
     #[serde(flatten)]
     pub state: DeviceState,
@@ -353,18 +384,41 @@ impl Registry {
     /// refreshing and unpairing hold it, so two processes never spend the same refresh token.
     /// Blocks while another process holds it.
     pub fn lock_device(&self, account: &str) -> Result<File, RegistryError> {
+        let file = self.lock_file(account, "lock")?;
+        file.lock().map_err(|e| self.io_error("locked", &e))?;
+        Ok(file)
+    }
+
+    /// Claims a device's newest credentials for this process (see [`HeldClaim`]); `None` when
+    /// another live process holds the claim.
+    pub fn claim_held(&self, account: &str) -> Result<Option<HeldClaim>, RegistryError> {
+        let file = self.lock_file(account, "held")?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(HeldClaim { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(self.io_error("locked", &e)),
+        }
+    }
+
+    /// Whether the process that set a device's "save pending" mark still holds the claim.
+    pub fn holder(&self, account: &str) -> Result<Holder, RegistryError> {
+        Ok(match self.claim_held(account)? {
+            Some(_released_at_once) => Holder::Gone,
+            None => Holder::Alive,
+        })
+    }
+
+    fn lock_file(&self, account: &str, kind: &str) -> Result<File, RegistryError> {
         let dir = self.dir.join("locks");
         fs::create_dir_all(&dir).map_err(|e| self.io_error("locked", &e))?;
         // Account names can hold any character; the file is named by a hash of it.
-        let name = format!("{:016x}.lock", fnv1a(account.as_bytes()));
-        let file = private_file()
+        let name = format!("{:016x}.{kind}", fnv1a(account.as_bytes()));
+        private_file()
             .create(true)
             .truncate(false)
             .write(true)
             .open(dir.join(name))
-            .map_err(|e| self.io_error("locked", &e))?;
-        file.lock().map_err(|e| self.io_error("locked", &e))?;
-        Ok(file)
+            .map_err(|e| self.io_error("locked", &e))
     }
 
     fn lock(&self) -> Result<File, RegistryError> {
@@ -542,6 +596,7 @@ pub(crate) fn test_record(id: &str) -> DeviceRecord {
         last_heartbeat: None,
         last_upload: None,
         request_shape: None,
+        save_pending: None,
         state: DeviceState::Paired,
     }
 }

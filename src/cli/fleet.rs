@@ -8,9 +8,11 @@ use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 use c2c_pair::backend::Backend;
-use c2c_pair::device::{self, Context, DeviceId, FailureKind, LifecycleError, refresh_warning};
+use c2c_pair::device::{
+    self, Context, DeviceId, FailureKind, LifecycleError, UnsavedTokens, refresh_warning,
+};
 use c2c_pair::human_time;
-use c2c_pair::keychain::{TokenSet, token_account, unix_seconds};
+use c2c_pair::keychain::{Keychain, TokenSet, token_account, unix_seconds};
 use c2c_pair::printable;
 use c2c_pair::registry::{self, DeviceRecord, DeviceState, Registry};
 use c2c_pair::report as pairing_report;
@@ -158,7 +160,7 @@ pub(super) async fn locate(
 /// still in the keychain is recorded again rather than declared unpaired.
 async fn restore(
     registry: &Registry,
-    keychain: &c2c_pair::keychain::Keychain,
+    keychain: &Keychain,
     device_id: &DeviceId,
     api_base: &str,
     host: &str,
@@ -185,6 +187,7 @@ async fn restore(
         last_heartbeat: None,
         last_upload: None,
         request_shape: None,
+        save_pending: None,
         state: DeviceState::Paired,
     };
     registry.upsert(record.clone())?;
@@ -194,7 +197,10 @@ async fn restore(
     Ok(record)
 }
 
-/// Saves tokens a refresh produced but could not store, trying for a while (exit 6 if not).
+/// Saves tokens a refresh produced but could not store. They are the only valid credentials
+/// of the device now (the stored refresh token is spent), so this holds them until the
+/// keychain takes them ([`hold_until_saved`]); other processes see the device marked and
+/// wait. Given up (Ctrl-C), the device is marked for re-pairing.
 pub(super) async fn save_or_fail(
     error: LifecycleError,
     ctx: &Context,
@@ -205,13 +211,60 @@ pub(super) async fn save_or_fail(
     else {
         return Err(error);
     };
-    match unsaved.save_patiently(&ctx.keychain).await {
+    match hold_until_saved(&unsaved, &ctx.keychain).await {
         Ok(()) => Ok(unsaved.tokens),
-        Err(error) => Err(LifecycleError::SaveFailed {
-            device,
-            error,
-            unsaved,
-        }),
+        Err(reason) => {
+            if let Some(held) = &unsaved.held {
+                held.give_up(reason);
+            }
+            Err(LifecycleError::NeedsRepairing {
+                device,
+                reason: reason.into(),
+            })
+        }
+    }
+}
+
+/// Longest wait between two tries to save issued credentials.
+const SAVE_RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Keeps trying to save issued credentials until the keychain accepts them (1 s, doubling,
+/// at most 30 s apart), saying once on stderr what this process holds. Only Ctrl-C ends it
+/// early: the credentials are then lost, and the reason says so.
+pub(super) async fn hold_until_saved(
+    unsaved: &UnsavedTokens,
+    keychain: &Keychain,
+) -> Result<(), &'static str> {
+    let device = &unsaved.device_id;
+    let mut wait = std::time::Duration::from_secs(1);
+    let mut told = false;
+    loop {
+        match unsaved.save(keychain).await {
+            Ok(()) => {
+                if told {
+                    report(&format!("{device}: the new credentials are saved now."));
+                }
+                return Ok(());
+            }
+            Err(error) if !told => {
+                told = true;
+                report(&format!(
+                    "{device}: the keychain refused the new credentials ({error}). They exist \
+                     only in this process now, and it keeps trying to save them until the \
+                     keychain accepts them (unlock it). Ctrl-C gives them up, and the device \
+                     must then be paired again."
+                ));
+            }
+            Err(error) => tracing::info!(%device, %error, "still cannot save the new credentials"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = tokio::signal::ctrl_c() => {
+                return Err("the new credentials could not be saved, and the process holding \
+                    them was stopped: pair the device again");
+            }
+        }
+        wait = wait.saturating_mul(2).min(SAVE_RETRY_CAP);
     }
 }
 

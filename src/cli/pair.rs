@@ -55,13 +55,17 @@ pub async fn run(cli: &Cli, device: &str, name: Option<&str>, json: bool) -> Exi
     })
     .await;
     let result = match result {
-        Err(PairError::SaveFailed { error, unsaved }) => {
-            printer.note(&format!("Saving failed ({error}); retrying."));
-            match unsaved.save_patiently(&ctx.keychain).await {
+        Err(PairError::SaveFailed { unsaved, .. }) => {
+            match super::fleet::hold_until_saved(&unsaved, &ctx.keychain).await {
                 Ok(()) => Ok(PairOutcome::Paired(
                     device::finish_pairing(&ctx, &unsaved).await,
                 )),
-                Err(error) => Err(PairError::SaveFailed { error, unsaved }),
+                Err(reason) => {
+                    return printer.fail(
+                        FailureKind::Keychain,
+                        &format!("{} was approved, but {reason}.", unsaved.device_id),
+                    );
+                }
             }
         }
         other => other,
@@ -204,12 +208,6 @@ impl Printer {
             print_json(&json!({"event": "cancelled"}));
         } else {
             out!("Cancelled.");
-        }
-    }
-
-    fn note(&self, message: &str) {
-        if !self.json {
-            err!("{message}");
         }
     }
 

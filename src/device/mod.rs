@@ -27,7 +27,7 @@ pub use upload::{Media, PART_SIZE, Progress, TEST_CLIP, UploadOutcome, Uploaded,
 use crate::backend::Backend;
 use crate::c2c::TokenResponse;
 use crate::keychain::{Keychain, KeychainError, TokenSet, unix_seconds};
-use crate::registry::Registry;
+use crate::registry::{DeviceState, HeldClaim, Registry, SavePending};
 
 /// What every device operation works with: one server, the keychain and the registry.
 #[derive(Clone)]
@@ -140,36 +140,82 @@ pub struct UnsavedTokens {
     pub account: String,
     /// The tokens.
     pub tokens: TokenSet,
+    /// For a refresh's tokens: this process's claim on them, marked in the device list so
+    /// no other process spends the keychain's (already spent) refresh token meanwhile.
+    pub held: Option<Arc<Held>>,
+}
+
+/// A device marked "save pending" by this process, and the claim that proves it is alive.
+/// Saving the tokens clears the mark; dropping them unsaved releases the claim, which other
+/// processes read as "the credentials are lost".
+#[derive(Debug)]
+pub struct Held {
+    _claim: Option<HeldClaim>,
+    registry: Registry,
+    device_id: String,
+    keychain_host: String,
+}
+
+impl Held {
+    /// Claims the device's newest credentials and marks it in the device list.
+    fn mark(registry: &Registry, record: &crate::registry::DeviceRecord) -> Self {
+        let claim = registry.claim_held(&record.account());
+        let pending = SavePending {
+            pid: std::process::id(),
+            since: unix_seconds(SystemTime::now()),
+        };
+        let marked = registry.modify(&record.device_id, &record.keychain_host, move |r| {
+            r.save_pending = Some(pending);
+        });
+        for error in [claim.as_ref().err(), marked.as_ref().err()]
+            .into_iter()
+            .flatten()
+        {
+            tracing::warn!(device = %record.device_id, %error, "could not mark the device as holding unsaved credentials");
+        }
+        Self {
+            _claim: claim.ok().flatten(),
+            registry: registry.clone(),
+            device_id: record.device_id.clone(),
+            keychain_host: record.keychain_host.clone(),
+        }
+    }
+
+    /// Clears the mark once the tokens are saved.
+    fn saved(&self) {
+        let cleared = self
+            .registry
+            .modify(&self.device_id, &self.keychain_host, |r| {
+                r.save_pending = None;
+            });
+        if let Err(error) = cleared {
+            tracing::warn!(device = %self.device_id, %error, "saved, but the device list still says save pending");
+        }
+    }
+
+    /// Marks the device as needing re-pairing: the holder is giving its tokens up unsaved.
+    pub fn give_up(&self, reason: &str) {
+        let state = DeviceState::NeedsRepairing {
+            reason: reason.to_owned(),
+        };
+        let _ = self
+            .registry
+            .modify(&self.device_id, &self.keychain_host, |r| {
+                r.save_pending = None;
+                r.state = state;
+            });
+    }
 }
 
 impl UnsavedTokens {
-    /// Tries to save them again.
+    /// Tries to save them again; once saved, the device's "save pending" mark is cleared.
     pub async fn save(&self, keychain: &Keychain) -> Result<(), KeychainError> {
-        keychain.save_tokens(&self.account, &self.tokens).await
-    }
-
-    /// Tries again and again (after 1, 2, 4 and 8 s) — for the CLI, which has no "Retry
-    /// saving" button and must not exit while issued tokens could still be saved.
-    pub async fn save_patiently(&self, keychain: &Keychain) -> Result<(), KeychainError> {
-        retry_patiently(|| self.save(keychain)).await
-    }
-}
-
-/// Tries `attempt` now and after 1, 2, 4 and 8 s more, until it succeeds.
-async fn retry_patiently<F, Fut>(mut attempt: F) -> Result<(), KeychainError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), KeychainError>>,
-{
-    let mut outcome = attempt().await;
-    for wait in [1, 2, 4, 8] {
-        if outcome.is_ok() {
-            break;
+        keychain.save_tokens(&self.account, &self.tokens).await?;
+        if let Some(held) = &self.held {
+            held.saved();
         }
-        tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
-        outcome = attempt().await;
+        Ok(())
     }
-    outcome
 }
 
 /// The token set a token answer gives, stamped with the time it arrived.
@@ -229,41 +275,5 @@ mod tests {
         );
         assert_eq!(set.issued_at, 1_000);
         assert_eq!(set.access_expires_at, Some(29_800));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn saving_is_retried_for_fifteen_seconds_then_given_up() {
-        let start = tokio::time::Instant::now();
-        let tries = std::cell::RefCell::new(Vec::new());
-        let refused = || {
-            tries.borrow_mut().push(start.elapsed().as_secs());
-            async {
-                Err(KeychainError::Locked {
-                    reason: "test".into(),
-                })
-            }
-        };
-        assert!(retry_patiently(refused).await.is_err());
-        assert_eq!(*tries.borrow(), [0, 1, 3, 7, 15]);
-
-        let calls = std::cell::Cell::new(0);
-        let third_time_lucky = || {
-            calls.set(calls.get() + 1);
-            let outcome = if calls.get() < 3 {
-                Err(KeychainError::Locked {
-                    reason: "test".into(),
-                })
-            } else {
-                Ok(())
-            };
-            async move { outcome }
-        };
-        let start = tokio::time::Instant::now();
-        assert!(retry_patiently(third_time_lucky).await.is_ok());
-        assert_eq!(
-            start.elapsed().as_secs(),
-            3,
-            "saved on the third try, after 1 + 2 s"
-        );
     }
 }

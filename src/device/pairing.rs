@@ -221,6 +221,8 @@ pub async fn pair(
             &ctx.backend.client.profile().keychain_host(),
         ),
         tokens: token_set(tokens, SystemTime::now()),
+        // A new pairing: no other process knows this device yet, so there is nothing to mark.
+        held: None,
     };
     if let Err(error) = unsaved.save(&ctx.keychain).await {
         return Err(PairError::SaveFailed {
@@ -397,6 +399,7 @@ pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevic
         last_heartbeat: None,
         last_upload: None,
         request_shape: Some(format!("{} {}", profile.body, profile.paths.token)),
+        save_pending: None,
         state: DeviceState::Paired,
     };
     let registry_error = ctx.registry.upsert(record).err().map(|e| e.to_string());

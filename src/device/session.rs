@@ -11,11 +11,11 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::{Context, FailureKind, UnsavedTokens, token_set};
+use super::{Context, FailureKind, Held, UnsavedTokens, token_set};
 use crate::c2c::model::DeviceInfo;
 use crate::c2c::{ClientError, OAuthErrorCode};
 use crate::keychain::{KeychainError, TokenSet, unix_seconds};
-use crate::registry::{DeviceRecord, DeviceState, Registry, RegistryError};
+use crate::registry::{DeviceRecord, DeviceState, Holder, Registry, RegistryError};
 
 /// Refresh when less than this share of the access token's life is left (10 %).
 const REFRESH_WHEN_LEFT: u64 = 10;
@@ -87,6 +87,21 @@ pub enum LifecycleError {
         /// The HTTP status.
         status: u16,
     },
+    /// Another process holds the device's newest credentials, not yet saved.
+    #[error(
+        "{device}: another c2c-pair process (pid {pid}) refreshed it {ago} but the keychain has \
+         not accepted the new credentials yet; that process holds them and keeps trying. Nothing \
+         was sent: the stored refresh token is already spent. Unlock the keychain (that process \
+         then saves them), or wait for it."
+    )]
+    HeldElsewhere {
+        /// The device.
+        device: String,
+        /// The holding process.
+        pid: u32,
+        /// "3 min ago".
+        ago: String,
+    },
     /// The keychain failed.
     #[error("{0}")]
     Keychain(#[from] KeychainError),
@@ -149,7 +164,9 @@ impl LifecycleError {
                 FailureKind::Refused
             }
             Self::Network { .. } | Self::UnpairPending { .. } => FailureKind::Network,
-            Self::Keychain(_) | Self::SaveFailed { .. } => FailureKind::Keychain,
+            Self::Keychain(_) | Self::SaveFailed { .. } | Self::HeldElsewhere { .. } => {
+                FailureKind::Keychain
+            }
         }
     }
 }
@@ -223,11 +240,40 @@ fn ensure_usable(record: &DeviceRecord) -> Result<(), LifecycleError> {
     }
 }
 
+/// Refuses a device whose newest credentials another process holds unsaved (the keychain's
+/// refresh token is spent); a mark whose holder is gone means those credentials are lost,
+/// and the device is marked for re-pairing.
+fn ensure_not_held(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
+    let Some(pending) = &record.save_pending else {
+        return Ok(());
+    };
+    match ctx.registry.holder(&record.account())? {
+        Holder::Alive => Err(LifecycleError::HeldElsewhere {
+            device: record.device_id.clone(),
+            pid: pending.pid,
+            ago: crate::human_time::ago(pending.since, now()),
+        }),
+        Holder::Gone => {
+            let reason = format!(
+                "its newest credentials were lost: the process holding them (pid {}) ended \
+                 before the keychain accepted them",
+                pending.pid
+            );
+            ctx.registry
+                .modify(&record.device_id, &record.keychain_host, |r| {
+                    r.save_pending = None;
+                })?;
+            Err(needs_repairing(ctx, record, reason))
+        }
+    }
+}
+
 /// The device's tokens, refreshed first when less than 10 % of the access token's life is left.
 pub async fn fresh_tokens(
     ctx: &Context,
     record: &DeviceRecord,
 ) -> Result<TokenSet, LifecycleError> {
+    ensure_not_held(ctx, record)?;
     ensure_usable(record)?;
     let tokens = load(ctx, record).await?;
     if !needs_refresh(&tokens, now()) {
@@ -266,10 +312,11 @@ async fn refresh_if(
     let latest = latest
         .iter()
         .find(|d| d.is(&record.device_id, &record.keychain_host));
-    if let Some(latest) = latest
-        && asked == Asked::Routinely
-    {
-        ensure_usable(latest)?;
+    if let Some(latest) = latest {
+        ensure_not_held(ctx, latest)?;
+        if asked == Asked::Routinely {
+            ensure_usable(latest)?;
+        }
     }
     let paired_with = latest.and_then(|d| d.request_shape.clone());
     let current = load(ctx, record).await?;
@@ -313,11 +360,14 @@ async fn refresh_if(
         renewed.scope = renewed.scope.or(current.scope);
     }
     if let Err(error) = ctx.keychain.save_tokens(&record.account(), &renewed).await {
+        // Marked before the device lock is released: from now on, other processes see that
+        // this one holds the only valid refresh token.
         let unsaved = UnsavedTokens {
             device_id: record.device_id.clone(),
             name: record.name.clone(),
             account: record.account(),
             tokens: renewed,
+            held: Some(std::sync::Arc::new(Held::mark(&ctx.registry, record))),
         };
         return Err(LifecycleError::SaveFailed {
             device,
