@@ -107,6 +107,15 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
         if let (_, Some(reason)) = pairing_report::state_text(&d.state) {
             out!("! {}: {}", d.device_id, printable::text(&reason));
         }
+        if let Some(pending) = &d.save_pending {
+            out!(
+                "! {}: process {} holds refreshed credentials the keychain has not accepted yet \
+                 (since {}); other commands wait for it",
+                d.device_id,
+                pending.pid,
+                human_time::ago(pending.since, now)
+            );
+        }
         if d.refresh_issued_at.is_none() {
             out!("! {}: {}", d.device_id, device::NO_REFRESH_TOKEN);
         }
