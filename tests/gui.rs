@@ -324,6 +324,24 @@ fn refresh_and_unpair_from_the_device_list() {
     assert!(kc.read(&account).is_none(), "credentials deleted");
 }
 
+#[test]
+fn a_device_can_be_forgotten_here_without_the_server() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let account = kc.track("CAM-FORGET@demo");
+    let mut window = Window::demo(&kc);
+    let control = pair_in_window(&mut window, "CAM-FORGET");
+    window.click("Unpair");
+    window.click("Forget here only");
+    window.until_label("CAM-FORGET forgotten on this computer; the server was not asked.");
+    window.harness.get_by_label("Devices (0)");
+    assert!(kc.read(&account).is_none(), "credentials deleted here");
+    let rt = runtime();
+    let revokes = rt.block_on(control.requests_to("/v2/auth/revoke", Some("CAM-FORGET")));
+    assert!(revokes.is_empty(), "the server was not asked: {revokes:?}");
+}
+
 /// Pairs `device` through the form and approves it; returns the server's control API.
 fn pair_in_window(window: &mut Window, device: &str) -> Control {
     let link = window.request_code(device);

@@ -27,6 +27,8 @@ pub enum FleetAction {
     AskUnpair(DeviceKey),
     /// Unpair, confirmed.
     Unpair(DeviceKey),
+    /// Forget the device on this computer only, confirmed.
+    Forget(DeviceKey),
     /// Do not unpair after all.
     KeepPaired,
     /// Upload the test clip as this device.
@@ -114,6 +116,16 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
             if ui.button("Unpair now").clicked() {
                 action = Some(FleetAction::Unpair(key.clone()));
             }
+            if ui
+                .button("Forget here only")
+                .on_hover_text(
+                    "Delete its credentials and record on this computer without asking the \
+                     server (for a server that is gone). The server may still list it.",
+                )
+                .clicked()
+            {
+                action = Some(FleetAction::Forget(key.clone()));
+            }
             if ui.button("Keep").clicked() {
                 action = Some(FleetAction::KeepPaired);
             }
@@ -121,8 +133,11 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
         return action;
     }
     ui.horizontal(|ui| {
+        // A device marked for re-pairing may have been marked by a settings mistake since
+        // fixed: the user may try once more.
         let repair = matches!(view.status, Status::NeedsRepairing { .. });
-        if !repair && ui.button("Refresh now").clicked() {
+        let label = if repair { "Try refresh again" } else { "Refresh now" };
+        if ui.button(label).clicked() {
             action = Some(FleetAction::Refresh(key.clone()));
         }
         if ui.button("Re-pair").clicked() {

@@ -625,6 +625,10 @@ impl PairApp {
                 self.confirming_unpair = None;
                 self.send(Command::Unpair(key));
             }
+            FleetAction::Forget(key) => {
+                self.confirming_unpair = None;
+                self.send(Command::Forget(key));
+            }
             FleetAction::KeepPaired => self.confirming_unpair = None,
             FleetAction::Upload(key) => self.send(Command::Upload(key)),
             FleetAction::CancelUpload(key) => self.send(Command::CancelUpload(key)),

@@ -69,6 +69,8 @@ pub enum Command {
     Refresh(DeviceKey),
     /// Revoke a device's credentials and forget it.
     Unpair(DeviceKey),
+    /// Forget a device on this computer only, without the server.
+    Forget(DeviceKey),
     /// Read a list of devices (CSV) from a file dropped on the window.
     Import(PathBuf),
     /// Send the shipped test clip from a paired device.
@@ -452,7 +454,31 @@ impl State {
             }
             Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh).await,
             Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair).await,
+            Command::Forget(key) => self.forget(key),
         }
+    }
+
+    /// Forgets a device here: no server, so no context (a server that is gone or a record
+    /// that is wrong must not stand in the way).
+    fn forget(&mut self, key: DeviceKey) {
+        let Some(record) = self.record(&key) else {
+            return;
+        };
+        held_lock(&self.held).remove(&key);
+        self.observed.busy.insert(key.clone(), "forgetting…");
+        self.send_fleet();
+        let (keychain, registry) = (self.setup.keychain.clone(), self.setup.registry.clone());
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            let line = match device::forget(&keychain, &registry, &record).await {
+                Ok(()) => format!(
+                    "{} forgotten on this computer; the server was not asked.",
+                    record.device_id
+                ),
+                Err(error) => error.to_string(),
+            };
+            let _ = reports.send(Report::ActionDone(key, line));
+        });
     }
 
     fn pair_run(&self, attempt: u64) -> PairRun {
