@@ -150,7 +150,8 @@ pub struct UnsavedTokens {
 /// processes read as "the credentials are lost".
 #[derive(Debug)]
 pub struct Held {
-    _claim: Option<HeldClaim>,
+    /// Released once the tokens are saved: this process then holds nothing special.
+    claim: std::sync::Mutex<Option<HeldClaim>>,
     registry: Registry,
     device_id: String,
     keychain_host: String,
@@ -174,7 +175,7 @@ impl Held {
             tracing::warn!(device = %record.device_id, %error, "could not mark the device as holding unsaved credentials");
         }
         Self {
-            _claim: claim.ok().flatten(),
+            claim: std::sync::Mutex::new(claim.ok().flatten()),
             registry: registry.clone(),
             device_id: record.device_id.clone(),
             keychain_host: record.keychain_host.clone(),
@@ -191,6 +192,12 @@ impl Held {
         if let Err(error) = cleared {
             tracing::warn!(device = %self.device_id, %error, "saved, but the device list still says save pending");
         }
+        drop(
+            self.claim
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
     }
 
     /// Marks the device as needing re-pairing: the holder is giving its tokens up unsaved.
