@@ -756,6 +756,31 @@ mod tests {
     }
 
     #[test]
+    fn a_record_sends_its_secrets_only_to_its_own_server() {
+        let mut good = record("CAM-1");
+        assert!(good.checked_api_base().is_ok());
+        good.api_base = "http://127.0.0.1:4000/".into();
+        good.keychain_host = "demo".into();
+        assert!(good.checked_api_base().is_ok(), "demo devices live on loopback");
+        for (api_base, keychain_host) in [
+            ("https://evil.example/", "api.frame.io:443"),
+            ("https://api.frame.io:8443/", "api.frame.io:443"),
+            ("https://evil.example/", "demo"),
+            ("http://api.frame.io/", "api.frame.io:80"),
+        ] {
+            let edited = DeviceRecord {
+                api_base: api_base.into(),
+                keychain_host: keychain_host.into(),
+                ..record("CAM-1")
+            };
+            assert!(
+                edited.checked_api_base().is_err(),
+                "{api_base} with {keychain_host}"
+            );
+        }
+    }
+
+    #[test]
     #[cfg(unix)]
     fn the_list_and_its_locks_are_private() {
         use std::os::unix::fs::PermissionsExt as _;

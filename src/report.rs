@@ -186,7 +186,6 @@ mod tests {
             last_upload: Some(1_795_853_200),
             request_shape: None,
             save_pending: None,
-            save_pending: None,
             state: DeviceState::Paired,
         }
     }

@@ -363,7 +363,7 @@ mod tests {
     #[derive(Default)]
     struct GatedStore {
         inner: MemoryStore,
-        gate: Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+        gate: Mutex<Option<mpsc::Receiver<()>>>,
     }
 
     impl CredentialStore for GatedStore {
@@ -388,7 +388,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_that_timed_out_never_overwrites_a_newer_one() {
-        let (release, gate) = std::sync::mpsc::channel();
+        let (release, gate) = mpsc::channel();
         let store = Arc::new(GatedStore {
             gate: Mutex::new(Some(gate)),
             ..GatedStore::default()
