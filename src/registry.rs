@@ -761,7 +761,10 @@ mod tests {
         assert!(good.checked_api_base().is_ok());
         good.api_base = "http://127.0.0.1:4000/".into();
         good.keychain_host = "demo".into();
-        assert!(good.checked_api_base().is_ok(), "demo devices live on loopback");
+        assert!(
+            good.checked_api_base().is_ok(),
+            "demo devices live on loopback"
+        );
         for (api_base, keychain_host) in [
             ("https://evil.example/", "api.frame.io:443"),
             ("https://api.frame.io:8443/", "api.frame.io:443"),

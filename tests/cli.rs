@@ -204,6 +204,19 @@ async fn bad_usage_and_configuration_exit_2() {
             vec!["--token-path", "v2/token", "pair", "--device", "X"],
             "must start with a single /",
         ),
+        // Paths that URL joining would resolve to another host: secrets would go there.
+        (
+            vec!["--token-path", "//evil.example/t", "pair", "--device", "X"],
+            "must start with a single /",
+        ),
+        (
+            vec!["--token-path", "/\\evil.example/t", "pair", "--device", "X"],
+            "must start with a single /",
+        ),
+        (
+            vec!["--scope", "asset_create \"x\"", "pair", "--device", "X"],
+            "is not a scope",
+        ),
     ] {
         let output = run_to_end(&kc, &args, Some("s")).await;
         assert_failure(&output, 2, says);
@@ -582,6 +595,56 @@ async fn status_refresh_and_unpair_from_the_command_line() {
     assert_failure(&output, 2, "CAM-FLEET is not in the device list");
     let output = fleet_command(&kc, &server, &["token", "--device", "CAM-FLEET"]).await;
     assert_failure(&output, 2, "CAM-FLEET is not paired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_on_refresh_keeps_the_pairing_and_unpair_local_forgets_without_the_server() {
+    let Some(kc) = common::os_keychain() else {
+        return;
+    };
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let control = Control::new(server.base_url());
+    let account = pair_with_cli(&kc, &server, "CAM-CONF").await;
+
+    // A settings mistake (another device model's secret) is not a dead pairing.
+    let base = server.base_url().to_string();
+    let output = run_to_end(
+        &kc,
+        &["--api-base", &base, "refresh", "--device", "CAM-CONF"],
+        Some("not-the-secret"),
+    )
+    .await;
+    assert_failure(&output, 2, "invalid_client");
+    assert!(text(&output.stderr).contains("the pairing is kept"));
+    let output = fleet_command(&kc, &server, &["status", "--json"]).await;
+    let list: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(list[0]["state"], "paired", "not flagged: {list}");
+    // With the right secret it refreshes at once.
+    let output = fleet_command(&kc, &server, &["refresh", "--device", "CAM-CONF"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    // Forgotten here only: keychain entry and record gone, the server never asked.
+    let output = fleet_command(
+        &kc,
+        &server,
+        &["unpair", "--device", "CAM-CONF", "--local", "--json"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let done: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        (done["event"].as_str(), done["revoked"].as_bool()),
+        (Some("forgotten"), Some(false))
+    );
+    assert!(kc.read(&account).is_none());
+    assert!(
+        control
+            .requests_to("/v2/auth/revoke", Some("CAM-CONF"))
+            .await
+            .is_empty()
+    );
+    let output = fleet_command(&kc, &server, &["status", "--device", "CAM-CONF"]).await;
+    assert_failure(&output, 2, "CAM-CONF is not in the device list");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

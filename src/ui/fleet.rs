@@ -136,7 +136,11 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
         // A device marked for re-pairing may have been marked by a settings mistake since
         // fixed: the user may try once more.
         let repair = matches!(view.status, Status::NeedsRepairing { .. });
-        let label = if repair { "Try refresh again" } else { "Refresh now" };
+        let label = if repair {
+            "Try refresh again"
+        } else {
+            "Refresh now"
+        };
         if ui.button(label).clicked() {
             action = Some(FleetAction::Refresh(key.clone()));
         }
