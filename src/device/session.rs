@@ -570,11 +570,12 @@ fn or_not_offered(
 }
 
 /// Sends one heartbeat and records when it went through. With heartbeats switched off (an
-/// empty `endpoints.heartbeat`) nothing is sent.
+/// empty `endpoints.heartbeat`) none is sent, but the tokens are still refreshed when due:
+/// the heartbeat round is what keeps a pairing alive.
 pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
     let client = &ctx.backend.client;
     if !client.profile().offers_heartbeat() {
-        return Ok(());
+        return fresh_tokens(ctx, record).await.map(drop);
     }
     with_access(ctx, record, |token| async move {
         client.heartbeat(&token).await

@@ -288,6 +288,8 @@ enum Report {
     RunEnded(u64),
     /// A heartbeat ended: `None` when it went through, else why not.
     Heartbeat(DeviceKey, Option<String>),
+    /// A round for a server without heartbeats kept the tokens fresh: nothing to show.
+    KeptAlive(DeviceKey),
     /// A requested action ended, with a line for the user.
     ActionDone(DeviceKey, String),
 }
@@ -501,6 +503,10 @@ impl State {
                 self.runs.remove(&attempt);
                 None
             }
+            Report::KeptAlive(key) => {
+                self.heartbeats_in_flight.remove(&key);
+                return;
+            }
             Report::Heartbeat(key, outcome) => {
                 self.heartbeats_in_flight.remove(&key);
                 self.observed.heartbeats.insert(key, outcome);
@@ -640,7 +646,13 @@ impl State {
             tokio::spawn(async move {
                 let report = match chore {
                     Chore::Heartbeat => {
+                        let beats = context.backend.client.profile().offers_heartbeat();
                         let problem = match device::heartbeat(&context, &record).await {
+                            // Without heartbeats, "online" would be a guess: show "paired".
+                            Ok(()) if !beats => {
+                                let _ = reports.send(Report::KeptAlive(key));
+                                return;
+                            }
                             Ok(()) => None,
                             Err(error @ LifecycleError::SaveFailed { .. }) => {
                                 Some(rescue(error, &key, &held))
