@@ -140,7 +140,11 @@ async fn a_second_process_never_spends_a_refresh_token_another_one_holds() {
         );
         assert!(out.stdout.is_empty(), "no token printed");
     }
-    assert_eq!(refreshes(&control).await, 1, "the old refresh token was not spent");
+    assert_eq!(
+        refreshes(&control).await,
+        1,
+        "the old refresh token was not spent"
+    );
     // This process's own routine calls wait too.
     assert!(matches!(
         device::fresh_tokens(&ctx, &marked).await,
@@ -153,7 +157,11 @@ async fn a_second_process_never_spends_a_refresh_token_another_one_holds() {
     let saved = ctx.registry.load().unwrap().devices.remove(0);
     assert_eq!(saved.save_pending, None);
     device::refresh(&ctx, &saved).await.unwrap();
-    assert_eq!(refreshes(&control).await, 2, "the saved set refreshes again");
+    assert_eq!(
+        refreshes(&control).await,
+        2,
+        "the saved set refreshes again"
+    );
 
     // Held again, then dropped unsaved (as when a process dies): the next process says the
     // pairing is lost, marks it, and still spends nothing.

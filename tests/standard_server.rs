@@ -167,13 +167,22 @@ async fn pair_token_refresh_unpair_against_a_standard_server() {
     let base = server.base.as_str();
     let host = base.trim_start_matches("http://");
     let account = kc.track(&format!("CAM-STD@{host}"));
-    write_config(kc.config_dir.path(), base, Some("openid offline_access"), true);
+    write_config(
+        kc.config_dir.path(),
+        base,
+        Some("openid offline_access"),
+        true,
+    );
 
     let (code, events, stderr) = pair(&kc, base, "CAM-STD").await;
     assert_eq!(code, 0, "{events:?} {stderr}");
     let paired = events.iter().find(|e| e["event"] == "paired").unwrap();
     assert_eq!(paired["refresh_token"], true, "{paired}");
-    assert_eq!(paired["project_error"], Value::Null, "device info is off: {paired}");
+    assert_eq!(
+        paired["project_error"],
+        Value::Null,
+        "device info is off: {paired}"
+    );
     assert!(!stderr.contains("Warning"), "{stderr}");
 
     // The token works at the server's own userinfo endpoint.
@@ -212,7 +221,10 @@ async fn pair_token_refresh_unpair_against_a_standard_server() {
             ],
         )
         .await;
-        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_grant"))
+        );
     }
 }
 
@@ -242,7 +254,12 @@ async fn the_stock_configuration_fails_clearly_against_a_standard_server() {
 
     // The right scope, but device information left at Frame.io's path: paired, and told
     // once, plainly, that the server has no such endpoint (not "the network").
-    write_config(kc.config_dir.path(), base, Some("openid offline_access"), false);
+    write_config(
+        kc.config_dir.path(),
+        base,
+        Some("openid offline_access"),
+        false,
+    );
     let (code, events, stderr) = pair(&kc, base, "CAM-INFO").await;
     assert_eq!(code, 0, "{events:?} {stderr}");
     let paired = events.iter().find(|e| e["event"] == "paired").unwrap();
@@ -253,7 +270,10 @@ async fn the_stock_configuration_fails_clearly_against_a_standard_server() {
         "{why}"
     );
     let (code, out, stderr) = run(&kc, &["refresh", "--device", "CAM-INFO"]).await;
-    assert_eq!(code, 0, "a missing device-info endpoint does not fail a refresh: {out} {stderr}");
+    assert_eq!(
+        code, 0,
+        "a missing device-info endpoint does not fail a refresh: {out} {stderr}"
+    );
     let (code, _, stderr) = run(&kc, &["unpair", "--device", "CAM-INFO"]).await;
     assert_eq!(code, 0, "{stderr}");
 }
