@@ -432,9 +432,10 @@ fn proxy_for(url: &url::Url) -> Option<String> {
     names.iter().find_map(|n| var(n)).map(|v| show_proxy(&v))
 }
 
-/// A proxy setting as shown: scheme, host and port only, never a user name or password,
-/// whether or not the value has a scheme (`user:pass@proxy:3128` is accepted by the HTTP
-/// stack as `http://user:pass@proxy:3128`).
+/// A proxy setting as shown: scheme, host and port only, never a user name or password.
+///
+/// With or without a scheme: the HTTP stack accepts `user:pass@proxy:3128` as
+/// `http://user:pass@proxy:3128`.
 pub fn show_proxy(value: &str) -> String {
     let value = value.trim();
     let with_scheme = if value.contains("://") {

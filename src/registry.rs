@@ -60,10 +60,11 @@ pub enum Holder {
     Gone,
 }
 
-/// A held claim on a device's newest credentials: an exclusive lock on a file beside the
-/// device's lock, kept while this process holds tokens the keychain refused. The OS releases
-/// it when the process ends, however it ends, so other processes can tell a live holder from
-/// a lost set.
+/// A held claim on a device's newest credentials.
+///
+/// An exclusive lock on a file beside the device's lock, kept while this process holds tokens
+/// the keychain refused. The OS releases it when the process ends, however it ends, so other
+/// processes can tell a live holder from a lost set.
 #[derive(Debug)]
 pub struct HeldClaim {
     _file: File,

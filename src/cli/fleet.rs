@@ -105,7 +105,7 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
             out!("! {}: {warning}", d.device_id);
         }
         if let (_, Some(reason)) = pairing_report::state_text(&d.state) {
-            out!("! {}: {}", d.device_id, printable::text(&reason));
+            out!("! {}: {}", d.device_id, printable::text(reason));
         }
         if let Some(pending) = &d.save_pending {
             out!(

@@ -146,6 +146,7 @@ pub struct UnsavedTokens {
 }
 
 /// A device marked "save pending" by this process, and the claim that proves it is alive.
+///
 /// Saving the tokens clears the mark; dropping them unsaved releases the claim, which other
 /// processes read as "the credentials are lost".
 #[derive(Debug)]

@@ -569,9 +569,10 @@ fn or_not_offered(
     }
 }
 
-/// Sends one heartbeat and records when it went through. With heartbeats switched off (an
-/// empty `endpoints.heartbeat`) none is sent, but the tokens are still refreshed when due:
-/// the heartbeat round is what keeps a pairing alive.
+/// Sends one heartbeat and records when it went through.
+///
+/// With heartbeats switched off (an empty `endpoints.heartbeat`) none is sent, but the tokens
+/// are still refreshed when due: the heartbeat round is what keeps a pairing alive.
 pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
     let client = &ctx.backend.client;
     if !client.profile().offers_heartbeat() {

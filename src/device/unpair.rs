@@ -21,9 +21,10 @@ pub struct Unpaired {
     pub note: Option<String>,
 }
 
-/// Forgets a device on this computer only: deletes its keychain entry and its record without
-/// asking the server (`unpair --local`), for a server that is gone or a record that is wrong.
-/// The server may still consider the device paired until its tokens expire.
+/// Forgets a device on this computer only, without asking the server (`unpair --local`).
+///
+/// Deletes its keychain entry and its record, for a server that is gone or a record that is
+/// wrong. The server may still consider the device paired until its tokens expire.
 pub async fn forget(
     keychain: &Keychain,
     registry: &Registry,
