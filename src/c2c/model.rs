@@ -275,6 +275,29 @@ impl Fields {
     }
 }
 
+/// An id as a string or a number, made printable; empty is refused.
+fn printable_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let id = match Value::deserialize(deserializer)? {
+        Value::String(s) => printable::text(&s),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    if id.is_empty() {
+        return Err(serde::de::Error::custom("field `id` is not an id"));
+    }
+    Ok(id)
+}
+
+/// Optional text made printable; anything but a string is missing.
+fn printable_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(s) => Some(printable::text(&s)).filter(|t| !t.is_empty()),
+        _ => None,
+    })
+}
+
 fn missing(name: &str) -> String {
     format!("missing field `{name}`")
 }
@@ -299,10 +322,11 @@ pub struct NewAsset {
 /// The asset the server created, with where to send each part.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Asset {
-    /// Asset id.
+    /// Asset id (made printable: it is shown and logged).
+    #[serde(deserialize_with = "printable_id")]
     pub id: String,
-    /// Name as the server keeps it.
-    #[serde(default)]
+    /// Name as the server keeps it (made printable).
+    #[serde(default, deserialize_with = "printable_text")]
     pub name: Option<String>,
     /// One presigned URL per part, in part order.
     #[serde(default)]
