@@ -14,27 +14,7 @@ use tokio::process::{Child, ChildStdout, Command};
 
 /// The binary with a clean environment, the test's keychain service and config directory.
 fn c2c_pair(kc: &TestKeychain, args: &[&str]) -> Command {
-    c2c_pair_in(&kc.service, kc.config_dir.path(), args)
-}
-
-/// The binary with a clean environment, a keychain service and a config directory.
-fn c2c_pair_in(service: &str, config_dir: &std::path::Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
-    command
-        .args(args)
-        .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
-        .env("C2C_PAIR_CONFIG_DIR", config_dir)
-        .env("C2C_PAIR_LOG_DIR", config_dir.join("logs"))
-        .env_remove("C2C_PAIR_CONFIG")
-        .env_remove("C2C_PAIR_CLIENT_SECRET")
-        .env_remove("C2C_PAIR_API_BASE")
-        .env_remove("C2C_PAIR_CLIENT_VERSION")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
+    common::c2c_pair_in(&kc.service, kc.config_dir.path(), args)
 }
 
 struct Running {
@@ -316,7 +296,7 @@ async fn an_expired_code_exits_4_and_a_denied_one_exits_3() {
 async fn no_secret_service_fails_before_any_code_with_exit_6() {
     // A D-Bus address where nothing listens: no keychain at all.
     let config = tempfile::tempdir().unwrap();
-    let mut command = c2c_pair_in(
+    let mut command = common::c2c_pair_in(
         "c2c-pair-test-nokeychain",
         config.path(),
         &["pair", "--device", "CAM-NOKEY", "--json"],
@@ -415,7 +395,7 @@ async fn demo_server_runs_on_its_own_and_says_how_to_use_it() {
         .port();
     let listen = format!("127.0.0.1:{port}");
     let config = tempfile::tempdir().unwrap();
-    let mut run = Running::start(c2c_pair_in(
+    let mut run = Running::start(common::c2c_pair_in(
         "unused",
         config.path(),
         &["demo-server", "--listen", &listen, "--interval", "0.2"],
@@ -668,7 +648,7 @@ async fn a_revoked_device_needs_re_pairing_exit_3() {
 async fn a_closed_stdout_is_not_a_crash() {
     // `c2c-pair status | true`: the reader is gone before anything is printed.
     let config = tempfile::tempdir().unwrap();
-    let mut child = c2c_pair_in("unused", config.path(), &["status"])
+    let mut child = common::c2c_pair_in("unused", config.path(), &["status"])
         .spawn()
         .unwrap();
     drop(child.stdout.take());
@@ -822,7 +802,7 @@ async fn doctor_names_an_unreachable_api_base_and_prints_no_secret() {
 /// Runs a command that touches neither keychain nor device list.
 async fn offline(args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
-    let output = c2c_pair_in("c2c-pair-test-docs", dir.path(), args).output();
+    let output = common::c2c_pair_in("c2c-pair-test-docs", dir.path(), args).output();
     output.await.unwrap()
 }
 

@@ -10,58 +10,20 @@ mod common;
 
 use std::process::Output;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use c2c_pair::demo::DemoServer;
-use c2c_pair::device::{self, Context, DeviceId, LifecycleError, PairEvent, PairOutcome};
-use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, MemoryStore};
+use c2c_pair::device::{self, Context, LifecycleError, PairOutcome};
+use c2c_pair::keychain::Keychain;
 use c2c_pair::registry::{DeviceState, Registry};
-use common::Control;
-use secrecy::SecretString;
-use tokio_util::sync::CancellationToken;
-
-/// A memory store whose writes fail while `refusing` is set (a keychain locked mid-session).
-#[derive(Default)]
-struct FlakyStore {
-    inner: MemoryStore,
-    refusing: AtomicBool,
-}
-
-impl CredentialStore for FlakyStore {
-    fn set(&self, account: &str, secret: &SecretString) -> Result<(), KeychainError> {
-        if self.refusing.load(Ordering::SeqCst) {
-            return Err(KeychainError::Locked {
-                reason: "locked for the test".into(),
-            });
-        }
-        self.inner.set(account, secret)
-    }
-    fn get(&self, account: &str) -> Result<Option<SecretString>, KeychainError> {
-        self.inner.get(account)
-    }
-    fn delete(&self, account: &str) -> Result<bool, KeychainError> {
-        self.inner.delete(account)
-    }
-    fn describe(&self) -> String {
-        "a store that can refuse writes".into()
-    }
-}
+use common::{Control, RefusingWrites};
 
 async fn second_process(server: &DemoServer, config: &std::path::Path, args: &[&str]) -> Output {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
-    command
-        .arg("--api-base")
-        .arg(server.base_url().as_str())
-        .args(args)
-        .env("C2C_PAIR_KEYCHAIN_SERVICE", "c2c-pair-test-held-never-used")
-        .env("C2C_PAIR_CONFIG_DIR", config)
-        .env("C2C_PAIR_LOG_DIR", config.join("logs"))
-        .env("C2C_PAIR_CLIENT_SECRET", common::demo_secret())
-        .env_remove("C2C_PAIR_CONFIG")
-        .env_remove("C2C_PAIR_API_BASE")
-        .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
+    let base = server.base_url().to_string();
+    let mut all = vec!["--api-base", base.as_str()];
+    all.extend_from_slice(args);
+    let mut command = common::c2c_pair_in("c2c-pair-test-held-never-used", config, &all);
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
     tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
         .await
         .expect("the second process answers at once")
@@ -82,36 +44,19 @@ async fn a_second_process_never_spends_a_refresh_token_another_one_holds() {
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
     let config = tempfile::tempdir().unwrap();
-    let store = Arc::new(FlakyStore::default());
+    let store = Arc::new(RefusingWrites::in_memory());
     let ctx = Context {
         backend: Arc::new(common::backend_for(&server, common::demo_secret())),
         keychain: Keychain::new(store.clone(), std::time::Duration::from_secs(5)),
         registry: Registry::in_dir(config.path()),
     };
 
-    // Pair, with the control API approving.
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let run = {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let id = DeviceId::parse("CAM-HELD").unwrap();
-            device::pair(&ctx, &id, None, &CancellationToken::new(), |e| {
-                let _ = tx.send(e);
-            })
-            .await
-        })
-    };
-    while let Some(event) = events.recv().await {
-        if let PairEvent::CodeIssued(code) = event {
-            control.approve(&code.user_code).await;
-            break;
-        }
-    }
-    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+    let paired = common::pair_approving(&ctx, &control, "CAM-HELD").await;
+    assert!(matches!(paired, Ok(PairOutcome::Paired(_))), "{paired:?}");
     let record = ctx.registry.load().unwrap().devices.remove(0);
 
     // The keychain locks; a refresh rotates the tokens and cannot save them.
-    store.refusing.store(true, Ordering::SeqCst);
+    store.refuse.store(true, Ordering::SeqCst);
     let held = match device::refresh(&ctx, &record).await {
         Err(LifecycleError::SaveFailed { unsaved, .. }) => unsaved,
         other => panic!("expected SaveFailed, got {other:?}"),
@@ -152,7 +97,7 @@ async fn a_second_process_never_spends_a_refresh_token_another_one_holds() {
     ));
 
     // The keychain unlocks: the held set is saved and the mark cleared.
-    store.refusing.store(false, Ordering::SeqCst);
+    store.refuse.store(false, Ordering::SeqCst);
     held.save(&ctx.keychain).await.unwrap();
     let saved = ctx.registry.load().unwrap().devices.remove(0);
     assert_eq!(saved.save_pending, None);
@@ -165,7 +110,7 @@ async fn a_second_process_never_spends_a_refresh_token_another_one_holds() {
 
     // Held again, then dropped unsaved (as when a process dies): the next process says the
     // pairing is lost, marks it, and still spends nothing.
-    store.refusing.store(true, Ordering::SeqCst);
+    store.refuse.store(true, Ordering::SeqCst);
     let held = match device::refresh(&ctx, &saved).await {
         Err(LifecycleError::SaveFailed { unsaved, .. }) => unsaved,
         other => panic!("expected SaveFailed, got {other:?}"),

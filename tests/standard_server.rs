@@ -83,20 +83,10 @@ fn write_config(dir: &Path, base: &str, scope: Option<&str>, device_info_off: bo
 
 fn c2c_pair(kc: &common::TestKeychain, args: &[&str]) -> Command {
     let dir = kc.config_dir.path();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
+    let mut command = common::c2c_pair_in(&kc.service, dir, args);
     command
-        .args(args)
-        .env("C2C_PAIR_KEYCHAIN_SERVICE", &kc.service)
-        .env("C2C_PAIR_CONFIG_DIR", dir)
         .env("C2C_PAIR_CONFIG", dir.join("config.toml"))
-        .env("C2C_PAIR_LOG_DIR", dir.join("logs"))
-        .env("C2C_PAIR_CLIENT_SECRET", SECRET)
-        .env_remove("C2C_PAIR_API_BASE")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .env("C2C_PAIR_CLIENT_SECRET", SECRET);
     command
 }
 

@@ -25,6 +25,32 @@ use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
 
+/// The `c2c-pair` binary with a clean environment (no client secret, server, configuration
+/// file or log filter from the caller's), a keychain service and a config directory; output
+/// piped, killed when dropped.
+pub fn c2c_pair_in(
+    service: &str,
+    config_dir: &std::path::Path,
+    args: &[&str],
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
+    command
+        .args(args)
+        .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
+        .env("C2C_PAIR_CONFIG_DIR", config_dir)
+        .env("C2C_PAIR_LOG_DIR", config_dir.join("logs"))
+        .env_remove("C2C_PAIR_CONFIG")
+        .env_remove("C2C_PAIR_CLIENT_SECRET")
+        .env_remove("C2C_PAIR_API_BASE")
+        .env_remove("C2C_PAIR_CLIENT_VERSION")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
 /// Set to 1 (CI does) to make keychain tests fail instead of skipping without a Secret Service.
 pub const REQUIRE_KEYCHAIN_ENV: &str = "C2C_PAIR_REQUIRE_KEYCHAIN";
 
@@ -513,10 +539,11 @@ pub fn closed_port_url() -> Url {
     Url::parse(&format!("http://{addr}/")).unwrap()
 }
 
-/// The real OS store, whose writes a test can refuse: all of them, or only token sets
-/// (so the preflight passes and the failure comes after the tokens were issued).
+/// A store (the real OS one, or one in memory) whose writes a test can refuse: all of them,
+/// or only token sets (so the preflight passes and the failure comes after the tokens were
+/// issued).
 pub struct RefusingWrites {
-    inner: OsStore,
+    inner: Box<dyn CredentialStore>,
     /// Set to refuse every write.
     pub refuse: std::sync::atomic::AtomicBool,
     /// Set to refuse writes of token sets (accounts with an `@`) only.
@@ -526,8 +553,17 @@ pub struct RefusingWrites {
 impl RefusingWrites {
     /// The OS store under `service`, accepting writes for now.
     pub fn new(service: &str) -> Self {
+        Self::over(Box::new(OsStore::new(service.to_owned())))
+    }
+
+    /// An in-memory store, accepting writes for now (for tests that need no Secret Service).
+    pub fn in_memory() -> Self {
+        Self::over(Box::new(c2c_pair::keychain::MemoryStore::default()))
+    }
+
+    fn over(inner: Box<dyn CredentialStore>) -> Self {
         Self {
-            inner: OsStore::new(service.to_owned()),
+            inner,
             refuse: std::sync::atomic::AtomicBool::new(false),
             refuse_token_sets: std::sync::atomic::AtomicBool::new(false),
         }
