@@ -131,7 +131,8 @@ impl TryFrom<Value> for DeviceAuthorization {
 /// Once the server has issued tokens they must not be lost, so everything but the tokens is
 /// read as leniently as can be: an unreadable `expires_in` is unknown, a lifetime over 14 days
 /// is cut to 14 days, an odd `token_type` is kept. Tokens themselves must be visible ASCII
-/// (RFC 6749 Appendix A); anything else is a malformed answer.
+/// (RFC 6749 Appendix A): an access token that is not is a malformed answer; a refresh token
+/// that is not is dropped (never saved or printed) and the access token kept.
 #[derive(Debug, Deserialize)]
 #[serde(try_from = "Value")]
 pub struct TokenResponse {
@@ -145,6 +146,9 @@ pub struct TokenResponse {
     pub token_type: Option<String>,
     /// Granted scope, when the server says.
     pub scope: Option<String>,
+    /// The answer had a refresh token that is no token (control characters, not a string):
+    /// it was dropped. The server rotated all the same, so the old one must not be kept.
+    pub refresh_token_unusable: bool,
 }
 
 impl TryFrom<Value> for TokenResponse {
@@ -159,12 +163,17 @@ impl TryFrom<Value> for TokenResponse {
             .get("expires_in")
             .and_then(|v| seconds_from_json(v).ok())
             .map(|lifetime| lifetime.min(MAX_TOKEN_LIFETIME));
+        let (refresh_token, refresh_token_unusable) = match fields.token("refresh_token") {
+            Ok(token) => (token, false),
+            Err(_) => (None, true),
+        };
         Ok(Self {
             access_token,
-            refresh_token: fields.token("refresh_token")?,
+            refresh_token,
             expires_in,
             token_type: fields.text("token_type"),
             scope: fields.text("scope"),
+            refresh_token_unusable,
         })
     }
 }
@@ -569,10 +578,19 @@ mod tests {
         for bad in [
             r#"{"access_token":"at-\u001b[31m"}"#,
             r#"{"access_token":"two\nlines"}"#,
-            r#"{"access_token":"ok","refresh_token":"r\u0007"}"#,
             r#"{"access_token":5}"#,
         ] {
             assert!(serde_json::from_str::<TokenResponse>(bad).is_err(), "{bad}");
+        }
+        // An issued access token is kept; the refresh token that is no token is dropped.
+        for odd in [r#""r\u0007""#, "17", r#"{"a":1}"#] {
+            let body = format!(r#"{{"access_token":"ok","refresh_token":{odd}}}"#);
+            let tokens: TokenResponse = serde_json::from_str(&body).unwrap();
+            assert_eq!(tokens.access_token.expose_secret(), "ok");
+            assert!(
+                tokens.refresh_token.is_none() && tokens.refresh_token_unusable,
+                "{odd}"
+            );
         }
     }
 

@@ -431,6 +431,7 @@ mod tests {
             expires_in: Some(28800 * S),
             token_type: Some("bearer".into()),
             scope: None,
+            refresh_token_unusable: false,
         }
     }
 

@@ -212,6 +212,9 @@ pub async fn pair(
         return Ok(PairOutcome::Cancelled);
     };
     // From here on the tokens exist: nothing may drop them.
+    if tokens.refresh_token_unusable {
+        tracing::warn!(device = %device_id, "the server's refresh token is not a token (RFC 6749 characters); dropped, the access token kept");
+    }
     emit(PairEvent::Saving);
     let unsaved = UnsavedTokens {
         device_id: device_id.to_string(),

@@ -353,8 +353,12 @@ async fn refresh_if(
         }
     };
     // The old refresh token is spent now: the new set must reach the keychain first.
+    let rotated = response.refresh_token_unusable;
+    if rotated {
+        tracing::warn!(device = %record.device_id, "the server's new refresh token is not a token (RFC 6749 characters); dropped, the access token kept");
+    }
     let mut renewed = token_set(response, SystemTime::now());
-    if renewed.refresh_token.is_none() {
+    if renewed.refresh_token.is_none() && !rotated {
         // RFC 6749 §6: a server that issues no new refresh token leaves the old one valid.
         renewed.refresh_token = Some(refresh_token);
         renewed.scope = renewed.scope.or(current.scope);
