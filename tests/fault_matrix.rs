@@ -37,6 +37,7 @@ fn rows() -> Vec<Row> {
     };
     let oauth = |error: &str| Fault::OAuth {
         error: error.into(),
+        status: None,
     };
     let normal = Duration::from_secs(30);
     let row = |name, faults| Row {
@@ -73,6 +74,14 @@ fn rows() -> Vec<Row> {
         row(
             "expired_token, then invalid_grant",
             vec![oauth("expired_token"), oauth("invalid_grant")],
+        ),
+        // The status decides first: a gateway's OAuth-looking body does not end anything.
+        row(
+            "HTTP 503 + invalid_grant",
+            vec![Fault::OAuth {
+                error: "invalid_grant".into(),
+                status: Some(503),
+            }],
         ),
         row(
             "Date header 1 h ahead",

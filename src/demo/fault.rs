@@ -42,11 +42,15 @@ pub enum Fault {
     WrongContentType,
     /// 200 with a body over the client's 64 KiB cap.
     Oversized,
-    /// An OAuth error answer (`slow_down`, `authorization_pending`, `expired_token`, …).
+    /// An OAuth error answer (`slow_down`, `authorization_pending`, `expired_token`, …), with
+    /// HTTP 400 or another status (a gateway's `503 {"error":"invalid_grant"}`).
     #[serde(rename = "oauth")]
     OAuth {
         /// The error code.
         error: String,
+        /// The HTTP status; 400 when not given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
     },
     /// Answer normally, with a `Date` header this many seconds off.
     SkewedDate {
@@ -75,7 +79,14 @@ impl Fault {
             Self::MalformedJson => "malformed JSON".into(),
             Self::WrongContentType => "HTML instead of JSON".into(),
             Self::Oversized => "body over 64 KiB".into(),
-            Self::OAuth { error } => error.clone(),
+            Self::OAuth {
+                error,
+                status: None,
+            } => error.clone(),
+            Self::OAuth {
+                error,
+                status: Some(status),
+            } => format!("HTTP {status} + {error}"),
             Self::SkewedDate { seconds } => format!("Date header {seconds:+} s"),
         }
     }
@@ -102,8 +113,10 @@ impl Fault {
             )
                 .into_response(),
             Self::Oversized => json_text(&format!(r#"{{"padding":"{}"}}"#, "x".repeat(100 * 1024))),
-            Self::OAuth { error } => (
-                StatusCode::BAD_REQUEST,
+            Self::OAuth { error, status } => (
+                status
+                    .and_then(|s| StatusCode::from_u16(s).ok())
+                    .unwrap_or(StatusCode::BAD_REQUEST),
                 axum::Json(serde_json::json!({ "error": error })),
             )
                 .into_response(),
@@ -244,6 +257,7 @@ fn chaos_choices(path: &str) -> Vec<Fault> {
     if path.ends_with("/token") {
         faults.push(Fault::OAuth {
             error: "slow_down".into(),
+            status: None,
         });
     }
     faults
@@ -278,7 +292,8 @@ mod tests {
         assert_eq!(
             fault,
             Fault::OAuth {
-                error: "slow_down".into()
+                error: "slow_down".into(),
+                status: None,
             }
         );
     }
