@@ -67,10 +67,10 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn pair_against_a_server_prints_json_events_and_stores_the_tokens() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let base = server.base_url().to_string();
     let host = server
@@ -114,10 +114,10 @@ async fn pair_against_a_server_prints_json_events_and_stores_the_tokens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn with_no_secret_pair_uses_the_built_in_demo_server() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let account = kc.track("CAM-DEMO-1@demo");
     let mut run = Running::start(c2c_pair(&kc, &["pair", "--device", "CAM-DEMO-1", "--json"]));
     assert_eq!(run.until("server").await["demo"], true);
@@ -158,10 +158,10 @@ fn assert_failure(output: &Output, code: i32, says: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn bad_usage_and_configuration_exit_2() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let long = "x".repeat(129);
     for (args, says) in [
         (vec!["pair", "--device", ""], "enter a device id"),
@@ -204,10 +204,10 @@ async fn bad_usage_and_configuration_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn refusals_and_failures_have_their_own_exit_codes() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let base = server.base_url().to_string();
 
@@ -256,10 +256,10 @@ async fn refusals_and_failures_have_their_own_exit_codes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn an_expired_code_exits_4_and_a_denied_one_exits_3() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let config = DemoConfig {
         expires_in: std::time::Duration::from_millis(600),
         ..common::fast_config()
@@ -336,11 +336,11 @@ impl Running {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn a_client_secret_set_from_stdin_is_used_from_the_keychain() {
     use tokio::io::AsyncWriteExt as _;
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let base = server.base_url().to_string();
     let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
@@ -458,10 +458,10 @@ async fn fleet_command(kc: &TestKeychain, server: &DemoServer, args: &[&str]) ->
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn token_prints_only_the_token_and_refreshes_an_expired_one_first() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
     let account = pair_with_cli(&kc, &server, "CAM-TOKEN").await;
@@ -515,10 +515,10 @@ async fn token_prints_only_the_token_and_refreshes_an_expired_one_first() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn status_refresh_and_unpair_from_the_command_line() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let account = pair_with_cli(&kc, &server, "CAM-FLEET").await;
 
@@ -578,10 +578,10 @@ async fn status_refresh_and_unpair_from_the_command_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn a_wrong_secret_on_refresh_keeps_the_pairing_and_unpair_local_forgets_without_the_server() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
     let account = pair_with_cli(&kc, &server, "CAM-CONF").await;
@@ -628,10 +628,10 @@ async fn a_wrong_secret_on_refresh_keeps_the_pairing_and_unpair_local_forgets_wi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn a_revoked_device_needs_re_pairing_exit_3() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     pair_with_cli(&kc, &server, "CAM-REVOKED").await;
     Control::new(server.base_url())
@@ -659,10 +659,10 @@ async fn a_closed_stdout_is_not_a_crash() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn upload_sends_the_test_clip_or_a_file_and_explains_a_paused_channel() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
     pair_with_cli(&kc, &server, "CAM-UP").await;
@@ -721,10 +721,10 @@ async fn upload_sends_the_test_clip_or_a_file_and_explains_a_paused_channel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn doctor_names_an_unreachable_api_base_and_prints_no_secret() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let account = pair_with_cli(&kc, &server, "CAM-DOCTOR").await;
     let stored = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
@@ -838,10 +838,10 @@ async fn completions_man_page_and_version_are_generated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the_line() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let file = kc.config_dir.path().join("config.toml");
     std::fs::write(
@@ -925,10 +925,10 @@ async fn the_configuration_file_is_used_overridden_shown_and_its_errors_name_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn a_computer_without_root_certificates_is_told_what_to_install() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     // An empty trust store, as on a minimal system without ca-certificates.
     let empty = tempfile::tempdir().unwrap();
     let bundle = empty.path().join("none.pem");

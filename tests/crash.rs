@@ -127,10 +127,10 @@ const WINDOW_BOUND_MS: u128 = 250;
     clippy::too_many_lines,
     reason = "one end-to-end scenario, read top to bottom"
 )]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn killed_refreshes_and_pairings_never_leave_a_mixed_or_damaged_set() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let server = DemoServer::start(common::fast_config()).await.unwrap();
     let control = Control::new(server.base_url());
     let base = server.base_url().to_string();

@@ -29,9 +29,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn type_a_device_id_pair_scan_approve_and_see_paired() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let account = kc.track("CAM-GUI-1@demo");
     let mut window = Window::demo(&kc);
     let link = window.request_code("CAM-GUI-1");
@@ -66,9 +64,7 @@ fn type_a_device_id_pair_scan_approve_and_see_paired() {
 
 #[test]
 fn cancel_stops_polling_at_once() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = Window::demo(&kc);
     let control = Control::from_link(&window.request_code("CAM-GUI-CANCEL"));
     let rt = runtime();
@@ -102,9 +98,7 @@ fn cancel_stops_polling_at_once() {
 
 #[test]
 fn bad_device_ids_are_explained_in_the_window() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = Window::demo(&kc);
     window.click("Pair");
     window.harness.get_by_label_contains("enter a device id");
@@ -118,9 +112,7 @@ fn bad_device_ids_are_explained_in_the_window() {
 
 #[test]
 fn a_plain_http_api_base_is_refused_in_the_window() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     // Bypass the command line's check: the worker validates again before any request.
     let insecure = Url::parse("http://api.example.com/").unwrap();
     let mut window = Window::open(service_choice(&insecure, "s"), &kc);
@@ -129,9 +121,7 @@ fn a_plain_http_api_base_is_refused_in_the_window() {
 
 /// Pairs against `base` with `secret` and returns once the window shows `says`.
 fn pairing_fails_with(base: &Url, secret: &str, headline: &str, says: &str) {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = Window::open(service_choice(base, secret), &kc);
     window.until_label_contains("Pairs with");
     window.type_device_id("CAM-GUI-BAD");
@@ -179,9 +169,7 @@ fn malformed_and_oversized_answers_are_shown_plainly() {
 
 #[test]
 fn a_client_secret_saved_in_settings_switches_from_demo_to_the_service() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let rt = runtime();
     let server = rt
         .block_on(DemoServer::start(common::fast_config()))
@@ -235,9 +223,7 @@ fn a_client_secret_saved_in_settings_switches_from_demo_to_the_service() {
 
 #[test]
 fn add_two_devices_pair_both_and_see_both_in_the_device_list() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     kc.track("CAM-A@demo");
     kc.track("CAM-B@demo");
     let mut window = Window::demo(&kc);
@@ -301,9 +287,7 @@ fn add_two_devices_pair_both_and_see_both_in_the_device_list() {
 
 #[test]
 fn refresh_and_unpair_from_the_device_list() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let account = kc.track("CAM-LIST@demo");
     let mut window = Window::demo(&kc);
     let link = window.request_code("CAM-LIST");
@@ -326,9 +310,7 @@ fn refresh_and_unpair_from_the_device_list() {
 
 #[test]
 fn a_device_can_be_forgotten_here_without_the_server() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let account = kc.track("CAM-FORGET@demo");
     let mut window = Window::demo(&kc);
     let control = pair_in_window(&mut window, "CAM-FORGET");
@@ -360,9 +342,7 @@ fn pair_in_window(window: &mut Window, device: &str) -> Control {
 
 #[test]
 fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     kc.track("CAM-BEAT@demo");
     kc.track("CAM-WITNESS@demo");
     let every = Duration::from_millis(200);
@@ -407,11 +387,9 @@ fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries(
 
 #[test]
 fn tokens_the_keychain_refused_are_held_and_saved_before_the_device_is_used_again() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let account = kc.track("CAM-HELD@demo");
-    let store = Arc::new(common::RefusingWrites::new(&kc.service));
+    let store = Arc::new(kc.refusing_writes());
     let mut window = Window::open_setup(WorkerSetup {
         choice: demo_choice(common::fast_config()),
         keychain: c2c_pair::keychain::Keychain::new(
@@ -474,9 +452,7 @@ fn all_texts(harness: &Harness<'static, PairApp>) -> String {
 
 #[test]
 fn no_secret_is_ever_rendered() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let account = kc.track("CAM-SHOWN@demo");
     let mut window = Window::demo(&kc);
     let link = window.request_code("CAM-SHOWN");
@@ -517,11 +493,9 @@ fn no_secret_is_ever_rendered() {
 
 #[test]
 fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let account = kc.track("CAM-UNSAVED@demo");
-    let store = Arc::new(common::RefusingWrites::new(&kc.service));
+    let store = Arc::new(kc.refusing_writes());
     store
         .refuse_token_sets
         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -592,9 +566,7 @@ fn press(window: &mut Window, key: egui::Key) -> Vec<egui::ViewportCommand> {
 
 #[test]
 fn the_booth_loop_pairs_shows_success_then_a_fresh_code_and_keeps_nothing() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = presenter(&kc);
     window.harness.get_by_label("Connect a camera to Frame.io");
     // Sized to read across a booth: at least 40 % of the shorter side of the window.
@@ -624,8 +596,7 @@ fn the_booth_loop_pairs_shows_success_then_a_fresh_code_and_keeps_nothing() {
         })
     });
     // Demo presenter mode keeps nothing: no keychain entry, no device record.
-    let store = c2c_pair::keychain::OsStore::new(kc.service.clone());
-    assert!(store.accounts().unwrap().is_empty(), "no credentials kept");
+    assert!(kc.accounts().is_empty(), "no credentials kept");
     assert!(
         kc.registry.load().unwrap().devices.is_empty(),
         "the device list is untouched"
@@ -638,9 +609,7 @@ fn the_booth_loop_pairs_shows_success_then_a_fresh_code_and_keeps_nothing() {
 
 #[test]
 fn the_code_can_be_hidden_from_people_behind_the_visitor() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = presenter(&kc);
     let link = window.qr_link();
     let code = group_code(link.rsplit('/').next().unwrap());
@@ -666,9 +635,7 @@ fn the_code_can_be_hidden_from_people_behind_the_visitor() {
 
 #[test]
 fn booth_keys_new_code_full_screen_and_leave() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = presenter(&kc);
     let first = window.qr_link();
     window.harness.key_press(egui::Key::Space);
@@ -703,9 +670,7 @@ fn booth_keys_new_code_full_screen_and_leave() {
 
 #[test]
 fn a_test_clip_upload_shows_progress_to_100_percent_and_arrives() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     kc.track("CAM-CLIP@demo");
     let mut window = Window::demo(&kc);
     let control = pair_in_window(&mut window, "CAM-CLIP");
@@ -723,9 +688,7 @@ fn a_test_clip_upload_shows_progress_to_100_percent_and_arrives() {
 
 #[test]
 fn export_report_saves_the_fleet_as_csv_and_json_with_the_last_upload() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     kc.track("CAM-REPORT@demo");
     let reports = kc.config_dir.path().join("reports");
     let options = UiOptions {
@@ -772,9 +735,7 @@ fn export_report_saves_the_fleet_as_csv_and_json_with_the_last_upload() {
 
 #[test]
 fn the_network_indicator_says_whether_the_server_answers() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = Window::demo(&kc);
     window.until_label("Online: the built-in demo server answers");
 
@@ -785,9 +746,7 @@ fn the_network_indicator_says_whether_the_server_answers() {
 
 #[test]
 fn copy_diagnostics_shows_the_checks_and_no_secret() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     kc.track("CAM-DIAG@demo");
     // The log file this process writes (as the app's start-up makes it); no other test of
     // this binary reads it.
@@ -814,8 +773,9 @@ fn copy_diagnostics_shows_the_checks_and_no_secret() {
         })
         .unwrap_or_default();
     let log_path = log.path().display().to_string();
+    let keychain = format!("Keychain: {}", kc.keychain.describe());
     for expected in [
-        "Keychain: Secret Service",
+        keychain.as_str(),
         "Devices: 1 in ",
         "API base: ",
         &format!("Log file: {log_path}"),
@@ -835,9 +795,7 @@ fn copy_diagnostics_shows_the_checks_and_no_secret() {
 
 #[test]
 fn theme_and_zoom_change_from_the_bar_and_the_keyboard() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let mut window = Window::demo(&kc);
     let theme = |w: &Window| w.harness.ctx.options(|o| o.theme_preference);
     window.click("Dark");
@@ -865,9 +823,7 @@ fn theme_and_zoom_change_from_the_bar_and_the_keyboard() {
 
 #[test]
 fn every_control_has_a_name_and_the_keyboard_alone_can_pair() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     kc.track("CAM-KEYS@demo");
     let mut window = Window::demo(&kc);
     for node in window.harness.root().children_recursive() {
@@ -909,9 +865,7 @@ fn every_control_has_a_name_and_the_keyboard_alone_can_pair() {
 
 #[test]
 fn settings_say_where_the_configuration_file_is() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let file = kc.config_dir.path().join("config.toml");
     let options = UiOptions {
         config_file: Some(file.clone()),

@@ -7,10 +7,6 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-/// Same switch as the other keychain tests: without it, missing tools mean "skip".
-const REQUIRE_KEYCHAIN_ENV: &str = "C2C_PAIR_REQUIRE_KEYCHAIN";
-const REQUIRE_DISPLAY_ENV: &str = "C2C_PAIR_REQUIRE_DISPLAY";
-
 /// Creates a login keyring unlocked with a password, stores one item, then locks it.
 const LOCKED_KEYRING: &str = r#"
 export XDG_DATA_HOME=$(mktemp -d)
@@ -28,23 +24,22 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn tools_present() -> bool {
-    let present = [
+/// Panics (saying what is missing) without the D-Bus and gnome-keyring tools: these tests are
+/// ignored by a plain `cargo test` and run by CI.
+fn assert_tools_present() {
+    let missing: Vec<&str> = [
         "dbus-run-session",
         "gnome-keyring-daemon",
         "secret-tool",
         "dbus-send",
     ]
     .into_iter()
-    .all(have);
+    .filter(|tool| !have(tool))
+    .collect();
     assert!(
-        present || std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() != Ok("1"),
-        "{REQUIRE_KEYCHAIN_ENV}=1 but dbus or gnome-keyring tools are missing"
+        missing.is_empty(),
+        "needs {missing:?} (Debian: dbus, gnome-keyring, libsecret-tools)"
     );
-    if !present {
-        eprintln!("skipped: needs dbus-run-session, gnome-keyring, secret-tool and dbus-send");
-    }
-    present
 }
 
 /// Runs `c2c-pair pair --json` inside a fresh D-Bus session prepared by `setup`.
@@ -115,39 +110,35 @@ fn assert_keychain_failure(output: &Output, says: &str) {
 }
 
 #[test]
+#[ignore = "needs dbus-run-session, gnome-keyring and secret-tool (and an X display for the \
+            unlock prompt); run .ci/run"]
 fn a_locked_keychain_fails_before_any_code_and_says_to_unlock_it() {
-    if !tools_present() {
-        return;
-    }
+    assert_tools_present();
     // Without a display the unlock prompt cannot open, so the keychain refuses at once.
     let output = pair_in_session(LOCKED_KEYRING, None, "5");
     assert_keychain_failure(&output, "locked or refused access");
 }
 
 #[test]
+#[ignore = "needs dbus-run-session, gnome-keyring and secret-tool (and an X display for the \
+            unlock prompt); run .ci/run"]
 fn a_keychain_waiting_on_a_prompt_fails_at_the_timeout() {
-    if !tools_present() {
-        return;
-    }
+    assert_tools_present();
     // With a display, gnome-keyring opens its unlock prompt and waits for a password nobody
     // types: the call hangs, and our timeout ends it.
-    let Some(display) = std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()) else {
-        assert!(
-            std::env::var(REQUIRE_DISPLAY_ENV).as_deref() != Ok("1"),
-            "{REQUIRE_DISPLAY_ENV}=1 but there is no X display"
-        );
-        eprintln!("skipped: needs an X display for the unlock prompt (run under xvfb-run -a)");
-        return;
-    };
+    let display = std::env::var("DISPLAY")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .expect("an X display for the unlock prompt (run under xvfb-run -a)");
     let output = pair_in_session(LOCKED_KEYRING, Some(&display), "1");
     assert_keychain_failure(&output, "did not answer within 1 s");
 }
 
 #[test]
+#[ignore = "needs dbus-run-session, gnome-keyring and secret-tool (and an X display for the \
+            unlock prompt); run .ci/run"]
 fn doctor_reports_a_locked_keychain_first_with_the_fix() {
-    if !tools_present() {
-        return;
-    }
+    assert_tools_present();
     let closed = "http://127.0.0.1:9/";
     let output = in_session(LOCKED_KEYRING, None, &["--api-base", closed, "doctor"]);
     let report = String::from_utf8_lossy(&output.stdout);

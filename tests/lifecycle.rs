@@ -72,9 +72,7 @@ async fn refreshes(control: &Control, device: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotates_and_the_spent_refresh_token_is_refused() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let record = pair(&ctx, &control, "CAM-ROTATE").await;
     kc.track(&record.account());
@@ -127,10 +125,8 @@ async fn refresh_rotates_and_the_spent_refresh_token_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_keychain_write_keeps_the_old_set_and_reports_it() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
-    let store = Arc::new(common::RefusingWrites::new(&kc.service));
+    let kc = common::test_keychain();
+    let store = Arc::new(kc.refusing_writes());
     let (_server, control, ctx) = setup(&kc).await;
     let ctx = Context {
         keychain: Keychain::new(store.clone(), c2c_pair::keychain::DEFAULT_TIMEOUT),
@@ -178,9 +174,7 @@ async fn a_failed_keychain_write_keeps_the_old_set_and_reports_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_401_from_device_info_refreshes_once_and_the_retry_succeeds() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let record = pair(&ctx, &control, "CAM-401").await;
     kc.track(&record.account());
@@ -214,9 +208,7 @@ async fn a_401_from_device_info_refreshes_once_and_the_retry_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_refresh_means_re_pairing_without_a_retry_loop() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let record = pair(&ctx, &control, "CAM-GONE").await;
     kc.track(&record.account());
@@ -256,9 +248,7 @@ async fn a_refused_refresh_means_re_pairing_without_a_retry_loop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpair_revokes_at_the_server_then_forgets_the_device() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let record = pair(&ctx, &control, "CAM-BYE").await;
     let account = kc.track(&record.account());
@@ -296,9 +286,7 @@ async fn unpair_revokes_at_the_server_then_forgets_the_device() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpair_answered_with_503_keeps_everything_and_is_pending() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let record = pair(&ctx, &control, "CAM-LATER").await;
     let account = kc.track(&record.account());
@@ -322,9 +310,7 @@ async fn unpair_answered_with_503_keeps_everything_and_is_pending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_near_expiry_is_refreshed_before_it_is_used() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let record = pair(&ctx, &control, "CAM-OLD").await;
     kc.track(&record.account());
@@ -359,9 +345,7 @@ async fn a_token_near_expiry_is_refreshed_before_it_is_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_devices_pair_concurrently_each_with_its_own_tokens() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;
     let runs: Vec<_> = (0..10)
         .map(|i| {

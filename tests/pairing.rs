@@ -151,25 +151,19 @@ async fn pair_and_check(kc: &TestKeychain, body: BodyEncoding, device: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairs_end_to_end_into_the_os_keychain_with_urlencoded_bodies() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     pair_and_check(&kc, BodyEncoding::Urlencoded, "CAM-URLENC-1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairs_end_to_end_with_multipart_bodies() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     pair_and_check(&kc, BodyEncoding::Multipart, "CAM-MULTI-1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_down_raises_the_interval_by_five_seconds_for_later_polls() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, control) = fast_server().await;
     let backend = common::backend_for(&server, common::demo_secret());
     kc.track(&token_account(
@@ -207,9 +201,7 @@ async fn slow_down_raises_the_interval_by_five_seconds_for_later_polls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn denial_and_server_side_expiry_stop_with_clear_reasons() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, control) = fast_server().await;
 
     let mut run = start_on(&server, &kc, "CAM-DENY");
@@ -237,9 +229,7 @@ async fn denial_and_server_side_expiry_stop_with_clear_reasons() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_local_deadline_ends_polling_when_the_server_says_nothing() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let config = DemoConfig {
         expires_in: Duration::from_millis(700),
         ..common::fast_config()
@@ -265,9 +255,7 @@ async fn the_local_deadline_ends_polling_when_the_server_says_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_polling_at_once() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, control) = fast_server().await;
     let mut run = start_on(&server, &kc, "CAM-CANCEL");
     run.code().await;
@@ -296,9 +284,7 @@ async fn cancel_stops_polling_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_client_secret_is_refused_before_any_code() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, _control) = fast_server().await;
     let mut run = start(
         kc.context(common::backend_for(&server, "not-the-secret")),

@@ -77,10 +77,10 @@ fn all_files_text(dir: &std::path::Path) -> String {
     clippy::too_many_lines,
     reason = "one end-to-end scenario, read top to bottom"
 )]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn no_secret_reaches_logs_output_files_or_debug() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let client_secret = format!("model-secret-{:016x}", rand::random::<u64>());
     let config = DemoConfig {
         client_secret: client_secret.clone(),
@@ -227,10 +227,10 @@ async fn no_secret_reaches_logs_output_files_or_debug() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
 async fn the_embedded_server_logs_no_secret_either() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::os_keychain();
     let account = kc.track("CAM-DEMOLEAK@demo");
     let mut pair = c2c_pair(&kc, "", &["pair", "--device", "CAM-DEMOLEAK", "--json"]);
     pair.env_remove("C2C_PAIR_CLIENT_SECRET");

@@ -26,9 +26,7 @@ const SEED: u64 = 20261128;
     reason = "one end-to-end scenario, read top to bottom"
 )]
 async fn pairings_under_random_faults_end_well_and_lose_no_token() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let pairings: usize = std::env::var("C2C_PAIR_SOAK_PAIRINGS")
         .ok()
         .and_then(|n| n.parse().ok())

@@ -47,9 +47,7 @@ async fn send_clip(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_clip_arrives_whole_and_is_recorded() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, _control, ctx, record) = paired(&kc, "CAM-UP").await;
     let (progress, watcher) = watch::channel(Progress::default());
     let outcome = send_clip(&ctx, &record, &progress).await.unwrap();
@@ -88,9 +86,7 @@ async fn the_test_clip_arrives_whole_and_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_file_goes_in_parts_with_rising_progress() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, _control, ctx, record) = paired(&kc, "CAM-BIG").await;
     let size = 20 * 1024 * 1024 + 123;
     let media = Media {
@@ -129,9 +125,7 @@ async fn a_large_file_goes_in_parts_with_rising_progress() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_channel_and_an_expired_token_are_handled() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (_server, control, ctx, record) = paired(&kc, "CAM-PAUSE").await;
     control.pause("CAM-PAUSE").await;
     let (progress, _) = watch::channel(Progress::default());
@@ -167,9 +161,7 @@ async fn a_paused_channel_and_an_expired_token_are_handled() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stops_an_upload_under_way() {
-    let Some(kc) = common::os_keychain() else {
-        return;
-    };
+    let kc = common::test_keychain();
     let (server, _control, ctx, record) = paired(&kc, "CAM-STOP").await;
     let media = Media {
         name: "long.mov".into(),

@@ -101,7 +101,7 @@ async fn gap_ratios(
 /// Poll timing: gaps / interval for several devices polling at once, and the gap after a
 /// `slow_down`.
 pub fn poll_timing(size: Size, section: &mut Section) {
-    let kc = common::os_keychain().expect("a Secret Service (run under .ci/with-keyring)");
+    let kc = common::test_keychain();
     let rt = runtime();
     let interval = size.interval.as_secs_f64();
     let (mut ratios, after_slow_down) = rt.block_on(async {
@@ -207,7 +207,7 @@ fn unix_ms_now() -> f64 {
     reason = "one measured scenario, read top to bottom"
 )]
 pub fn approval_to_screen(size: Size, section: &mut Section) {
-    let kc = common::os_keychain().expect("a Secret Service");
+    let kc = common::test_keychain();
     let (woke, wakes) = mpsc::channel::<()>();
     let setup = WorkerSetup {
         choice: BackendChoice {
@@ -347,7 +347,7 @@ pub fn approval_to_screen(size: Size, section: &mut Section) {
 
 /// N pairings at once in one process: CPU seconds and RSS per pairing, early polls.
 pub fn scale(size: Size, section: &mut Section) {
-    let kc = common::os_keychain().expect("a Secret Service");
+    let kc = common::test_keychain();
     let rt = runtime();
     let pid = std::process::id();
     let mut per_pairing = Vec::new();

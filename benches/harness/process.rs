@@ -187,7 +187,7 @@ fn curl_round_trip(runs: usize) -> f64 {
 
 /// Cold start of the window and of the CLI's `pair --json`.
 pub fn cold_start(size: Size, section: &mut Section) {
-    let kc = common::os_keychain().expect("a Secret Service");
+    let kc = common::os_keychain();
     let mut bare_ms = starts(size.starts, |_| bare(), FIRST_FRAME);
     let curl_ms = curl_round_trip(size.starts.max(3));
     let floor = median(&mut bare_ms) + curl_ms;
@@ -246,7 +246,7 @@ fn idle_usage(running: &Running, idle: Duration) -> (f64, f64) {
 
 /// CPU and memory while a code waits on screen: alone, and with paired devices listed.
 pub fn idle(size: Size, section: &mut Section) {
-    let kc = common::os_keychain().expect("a Secret Service");
+    let kc = common::os_keychain();
     let mut bare = Running::start(bare());
     bare.until(FIRST_FRAME);
     let (bare_cpu, bare_rss) = idle_usage(&bare, size.idle);

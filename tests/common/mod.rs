@@ -372,8 +372,9 @@ impl Control {
     }
 }
 
-/// The real OS keychain under a throwaway service name, and a throwaway config directory
-/// for the device list; both are cleaned up on drop.
+/// A keychain for a test — the real OS one under a throwaway service name, or (for tests of
+/// logic and UI on a machine without a Secret Service) an in-memory store — and a throwaway
+/// config directory for the device list; both are cleaned up on drop.
 pub struct TestKeychain {
     /// Async access, as the app uses it.
     pub keychain: Keychain,
@@ -383,8 +384,24 @@ pub struct TestKeychain {
     pub registry: Registry,
     /// The temporary config directory (`C2C_PAIR_CONFIG_DIR` for the binary).
     pub config_dir: tempfile::TempDir,
-    store: Arc<OsStore>,
+    store: Backing,
     accounts: Mutex<Vec<String>>,
+}
+
+/// Where a [`TestKeychain`] keeps its secrets.
+#[derive(Clone)]
+enum Backing {
+    Os(Arc<OsStore>),
+    Memory(Arc<c2c_pair::keychain::MemoryStore>),
+}
+
+impl Backing {
+    fn store(&self) -> Arc<dyn CredentialStore> {
+        match self {
+            Self::Os(store) => store.clone(),
+            Self::Memory(store) => store.clone(),
+        }
+    }
 }
 
 impl TestKeychain {
@@ -403,9 +420,27 @@ impl TestKeychain {
         }
     }
 
-    /// Reads an account directly from the OS store.
+    /// Reads an account directly from the store.
     pub fn read(&self, account: &str) -> Option<SecretString> {
-        self.store.get(account).expect("keychain readable")
+        self.store.store().get(account).expect("keychain readable")
+    }
+
+    /// Every account stored under this keychain's service.
+    pub fn accounts(&self) -> Vec<String> {
+        match &self.store {
+            Backing::Os(store) => store.accounts().expect("keychain listable"),
+            Backing::Memory(store) => store.accounts(),
+        }
+    }
+
+    /// The same store, with writes a test can refuse (see [`RefusingWrites`]).
+    pub fn refusing_writes(&self) -> RefusingWrites {
+        RefusingWrites::over(self.store.store())
+    }
+
+    /// Whether this is the real OS keychain (else the in-memory store).
+    pub fn is_os(&self) -> bool {
+        matches!(self.store, Backing::Os(_))
     }
 }
 
@@ -413,47 +448,77 @@ impl Drop for TestKeychain {
     /// Deletes what the test named and anything else left under the throwaway service.
     fn drop(&mut self) {
         let mut accounts = self.accounts.lock().unwrap().clone();
-        accounts.extend(self.store.accounts().unwrap_or_default());
+        if let Backing::Os(store) = &self.store {
+            accounts.extend(store.accounts().unwrap_or_default());
+        }
+        let store = self.store.store();
         for account in accounts {
-            let _ = self.store.delete(&account);
+            let _ = store.delete(&account);
         }
     }
 }
 
-/// The real OS keychain, or `None` (test skipped) when no Secret Service is reachable —
-/// unless `C2C_PAIR_REQUIRE_KEYCHAIN=1`, where that is a failure.
-pub fn os_keychain() -> Option<TestKeychain> {
+/// The real OS keychain under a throwaway service, for tests whose subject is the keychain
+/// or the binary (which always uses the OS keychain). Such tests are `#[ignore]`d for a plain
+/// `cargo test`; CI runs them (`--include-ignored`), and without a Secret Service they fail,
+/// saying so — they never pass having done nothing.
+pub fn os_keychain() -> TestKeychain {
+    try_os_keychain().unwrap_or_else(|error| {
+        panic!("this test needs a Secret Service (run it inside .ci/with-keyring): {error}")
+    })
+}
+
+/// A keychain for tests of logic and UI: the OS keychain when a Secret Service answers, else
+/// an in-memory store, so the test runs for real on any machine. `C2C_PAIR_REQUIRE_KEYCHAIN=1`
+/// (CI) insists on the OS keychain.
+pub fn test_keychain() -> TestKeychain {
+    match try_os_keychain() {
+        Ok(keychain) => keychain,
+        Err(error) if std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() == Ok("1") => {
+            panic!("{REQUIRE_KEYCHAIN_ENV}=1 but the OS keychain is not usable: {error}")
+        }
+        Err(_) => {
+            let store = Arc::new(c2c_pair::keychain::MemoryStore::default());
+            test_keychain_over(
+                "in-memory".to_owned(),
+                Backing::Memory(store.clone()),
+                store,
+            )
+        }
+    }
+}
+
+fn try_os_keychain() -> Result<TestKeychain, KeychainError> {
     let service = format!(
         "c2c-pair-test-{}-{:08x}",
         std::process::id(),
         rand::random::<u32>()
     );
     let store = Arc::new(OsStore::new(service.clone()));
-    let keychain = Keychain::new(store.clone(), c2c_pair::keychain::DEFAULT_TIMEOUT);
     let probe = format!("availability-{:08x}", rand::random::<u32>());
-    let available = store
+    store
         .set(&probe, &SecretString::from("probe"))
-        .and_then(|()| store.delete(&probe));
-    match available {
-        Ok(_) => {
-            let config_dir = tempfile::tempdir().unwrap();
-            let registry = Registry::in_dir(config_dir.path());
-            Some(TestKeychain {
-                keychain,
-                service,
-                registry,
-                config_dir,
-                store,
-                accounts: Mutex::new(Vec::new()),
-            })
-        }
-        Err(error) if std::env::var(REQUIRE_KEYCHAIN_ENV).as_deref() == Ok("1") => {
-            panic!("{REQUIRE_KEYCHAIN_ENV}=1 but the OS keychain is not usable: {error}")
-        }
-        Err(error) => {
-            eprintln!("skipped: no usable OS keychain ({error}); run under .ci/with-keyring");
-            None
-        }
+        .and_then(|()| store.delete(&probe))?;
+    Ok(test_keychain_over(
+        service,
+        Backing::Os(store.clone()),
+        store,
+    ))
+}
+
+fn test_keychain_over(
+    service: String,
+    backing: Backing,
+    store: Arc<dyn CredentialStore>,
+) -> TestKeychain {
+    let config_dir = tempfile::tempdir().unwrap();
+    TestKeychain {
+        keychain: Keychain::new(store, c2c_pair::keychain::DEFAULT_TIMEOUT),
+        service,
+        registry: Registry::in_dir(config_dir.path()),
+        config_dir,
+        store: backing,
+        accounts: Mutex::new(Vec::new()),
     }
 }
 
@@ -543,7 +608,7 @@ pub fn closed_port_url() -> Url {
 /// or only token sets (so the preflight passes and the failure comes after the tokens were
 /// issued).
 pub struct RefusingWrites {
-    inner: Box<dyn CredentialStore>,
+    inner: Arc<dyn CredentialStore>,
     /// Set to refuse every write.
     pub refuse: std::sync::atomic::AtomicBool,
     /// Set to refuse writes of token sets (accounts with an `@`) only.
@@ -553,15 +618,16 @@ pub struct RefusingWrites {
 impl RefusingWrites {
     /// The OS store under `service`, accepting writes for now.
     pub fn new(service: &str) -> Self {
-        Self::over(Box::new(OsStore::new(service.to_owned())))
+        Self::over(Arc::new(OsStore::new(service.to_owned())))
     }
 
     /// An in-memory store, accepting writes for now (for tests that need no Secret Service).
     pub fn in_memory() -> Self {
-        Self::over(Box::new(c2c_pair::keychain::MemoryStore::default()))
+        Self::over(Arc::new(c2c_pair::keychain::MemoryStore::default()))
     }
 
-    fn over(inner: Box<dyn CredentialStore>) -> Self {
+    /// `inner`, accepting writes for now.
+    pub fn over(inner: Arc<dyn CredentialStore>) -> Self {
         Self {
             inner,
             refuse: std::sync::atomic::AtomicBool::new(false),
