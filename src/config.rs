@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
-use crate::c2c::model::DEFAULT_SCOPE;
-
 /// Frame.io's API base.
 pub const FRAME_IO_API_BASE: &str = "https://api.frame.io";
+/// Scope a C2C hardware device asks for: create assets, and get refresh tokens.
+pub const DEFAULT_SCOPE: &str = "asset_create offline";
 /// Keychain host name of the embedded demo server, whatever port it listens on.
 pub const DEMO_KEYCHAIN_HOST: &str = "demo";
 

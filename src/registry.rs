@@ -16,7 +16,6 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::unix_seconds;
-use crate::keychain::token_account;
 
 /// Environment variable that moves the config directory (tests use a throwaway one).
 pub const CONFIG_DIR_ENV: &str = "C2C_PAIR_CONFIG_DIR";
@@ -119,11 +118,6 @@ pub struct DeviceRecord {
 }
 
 impl DeviceRecord {
-    /// The keychain account of its token set.
-    pub fn account(&self) -> String {
-        token_account(&self.device_id, &self.keychain_host)
-    }
-
     /// Its API base, checked against its keychain host: the host its credentials are stored
     /// under must be the API base's own (`demo` only on loopback), or an edited list could
     /// send one server's tokens to another.

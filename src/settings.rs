@@ -23,8 +23,8 @@ pub const FILE_ENV: &str = "C2C_PAIR_CONFIG";
 /// Prefix of the environment variables that override settings.
 const ENV_PREFIX: &str = "C2C_PAIR_";
 
-/// Default seconds between heartbeats of a paired device.
-pub const DEFAULT_HEARTBEAT: Duration = crate::worker::HEARTBEAT_EVERY;
+/// Default seconds between heartbeats of a paired device (the spec's window is 60–300 s).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(120);
 /// Default longest wait for one keychain call.
 pub const DEFAULT_KEYCHAIN_TIMEOUT: Duration = crate::keychain::DEFAULT_TIMEOUT;
 /// Default time presenter mode shows a success before the next code.

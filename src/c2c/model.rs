@@ -17,8 +17,6 @@ use crate::printable;
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// Grant type of a refresh (RFC 6749 §6).
 pub const REFRESH_TOKEN_GRANT: &str = "refresh_token";
-/// Scope a C2C hardware device asks for: create assets, and get refresh tokens.
-pub const DEFAULT_SCOPE: &str = "asset_create offline";
 /// RFC 8628 §3.2: "If no value is provided, clients MUST use 5 as the default."
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// What `slow_down` adds to the interval, for this and every later poll (RFC 8628 §3.5;

@@ -129,6 +129,14 @@ impl FailureKind {
     }
 }
 
+impl crate::registry::DeviceRecord {
+    /// The keychain account of its token set (the record itself holds no secret; this is
+    /// where the device layer finds them).
+    pub fn account(&self) -> String {
+        crate::keychain::token_account(&self.device_id, &self.keychain_host)
+    }
+}
+
 /// Tokens that were issued but not yet saved.
 #[derive(Debug, Clone)]
 pub struct UnsavedTokens {

@@ -36,8 +36,8 @@ use crate::report;
 use fleet::{Observed, key_of};
 pub use network::NetworkStatus;
 
-/// How often each paired device sends a heartbeat (the spec's window is 60–300 s).
-pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(120);
+/// How often each paired device sends a heartbeat unless the settings say otherwise.
+pub const HEARTBEAT_EVERY: Duration = crate::settings::DEFAULT_HEARTBEAT;
 
 /// What the UI asks for.
 #[derive(Debug)]
