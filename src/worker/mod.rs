@@ -282,6 +282,38 @@ fn rescue(error: LifecycleError, key: &DeviceKey, held: &Held) -> String {
     }
 }
 
+/// What a task needs to get a recorded device's context (see `State::context_source`).
+struct ContextSource {
+    known: Option<Arc<Backend>>,
+    setup: WorkerSetup,
+    reports: tokio_mpsc::UnboundedSender<Report>,
+}
+
+impl ContextSource {
+    /// The device's context: its server as known, or found now (its client secret read from
+    /// the keychain) and reported back to be kept.
+    async fn context(self, record: &DeviceRecord) -> Result<Context, String> {
+        let backend = if let Some(backend) = self.known {
+            backend
+        } else {
+            let found = Backend::for_record(&self.setup.choice, record, &self.setup.keychain)
+                .await
+                .map_err(|e| format!("{}: {e}", record.device_id))?;
+            let found = Arc::new(found);
+            let _ = self.reports.send(Report::ServerFound(
+                record.keychain_host.clone(),
+                found.clone(),
+            ));
+            found
+        };
+        Ok(Context {
+            backend,
+            keychain: self.setup.keychain,
+            registry: self.setup.registry,
+        })
+    }
+}
+
 /// What background tasks report back to the worker's loop.
 enum Report {
     /// A pairing run ended (the registry may have a new device).
@@ -290,6 +322,11 @@ enum Report {
     Heartbeat(DeviceKey, Option<String>),
     /// A round for a server without heartbeats kept the tokens fresh: nothing to show.
     KeptAlive(DeviceKey),
+    /// The client secret was saved and the backend set up anew (or why not): new pairings
+    /// use it (and leave demo mode); running ones finish with the backend they started with.
+    Reconnected(Box<Result<Backend, String>>),
+    /// The server of a device paired elsewhere, found by a task: kept for the next time.
+    ServerFound(String, Arc<Backend>),
     /// A requested action ended, with a line for the user.
     ActionDone(DeviceKey, String),
 }
@@ -330,7 +367,7 @@ async fn run(
                 None => break,
             },
             Some(report) = report_rx.recv() => worker.take(report),
-            _ = ticker.tick() => worker.heartbeat_round().await,
+            _ = ticker.tick() => worker.heartbeat_round(),
         }
     }
     #[expect(
@@ -393,29 +430,23 @@ impl State {
                 }
             }
             Command::SaveClientSecret(secret) => {
-                let saved = backend::save_client_secret(
-                    &self.setup.keychain,
-                    &self.setup.choice.profile,
-                    secret,
-                )
-                .await;
-                let reconnect = saved.is_ok();
-                self.outbox
-                    .send(Event::SecretSaved(saved.map_err(|e| e.to_string())));
-                // New pairings use the new secret (and leave demo mode); running ones finish
-                // with the backend they started with.
-                if reconnect
-                    && let Some(next) = connect(
-                        self.setup.choice.clone(),
-                        &self.setup.keychain,
-                        &self.outbox,
-                    )
-                    .await
-                {
-                    self.network.send_replace(network::target(&next));
-                    self.backend = Arc::new(next);
-                    self.other_servers.clear();
-                }
+                // Saving and reconnecting wait on the keychain: a task does both and reports
+                // the new backend back, so the loop goes on serving Cancel and the rest.
+                let (setup, outbox) = (self.setup.clone(), self.outbox.clone());
+                let reports = self.reports.clone();
+                tokio::spawn(async move {
+                    let saved =
+                        backend::save_client_secret(&setup.keychain, &setup.choice.profile, secret)
+                            .await;
+                    let reconnect = saved.is_ok();
+                    outbox.send(Event::SecretSaved(saved.map_err(|e| e.to_string())));
+                    if reconnect {
+                        let next = Backend::connect(setup.choice, &setup.keychain)
+                            .await
+                            .map_err(|e| e.to_string());
+                        let _ = reports.send(Report::Reconnected(Box::new(next)));
+                    }
+                });
             }
             Command::Import(path) => {
                 let outbox = self.outbox.clone();
@@ -424,8 +455,7 @@ impl State {
             Command::Upload(key) => {
                 let cancel = CancellationToken::new();
                 self.uploads.insert(key.clone(), cancel.clone());
-                self.act(key, "uploading the test clip…", Action::Upload(cancel))
-                    .await;
+                self.act(key, "uploading the test clip…", Action::Upload(cancel));
             }
             Command::ExportReport(dir) => {
                 let (registry, outbox) = (self.setup.registry.clone(), self.outbox.clone());
@@ -454,8 +484,8 @@ impl State {
                     cancel.cancel();
                 }
             }
-            Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh).await,
-            Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair).await,
+            Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh),
+            Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair),
             Command::Forget(key) => self.forget(key),
         }
     }
@@ -507,6 +537,23 @@ impl State {
                 self.heartbeats_in_flight.remove(&key);
                 return;
             }
+            Report::Reconnected(next) => {
+                match *next {
+                    Ok(next) => {
+                        self.network.send_replace(network::target(&next));
+                        // Ready only now: a pairing started on it goes to the new backend.
+                        self.outbox.send(Event::Ready(mode_of(&next)));
+                        self.backend = Arc::new(next);
+                        self.other_servers.clear();
+                    }
+                    Err(error) => self.outbox.send(Event::StartFailed(error)),
+                }
+                return;
+            }
+            Report::ServerFound(host, backend) => {
+                self.other_servers.insert(host, backend);
+                return;
+            }
             Report::Heartbeat(key, outcome) => {
                 self.heartbeats_in_flight.remove(&key);
                 self.observed.heartbeats.insert(key, outcome);
@@ -551,29 +598,23 @@ impl State {
         devices.into_iter().find(|d| d.is(&key.0, &key.1))
     }
 
-    /// A context for a recorded device: its own server, found once and kept.
-    async fn context_for(&mut self, record: &DeviceRecord) -> Result<Context, String> {
-        let backend = if record.keychain_host == self.backend.client.profile().keychain_host() {
-            self.backend.clone()
-        } else if let Some(backend) = self.other_servers.get(&record.keychain_host) {
-            backend.clone()
+    /// Where a recorded device's context comes from: its server when this worker already
+    /// knows it, else what a task needs to find it (reading a client secret can hang on the
+    /// keychain, so it never happens in the loop).
+    fn context_source(&self, record: &DeviceRecord) -> ContextSource {
+        let known = if record.keychain_host == self.backend.client.profile().keychain_host() {
+            Some(self.backend.clone())
         } else {
-            let backend = Backend::for_record(&self.setup.choice, record, &self.setup.keychain)
-                .await
-                .map_err(|e| format!("{}: {e}", record.device_id))?;
-            let backend = Arc::new(backend);
-            self.other_servers
-                .insert(record.keychain_host.clone(), backend.clone());
-            backend
+            self.other_servers.get(&record.keychain_host).cloned()
         };
-        Ok(Context {
-            backend,
-            keychain: self.setup.keychain.clone(),
-            registry: self.setup.registry.clone(),
-        })
+        ContextSource {
+            known,
+            setup: self.setup.clone(),
+            reports: self.reports.clone(),
+        }
     }
 
-    async fn act(&mut self, key: DeviceKey, busy: &'static str, action: Action) {
+    fn act(&mut self, key: DeviceKey, busy: &'static str, action: Action) {
         let Some(record) = self.record(&key) else {
             self.outbox.send(Event::Notice(format!(
                 "{} is no longer in the device list",
@@ -581,23 +622,28 @@ impl State {
             )));
             return;
         };
-        let context = match self.context_for(&record).await {
-            Ok(context) => context,
-            Err(message) => return self.outbox.send(Event::Notice(message)),
-        };
-        if !save_held(&self.held, &key, &context.keychain).await {
-            let line = format!(
-                "{}: the keychain still refuses its new credentials; unlock it first.",
-                key.0
-            );
-            return self.outbox.send(Event::Notice(line));
-        }
+        let source = self.context_source(&record);
         self.observed.busy.insert(key.clone(), busy);
         self.send_fleet();
         let reports = self.reports.clone();
         let held = self.held.clone();
         let outbox = self.outbox.clone();
         tokio::spawn(async move {
+            let context = match source.context(&record).await {
+                Ok(context) => context,
+                Err(message) => {
+                    let _ = reports.send(Report::ActionDone(key, message));
+                    return;
+                }
+            };
+            if !save_held(&held, &key, &context.keychain).await {
+                let line = format!(
+                    "{}: the keychain still refuses its new credentials; unlock it first.",
+                    key.0
+                );
+                let _ = reports.send(Report::ActionDone(key, line));
+                return;
+            }
             let line = match action {
                 Action::Refresh => match device::refresh(&context, &record).await {
                     Ok(_) => format!("{} refreshed.", record.device_id),
@@ -620,7 +666,7 @@ impl State {
 
     /// One heartbeat per paired device (refreshing first when due), and a retry of each
     /// pending unpair. Devices that need re-pairing are left alone: no retry loops.
-    async fn heartbeat_round(&mut self) {
+    fn heartbeat_round(&mut self) {
         let Ok(loaded) = self.setup.registry.load() else {
             return;
         };
@@ -634,16 +680,19 @@ impl State {
                 DeviceState::UnpairPending { .. } => Chore::RetryUnpair,
                 DeviceState::NeedsRepairing { .. } => continue,
             };
-            let Ok(context) = self.context_for(&record).await else {
-                continue;
-            };
-            if !save_held(&self.held, &key, &context.keychain).await {
-                continue;
-            }
+            let source = self.context_source(&record);
             self.heartbeats_in_flight.insert(key.clone());
             let reports = self.reports.clone();
             let held = self.held.clone();
             tokio::spawn(async move {
+                // No server or held tokens still unsaved: nothing to show this round.
+                let context = match source.context(&record).await {
+                    Ok(context) if save_held(&held, &key, &context.keychain).await => context,
+                    _ => {
+                        let _ = reports.send(Report::KeptAlive(key));
+                        return;
+                    }
+                };
                 let report = match chore {
                     Chore::Heartbeat => {
                         let beats = context.backend.client.profile().offers_heartbeat();
@@ -777,23 +826,27 @@ enum Chore {
 async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) -> Option<Backend> {
     match Backend::connect(choice, keychain).await {
         Ok(backend) => {
-            let mode = match &backend.demo_server {
-                Some(server) => Mode::Demo {
-                    approval_url: server.approval_url().to_string(),
-                    warning: backend.warning.clone(),
-                    reach: server.reach().clone(),
-                },
-                None => Mode::Live {
-                    api_base: backend.client.profile().api_base.to_string(),
-                },
-            };
-            outbox.send(Event::Ready(mode));
+            outbox.send(Event::Ready(mode_of(&backend)));
             Some(backend)
         }
         Err(error) => {
             outbox.send(Event::StartFailed(error.to_string()));
             None
         }
+    }
+}
+
+/// What the window shows of a backend.
+fn mode_of(backend: &Backend) -> Mode {
+    match &backend.demo_server {
+        Some(server) => Mode::Demo {
+            approval_url: server.approval_url().to_string(),
+            warning: backend.warning.clone(),
+            reach: server.reach().clone(),
+        },
+        None => Mode::Live {
+            api_base: backend.client.profile().api_base.to_string(),
+        },
     }
 }
 
