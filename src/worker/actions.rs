@@ -1,0 +1,233 @@
+//! What the user asks done to a paired device — refresh, unpair, upload the test clip,
+//! forget — each in a task that reports back, never in the loop; and refreshed tokens the
+//! keychain refused, held until it accepts them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::mpsc as tokio_mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{DeviceKey, Event, Outbox, Report, State, WorkerSetup};
+use crate::backend::Backend;
+use crate::device::{self, Context, LifecycleError, UnsavedTokens};
+use crate::keychain::Keychain;
+use crate::registry::DeviceRecord;
+
+/// Refreshed tokens the keychain refused, by device. The keychain still holds the spent set,
+/// so nothing else may use that device until these are saved.
+pub(super) type Held = Arc<Mutex<HashMap<DeviceKey, UnsavedTokens>>>;
+
+pub(super) fn held_lock(
+    held: &Held,
+) -> std::sync::MutexGuard<'_, HashMap<DeviceKey, UnsavedTokens>> {
+    held.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Saves any held tokens of a device; `false` while the keychain still refuses them.
+pub(super) async fn save_held(held: &Held, key: &DeviceKey, keychain: &Keychain) -> bool {
+    let tokens = held_lock(held).remove(key);
+    let Some(tokens) = tokens else { return true };
+    match tokens.save(keychain).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::warn!(device = %key.0, %error, "held tokens still cannot be saved");
+            held_lock(held).insert(key.clone(), tokens);
+            false
+        }
+    }
+}
+
+/// What a failed operation means for the user, holding on to tokens a refresh could not save.
+pub(super) fn rescue(error: LifecycleError, key: &DeviceKey, held: &Held) -> String {
+    match error {
+        LifecycleError::SaveFailed { unsaved, error, .. } => {
+            held_lock(held).insert(key.clone(), *unsaved);
+            format!(
+                "{}: refreshed, but the keychain refused the new credentials ({error}). They are \
+                 kept in memory and saved as soon as the keychain accepts them; unlock it.",
+                key.0
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+/// What a task needs to get a recorded device's context (see `State::context_source`).
+pub(super) struct ContextSource {
+    pub(super) known: Option<Arc<Backend>>,
+    pub(super) setup: WorkerSetup,
+    pub(super) reports: tokio_mpsc::UnboundedSender<Report>,
+}
+
+impl ContextSource {
+    /// The device's context: its server as known, or found now (its client secret read from
+    /// the keychain) and reported back to be kept.
+    pub(super) async fn context(self, record: &DeviceRecord) -> Result<Context, String> {
+        let backend = if let Some(backend) = self.known {
+            backend
+        } else {
+            let found = Backend::for_record(&self.setup.choice, record, &self.setup.keychain)
+                .await
+                .map_err(|e| format!("{}: {e}", record.device_id))?;
+            let found = Arc::new(found);
+            let _ = self.reports.send(Report::ServerFound(
+                record.keychain_host.clone(),
+                found.clone(),
+            ));
+            found
+        };
+        Ok(Context {
+            backend,
+            keychain: self.setup.keychain,
+            registry: self.setup.registry,
+        })
+    }
+}
+
+/// What the user asked to be done to a device.
+pub(super) enum Action {
+    Refresh,
+    Unpair,
+    /// Send the test clip, with progress and a way to cancel.
+    Upload(CancellationToken),
+}
+
+impl State {
+    /// Forgets a device here: no server, so no context (a server that is gone or a record
+    /// that is wrong must not stand in the way).
+    pub(super) fn forget(&mut self, key: DeviceKey) {
+        let Some(record) = self.record(&key) else {
+            return;
+        };
+        held_lock(&self.held).remove(&key);
+        self.observed.busy.insert(key.clone(), "forgetting…");
+        self.send_fleet();
+        let (keychain, registry) = (self.setup.keychain.clone(), self.setup.registry.clone());
+        let reports = self.reports.clone();
+        tokio::spawn(async move {
+            let line = match device::forget(&keychain, &registry, &record).await {
+                Ok(()) => format!(
+                    "{} forgotten on this computer; the server was not asked.",
+                    record.device_id
+                ),
+                Err(error) => error.to_string(),
+            };
+            let _ = reports.send(Report::ActionDone(key, line));
+        });
+    }
+
+    /// Where a recorded device's context comes from: its server when this worker already
+    /// knows it, else what a task needs to find it (reading a client secret can hang on the
+    /// keychain, so it never happens in the loop).
+    pub(super) fn context_source(&self, record: &DeviceRecord) -> ContextSource {
+        let known = if record.keychain_host == self.backend.client.profile().keychain_host() {
+            Some(self.backend.clone())
+        } else {
+            self.other_servers.get(&record.keychain_host).cloned()
+        };
+        ContextSource {
+            known,
+            setup: self.setup.clone(),
+            reports: self.reports.clone(),
+        }
+    }
+
+    pub(super) fn act(&mut self, key: DeviceKey, busy: &'static str, action: Action) {
+        let Some(record) = self.record(&key) else {
+            self.outbox.send(Event::Notice(format!(
+                "{} is no longer in the device list",
+                key.0
+            )));
+            return;
+        };
+        let source = self.context_source(&record);
+        self.observed.busy.insert(key.clone(), busy);
+        self.send_fleet();
+        let reports = self.reports.clone();
+        let held = self.held.clone();
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            let context = match source.context(&record).await {
+                Ok(context) => context,
+                Err(message) => {
+                    let _ = reports.send(Report::ActionDone(key, message));
+                    return;
+                }
+            };
+            if !save_held(&held, &key, &context.keychain).await {
+                let line = format!(
+                    "{}: the keychain still refuses its new credentials; unlock it first.",
+                    key.0
+                );
+                let _ = reports.send(Report::ActionDone(key, line));
+                return;
+            }
+            let line = match action {
+                Action::Refresh => match device::refresh(&context, &record).await {
+                    Ok(_) => format!("{} refreshed.", record.device_id),
+                    Err(error) => rescue(error, &key, &held),
+                },
+                Action::Unpair => match device::unpair(&context, &record).await {
+                    Ok(done) => match done.note {
+                        Some(note) => format!("{} unpaired: {note}.", record.device_id),
+                        None => format!("{} unpaired.", record.device_id),
+                    },
+                    Err(error) => error.to_string(),
+                },
+                Action::Upload(cancel) => {
+                    upload_test_clip(&context, &record, &key, &outbox, &cancel, &held).await
+                }
+            };
+            let _ = reports.send(Report::ActionDone(key, line));
+        });
+    }
+}
+
+/// Sends the test clip, forwarding progress at each whole percent; the line to show at the end.
+async fn upload_test_clip(
+    context: &Context,
+    record: &DeviceRecord,
+    key: &DeviceKey,
+    outbox: &Outbox,
+    cancel: &CancellationToken,
+    held: &Held,
+) -> String {
+    let (progress, mut watcher) = tokio::sync::watch::channel(device::Progress::default());
+    let forward = {
+        let (outbox, key) = (outbox.clone(), key.clone());
+        tokio::spawn(async move {
+            let mut shown = None;
+            while watcher.changed().await.is_ok() {
+                let now = *watcher.borrow_and_update();
+                let percent = now.sent.saturating_mul(100).checked_div(now.total);
+                if percent != shown {
+                    shown = percent;
+                    outbox.send(Event::UploadProgress(key.clone(), now));
+                }
+            }
+        })
+    };
+    let outcome = device::upload(
+        context,
+        record,
+        device::Media::test_clip(),
+        &progress,
+        cancel,
+    )
+    .await;
+    drop(progress);
+    let _ = forward.await;
+    match outcome {
+        Ok(device::UploadOutcome::Done(done)) => format!(
+            "{}: test clip uploaded ({} KB), asset {}.",
+            record.device_id,
+            done.bytes.div_ceil(1024),
+            done.asset_id
+        ),
+        Ok(device::UploadOutcome::Cancelled) => {
+            format!("{}: test upload cancelled.", record.device_id)
+        }
+        Err(error) => rescue(error, key, held),
+    }
+}

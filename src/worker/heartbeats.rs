@@ -1,0 +1,84 @@
+//! Heartbeat rounds: each paired device's heartbeat (refreshing first when due) and each
+//! pending unpair retried, every device in its own task.
+
+use super::actions::{rescue, save_held};
+use super::{Report, State, fleet::key_of};
+use crate::device::{self, LifecycleError};
+use crate::registry::DeviceState;
+
+/// What a heartbeat round does for a device.
+#[derive(Clone, Copy)]
+enum Chore {
+    Heartbeat,
+    RetryUnpair,
+}
+
+impl State {
+    /// One heartbeat per paired device (refreshing first when due), and a retry of each
+    /// pending unpair. Devices that need re-pairing are left alone: no retry loops.
+    pub(super) fn heartbeat_round(&mut self) {
+        let Ok(loaded) = self.setup.registry.load() else {
+            return;
+        };
+        for record in loaded.devices {
+            let key = key_of(&record);
+            if self.observed.busy.contains_key(&key) || self.heartbeats_in_flight.contains(&key) {
+                continue;
+            }
+            let chore = match record.state {
+                DeviceState::Paired => Chore::Heartbeat,
+                DeviceState::UnpairPending { .. } => Chore::RetryUnpair,
+                DeviceState::NeedsRepairing { .. } => continue,
+            };
+            let source = self.context_source(&record);
+            self.heartbeats_in_flight.insert(key.clone());
+            let reports = self.reports.clone();
+            let held = self.held.clone();
+            tokio::spawn(async move {
+                // No server or held tokens still unsaved: nothing to show this round.
+                let context = match source.context(&record).await {
+                    Ok(context) if save_held(&held, &key, &context.keychain).await => context,
+                    _ => {
+                        let _ = reports.send(Report::KeptAlive(key));
+                        return;
+                    }
+                };
+                let report = match chore {
+                    Chore::Heartbeat => {
+                        let beats = context.backend.client.profile().offers_heartbeat();
+                        let problem = match device::heartbeat(&context, &record).await {
+                            // Without heartbeats, "online" would be a guess: show "paired".
+                            Ok(()) if !beats => {
+                                let _ = reports.send(Report::KeptAlive(key));
+                                return;
+                            }
+                            Ok(()) => None,
+                            Err(error @ LifecycleError::SaveFailed { .. }) => {
+                                Some(rescue(error, &key, &held))
+                            }
+                            Err(error) => Some(offline_reason(error)),
+                        };
+                        Report::Heartbeat(key, problem)
+                    }
+                    Chore::RetryUnpair => {
+                        let outcome = device::unpair(&context, &record).await;
+                        if let Err(error) = outcome {
+                            tracing::info!(%error, "unpair still pending");
+                        }
+                        Report::Heartbeat(key, None)
+                    }
+                };
+                let _ = reports.send(report);
+            });
+        }
+    }
+}
+
+/// Why a device shows offline after a failed heartbeat: for a network failure, just what the
+/// network said.
+fn offline_reason(error: LifecycleError) -> String {
+    match error {
+        LifecycleError::Network { error, .. } => error.to_string(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,155 @@
+//! The worker's protocol: the commands the window sends, the events it gets back, and what
+//! the worker needs to start.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::{DeviceKey, DeviceView, NetworkStatus};
+use crate::backend::BackendChoice;
+use crate::demo::Reach;
+use crate::device::{self, DeviceId, PairEvent, PairedDevice};
+use crate::keychain::Keychain;
+use crate::registry::Registry;
+use crate::report;
+
+/// How often each paired device sends a heartbeat unless the settings say otherwise.
+pub const HEARTBEAT_EVERY: Duration = crate::settings::DEFAULT_HEARTBEAT;
+
+/// What the UI asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Start pairing a device. `attempt` tags every event of this run.
+    Pair {
+        /// Chosen by the UI; events carry it back.
+        attempt: u64,
+        /// The device to pair.
+        device_id: DeviceId,
+        /// Its display name.
+        name: Option<String>,
+        /// Asked by presenter mode: on the demo server, keep nothing (pair for show).
+        presenter: bool,
+    },
+    /// Stop a pairing run.
+    Cancel {
+        /// The run to stop.
+        attempt: u64,
+    },
+    /// Try again to save tokens that could not be saved.
+    RetrySave {
+        /// The run whose tokens wait.
+        attempt: u64,
+    },
+    /// Store the client secret for the configured service and switch to it.
+    SaveClientSecret(SecretString),
+    /// Refresh a paired device's tokens now.
+    Refresh(DeviceKey),
+    /// Revoke a device's credentials and forget it.
+    Unpair(DeviceKey),
+    /// Forget a device on this computer only, without the server.
+    Forget(DeviceKey),
+    /// Read a list of devices (CSV) from a file dropped on the window.
+    Import(PathBuf),
+    /// Send the shipped test clip from a paired device.
+    Upload(DeviceKey),
+    /// Stop a test upload.
+    CancelUpload(DeviceKey),
+    /// Write the pairing report (CSV and JSON) into this folder.
+    ExportReport(PathBuf),
+    /// Gather diagnostics (answered with [`Event::Diagnostics`]).
+    Diagnose,
+}
+
+/// Where pairing goes, as the UI should show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// The embedded demo server.
+    Demo {
+        /// Its approval page.
+        approval_url: String,
+        /// Why demo mode was chosen against a configured secret, if so.
+        warning: Option<String>,
+        /// Who can open the approval page.
+        reach: Reach,
+    },
+    /// A real service.
+    Live {
+        /// Its API base.
+        api_base: String,
+    },
+}
+
+/// How a pairing run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Paired and saved.
+    Paired(PairedDevice),
+    /// Cancelled by the user.
+    Cancelled,
+    /// Failed; `message` says why and what to do.
+    Failed {
+        /// Exit-code family of the failure.
+        kind: device::FailureKind,
+        /// What happened and what to do.
+        message: String,
+        /// The tokens exist but are not saved; [`Command::RetrySave`] can save them.
+        can_retry_save: bool,
+    },
+}
+
+/// What the worker tells the UI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The backend is ready.
+    Ready(Mode),
+    /// No backend could be set up.
+    StartFailed(String),
+    /// Progress of a pairing run.
+    Progress {
+        /// The run.
+        attempt: u64,
+        /// What happened.
+        event: PairEvent,
+    },
+    /// A pairing run ended.
+    Finished {
+        /// The run.
+        attempt: u64,
+        /// How.
+        end: RunEnd,
+    },
+    /// Result of saving the client secret.
+    SecretSaved(Result<(), String>),
+    /// The whole device list, after any change.
+    Fleet(Vec<DeviceView>),
+    /// Something the user should read (an action's result, a registry problem).
+    Notice(String),
+    /// The text of an imported device list.
+    Imported(String),
+    /// How far a test upload has come (sent at each whole percent).
+    UploadProgress(DeviceKey, device::Progress),
+    /// The pairing report was written (or why not).
+    ReportWritten(Result<report::Written, String>),
+    /// Whether the server can be reached changed.
+    Network(NetworkStatus),
+    /// The diagnostics text, secrets removed.
+    Diagnostics(String),
+}
+
+/// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// Everything the worker needs to start.
+#[derive(Debug, Clone)]
+pub struct WorkerSetup {
+    /// Which server to pair against.
+    pub choice: BackendChoice,
+    /// Where secrets live.
+    pub keychain: Keychain,
+    /// Where the device list lives.
+    pub registry: Registry,
+    /// Time between heartbeat rounds.
+    pub heartbeat_every: Duration,
+}

@@ -1,0 +1,114 @@
+//! Pairing runs: one device's pairing in a task, its events tagged with the run, and issued
+//! tokens kept for "Retry saving" when the keychain refused them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::mpsc as tokio_mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Outbox, Report, RunEnd};
+use crate::c2c::PollStatus;
+use crate::device::{self, Context, DeviceId, PairError, PairEvent, PairOutcome, UnsavedTokens};
+
+/// Tokens waiting for a successful save, by pairing run.
+pub(super) type Unsaved = Arc<Mutex<HashMap<u64, UnsavedTokens>>>;
+
+pub(super) fn lock(unsaved: &Unsaved) -> std::sync::MutexGuard<'_, HashMap<u64, UnsavedTokens>> {
+    unsaved.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One pairing run and what it needs.
+pub(super) struct PairRun {
+    pub(super) context: Context,
+    pub(super) attempt: u64,
+    pub(super) outbox: Outbox,
+    pub(super) unsaved: Unsaved,
+    pub(super) reports: tokio_mpsc::UnboundedSender<Report>,
+}
+
+impl PairRun {
+    pub(super) async fn pair(
+        self,
+        device_id: DeviceId,
+        name: Option<String>,
+        for_show: bool,
+        cancel: CancellationToken,
+    ) {
+        let attempt = self.attempt;
+        let outbox = self.outbox.clone();
+        let progress = |event: PairEvent| {
+            let routine = matches!(
+                event,
+                PairEvent::Polled {
+                    status: PollStatus::Pending,
+                    ..
+                }
+            );
+            let event = Event::Progress { attempt, event };
+            if routine {
+                outbox.send_quietly(event);
+            } else {
+                outbox.send(event);
+            }
+        };
+        let result = if for_show {
+            device::pair_for_show(&self.context, &device_id, &cancel, progress).await
+        } else {
+            device::pair(
+                &self.context,
+                &device_id,
+                name.as_deref(),
+                &cancel,
+                progress,
+            )
+            .await
+        };
+        let end = match result {
+            Ok(PairOutcome::Paired(paired)) => RunEnd::Paired(paired),
+            Ok(PairOutcome::Cancelled) => RunEnd::Cancelled,
+            Err(error) => self.failed(error),
+        };
+        self.finish(end);
+    }
+
+    pub(super) async fn retry_save(self, tokens: UnsavedTokens) {
+        self.outbox.send(Event::Progress {
+            attempt: self.attempt,
+            event: PairEvent::Saving,
+        });
+        let end = match tokens.save(&self.context.keychain).await {
+            Ok(()) => RunEnd::Paired(device::finish_pairing(&self.context, &tokens).await),
+            Err(error) => self.failed(PairError::SaveFailed {
+                error,
+                unsaved: Box::new(tokens),
+            }),
+        };
+        self.finish(end);
+    }
+
+    /// Turns an error into the run's end, keeping unsaved tokens for a retry.
+    fn failed(&self, error: PairError) -> RunEnd {
+        let kind = error.kind();
+        let message = error.to_string();
+        let can_retry_save = if let PairError::SaveFailed { unsaved, .. } = error {
+            lock(&self.unsaved).insert(self.attempt, *unsaved);
+            true
+        } else {
+            false
+        };
+        RunEnd::Failed {
+            kind,
+            message,
+            can_retry_save,
+        }
+    }
+
+    fn finish(&self, end: RunEnd) {
+        self.outbox.send(Event::Finished {
+            attempt: self.attempt,
+            end,
+        });
+        let _ = self.reports.send(Report::RunEnded(self.attempt));
+    }
+}
