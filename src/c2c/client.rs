@@ -152,6 +152,27 @@ impl ClientError {
         matches!(self, Self::Malformed(_) | Self::TooLarge)
     }
 
+    /// What this error means for whoever made the call, decided here once for every caller:
+    /// the HTTP status first (see [`ClientError::is_transient`]), then the OAuth code.
+    pub fn verdict(&self) -> Verdict {
+        if self.is_transient() || self.is_garbled() {
+            return Verdict::Retry;
+        }
+        match self {
+            Self::OAuth { error, .. } => match error {
+                OAuthErrorCode::InvalidGrant | OAuthErrorCode::ExpiredToken => {
+                    Verdict::CredentialsDead
+                }
+                OAuthErrorCode::AccessDenied => Verdict::Declined,
+                OAuthErrorCode::InvalidClient => Verdict::ClientRejected,
+                OAuthErrorCode::InvalidRequest => Verdict::RequestRejected,
+                _ => Verdict::Refused,
+            },
+            Self::Config(_) | Self::NoTrustStore(_) => Verdict::Configuration,
+            _ => Verdict::Refused,
+        }
+    }
+
     /// The wait the server asked for with `Retry-After`, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -159,6 +180,29 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// What a failed call means (see [`ClientError::verdict`]). What to do about it, and which
+/// command or setting to name, is for the caller at the edge (the CLI, the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Worth trying again later: the network, a timeout, an untrusted certificate, a 5xx,
+    /// 408 or 429, a garbled 2xx, `slow_down` or `authorization_pending`.
+    Retry,
+    /// The credentials sent (a device code, a refresh token) are dead: `invalid_grant`,
+    /// `expired_token`.
+    CredentialsDead,
+    /// The user declined (`access_denied`).
+    Declined,
+    /// The client id or secret was refused (`invalid_client`): a setting, not the pairing.
+    ClientRejected,
+    /// The request was called malformed (`invalid_request`): a setting (body encoding, path),
+    /// or at Frame.io a reused refresh token.
+    RequestRejected,
+    /// Our own configuration cannot work (the profile, no trust store).
+    Configuration,
+    /// Refused for another reason (403, 404, 409, another OAuth code…).
+    Refused,
 }
 
 /// The API base answered (see [`C2cClient::reach`]).
@@ -675,6 +719,36 @@ mod tests {
             detailed.to_string(),
             "the server answered HTTP 401: \"Not Authorized\""
         );
+    }
+
+    #[test]
+    fn every_error_has_one_verdict_status_first() {
+        let answer = |status, body: &[u8]| {
+            error_from_answer(StatusCode::from_u16(status).unwrap(), body, None).verdict()
+        };
+        let grant = br#"{"error":"invalid_grant"}"#;
+        assert_eq!(answer(503, grant), Verdict::Retry);
+        assert_eq!(answer(400, grant), Verdict::CredentialsDead);
+        assert_eq!(
+            answer(400, br#"{"error":"expired_token"}"#),
+            Verdict::CredentialsDead
+        );
+        assert_eq!(
+            answer(401, br#"{"error":"invalid_client"}"#),
+            Verdict::ClientRejected
+        );
+        assert_eq!(
+            answer(400, br#"{"error":"invalid_request"}"#),
+            Verdict::RequestRejected
+        );
+        assert_eq!(
+            answer(400, br#"{"error":"access_denied"}"#),
+            Verdict::Declined
+        );
+        assert_eq!(answer(400, br#"{"error":"slow_down"}"#), Verdict::Retry);
+        assert_eq!(answer(409, b"{}"), Verdict::Refused);
+        assert_eq!(answer(429, b""), Verdict::Retry);
+        assert_eq!(ClientError::TooLarge.verdict(), Verdict::Retry);
     }
 
     #[test]

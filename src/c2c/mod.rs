@@ -5,6 +5,8 @@ pub mod client;
 pub mod model;
 pub mod poller;
 
-pub use client::{C2cClient, ClientCredentials, ClientError, Reached, install_crypto_provider};
+pub use client::{
+    C2cClient, ClientCredentials, ClientError, Reached, Verdict, install_crypto_provider,
+};
 pub use model::{DeviceAuthorization, OAuthErrorCode, TokenResponse};
 pub use poller::{PollStatus, Poller, StopReason};

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use super::client::ClientError;
+use super::client::{ClientError, Verdict};
 use super::model::{OAuthErrorCode, SLOW_DOWN_STEP, TokenResponse};
 use crate::clock::Later as _;
 
@@ -281,7 +281,7 @@ impl Poller {
             }
             // Garbled 2xx answers too: a captive portal's page is not the server's word, and
             // a consumed code would answer invalid_grant on the next poll anyway.
-            ref transient if transient.is_transient() || transient.is_garbled() => {
+            ref transient if transient.verdict() == Verdict::Retry => {
                 self.failures = self.failures.saturating_add(1);
                 self.next_poll_at = now.later(self.backoff(transient.retry_after()));
                 self.last_problem = Some(transient.to_string());

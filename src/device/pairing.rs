@@ -8,7 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Context, DeviceId, DeviceIdError, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
-use crate::c2c::{ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse};
+use crate::c2c::{
+    ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse, Verdict,
+};
 use crate::clock::Later as _;
 use crate::keychain::{KeychainError, token_account};
 use crate::registry::{DeviceRecord, DeviceState};
@@ -299,7 +301,7 @@ async fn obtain_tokens(
         // and venue networks drop a request now and then.
         let wait = match answer {
             Ok(authorization) => break authorization,
-            Err(error) if error.is_transient() || error.is_garbled() => match waits.next() {
+            Err(error) if error.verdict() == Verdict::Retry => match waits.next() {
                 Some(wait) => {
                     tracing::info!(device = %device_id, %error, "code request failed; retrying");
                     error

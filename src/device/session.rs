@@ -13,7 +13,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{Context, FailureKind, Held, UnsavedTokens, token_set};
 use crate::c2c::model::DeviceInfo;
-use crate::c2c::{ClientError, OAuthErrorCode};
+use crate::c2c::{ClientError, Verdict};
 use crate::keychain::{KeychainError, TokenSet, unix_seconds};
 use crate::registry::{DeviceRecord, DeviceState, Holder, Registry, RegistryError};
 
@@ -345,9 +345,7 @@ async fn refresh_if(
                     error,
                     hint,
                 },
-                Refusal::Other if error.is_transient() || error.is_garbled() => {
-                    LifecycleError::Network { device, error }
-                }
+                Refusal::Retry => LifecycleError::Network { device, error },
                 Refusal::Other => LifecycleError::Refused { device, error },
             });
         }
@@ -405,7 +403,9 @@ enum Refusal {
     /// Our settings are wrong (client secret, body encoding, token path); the pairing may
     /// well be fine. The hint says what to check.
     Settings(String),
-    /// Anything else: transient, or a refusal without a verdict on the pairing.
+    /// Worth trying again later; nothing was changed.
+    Retry,
+    /// A refusal without a verdict on the pairing.
     Other,
 }
 
@@ -423,18 +423,16 @@ fn request_shape(ctx: &Context) -> String {
 /// request was made the way that worked before — after a change of body encoding or token
 /// path it is the change.
 fn refusal(error: &ClientError, paired_with: Option<&str>, shape: &str) -> Refusal {
-    let ClientError::OAuth { error: code, .. } = error else {
-        return Refusal::Other;
-    };
-    match code {
-        OAuthErrorCode::InvalidGrant | OAuthErrorCode::ExpiredToken => Refusal::DeadPairing,
-        OAuthErrorCode::InvalidClient => Refusal::Settings(
+    match error.verdict() {
+        Verdict::Retry => Refusal::Retry,
+        Verdict::CredentialsDead => Refusal::DeadPairing,
+        Verdict::ClientRejected => Refusal::Settings(
             "the server did not accept the client secret or device id; the pairing is kept. \
              Check the client secret for this server, then refresh again"
                 .into(),
         ),
-        OAuthErrorCode::InvalidRequest if paired_with == Some(shape) => Refusal::DeadPairing,
-        OAuthErrorCode::InvalidRequest => Refusal::Settings(match paired_with {
+        Verdict::RequestRejected if paired_with == Some(shape) => Refusal::DeadPairing,
+        Verdict::RequestRejected => Refusal::Settings(match paired_with {
             Some(before) => format!(
                 "the server called the request malformed. This device last refreshed with \
                  \"{before}\" (body encoding and token path) and the settings now say \
@@ -510,12 +508,21 @@ where
                 Err(error @ ClientError::Http { status: 401, .. }) => {
                     Err(needs_repairing(ctx, record, error.to_string()))
                 }
-                Err(error) => Err(LifecycleError::Network { device, error }),
+                Err(error) => Err(call_failed(device, error)),
                 Ok(value) => Ok(value),
             }
         }
-        Err(error) => Err(LifecycleError::Network { device, error }),
+        Err(error) => Err(call_failed(device, error)),
         Ok(value) => Ok(value),
+    }
+}
+
+/// A device call that failed for another reason than a 401: the network (try again later),
+/// or the server's refusal (a 403, a 409 Channel Paused…), which no retry changes.
+fn call_failed(device: String, error: ClientError) -> LifecycleError {
+    match error.verdict() {
+        Verdict::Retry => LifecycleError::Network { device, error },
+        _ => LifecycleError::Refused { device, error },
     }
 }
 
@@ -566,7 +573,8 @@ fn or_not_offered(
     error: LifecycleError,
 ) -> LifecycleError {
     match &error {
-        LifecycleError::Network { error: inner, .. } => {
+        LifecycleError::Network { error: inner, .. }
+        | LifecycleError::Refused { error: inner, .. } => {
             not_offered(ctx.backend.client.profile(), endpoint, inner).unwrap_or(error)
         }
         _ => error,
@@ -658,6 +666,7 @@ fn record_project(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::c2c::OAuthErrorCode;
 
     fn tokens(issued_at: u64, expires_at: u64) -> TokenSet {
         TokenSet {

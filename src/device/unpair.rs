@@ -6,7 +6,7 @@
 
 use super::Context;
 use super::session::{LifecycleError, lock_device};
-use crate::c2c::{ClientError, OAuthErrorCode};
+use crate::c2c::{ClientError, Verdict};
 use crate::config::DEMO_KEYCHAIN_HOST;
 use crate::keychain::Keychain;
 use crate::registry::{DeviceRecord, DeviceState, Registry};
@@ -71,15 +71,12 @@ pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, Li
                         .into(),
                 );
             }
-            Err(ClientError::OAuth {
-                error: OAuthErrorCode::InvalidGrant | OAuthErrorCode::ExpiredToken,
-                ..
-            }) => {
+            Err(error) if error.verdict() == Verdict::CredentialsDead => {
                 // The server says the credentials are already dead: what unpairing wanted.
                 outcome.note =
                     Some("the server said these credentials were already invalid".into());
             }
-            Err(error) if error.is_transient() || error.is_garbled() => {
+            Err(error) if error.verdict() == Verdict::Retry => {
                 let reason = error.to_string();
                 let state = DeviceState::UnpairPending {
                     reason: reason.clone(),

@@ -138,7 +138,7 @@ pub async fn upload(
     .await;
     let asset = match created {
         Ok(asset) => asset,
-        Err(LifecycleError::Network {
+        Err(LifecycleError::Refused {
             error:
                 ClientError::Http {
                     status: 409,
