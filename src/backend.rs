@@ -4,8 +4,8 @@
 use secrecy::SecretString;
 use url::Url;
 
+use crate::c2c::profile::{ConfigError, DEMO_KEYCHAIN_HOST, Profile};
 use crate::c2c::{C2cClient, ClientCredentials, ClientError};
-use crate::config::{ConfigError, DEMO_KEYCHAIN_HOST, Profile};
 use crate::demo::{DemoConfig, DemoServer};
 use crate::keychain::{Keychain, KeychainError, client_secret_account};
 use crate::registry::DeviceRecord;

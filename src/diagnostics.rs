@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::BackendChoice;
+use crate::c2c::profile::Profile;
 use crate::c2c::{C2cClient, ClientError};
-use crate::config::Profile;
 use crate::device::FailureKind;
 use crate::keychain::{Keychain, client_secret_account, unix_seconds};
 use crate::log_buffer;

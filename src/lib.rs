@@ -7,7 +7,6 @@
 pub mod backend;
 pub mod c2c;
 pub mod clock;
-pub mod config;
 pub mod demo;
 pub mod device;
 pub mod diagnostics;

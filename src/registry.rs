@@ -122,10 +122,11 @@ impl DeviceRecord {
     /// under must be the API base's own (`demo` only on loopback), or an edited list could
     /// send one server's tokens to another.
     pub fn checked_api_base(&self) -> Result<url::Url, String> {
-        let api_base = crate::config::parse_api_base(&self.api_base).map_err(|e| e.to_string())?;
-        let own_host = crate::config::Profile::for_api_base(api_base.clone()).keychain_host();
-        let demo = self.keychain_host == crate::config::DEMO_KEYCHAIN_HOST
-            && crate::config::is_loopback(&api_base);
+        let api_base =
+            crate::c2c::profile::parse_api_base(&self.api_base).map_err(|e| e.to_string())?;
+        let own_host = crate::c2c::profile::Profile::for_api_base(api_base.clone()).keychain_host();
+        let demo = self.keychain_host == crate::c2c::profile::DEMO_KEYCHAIN_HOST
+            && crate::c2c::profile::is_loopback(&api_base);
         if demo || self.keychain_host == own_host {
             Ok(api_base)
         } else {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::config::DEMO_KEYCHAIN_HOST;
+use crate::c2c::profile::DEMO_KEYCHAIN_HOST;
 use crate::device::refresh_warning;
 use crate::human_time::rfc3339;
 use crate::registry::{DeviceRecord, DeviceState};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::{BodyEncoding, Profile};
+use crate::c2c::profile::{BodyEncoding, Profile};
 
 /// The file's name in the config directory.
 pub const FILE_NAME: &str = "config.toml";
@@ -620,17 +620,17 @@ pub mod parse {
     use url::Url;
 
     use super::{DEFAULT_DEMO_LISTEN, HEARTBEAT_RANGE, WAIT_RANGE};
-    use crate::config::{self, BodyEncoding};
+    use crate::c2c::profile::{self, BodyEncoding};
 
     /// An API base: https://, or http:// on loopback only.
     pub fn api_base(text: &str) -> Result<Url, String> {
-        config::parse_api_base(text).map_err(|e| e.to_string())
+        profile::parse_api_base(text).map_err(|e| e.to_string())
     }
 
     /// A semantic version.
     pub fn client_version(text: &str) -> Result<String, String> {
         let text = text.trim();
-        config::check_client_version(text)
+        profile::check_client_version(text)
             .map(|()| text.to_owned())
             .map_err(|e| e.to_string())
     }
@@ -705,7 +705,7 @@ pub mod parse {
 
     /// An endpoint path below the API base.
     pub fn endpoint(text: &str) -> Result<String, String> {
-        config::check_path(text.trim())
+        profile::check_path(text.trim())
             .map(|()| text.trim().to_owned())
             .map_err(|e| e.to_string())
     }
@@ -749,7 +749,7 @@ mod de {
     use url::Url;
 
     use super::{HEARTBEAT_RANGE, WAIT_RANGE, parse};
-    use crate::config::BodyEncoding;
+    use crate::c2c::profile::BodyEncoding;
     use serde::de::Error as _;
 
     fn text<'de, D: Deserializer<'de>, T>(

@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use c2c_pair::backend::BackendChoice;
-use c2c_pair::config::Profile;
+use c2c_pair::c2c::profile::Profile;
 use c2c_pair::demo::{DemoConfig, Stats};
 use c2c_pair::keychain::{Keychain, MemoryStore};
 use c2c_pair::registry::Registry;

@@ -44,7 +44,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use c2c_pair::backend::Backend;
 use c2c_pair::c2c::C2cClient;
-use c2c_pair::config::Profile;
+use c2c_pair::c2c::profile::Profile;
 use c2c_pair::device::{
     self, Context, DeviceId, LifecycleError, Media, PairError, PairEvent, PairOutcome,
     UploadOutcome,
@@ -116,7 +116,8 @@ fn assert_printable(text: &str) {
 /// A verification link is safe to show and to put in a QR code: https, or http to loopback.
 fn safe_link(link: &str) -> bool {
     Url::parse(link).is_ok_and(|url| {
-        url.scheme() == "https" || (url.scheme() == "http" && c2c_pair::config::is_loopback(&url))
+        url.scheme() == "https"
+            || (url.scheme() == "http" && c2c_pair::c2c::profile::is_loopback(&url))
     })
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use c2c_pair::c2c::StopReason;
-use c2c_pair::config::BodyEncoding;
+use c2c_pair::c2c::profile::BodyEncoding;
 use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::device::{self, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome};
 use c2c_pair::keychain::{TokenSet, token_account};

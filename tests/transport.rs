@@ -7,8 +7,8 @@ mod common;
 
 use std::sync::{Arc, Mutex};
 
+use c2c_pair::c2c::profile::parse_api_base;
 use c2c_pair::c2c::{C2cClient, ClientCredentials, ClientError};
-use c2c_pair::config::parse_api_base;
 use c2c_pair::demo::DemoServer;
 use common::Control;
 use secrecy::SecretString;

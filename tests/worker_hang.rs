@@ -132,7 +132,7 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
         .send(Command::SaveClientSecret(SecretString::from("new-secret")));
     run.worker.send(Command::Refresh((
         "CAM-HANG".to_owned(),
-        c2c_pair::config::DEMO_KEYCHAIN_HOST.to_owned(),
+        c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned(),
     )));
     run.until(AT_ONCE, |e| match e {
         Event::Fleet(devices) => devices

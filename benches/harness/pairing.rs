@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use c2c_pair::backend::BackendChoice;
-use c2c_pair::config::Profile;
+use c2c_pair::c2c::profile::Profile;
 use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::device::{DeviceId, PairEvent, PairOutcome};
 use c2c_pair::worker::{Command, Event, HEARTBEAT_EVERY, Mode, RunEnd, Worker, WorkerSetup};

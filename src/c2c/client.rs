@@ -18,7 +18,7 @@ use super::model::{
     Asset, CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody,
     NewAsset, OAuthErrorCode, REFRESH_TOKEN_GRANT, TokenResponse, URL_PAIRING_HEADER,
 };
-use crate::config::{BodyEncoding, ConfigError, Profile};
+use crate::c2c::profile::{BodyEncoding, ConfigError, Profile};
 
 /// Largest answer body read; the spec's answers are a few hundred bytes.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -296,7 +296,7 @@ impl C2cClient {
                 .check_link(link)
                 .map_err(ClientError::Malformed)?;
         }
-        let floor = if crate::config::is_loopback(&self.profile.api_base) {
+        let floor = if crate::c2c::profile::is_loopback(&self.profile.api_base) {
             MIN_LOOPBACK_INTERVAL
         } else {
             MIN_INTERVAL
@@ -399,7 +399,7 @@ impl C2cClient {
         let target = Url::parse(url)
             .map_err(|e| ClientError::Malformed(format!("an upload URL is not a URL: {e}")))?;
         if target.scheme() != "https"
-            && !(target.scheme() == "http" && crate::config::is_loopback(&target))
+            && !(target.scheme() == "http" && crate::c2c::profile::is_loopback(&target))
         {
             return Err(ClientError::Malformed("an upload URL is not https".into()));
         }

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod model;
 pub mod poller;
+pub mod profile;
 
 pub use client::{
     C2cClient, ClientCredentials, ClientError, Reached, Verdict, install_crypto_provider,

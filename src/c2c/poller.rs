@@ -101,7 +101,7 @@ pub enum StopReason {
 impl StopReason {
     /// The same reason, naming the server it came from when that is not Frame.io (the poller
     /// knows no server; the caller does).
-    pub fn at(self, profile: &crate::config::Profile) -> Self {
+    pub fn at(self, profile: &crate::c2c::profile::Profile) -> Self {
         match self {
             Self::Denied { description, .. } if !profile.is_frame_io() && !profile.demo => {
                 Self::Denied {

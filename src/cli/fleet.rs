@@ -135,7 +135,7 @@ pub(super) async fn locate(
     let keychain = cli.keychain();
     // The device is looked for on the chosen server first, then on any other.
     let host = if choice.force_demo {
-        c2c_pair::config::DEMO_KEYCHAIN_HOST.to_owned()
+        c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned()
     } else {
         choice.profile.keychain_host()
     };

@@ -36,7 +36,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use c2c_pair::backend::{BackendChoice, BackendError, CLIENT_SECRET_ENV};
-use c2c_pair::config::BodyEncoding;
+use c2c_pair::c2c::profile::BodyEncoding;
 use c2c_pair::demo::DemoConfig;
 use c2c_pair::device::{DeviceId, FailureKind};
 use c2c_pair::keychain::{self, Keychain, OsStore};

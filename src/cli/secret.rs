@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use secrecy::SecretString;
 
 use c2c_pair::backend;
-use c2c_pair::config::Profile;
+use c2c_pair::c2c::profile::Profile;
 use c2c_pair::device::FailureKind;
 
 use super::{Cli, report};

@@ -529,7 +529,7 @@ fn call_failed(device: String, error: ClientError) -> LifecycleError {
 /// The clear word for a 404 or 405 from an optional endpoint: the server has none, which is
 /// no network trouble (a standard OAuth server has neither heartbeat nor device information).
 pub fn not_offered(
-    profile: &crate::config::Profile,
+    profile: &crate::c2c::profile::Profile,
     endpoint: OptionalEndpoint,
     error: &ClientError,
 ) -> Option<LifecycleError> {

@@ -6,8 +6,8 @@
 
 use super::Context;
 use super::session::{LifecycleError, lock_device};
+use crate::c2c::profile::DEMO_KEYCHAIN_HOST;
 use crate::c2c::{ClientError, Verdict};
-use crate::config::DEMO_KEYCHAIN_HOST;
 use crate::keychain::Keychain;
 use crate::registry::{DeviceRecord, DeviceState, Registry};
 

@@ -194,7 +194,7 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
     if let Some(project) = &record.project_name {
         ui.label(format!("Connected to project {project}"));
     }
-    if record.keychain_host == crate::config::DEMO_KEYCHAIN_HOST {
+    if record.keychain_host == crate::c2c::profile::DEMO_KEYCHAIN_HOST {
         ui.label(RichText::new("demo server").small());
     }
     ui.label(

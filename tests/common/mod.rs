@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use c2c_pair::backend::Backend;
 use c2c_pair::c2c::C2cClient;
-use c2c_pair::config::Profile;
+use c2c_pair::c2c::profile::Profile;
 use c2c_pair::demo::state::LoggedRequest;
 use c2c_pair::demo::{CONTROL_HEADER, DEMO_CLIENT_SECRET, DemoConfig, DemoServer};
 use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, OsStore};

@@ -7,7 +7,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use c2c_pair::backend::BackendChoice;
-use c2c_pair::config::Profile;
+use c2c_pair::c2c::profile::Profile;
 use c2c_pair::demo::DemoConfig;
 use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions};
 use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
