@@ -87,6 +87,15 @@ impl Default for UiOptions {
     }
 }
 
+/// Which kind of pairing run to begin.
+#[derive(Clone, Copy)]
+enum Run {
+    /// A card in the window.
+    Card,
+    /// The booth's code; `start` is false while the booth cannot start.
+    Presenter { start: bool },
+}
+
 /// The app: view state plus the worker handle.
 pub struct PairApp {
     worker: Option<Worker>,
@@ -399,24 +408,9 @@ impl PairApp {
         let Ok(device_id) = DeviceId::parse(&id) else {
             return;
         };
-        let attempt = self.next_attempt;
-        self.next_attempt += 1;
         // A booth that could not start shows why (and Esc), not a code that never comes.
-        if self.start_error.is_none() {
-            self.send(Command::Pair {
-                attempt,
-                device_id: device_id.clone(),
-                name: None,
-                presenter: true,
-            });
-        }
-        let card = PairingView {
-            attempt,
-            device_id,
-            name: None,
-            phase: Phase::Preparing(Waiting::now(Step::Starting)),
-            qr: None,
-        };
+        let start = self.start_error.is_none();
+        let card = self.begin_run(device_id, None, Run::Presenter { start });
         if let Some(presenter) = self.presenter.as_mut() {
             presenter.card = card;
             presenter.next_code_at = None;
@@ -517,34 +511,24 @@ impl PairApp {
                 }
             );
             presenter.card.qr = None;
+            let Some(phase) = Phase::ended(end) else {
+                return;
+            };
             // A failure is tried again after a pause that doubles with each failure in a
             // row, shown on screen; anything that reached the server ends the run of them.
-            let pause = match end {
-                RunEnd::Paired(paired) => {
-                    presenter.card.phase = Phase::Paired(paired);
+            let pause = if let Phase::Failed { kind, message, .. } = &phase {
+                if *kind == FailureKind::Expired {
                     presenter.failures = 0;
-                    self.booth.linger
+                } else {
+                    presenter.failures = presenter.failures.saturating_add(1);
+                    tracing::warn!(failures = presenter.failures, %message, "booth pairing failed");
                 }
-                RunEnd::Failed {
-                    kind,
-                    message,
-                    can_retry_save,
-                } => {
-                    if kind == FailureKind::Expired {
-                        presenter.failures = 0;
-                    } else {
-                        presenter.failures = presenter.failures.saturating_add(1);
-                        tracing::warn!(failures = presenter.failures, %message, "booth pairing failed");
-                    }
-                    presenter.card.phase = Phase::Failed {
-                        kind,
-                        message,
-                        can_retry_save,
-                    };
-                    presenter.backoff(self.booth.linger)
-                }
-                RunEnd::Cancelled => return,
+                presenter.backoff(self.booth.linger)
+            } else {
+                presenter.failures = 0;
+                self.booth.linger
             };
+            presenter.card.phase = phase;
             presenter.next_code_at = Instant::now().checked_add(pause);
             if expired {
                 self.next_booth_code();
@@ -564,22 +548,10 @@ impl PairApp {
             return;
         };
         card.qr = None;
-        card.phase = match end {
-            RunEnd::Paired(paired) => Phase::Paired(paired),
-            RunEnd::Failed {
-                kind,
-                message,
-                can_retry_save,
-            } => Phase::Failed {
-                kind,
-                message,
-                can_retry_save,
-            },
-            RunEnd::Cancelled => {
-                self.cards.retain(|card| card.attempt != attempt);
-                return;
-            }
-        };
+        match Phase::ended(end) {
+            Some(phase) => card.phase = phase,
+            None => self.cards.retain(|card| card.attempt != attempt),
+        }
     }
 
     fn card(&mut self, attempt: u64) -> Option<&mut PairingView> {
@@ -650,22 +622,35 @@ impl PairApp {
         }
         // A finished card for the same device makes way for the new run.
         self.cards.retain(|card| card.device_id != device_id);
+        let card = self.begin_run(device_id, name, Run::Card);
+        self.cards.push(card);
+        true
+    }
+
+    /// A new pairing run: its number, the worker told to start it (unless the booth cannot
+    /// start), and its card.
+    fn begin_run(&mut self, device_id: DeviceId, name: Option<String>, run: Run) -> PairingView {
         let attempt = self.next_attempt;
         self.next_attempt += 1;
-        self.send(Command::Pair {
-            attempt,
-            device_id: device_id.clone(),
-            name: name.clone(),
-            presenter: false,
-        });
-        self.cards.push(PairingView {
+        let (start, presenter) = match run {
+            Run::Card => (true, false),
+            Run::Presenter { start } => (start, true),
+        };
+        if start {
+            self.send(Command::Pair {
+                attempt,
+                device_id: device_id.clone(),
+                name: name.clone(),
+                presenter,
+            });
+        }
+        PairingView {
             attempt,
             device_id,
             name,
             phase: Phase::Preparing(Waiting::now(Step::Starting)),
             qr: None,
-        });
-        true
+        }
     }
 
     fn banner(&self, ui: &mut Ui) {

@@ -8,6 +8,7 @@ use egui::{Align, Color32, Layout, RichText, Ui};
 use super::qr::QrImage;
 use crate::c2c::PollStatus;
 use crate::device::{CodeDisplay, DeviceId, FailureKind, PairedDevice};
+use crate::worker::RunEnd;
 
 /// After this long, a wait before the code says what it is waiting for.
 const STILL_WAITING_AFTER: Duration = Duration::from_secs(3);
@@ -98,6 +99,26 @@ pub enum Phase {
         /// Tokens exist and wait to be saved.
         can_retry_save: bool,
     },
+}
+
+impl Phase {
+    /// Where a run that ended stands: paired or failed; `None` for a cancelled run, whose
+    /// card goes away.
+    pub fn ended(end: RunEnd) -> Option<Self> {
+        match end {
+            RunEnd::Paired(paired) => Some(Self::Paired(paired)),
+            RunEnd::Failed {
+                kind,
+                message,
+                can_retry_save,
+            } => Some(Self::Failed {
+                kind,
+                message,
+                can_retry_save,
+            }),
+            RunEnd::Cancelled => None,
+        }
+    }
 }
 
 /// One device's pairing run on screen.
