@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 use url::Url;
 
-use crate::c2c::profile::{ConfigError, DEMO_KEYCHAIN_HOST, Profile};
+use crate::c2c::profile::{ConfigError, Profile};
 use crate::c2c::{C2cClient, ClientCredentials, ClientError};
 use crate::demo::{DemoConfig, DemoServer};
 use crate::keychain::{Keychain, KeychainError, client_secret_account};
@@ -179,7 +179,7 @@ impl Backend {
         let api_base = record.checked_api_base().map_err(|reason| {
             BackendError::Config(ConfigError::BadApiBase(record.api_base.clone(), reason))
         })?;
-        let demo = record.keychain_host == DEMO_KEYCHAIN_HOST;
+        let demo = record.is_demo();
         let profile = Profile {
             api_base,
             demo,

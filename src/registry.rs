@@ -117,7 +117,29 @@ pub struct DeviceRecord {
     pub state: DeviceState,
 }
 
+/// Which device a record is: its id on its server (the host its keychain entry is under).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeviceKey {
+    /// The device's `client_id`.
+    pub id: String,
+    /// Its server's keychain host (`host:port`, or `demo`).
+    pub host: String,
+}
+
 impl DeviceRecord {
+    /// Which device this is.
+    pub fn key(&self) -> DeviceKey {
+        DeviceKey {
+            id: self.device_id.clone(),
+            host: self.keychain_host.clone(),
+        }
+    }
+
+    /// Whether it was paired with the embedded demo server.
+    pub fn is_demo(&self) -> bool {
+        self.keychain_host == crate::c2c::profile::DEMO_KEYCHAIN_HOST
+    }
+
     /// Its API base, checked against its keychain host: the host its credentials are stored
     /// under must be the API base's own (`demo` only on loopback), or an edited list could
     /// send one server's tokens to another.
@@ -125,8 +147,7 @@ impl DeviceRecord {
         let api_base =
             crate::c2c::profile::parse_api_base(&self.api_base).map_err(|e| e.to_string())?;
         let own_host = crate::c2c::profile::Profile::for_api_base(api_base.clone()).keychain_host();
-        let demo = self.keychain_host == crate::c2c::profile::DEMO_KEYCHAIN_HOST
-            && crate::c2c::profile::is_loopback(&api_base);
+        let demo = self.is_demo() && crate::c2c::profile::is_loopback(&api_base);
         if demo || self.keychain_host == own_host {
             Ok(api_base)
         } else {

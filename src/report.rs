@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::c2c::profile::DEMO_KEYCHAIN_HOST;
 use crate::device::refresh_warning;
 use crate::human_time::rfc3339;
 use crate::registry::{DeviceRecord, DeviceState};
@@ -36,7 +35,7 @@ pub fn state_text(state: &DeviceState) -> (&'static str, Option<&str>) {
 
 /// Which server a device is paired with, as people say it: "demo" or `host:port`.
 pub fn server_text(record: &DeviceRecord) -> &str {
-    if record.keychain_host == DEMO_KEYCHAIN_HOST {
+    if record.is_demo() {
         "demo"
     } else {
         &record.keychain_host

@@ -1398,7 +1398,10 @@ async fn worker_seed(seed: u64) -> SeedResult {
             end: RunEnd::Paired(_),
             ..
         }) => {
-            let key = (device.as_str().to_owned(), host.clone());
+            let key = c2c_pair::registry::DeviceKey {
+                id: device.as_str().to_owned(),
+                host: host.clone(),
+            };
             steps.push(("refresh", Some(Command::Refresh(key.clone()))));
             steps.push(("upload", Some(Command::Upload(key.clone()))));
             steps.push(("unpair", Some(Command::Unpair(key))));

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use c2c_pair::device::{DeviceId, PairEvent};
 use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, MemoryStore};
-use c2c_pair::registry::Registry;
+use c2c_pair::registry::{DeviceKey, Registry};
 use c2c_pair::worker::{Command, Event, RunEnd, Worker, WorkerSetup};
 use common::Control;
 use common::window::demo_choice;
@@ -130,10 +130,10 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
     // The keychain hangs on the client secret; everything else must go on.
     run.worker
         .send(Command::SaveClientSecret(SecretString::from("new-secret")));
-    run.worker.send(Command::Refresh((
-        "CAM-HANG".to_owned(),
-        c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned(),
-    )));
+    run.worker.send(Command::Refresh(DeviceKey {
+        id: "CAM-HANG".to_owned(),
+        host: c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned(),
+    }));
     run.until(AT_ONCE, |e| match e {
         Event::Fleet(devices) => devices
             .iter()

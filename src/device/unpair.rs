@@ -6,7 +6,6 @@
 
 use super::Context;
 use super::session::{LifecycleError, lock_device};
-use crate::c2c::profile::DEMO_KEYCHAIN_HOST;
 use crate::c2c::{ClientError, Verdict};
 use crate::keychain::Keychain;
 use crate::registry::{DeviceRecord, DeviceState, Registry};
@@ -63,7 +62,7 @@ pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, Li
                     tracing::info!(device = %record.device_id, %error, "access token revoke failed; the refresh token is revoked");
                 }
             }
-            Err(ClientError::Connect { .. }) if record.keychain_host == DEMO_KEYCHAIN_HOST => {
+            Err(ClientError::Connect { .. }) if record.is_demo() => {
                 // Demo servers keep nothing across runs: the tokens died with it.
                 outcome.note = Some(
                     "the demo server that issued these credentials is no longer running, so \

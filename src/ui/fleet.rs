@@ -87,7 +87,7 @@ pub fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Optio
 
 fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Option<FleetAction> {
     let record = &view.record;
-    let key = (record.device_id.clone(), record.keychain_host.clone());
+    let key = record.key();
     let mut action = None;
     details(ui, view, now);
     if let Some(busy) = view.busy {
@@ -194,7 +194,7 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
     if let Some(project) = &record.project_name {
         ui.label(format!("Connected to project {project}"));
     }
-    if record.keychain_host == crate::c2c::profile::DEMO_KEYCHAIN_HOST {
+    if record.is_demo() {
         ui.label(RichText::new("demo server").small());
     }
     ui.label(

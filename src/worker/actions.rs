@@ -31,7 +31,7 @@ pub(super) async fn save_held(held: &Held, key: &DeviceKey, keychain: &Keychain)
     match tokens.save(keychain).await {
         Ok(()) => true,
         Err(error) => {
-            tracing::warn!(device = %key.0, %error, "held tokens still cannot be saved");
+            tracing::warn!(device = %key.id, %error, "held tokens still cannot be saved");
             held_lock(held).insert(key.clone(), tokens);
             false
         }
@@ -46,7 +46,7 @@ pub(super) fn rescue(error: LifecycleError, key: &DeviceKey, held: &Held) -> Str
             format!(
                 "{}: refreshed, but the keychain refused the new credentials ({error}). They are \
                  kept in memory and saved as soon as the keychain accepts them; unlock it.",
-                key.0
+                key.id
             )
         }
         other => other.to_string(),
@@ -137,7 +137,7 @@ impl State {
         let Some(record) = self.record(&key) else {
             self.outbox.send(Event::Notice(format!(
                 "{} is no longer in the device list",
-                key.0
+                key.id
             )));
             return;
         };
@@ -158,7 +158,7 @@ impl State {
             if !save_held(&held, &key, &context.keychain).await {
                 let line = format!(
                     "{}: the keychain still refuses its new credentials; unlock it first.",
-                    key.0
+                    key.id
                 );
                 let _ = reports.send(Report::ActionDone(key, line));
                 return;

@@ -8,13 +8,7 @@ use crate::device::refresh_warning;
 use crate::keychain::unix_seconds;
 use crate::registry::{DeviceRecord, DeviceState};
 
-/// Identifies a device across servers: its id and its keychain host.
-pub type DeviceKey = (String, String);
-
-/// The key of a record.
-pub fn key_of(record: &DeviceRecord) -> DeviceKey {
-    (record.device_id.clone(), record.keychain_host.clone())
-}
+pub use crate::registry::DeviceKey;
 
 /// How a device is doing right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +76,7 @@ impl Observed {
         records
             .into_iter()
             .map(|record| {
-                let key = key_of(&record);
+                let key = record.key();
                 let status = match &record.state {
                     DeviceState::NeedsRepairing { reason } => Status::NeedsRepairing {
                         reason: reason.clone(),

@@ -2,7 +2,7 @@
 //! pending unpair retried, every device in its own task.
 
 use super::actions::{rescue, save_held};
-use super::{Report, State, fleet::key_of};
+use super::{Report, State};
 use crate::device::{self, LifecycleError};
 use crate::registry::DeviceState;
 
@@ -21,7 +21,7 @@ impl State {
             return;
         };
         for record in loaded.devices {
-            let key = key_of(&record);
+            let key = record.key();
             if self.observed.busy.contains_key(&key) || self.heartbeats_in_flight.contains(&key) {
                 continue;
             }

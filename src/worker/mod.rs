@@ -358,7 +358,7 @@ impl State {
 
     fn record(&self, key: &DeviceKey) -> Option<DeviceRecord> {
         let devices = self.setup.registry.load().ok()?.devices;
-        devices.into_iter().find(|d| d.is(&key.0, &key.1))
+        devices.into_iter().find(|d| d.is(&key.id, &key.host))
     }
 }
 
