@@ -16,16 +16,16 @@ use crate::registry::DeviceRecord;
 
 /// Refreshed tokens the keychain refused, by device. The keychain still holds the spent set,
 /// so nothing else may use that device until these are saved.
-pub(super) type Held = Arc<Mutex<HashMap<DeviceKey, UnsavedTokens>>>;
+pub(super) type HeldSets = Arc<Mutex<HashMap<DeviceKey, UnsavedTokens>>>;
 
 pub(super) fn held_lock(
-    held: &Held,
+    held: &HeldSets,
 ) -> std::sync::MutexGuard<'_, HashMap<DeviceKey, UnsavedTokens>> {
     held.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Saves any held tokens of a device; `false` while the keychain still refuses them.
-pub(super) async fn save_held(held: &Held, key: &DeviceKey, keychain: &Keychain) -> bool {
+pub(super) async fn save_held(held: &HeldSets, key: &DeviceKey, keychain: &Keychain) -> bool {
     let tokens = held_lock(held).remove(key);
     let Some(tokens) = tokens else { return true };
     match tokens.save(keychain).await {
@@ -39,7 +39,7 @@ pub(super) async fn save_held(held: &Held, key: &DeviceKey, keychain: &Keychain)
 }
 
 /// What a failed operation means for the user, holding on to tokens a refresh could not save.
-pub(super) fn rescue(error: LifecycleError, key: &DeviceKey, held: &Held) -> String {
+pub(super) fn rescue(error: LifecycleError, key: &DeviceKey, held: &HeldSets) -> String {
     match error {
         LifecycleError::SaveFailed { unsaved, error, .. } => {
             held_lock(held).insert(key.clone(), *unsaved);
@@ -191,7 +191,7 @@ async fn upload_test_clip(
     key: &DeviceKey,
     outbox: &Outbox,
     cancel: &CancellationToken,
-    held: &Held,
+    held: &HeldSets,
 ) -> String {
     let (progress, mut watcher) = tokio::sync::watch::channel(device::Progress::default());
     let forward = {

@@ -32,7 +32,7 @@ use crate::diagnostics;
 use crate::keychain::{Keychain, unix_seconds};
 use crate::registry::DeviceRecord;
 use crate::report;
-use actions::{Action, Held};
+use actions::{Action, HeldSets};
 use files::import_file;
 use fleet::Observed;
 use runs::{PairRun, Unsaved, lock};
@@ -135,7 +135,7 @@ async fn run(
         observed: Observed::default(),
         heartbeats_in_flight: HashSet::new(),
         fleet_sent_at: std::time::Instant::now(),
-        held: Held::default(),
+        held: HeldSets::default(),
         runs: HashMap::new(),
         uploads: HashMap::new(),
         unsaved: Unsaved::default(),
@@ -177,7 +177,7 @@ struct State {
     /// When the device list was last sent to the window.
     fleet_sent_at: std::time::Instant,
     /// Tokens a refresh produced but could not save, by device.
-    held: Held,
+    held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
     uploads: HashMap<DeviceKey, CancellationToken>,
     unsaved: Unsaved,
