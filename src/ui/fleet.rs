@@ -57,8 +57,41 @@ pub struct ListState<'a> {
     pub report_dir: &'a std::path::Path,
 }
 
+/// The device list as the worker last sent it, with what the list alone knows.
+#[derive(Default)]
+pub struct FleetView {
+    /// Every recorded device.
+    pub devices: Vec<DeviceView>,
+    /// The device whose unpairing awaits confirmation.
+    pub confirming: Option<DeviceKey>,
+    /// Test uploads under way.
+    pub uploads: HashMap<DeviceKey, Progress>,
+    /// Where "Export report" saves.
+    pub report_dir: std::path::PathBuf,
+}
+
+impl FleetView {
+    /// Draws the list; confirming or declining an unpair is settled here, the rest is asked.
+    pub fn ui(&mut self, ui: &mut Ui) -> Option<FleetAction> {
+        let state = ListState {
+            confirming: self.confirming.as_ref(),
+            uploads: &self.uploads,
+            report_dir: &self.report_dir,
+        };
+        let action = show(ui, &self.devices, &state)?;
+        match &action {
+            FleetAction::AskUnpair(key) => self.confirming = Some(key.clone()),
+            FleetAction::Unpair(_) | FleetAction::Forget(_) | FleetAction::KeepPaired => {
+                self.confirming = None;
+            }
+            _ => {}
+        }
+        Some(action)
+    }
+}
+
 /// Draws the list.
-pub fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Option<FleetAction> {
+fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Option<FleetAction> {
     ui.heading(format!("Devices ({})", devices.len()));
     if devices.is_empty() {
         ui.label("Devices you pair are listed here.");

@@ -3,17 +3,51 @@
 
 use egui::{Color32, RichText, Ui};
 
+use super::intent::Intent;
 use crate::worker::NetworkStatus;
 
-/// What the user asked for in the bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BarAction {
-    /// Gather diagnostics and copy them.
-    CopyDiagnostics,
+/// What the bar shows: the network as the worker last saw it, and the diagnostics.
+#[derive(Default)]
+pub struct StatusBar {
+    /// Whether the server answers, as the worker last said.
+    pub network: Option<NetworkStatus>,
+    /// Diagnostics being gathered.
+    gathering: bool,
+    /// The last diagnostics, shown in their own window until closed.
+    diagnostics: Option<String>,
+}
+
+impl StatusBar {
+    /// Diagnostics were asked for.
+    pub fn gathering(&mut self) {
+        self.gathering = true;
+    }
+
+    /// The diagnostics arrived: they are copied at once and shown until closed.
+    pub fn gathered(&mut self, ctx: &egui::Context, text: String) {
+        ctx.copy_text(text.clone());
+        self.gathering = false;
+        self.diagnostics = Some(text);
+    }
+
+    /// Draws the bar, and the diagnostics window while it is open.
+    pub fn ui(&mut self, ui: &mut Ui) -> Option<Intent> {
+        let intent = show(ui, self.network.as_ref(), self.gathering);
+        if let Some(text) = &self.diagnostics {
+            let (open, copy_again) = diagnostics_window(ui.ctx(), text);
+            if copy_again {
+                ui.ctx().copy_text(text.clone());
+            }
+            if !open {
+                self.diagnostics = None;
+            }
+        }
+        intent
+    }
 }
 
 /// Draws the bar.
-pub fn show(ui: &mut Ui, network: Option<&NetworkStatus>, gathering: bool) -> Option<BarAction> {
+fn show(ui: &mut Ui, network: Option<&NetworkStatus>, gathering: bool) -> Option<Intent> {
     let mut action = None;
     egui::Panel::bottom("status-bar")
         .frame(super::unfilled(egui::Frame::side_top_panel(ui.style())))
@@ -28,7 +62,7 @@ pub fn show(ui: &mut Ui, network: Option<&NetworkStatus>, gathering: bool) -> Op
                          removed, for a support ticket",
                         );
                     if copy.clicked() {
-                        action = Some(BarAction::CopyDiagnostics);
+                        action = Some(Intent::Diagnose);
                     }
                     if gathering {
                         ui.label("Gathering diagnostics…");
@@ -85,7 +119,7 @@ fn zoom(ui: &mut Ui) {
 
 /// The gathered diagnostics in a window of their own, selectable, with "Copy again".
 /// Returns whether it stays open, and whether to copy again.
-pub fn diagnostics_window(ctx: &egui::Context, text: &str) -> (bool, bool) {
+fn diagnostics_window(ctx: &egui::Context, text: &str) -> (bool, bool) {
     let mut open = true;
     let mut copy = false;
     egui::Window::new("Diagnostics")
