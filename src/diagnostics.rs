@@ -68,7 +68,7 @@ pub struct Diagnostics {
 
 /// Gathers everything; never fails (a failed check is a finding).
 pub async fn gather(subject: &Subject<'_>) -> Diagnostics {
-    let mut report = Report::default();
+    let mut report = Findings::default();
     report.line(&format!(
         "C2C Pairing Assistant diagnostics, {}",
         crate::human_time::rfc3339(unix_seconds(SystemTime::now()))
@@ -87,7 +87,7 @@ pub async fn gather(subject: &Subject<'_>) -> Diagnostics {
 
 /// The log file's place and its last lines (every run, window and commands), else the lines
 /// of this run kept in memory.
-fn recent_log(report: &mut Report) {
+fn recent_log(report: &mut Findings) {
     let file = log_file::active_dir().map(|dir| {
         let path = dir.join(log_file::FILE_NAME).display().to_string();
         (log_file::tail(&dir, log_buffer::KEPT), path)
@@ -133,12 +133,12 @@ pub fn describe_mode(choice: &BackendChoice) -> String {
 }
 
 #[derive(Default)]
-struct Report {
+struct Findings {
     text: String,
     problems: Vec<Problem>,
 }
 
-impl Report {
+impl Findings {
     fn line(&mut self, line: &str) {
         self.text.push_str(line);
         self.text.push('\n');
@@ -199,7 +199,7 @@ fn desktop_session() -> String {
     format!("{session} (Wayland display: {wayland}, X display: {x11})")
 }
 
-async fn keychain(report: &mut Report, subject: &Subject<'_>) {
+async fn keychain(report: &mut Findings, subject: &Subject<'_>) {
     let store = subject.keychain.describe();
     let started = Instant::now();
     match subject.keychain.preflight().await {
@@ -232,7 +232,7 @@ async fn keychain(report: &mut Report, subject: &Subject<'_>) {
     report.fact("Client secret", &secret);
 }
 
-fn devices(report: &mut Report, registry: &Registry) {
+fn devices(report: &mut Findings, registry: &Registry) {
     let path = registry.path();
     match registry.load() {
         Ok(loaded) => {
@@ -254,7 +254,7 @@ fn devices(report: &mut Report, registry: &Registry) {
     }
 }
 
-async fn api_base(report: &mut Report, profile: &Profile) {
+async fn api_base(report: &mut Findings, profile: &Profile) {
     let url = &profile.api_base;
     report.fact("API base", url.as_str());
     let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
@@ -280,7 +280,7 @@ async fn api_base(report: &mut Report, profile: &Profile) {
 
 /// The direct DNS and TCP steps; whether a connection was made. Failures are problems of
 /// `kind`, or mere facts when a proxy carries the requests (`None`).
-async fn connect(report: &mut Report, host: &str, port: u16, kind: Option<FailureKind>) -> bool {
+async fn connect(report: &mut Findings, host: &str, port: u16, kind: Option<FailureKind>) -> bool {
     let started = Instant::now();
     let lookup = tokio::time::timeout(STEP_TIMEOUT, tokio::net::lookup_host((host, port))).await;
     let addresses: Vec<SocketAddr> = match lookup {
@@ -324,7 +324,7 @@ async fn connect(report: &mut Report, host: &str, port: u16, kind: Option<Failur
     false
 }
 
-fn step_failed(report: &mut Report, name: &str, kind: Option<FailureKind>, text: String) {
+fn step_failed(report: &mut Findings, name: &str, kind: Option<FailureKind>, text: String) {
     match kind {
         Some(kind) => report.problem(name, kind, text),
         None => report.fact(
@@ -334,7 +334,7 @@ fn step_failed(report: &mut Report, name: &str, kind: Option<FailureKind>, text:
     }
 }
 
-async fn http(report: &mut Report, profile: &Profile) {
+async fn http(report: &mut Findings, profile: &Profile) {
     let name = if profile.api_base.scheme() == "https" {
         "  TLS/HTTP"
     } else {
@@ -374,7 +374,7 @@ async fn http(report: &mut Report, profile: &Profile) {
 }
 
 /// Compares our clock with the server's `Date` (to the second; half the round trip allowed).
-fn clock(report: &mut Report, date: Option<SystemTime>, sent_at: SystemTime, took: Duration) {
+fn clock(report: &mut Findings, date: Option<SystemTime>, sent_at: SystemTime, took: Duration) {
     let Some(server) = date else {
         report.fact("  Clock", "the server sent no Date header to compare with");
         return;
@@ -455,7 +455,7 @@ pub fn show_proxy(value: &str) -> String {
     }
 }
 
-fn proxies(report: &mut Report) {
+fn proxies(report: &mut Findings) {
     let set: Vec<String> = PROXY_VARS
         .iter()
         .filter_map(|name| {

@@ -1376,13 +1376,13 @@ async fn worker_seed(seed: u64) -> SeedResult {
     let host = format!("127.0.0.1:{}", server.base_url().port().unwrap_or_default());
     let account = token_account(device.as_str(), &host);
     worker.lock().unwrap().send(Command::Pair {
-        attempt: 1,
+        run: 1,
         device_id: device.clone(),
         name: Some("Hostile cam".to_owned()),
         presenter: false,
     });
     let finished = drain_until(&worker, &failures, Duration::from_secs(150), |e| {
-        matches!(e, Event::Finished { attempt: 1, .. })
+        matches!(e, Event::Finished { run: 1, .. })
     })
     .await;
     let mut seen = Seen::default();

@@ -99,8 +99,8 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
     run.until(AT_ONCE, |e| matches!(e, Event::Ready(_)).then_some(()));
 
     // A paired device to refresh later.
-    let pair = |attempt, device: &str| Command::Pair {
-        attempt,
+    let pair = |run, device: &str| Command::Pair {
+        run,
         device_id: DeviceId::parse(device).unwrap(),
         name: None,
         presenter: false,
@@ -108,7 +108,7 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
     run.worker.send(pair(1, "CAM-HANG"));
     let code = run.until(AT_ONCE, |e| match e {
         Event::Progress {
-            attempt: 1,
+            run: 1,
             event: PairEvent::CodeIssued(code),
         } => Some(code.clone()),
         _ => None,
@@ -120,7 +120,7 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
         matches!(
             e,
             Event::Finished {
-                attempt: 1,
+                run: 1,
                 end: RunEnd::Paired(_)
             }
         )
@@ -146,18 +146,18 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
         matches!(
             e,
             Event::Progress {
-                attempt: 2,
+                run: 2,
                 event: PairEvent::CheckingKeychain
             }
         )
         .then_some(())
     });
-    run.worker.send(Command::Cancel { attempt: 2 });
+    run.worker.send(Command::Cancel { run: 2 });
     run.until(AT_ONCE, |e| {
         matches!(
             e,
             Event::Finished {
-                attempt: 2,
+                run: 2,
                 end: RunEnd::Cancelled
             }
         )

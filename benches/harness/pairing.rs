@@ -252,7 +252,7 @@ pub fn approval_to_screen(size: Size, section: &mut Section) {
         let device = format!("SCREEN-{round}");
         kc.track(&format!("{device}@demo"));
         worker.send(Command::Pair {
-            attempt: round as u64 + 1,
+            run: round as u64 + 1,
             device_id: DeviceId::parse(&device).unwrap(),
             name: None,
             presenter: false,

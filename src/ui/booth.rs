@@ -47,7 +47,7 @@ impl Booth {
             && presenter.card.is_running()
         {
             backend.send(Command::Cancel {
-                attempt: presenter.card.attempt,
+                run: presenter.card.run,
             });
         }
     }
@@ -88,7 +88,7 @@ impl Booth {
 
     /// Whether `run` is the one on the booth screen.
     pub fn shows(&self, run: u64) -> bool {
-        self.screen.as_ref().is_some_and(|p| p.card.attempt == run)
+        self.screen.as_ref().is_some_and(|p| p.card.run == run)
     }
 
     /// The booth's run ended: returns whether the next code is due at once (an expired code

@@ -61,14 +61,14 @@ impl Cards {
         };
         if start {
             backend.send(Command::Pair {
-                attempt: number,
+                run: number,
                 device_id: device_id.clone(),
                 name: name.clone(),
                 presenter,
             });
         }
         PairingView {
-            attempt: number,
+            run: number,
             device_id,
             name,
             phase: Phase::Preparing(Waiting::now(Step::Starting)),
@@ -100,12 +100,12 @@ impl Cards {
 
     /// The card of `run`.
     pub fn get(&mut self, run: u64) -> Option<&mut PairingView> {
-        self.list.iter_mut().find(|card| card.attempt == run)
+        self.list.iter_mut().find(|card| card.run == run)
     }
 
     /// Takes away the card of `run`.
     pub fn remove(&mut self, run: u64) -> Option<PairingView> {
-        let index = self.list.iter().position(|card| card.attempt == run)?;
+        let index = self.list.iter().position(|card| card.run == run)?;
         Some(self.list.remove(index))
     }
 
@@ -118,7 +118,7 @@ impl Cards {
         card.qr = None;
         match Phase::ended(end) {
             Some(phase) => card.phase = phase,
-            None => self.list.retain(|card| card.attempt != run),
+            None => self.list.retain(|card| card.run != run),
         }
         true
     }
@@ -135,7 +135,7 @@ impl Cards {
     pub fn ui(&mut self, ui: &mut Ui, now: Instant) -> Option<Intent> {
         let mut clicked = None;
         if let [card] = self.list.as_mut_slice() {
-            let run = card.attempt;
+            let run = card.run;
             if let Some(action) = centred(ui, COLUMN_WIDTH, |ui| card.show(ui, now, Scale::SINGLE))
             {
                 clicked = Some(Intent::Card { run, action });
@@ -147,7 +147,7 @@ impl Cards {
         for row in self.list.chunks_mut(per_row) {
             ui.horizontal_top(|ui| {
                 for card in row {
-                    let run = card.attempt;
+                    let run = card.run;
                     let shown = egui::Frame::group(ui.style()).show(ui, |ui| {
                         ui.set_width(CARD_WIDTH);
                         ui.vertical(|ui| card.show(ui, now, Scale::CARD)).inner

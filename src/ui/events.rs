@@ -14,13 +14,13 @@ impl PairApp {
             }
             Event::StartFailed(message) => self.backend.start_error = Some(message),
             Event::SecretSaved(result) => self.settings.saved(result),
-            Event::Progress { attempt, event } => {
-                let booth = self.booth.card_mut().filter(|card| card.attempt == attempt);
-                if let Some(card) = booth.or_else(|| self.cards.get(attempt)) {
+            Event::Progress { run, event } => {
+                let booth = self.booth.card_mut().filter(|card| card.run == run);
+                if let Some(card) = booth.or_else(|| self.cards.get(run)) {
                     apply_progress(card, event);
                 }
             }
-            Event::Finished { attempt, end } => self.finished(attempt, end),
+            Event::Finished { run, end } => self.finished(run, end),
             Event::Fleet(devices) => self.fleet.devices = devices,
             Event::UploadProgress(key, progress) => {
                 self.fleet.uploads.insert(key, progress);

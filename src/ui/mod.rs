@@ -329,14 +329,14 @@ impl PairApp {
 
     fn card_action(&mut self, run: u64, action: Action) {
         if action == Action::RetrySave {
-            return self.backend.send(Command::RetrySave { attempt: run });
+            return self.backend.send(Command::RetrySave { run });
         }
         let Some(card) = self.cards.remove(run) else {
             return;
         };
         match action {
             // Effective at once: the card goes now, the worker stops polling.
-            Action::Cancel => self.backend.send(Command::Cancel { attempt: run }),
+            Action::Cancel => self.backend.send(Command::Cancel { run }),
             Action::NewCode => {
                 self.pair(card.device_id, card.name);
             }

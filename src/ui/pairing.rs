@@ -124,7 +124,7 @@ impl Phase {
 /// One device's pairing run on screen.
 pub struct PairingView {
     /// Tags this run's events.
-    pub attempt: u64,
+    pub run: u64,
     /// The device being paired.
     pub device_id: DeviceId,
     /// Its optional display name.

@@ -469,7 +469,7 @@ mod tests {
 
     fn presenter() -> Presenter {
         let card = PairingView {
-            attempt: 1,
+            run: 1,
             device_id: DeviceId::parse("booth-1").unwrap(),
             name: None,
             phase: Phase::Saving,

@@ -3,46 +3,101 @@
 //! keychain refused, held until it accepts them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeviceKey, Event, Outbox, Report, State, WorkerSetup};
+use super::{DeviceKey, Event, FromTask, Outbox, State, WorkerSetup};
 use crate::backend::Backend;
 use crate::device::{self, Context, LifecycleError, UnsavedTokens};
 use crate::keychain::Keychain;
 use crate::registry::DeviceRecord;
 
-/// Refreshed tokens the keychain refused, by device. The keychain still holds the spent set,
-/// so nothing else may use that device until these are saved.
-pub(super) type HeldSets = Arc<Mutex<HashMap<DeviceKey, UnsavedTokens>>>;
+/// Refreshed tokens the keychain refused, by device, owned by the worker's loop. The keychain
+/// still holds the spent set, so nothing else may use that device until these are saved: a
+/// task takes them to save first, and reports back whether it did.
+#[derive(Default)]
+pub(super) struct HeldSets(HashMap<DeviceKey, Slot>);
 
-pub(super) fn held_lock(
-    held: &HeldSets,
-) -> std::sync::MutexGuard<'_, HashMap<DeviceKey, UnsavedTokens>> {
-    held.lock().unwrap_or_else(PoisonError::into_inner)
+/// Where a device's held tokens are.
+enum Slot {
+    /// Here, waiting for the keychain.
+    Here(UnsavedTokens),
+    /// With a task saving them.
+    Out,
 }
 
-/// Saves any held tokens of a device; `false` while the keychain still refuses them.
-pub(super) async fn save_held(held: &HeldSets, key: &DeviceKey, keychain: &Keychain) -> bool {
-    let tokens = held_lock(held).remove(key);
+/// A task is saving the device's held tokens right now.
+pub(super) struct HeldOut;
+
+impl HeldSets {
+    /// Hands a device's held tokens (if any) to a task, which must report
+    /// [`FromTask::HeldSaved`] or [`FromTask::Held`]; `Err` while another task has them.
+    pub(super) fn take(&mut self, key: &DeviceKey) -> Result<Option<UnsavedTokens>, HeldOut> {
+        match self.0.remove(key) {
+            None => Ok(None),
+            Some(Slot::Out) => {
+                self.0.insert(key.clone(), Slot::Out);
+                Err(HeldOut)
+            }
+            Some(Slot::Here(tokens)) => {
+                self.0.insert(key.clone(), Slot::Out);
+                Ok(Some(tokens))
+            }
+        }
+    }
+
+    /// Tokens the keychain refused, kept until it accepts them.
+    pub(super) fn hold(&mut self, key: DeviceKey, tokens: UnsavedTokens) {
+        self.0.insert(key, Slot::Here(tokens));
+    }
+
+    /// A task saved the tokens it took.
+    pub(super) fn saved(&mut self, key: &DeviceKey) {
+        if matches!(self.0.get(key), Some(Slot::Out)) {
+            self.0.remove(key);
+        }
+    }
+
+    /// The device is forgotten: so are its tokens.
+    pub(super) fn forget(&mut self, key: &DeviceKey) {
+        self.0.remove(key);
+    }
+}
+
+/// Saves the held tokens a task took; `false` while the keychain still refuses them (they go
+/// back to the loop).
+pub(super) async fn save_held(
+    tokens: Option<UnsavedTokens>,
+    key: &DeviceKey,
+    keychain: &Keychain,
+    reports: &tokio_mpsc::UnboundedSender<FromTask>,
+) -> bool {
     let Some(tokens) = tokens else { return true };
     match tokens.save(keychain).await {
-        Ok(()) => true,
+        Ok(()) => {
+            let _ = reports.send(FromTask::HeldSaved(key.clone()));
+            true
+        }
         Err(error) => {
             tracing::warn!(device = %key.id, %error, "held tokens still cannot be saved");
-            held_lock(held).insert(key.clone(), tokens);
+            let _ = reports.send(FromTask::Held(key.clone(), Box::new(tokens)));
             false
         }
     }
 }
 
-/// What a failed operation means for the user, holding on to tokens a refresh could not save.
-pub(super) fn rescue(error: LifecycleError, key: &DeviceKey, held: &HeldSets) -> String {
+/// What a failed operation means for the user; tokens a refresh could not save go back to
+/// the loop to be held.
+pub(super) fn rescue(
+    error: LifecycleError,
+    key: &DeviceKey,
+    reports: &tokio_mpsc::UnboundedSender<FromTask>,
+) -> String {
     match error {
         LifecycleError::SaveFailed { unsaved, error, .. } => {
-            held_lock(held).insert(key.clone(), *unsaved);
+            let _ = reports.send(FromTask::Held(key.clone(), unsaved));
             format!(
                 "{}: refreshed, but the keychain refused the new credentials ({error}). They are \
                  kept in memory and saved as soon as the keychain accepts them; unlock it.",
@@ -57,7 +112,7 @@ pub(super) fn rescue(error: LifecycleError, key: &DeviceKey, held: &HeldSets) ->
 pub(super) struct ContextSource {
     pub(super) known: Option<Arc<Backend>>,
     pub(super) setup: WorkerSetup,
-    pub(super) reports: tokio_mpsc::UnboundedSender<Report>,
+    pub(super) reports: tokio_mpsc::UnboundedSender<FromTask>,
 }
 
 impl ContextSource {
@@ -71,7 +126,7 @@ impl ContextSource {
                 .await
                 .map_err(|e| format!("{}: {e}", record.device_id))?;
             let found = Arc::new(found);
-            let _ = self.reports.send(Report::ServerFound(
+            let _ = self.reports.send(FromTask::ServerFound(
                 record.keychain_host.clone(),
                 found.clone(),
             ));
@@ -100,7 +155,7 @@ impl State {
         let Some(record) = self.record(&key) else {
             return;
         };
-        held_lock(&self.held).remove(&key);
+        self.held.forget(&key);
         self.observed.busy.insert(key.clone(), "forgetting…");
         self.send_fleet();
         let (keychain, registry) = (self.setup.keychain.clone(), self.setup.registry.clone());
@@ -113,7 +168,7 @@ impl State {
                 ),
                 Err(error) => error.to_string(),
             };
-            let _ = reports.send(Report::ActionDone(key, line));
+            let _ = reports.send(FromTask::ActionDone(key, line));
         });
     }
 
@@ -141,32 +196,41 @@ impl State {
             )));
             return;
         };
+        let Ok(held) = self.held.take(&key) else {
+            self.outbox.send(Event::Notice(format!(
+                "{}: its new credentials are being saved; try again in a moment.",
+                key.id
+            )));
+            return;
+        };
         let source = self.context_source(&record);
         self.observed.busy.insert(key.clone(), busy);
         self.send_fleet();
         let reports = self.reports.clone();
-        let held = self.held.clone();
         let outbox = self.outbox.clone();
         tokio::spawn(async move {
             let context = match source.context(&record).await {
                 Ok(context) => context,
                 Err(message) => {
-                    let _ = reports.send(Report::ActionDone(key, message));
+                    if let Some(tokens) = held {
+                        let _ = reports.send(FromTask::Held(key.clone(), Box::new(tokens)));
+                    }
+                    let _ = reports.send(FromTask::ActionDone(key, message));
                     return;
                 }
             };
-            if !save_held(&held, &key, &context.keychain).await {
+            if !save_held(held, &key, &context.keychain, &reports).await {
                 let line = format!(
                     "{}: the keychain still refuses its new credentials; unlock it first.",
                     key.id
                 );
-                let _ = reports.send(Report::ActionDone(key, line));
+                let _ = reports.send(FromTask::ActionDone(key, line));
                 return;
             }
             let line = match action {
                 Action::Refresh => match device::refresh(&context, &record).await {
                     Ok(_) => format!("{} refreshed.", record.device_id),
-                    Err(error) => rescue(error, &key, &held),
+                    Err(error) => rescue(error, &key, &reports),
                 },
                 Action::Unpair => match device::unpair(&context, &record).await {
                     Ok(done) => match done.note {
@@ -176,10 +240,10 @@ impl State {
                     Err(error) => error.to_string(),
                 },
                 Action::Upload(cancel) => {
-                    upload_test_clip(&context, &record, &key, &outbox, &cancel, &held).await
+                    upload_test_clip(&context, &record, &key, &outbox, &cancel, &reports).await
                 }
             };
-            let _ = reports.send(Report::ActionDone(key, line));
+            let _ = reports.send(FromTask::ActionDone(key, line));
         });
     }
 }
@@ -191,7 +255,7 @@ async fn upload_test_clip(
     key: &DeviceKey,
     outbox: &Outbox,
     cancel: &CancellationToken,
-    held: &HeldSets,
+    reports: &tokio_mpsc::UnboundedSender<FromTask>,
 ) -> String {
     let (progress, mut watcher) = tokio::sync::watch::channel(device::Progress::default());
     let forward = {
@@ -228,6 +292,6 @@ async fn upload_test_clip(
         Ok(device::UploadOutcome::Cancelled) => {
             format!("{}: test upload cancelled.", record.device_id)
         }
-        Err(error) => rescue(error, key, held),
+        Err(error) => rescue(error, key, reports),
     }
 }

@@ -2,7 +2,7 @@
 //! pending unpair retried, every device in its own task.
 
 use super::actions::{rescue, save_held};
-use super::{Report, State};
+use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
 use crate::registry::DeviceState;
 
@@ -30,42 +30,49 @@ impl State {
                 DeviceState::UnpairPending { .. } => Chore::RetryUnpair,
                 DeviceState::NeedsRepairing { .. } => continue,
             };
+            // Held tokens another task is saving: this device sits this round out.
+            let Ok(held) = self.held.take(&key) else {
+                continue;
+            };
             let source = self.context_source(&record);
             self.heartbeats_in_flight.insert(key.clone());
             let reports = self.reports.clone();
-            let held = self.held.clone();
             tokio::spawn(async move {
                 // No server or held tokens still unsaved: nothing to show this round.
-                let context = match source.context(&record).await {
-                    Ok(context) if save_held(&held, &key, &context.keychain).await => context,
-                    _ => {
-                        let _ = reports.send(Report::KeptAlive(key));
-                        return;
+                let Ok(context) = source.context(&record).await else {
+                    if let Some(tokens) = held {
+                        let _ = reports.send(FromTask::Held(key.clone(), Box::new(tokens)));
                     }
+                    let _ = reports.send(FromTask::KeptAlive(key));
+                    return;
                 };
+                if !save_held(held, &key, &context.keychain, &reports).await {
+                    let _ = reports.send(FromTask::KeptAlive(key));
+                    return;
+                }
                 let report = match chore {
                     Chore::Heartbeat => {
                         let beats = context.backend.client.profile().offers_heartbeat();
                         let problem = match device::heartbeat(&context, &record).await {
                             // Without heartbeats, "online" would be a guess: show "paired".
                             Ok(()) if !beats => {
-                                let _ = reports.send(Report::KeptAlive(key));
+                                let _ = reports.send(FromTask::KeptAlive(key));
                                 return;
                             }
                             Ok(()) => None,
                             Err(error @ LifecycleError::SaveFailed { .. }) => {
-                                Some(rescue(error, &key, &held))
+                                Some(rescue(error, &key, &reports))
                             }
                             Err(error) => Some(offline_reason(error)),
                         };
-                        Report::Heartbeat(key, problem)
+                        FromTask::Heartbeat(key, problem)
                     }
                     Chore::RetryUnpair => {
                         let outcome = device::unpair(&context, &record).await;
                         if let Err(error) = outcome {
                             tracing::info!(%error, "unpair still pending");
                         }
-                        Report::Heartbeat(key, None)
+                        FromTask::Heartbeat(key, None)
                     }
                 };
                 let _ = reports.send(report);

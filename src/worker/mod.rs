@@ -27,7 +27,7 @@ pub use network::NetworkStatus;
 pub use protocol::{Command, Event, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
 
 use crate::backend::{self, Backend, BackendChoice};
-use crate::device::Context;
+use crate::device::{Context, UnsavedTokens};
 use crate::diagnostics;
 use crate::keychain::{Keychain, unix_seconds};
 use crate::registry::DeviceRecord;
@@ -35,7 +35,7 @@ use crate::report;
 use actions::{Action, HeldSets};
 use files::import_file;
 use fleet::Observed;
-use runs::{PairRun, Unsaved, lock};
+use runs::PairRun;
 
 /// Handle to the worker thread. Dropping it stops the worker.
 pub struct Worker {
@@ -101,7 +101,13 @@ impl Outbox {
 }
 
 /// What background tasks report back to the worker's loop.
-enum Report {
+enum FromTask {
+    /// A pairing run's tokens the keychain refused, kept for "Retry saving".
+    Unsaved(u64, Box<UnsavedTokens>),
+    /// A device's refreshed tokens the keychain refused, held until it accepts them.
+    Held(DeviceKey, Box<UnsavedTokens>),
+    /// A task saved the held tokens it took.
+    HeldSaved(DeviceKey),
     /// A pairing run ended (the registry may have a new device).
     RunEnded(u64),
     /// A heartbeat ended: `None` when it went through, else why not.
@@ -138,7 +144,7 @@ async fn run(
         held: HeldSets::default(),
         runs: HashMap::new(),
         uploads: HashMap::new(),
-        unsaved: Unsaved::default(),
+        unsaved: HashMap::new(),
         reports,
         outbox,
         setup,
@@ -148,11 +154,13 @@ async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            biased;
+            // Tasks first: a run's unsaved tokens are in before the "Retry saving" it offers.
+            Some(report) = report_rx.recv() => worker.take(report),
             command = commands.recv() => match command {
                 Some(command) => worker.handle(command).await,
                 None => break,
             },
-            Some(report) = report_rx.recv() => worker.take(report),
             _ = ticker.tick() => worker.heartbeat_round(),
         }
     }
@@ -180,8 +188,9 @@ struct State {
     held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
     uploads: HashMap<DeviceKey, CancellationToken>,
-    unsaved: Unsaved,
-    reports: tokio_mpsc::UnboundedSender<Report>,
+    /// Tokens of pairing runs the keychain refused, by run.
+    unsaved: HashMap<u64, UnsavedTokens>,
+    reports: tokio_mpsc::UnboundedSender<FromTask>,
     outbox: Outbox,
     /// The server the network indicator watches.
     network: tokio::sync::watch::Sender<network::Target>,
@@ -191,28 +200,25 @@ impl State {
     async fn handle(&mut self, command: Command) {
         match command {
             Command::Pair {
-                attempt,
+                run,
                 device_id,
                 name,
                 presenter,
             } => {
                 let for_show = presenter && self.backend.is_demo();
                 let cancel = CancellationToken::new();
-                self.runs.insert(attempt, cancel.clone());
-                tokio::spawn(
-                    self.pair_run(attempt)
-                        .pair(device_id, name, for_show, cancel),
-                );
+                self.runs.insert(run, cancel.clone());
+                tokio::spawn(self.pair_run(run).pair(device_id, name, for_show, cancel));
             }
-            Command::Cancel { attempt } => {
-                if let Some(cancel) = self.runs.remove(&attempt) {
+            Command::Cancel { run } => {
+                if let Some(cancel) = self.runs.remove(&run) {
                     cancel.cancel();
                 }
             }
-            Command::RetrySave { attempt } => {
-                let tokens = lock(&self.unsaved).remove(&attempt);
+            Command::RetrySave { run } => {
+                let tokens = self.unsaved.remove(&run);
                 if let Some(tokens) = tokens {
-                    tokio::spawn(self.pair_run(attempt).retry_save(tokens));
+                    tokio::spawn(self.pair_run(run).retry_save(tokens));
                 }
             }
             Command::SaveClientSecret(secret) => {
@@ -230,7 +236,7 @@ impl State {
                         let next = Backend::connect(setup.choice, &setup.keychain)
                             .await
                             .map_err(|e| e.to_string());
-                        let _ = reports.send(Report::Reconnected(Box::new(next)));
+                        let _ = reports.send(FromTask::Reconnected(Box::new(next)));
                     }
                 });
             }
@@ -276,31 +282,42 @@ impl State {
         }
     }
 
-    fn pair_run(&self, attempt: u64) -> PairRun {
+    fn pair_run(&self, run: u64) -> PairRun {
         PairRun {
             context: Context {
                 backend: self.backend.clone(),
                 keychain: self.setup.keychain.clone(),
                 registry: self.setup.registry.clone(),
             },
-            attempt,
+            run,
             outbox: self.outbox.clone(),
-            unsaved: self.unsaved.clone(),
             reports: self.reports.clone(),
         }
     }
 
-    fn take(&mut self, report: Report) {
+    fn take(&mut self, report: FromTask) {
         let notice = match report {
-            Report::RunEnded(attempt) => {
-                self.runs.remove(&attempt);
+            FromTask::Unsaved(run, tokens) => {
+                self.unsaved.insert(run, *tokens);
+                return;
+            }
+            FromTask::Held(key, tokens) => {
+                self.held.hold(key, *tokens);
+                return;
+            }
+            FromTask::HeldSaved(key) => {
+                self.held.saved(&key);
+                return;
+            }
+            FromTask::RunEnded(run) => {
+                self.runs.remove(&run);
                 None
             }
-            Report::KeptAlive(key) => {
+            FromTask::KeptAlive(key) => {
                 self.heartbeats_in_flight.remove(&key);
                 return;
             }
-            Report::Reconnected(next) => {
+            FromTask::Reconnected(next) => {
                 match *next {
                     Ok(next) => {
                         self.network.send_replace(network::target(&next));
@@ -313,11 +330,11 @@ impl State {
                 }
                 return;
             }
-            Report::ServerFound(host, backend) => {
+            FromTask::ServerFound(host, backend) => {
                 self.other_servers.insert(host, backend);
                 return;
             }
-            Report::Heartbeat(key, outcome) => {
+            FromTask::Heartbeat(key, outcome) => {
                 self.heartbeats_in_flight.remove(&key);
                 self.observed.heartbeats.insert(key, outcome);
                 // A round's results go out together (or once a second while one is slow):
@@ -328,7 +345,7 @@ impl State {
                 }
                 None
             }
-            Report::ActionDone(key, line) => {
+            FromTask::ActionDone(key, line) => {
                 self.observed.busy.remove(&key);
                 self.uploads.remove(&key);
                 Some(line)

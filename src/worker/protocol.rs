@@ -21,10 +21,10 @@ pub const HEARTBEAT_EVERY: Duration = crate::settings::DEFAULT_HEARTBEAT;
 /// What the UI asks for.
 #[derive(Debug)]
 pub enum Command {
-    /// Start pairing a device. `attempt` tags every event of this run.
+    /// Start pairing a device. `run` tags every event of this run.
     Pair {
         /// Chosen by the UI; events carry it back.
-        attempt: u64,
+        run: u64,
         /// The device to pair.
         device_id: DeviceId,
         /// Its display name.
@@ -35,12 +35,12 @@ pub enum Command {
     /// Stop a pairing run.
     Cancel {
         /// The run to stop.
-        attempt: u64,
+        run: u64,
     },
     /// Try again to save tokens that could not be saved.
     RetrySave {
         /// The run whose tokens wait.
-        attempt: u64,
+        run: u64,
     },
     /// Store the client secret for the configured service and switch to it.
     SaveClientSecret(SecretString),
@@ -109,14 +109,14 @@ pub enum Event {
     /// Progress of a pairing run.
     Progress {
         /// The run.
-        attempt: u64,
+        run: u64,
         /// What happened.
         event: PairEvent,
     },
     /// A pairing run ended.
     Finished {
         /// The run.
-        attempt: u64,
+        run: u64,
         /// How.
         end: RunEnd,
     },

@@ -1,30 +1,19 @@
 //! Pairing runs: one device's pairing in a task, its events tagged with the run, and issued
 //! tokens kept for "Retry saving" when the keychain refused them.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Event, Outbox, Report, RunEnd};
+use super::{Event, FromTask, Outbox, RunEnd};
 use crate::c2c::PollStatus;
 use crate::device::{self, Context, DeviceId, PairError, PairEvent, PairOutcome, UnsavedTokens};
-
-/// Tokens waiting for a successful save, by pairing run.
-pub(super) type Unsaved = Arc<Mutex<HashMap<u64, UnsavedTokens>>>;
-
-pub(super) fn lock(unsaved: &Unsaved) -> std::sync::MutexGuard<'_, HashMap<u64, UnsavedTokens>> {
-    unsaved.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// One pairing run and what it needs.
 pub(super) struct PairRun {
     pub(super) context: Context,
-    pub(super) attempt: u64,
+    pub(super) run: u64,
     pub(super) outbox: Outbox,
-    pub(super) unsaved: Unsaved,
-    pub(super) reports: tokio_mpsc::UnboundedSender<Report>,
+    pub(super) reports: tokio_mpsc::UnboundedSender<FromTask>,
 }
 
 impl PairRun {
@@ -35,7 +24,7 @@ impl PairRun {
         for_show: bool,
         cancel: CancellationToken,
     ) {
-        let attempt = self.attempt;
+        let run = self.run;
         let outbox = self.outbox.clone();
         let progress = |event: PairEvent| {
             let routine = matches!(
@@ -45,7 +34,7 @@ impl PairRun {
                     ..
                 }
             );
-            let event = Event::Progress { attempt, event };
+            let event = Event::Progress { run, event };
             if routine {
                 outbox.send_quietly(event);
             } else {
@@ -74,7 +63,7 @@ impl PairRun {
 
     pub(super) async fn retry_save(self, tokens: UnsavedTokens) {
         self.outbox.send(Event::Progress {
-            attempt: self.attempt,
+            run: self.run,
             event: PairEvent::Saving,
         });
         let end = match tokens.save(&self.context.keychain).await {
@@ -87,12 +76,13 @@ impl PairRun {
         self.finish(end);
     }
 
-    /// Turns an error into the run's end, keeping unsaved tokens for a retry.
+    /// Turns an error into the run's end; unsaved tokens go to the loop, kept for a retry
+    /// (reported before the run's end reaches the window, so "Retry saving" finds them).
     fn failed(&self, error: PairError) -> RunEnd {
         let kind = error.kind();
         let message = error.to_string();
         let can_retry_save = if let PairError::SaveFailed { unsaved, .. } = error {
-            lock(&self.unsaved).insert(self.attempt, *unsaved);
+            let _ = self.reports.send(FromTask::Unsaved(self.run, unsaved));
             true
         } else {
             false
@@ -105,10 +95,7 @@ impl PairRun {
     }
 
     fn finish(&self, end: RunEnd) {
-        self.outbox.send(Event::Finished {
-            attempt: self.attempt,
-            end,
-        });
-        let _ = self.reports.send(Report::RunEnded(self.attempt));
+        self.outbox.send(Event::Finished { run: self.run, end });
+        let _ = self.reports.send(FromTask::RunEnded(self.run));
     }
 }
