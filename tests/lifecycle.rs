@@ -368,3 +368,49 @@ async fn ten_devices_pair_concurrently_each_with_its_own_tokens() {
     }
     assert_eq!(ctx.registry.load().unwrap().devices.len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_lost_from_the_list_is_restored_from_the_keychain_and_still_refreshes() {
+    let kc = common::test_keychain();
+    let (_server, control, ctx) = setup(&kc).await;
+    let record = pair(&ctx, &control, "CAM-LOST").await;
+    kc.track(&record.account());
+    assert!(
+        ctx.registry
+            .remove("CAM-LOST", &record.keychain_host)
+            .unwrap()
+    );
+    let id = DeviceId::parse("CAM-LOST").unwrap();
+
+    let restored = device::restore(
+        &ctx.registry,
+        &ctx.keychain,
+        &id,
+        &record.api_base,
+        &record.keychain_host,
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.state, DeviceState::Paired);
+    assert_eq!(restored.access_expires_at, record.access_expires_at);
+    assert_eq!(recorded(&ctx, "CAM-LOST").api_base, record.api_base);
+    device::refresh(&ctx, &restored).await.unwrap();
+    assert_eq!(refreshes(&control, "CAM-LOST").await, 1);
+
+    // Nothing in the keychain: not paired, and nothing recorded.
+    let stranger = DeviceId::parse("CAM-NEVER").unwrap();
+    let refused = device::restore(
+        &ctx.registry,
+        &ctx.keychain,
+        &stranger,
+        &record.api_base,
+        &record.keychain_host,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(LifecycleError::NotPaired { .. })),
+        "{refused:?}"
+    );
+    let devices = ctx.registry.load().unwrap().devices;
+    assert!(devices.iter().all(|d| d.device_id != "CAM-NEVER"));
+}

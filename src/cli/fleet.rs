@@ -12,9 +12,9 @@ use c2c_pair::device::{
     self, Context, DeviceId, FailureKind, LifecycleError, UnsavedTokens, refresh_warning,
 };
 use c2c_pair::human_time;
-use c2c_pair::keychain::{Keychain, TokenSet, token_account, unix_seconds};
+use c2c_pair::keychain::{Keychain, TokenSet, unix_seconds};
 use c2c_pair::printable;
-use c2c_pair::registry::{self, DeviceRecord, DeviceState, Registry};
+use c2c_pair::registry::{self, DeviceRecord};
 use c2c_pair::report as pairing_report;
 
 use super::{Cli, backend_failure, fail, print_json, report};
@@ -140,17 +140,17 @@ pub(super) async fn locate(
         choice.profile.keychain_host()
     };
     let devices = registry.load().map_err(|e| usage(e.to_string()))?.devices;
-    let record = match registry::find(&devices, device_id.as_str(), &host) {
-        Some(record) => record.clone(),
-        None => restore(
-            &registry,
-            &keychain,
-            &device_id,
-            choice.profile.api_base.as_str(),
-            &host,
-        )
-        .await
-        .map_err(|e| (e.kind(), e.to_string()))?,
+    let record = if let Some(record) = registry::find(&devices, device_id.as_str(), &host) {
+        record.clone()
+    } else {
+        let api_base = choice.profile.api_base.as_str();
+        let restored = device::restore(&registry, &keychain, &device_id, api_base, &host)
+            .await
+            .map_err(|e| (e.kind(), e.to_string()))?;
+        report(&format!(
+            "{device_id} was missing from the device list; restored it from the keychain"
+        ));
+        restored
     };
     let backend = Backend::for_record(&choice, &record, &keychain)
         .await
@@ -163,47 +163,6 @@ pub(super) async fn locate(
             registry,
         },
     ))
-}
-
-/// A device whose record was lost (e.g. a damaged list was moved aside) but whose tokens are
-/// still in the keychain is recorded again rather than declared unpaired.
-async fn restore(
-    registry: &Registry,
-    keychain: &Keychain,
-    device_id: &DeviceId,
-    api_base: &str,
-    host: &str,
-) -> Result<DeviceRecord, LifecycleError> {
-    let not_paired = || LifecycleError::NotPaired {
-        device: device_id.to_string(),
-        host: host.to_owned(),
-    };
-    let tokens: TokenSet = keychain
-        .load_tokens(&token_account(device_id.as_str(), host))
-        .await?
-        .ok_or_else(not_paired)?;
-    let record = DeviceRecord {
-        device_id: device_id.to_string(),
-        name: None,
-        api_base: api_base.to_owned(),
-        keychain_host: host.to_owned(),
-        paired_at: tokens.issued_at,
-        project_name: None,
-        project_id: None,
-        remote_name: None,
-        access_expires_at: tokens.access_expires_at,
-        refresh_issued_at: Some(tokens.issued_at),
-        last_heartbeat: None,
-        last_upload: None,
-        request_shape: None,
-        save_pending: None,
-        state: DeviceState::Paired,
-    };
-    registry.upsert(record.clone())?;
-    report(&format!(
-        "{device_id} was missing from the device list; restored it from the keychain"
-    ));
-    Ok(record)
 }
 
 /// Saves tokens a refresh produced but could not store. They are the only valid credentials

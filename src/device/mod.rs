@@ -5,6 +5,7 @@
 //! server through its [`Backend`].
 
 mod pairing;
+mod restore;
 mod session;
 mod unpair;
 mod upload;
@@ -17,6 +18,7 @@ pub use pairing::{
     CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing,
     pair, pair_for_show,
 };
+pub use restore::restore;
 pub use session::{
     LifecycleError, OptionalEndpoint, RefreshWarning, connected_project, fresh_tokens, heartbeat,
     needs_refresh, not_offered, refresh, refresh_warning,
