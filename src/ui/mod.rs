@@ -3,7 +3,7 @@
 //!
 //! Layout: the device list on the left; on the right, the form to add devices (one, or a
 //! pasted or dropped list) and one card per pairing under way, each with its own code, QR and
-//! countdown. Each part is a view that owns its state and returns intents (see [`intent`]).
+//! countdown. Each part is a view that owns its state and returns intents (see `intent.rs`).
 
 mod add_form;
 mod backend;
