@@ -75,10 +75,60 @@ fn arg(spec: &'static dyn Spec, option: c2c_pair::settings::CliOption) -> Arg {
             .value_parser(ValueParser::new(move |text: &str| spec.read_text(text)))
             .help(format!(
                 "{} [default: {}; env: {}; config: {}]",
-                spec.help().replace('`', ""),
+                spec.help().replace('`', "").trim_end_matches('.'),
                 spec.default_doc().replace('`', ""),
                 env_name(spec.key()),
                 spec.key()
             )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory as _, Parser as _};
+
+    use c2c_pair::settings::{self, Settings};
+
+    use crate::cli::Cli;
+
+    #[test]
+    fn the_options_are_valid_for_clap() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn options_before_and_after_the_command_become_the_command_line_layer() {
+        let cli = Cli::try_parse_from([
+            "c2c-pair",
+            "--no-url-pairing",
+            "--presenter-linger",
+            "2.5",
+            "status",
+            "--api-base",
+            "https://c2c.example.com",
+        ])
+        .unwrap();
+        let layer = cli.setting_options.0;
+        assert_eq!(layer.get(&settings::URL_PAIRING), Some(false));
+        assert_eq!(
+            layer.get(&settings::PRESENTER_LINGER),
+            Some(std::time::Duration::from_millis(2500))
+        );
+        assert_eq!(
+            layer.get(&settings::API_BASE).map(String::from),
+            Some("https://c2c.example.com/".to_owned())
+        );
+        assert_eq!(layer.get(&settings::PRESENTER_START), None, "not typed");
+        let resolved =
+            Settings::resolve(None, false, [Default::default(), Default::default(), layer]);
+        assert_eq!(
+            resolved.source(settings::URL_PAIRING.key),
+            settings::Source::CommandLine
+        );
+        // A value the setting refuses is refused by the parser, naming the option.
+        let error = Cli::try_parse_from(["c2c-pair", "--heartbeat-interval", "5"]).unwrap_err();
+        assert!(error.to_string().contains("between 10 and 3600"), "{error}");
+        // A window-only option is not accepted after a command.
+        assert!(Cli::try_parse_from(["c2c-pair", "status", "--presenter"]).is_err());
     }
 }

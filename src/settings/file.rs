@@ -58,9 +58,12 @@ fn read_table(
         } else if is_table(&key) {
             match value.get_ref() {
                 DeValue::Table(inner) => read_table(inner, &key, layer, errors),
-                _ => errors.push((
+                other => errors.push((
                     value.span().start,
-                    format!("invalid type: expected a table ([{key}])"),
+                    format!(
+                        "invalid type: {}, expected a table ([{key}])",
+                        super::spec::toml_text(other)
+                    ),
                 )),
             }
         } else {

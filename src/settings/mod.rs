@@ -439,4 +439,38 @@ linger = 12
                 .is_none()
         );
     }
+
+    #[test]
+    fn every_declaration_has_its_own_key_variable_and_option() {
+        let reserved = [FILE_ENV, "C2C_PAIR_CONFIG_DIR", "C2C_PAIR_KEYCHAIN_SERVICE"];
+        let mut keys = std::collections::BTreeSet::new();
+        let mut names = std::collections::BTreeSet::new();
+        let mut options = std::collections::BTreeSet::new();
+        for spec in ALL {
+            assert!(keys.insert(spec.key()), "{} declared twice", spec.key());
+            let name = env_name(spec.key());
+            assert!(!reserved.contains(&name.as_str()), "{name} is taken");
+            assert!(names.insert(name.clone()), "{name} names two settings");
+            if let Some(option) = spec.option() {
+                assert!(options.insert(option.long), "--{} twice", option.long);
+            }
+            assert!(!spec.help().is_empty(), "{} has no help", spec.key());
+        }
+        assert!(names.contains("C2C_PAIR_PRESENTER_LINGER"));
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting_as_declared() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split_once("<!-- settings:begin -->\n")
+            .and_then(|(_, rest)| rest.split_once("<!-- settings:end -->"))
+            .map(|(block, _)| block);
+        assert_eq!(
+            block,
+            Some(reference().as_str()),
+            "README.md's settings table is out of date: put the output of \
+             `cargo run -- config docs` between its settings markers"
+        );
+    }
 }

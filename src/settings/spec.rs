@@ -526,7 +526,7 @@ fn invalid_type(found: &DeValue<'_>, expected: &str) -> String {
 }
 
 /// A TOML value as an error message names it.
-fn toml_text(value: &DeValue<'_>) -> String {
+pub(super) fn toml_text(value: &DeValue<'_>) -> String {
     match value {
         DeValue::String(text) => format!("string {:?}", crate::printable::text(text)),
         DeValue::Integer(integer) => format!("integer `{integer}`"),

@@ -133,6 +133,7 @@ settings! {
     PRESENTER_WIFI_SSID: Option<String> =
         Setting::optional("presenter.wifi_ssid", crate::wifi::check_ssid, || None)
             .value_name("SSID")
+            .default_doc("none")
             .note("; empty: no Wi-Fi QR code")
             .empty_unsets();
     /// Its WPA password (8 to 63 characters; none: an open network). Shown to visitors in
@@ -140,6 +141,7 @@ settings! {
     PRESENTER_WIFI_PASSWORD: Option<SecretString> =
         Setting::optional("presenter.wifi_password", crate::wifi::check_password, || None)
             .value_name("PASSWORD")
+            .default_doc("none")
             .empty_unsets();
     /// The booth Wi-Fi does not broadcast its name.
     PRESENTER_WIFI_HIDDEN: bool = Setting::flag("presenter.wifi_hidden", || false);
