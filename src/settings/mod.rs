@@ -473,4 +473,29 @@ linger = 12
              `cargo run -- config docs` between its settings markers"
         );
     }
+
+    #[test]
+    fn the_test_clip_note_comes_from_the_file_the_environment_or_its_default() {
+        let none = || Layer::default();
+        let settings = Settings::resolve(None, false, [none(), none(), none()]);
+        assert!(settings.get(&UPLOAD_TEST_CLIP_NOTE));
+        let from_file = file("[upload]\ntest_clip_note = false\n").unwrap();
+        let settings = Settings::resolve(None, true, [from_file, none(), none()]);
+        assert!(!settings.get(&UPLOAD_TEST_CLIP_NOTE));
+        assert_eq!(settings.source("upload.test_clip_note"), Source::File);
+        let from_env =
+            from_env(|name| (name == "C2C_PAIR_UPLOAD_TEST_CLIP_NOTE").then(|| "off".to_owned()))
+                .unwrap();
+        let settings = Settings::resolve(None, false, [none(), from_env, none()]);
+        assert!(!settings.get(&UPLOAD_TEST_CLIP_NOTE));
+        assert_eq!(
+            settings.source("upload.test_clip_note"),
+            Source::Environment
+        );
+        let error = file("[upload]\ntest_clip_note = \"no\"\n").unwrap_err();
+        assert!(
+            error.to_string().contains("line 2: invalid type"),
+            "{error}"
+        );
+    }
 }

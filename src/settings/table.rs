@@ -145,4 +145,6 @@ settings! {
             .empty_unsets();
     /// The booth Wi-Fi does not broadcast its name.
     PRESENTER_WIFI_HIDDEN: bool = Setting::flag("presenter.wifi_hidden", || false);
+    /// Add a "rig check" comment to the test clip when it is uploaded.
+    UPLOAD_TEST_CLIP_NOTE: bool = Setting::flag("upload.test_clip_note", || true);
 }
