@@ -145,6 +145,10 @@ settings! {
             .empty_unsets();
     /// The booth Wi-Fi does not broadcast its name.
     PRESENTER_WIFI_HIDDEN: bool = Setting::flag("presenter.wifi_hidden", || false);
+    /// Seconds an upload may go without progress before it counts as stalled.
+    UPLOAD_STALL_TIMEOUT: Duration =
+        Setting::seconds("upload.stall_timeout", 1.0, 600.0, || Duration::from_secs(30))
+            .option("stall");
     /// Add a "rig check" comment to the test clip when it is uploaded.
     UPLOAD_TEST_CLIP_NOTE: bool = Setting::flag("upload.test_clip_note", || true);
 }
