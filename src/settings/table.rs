@@ -67,7 +67,7 @@ settings! {
         Setting::seconds("keychain_timeout", WAIT.0, WAIT.1, || DEFAULT_KEYCHAIN_TIMEOUT)
             .global_option("keychain-timeout");
     /// Address of the built-in demo server. Loopback by default; an address on the network
-    /// (0.0.0.0:8480, [::]:8480 or an interface's) lets phones at a booth open its approval
+    /// (`0.0.0.0:8480`, `[::]:8480` or an interface's) lets phones at a booth open its approval
     /// page.
     DEMO_LISTEN: SocketAddr = Setting::text("demo_listen", parse::listen, || {
         SocketAddr::from(([127, 0, 0, 1], 0))
