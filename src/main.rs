@@ -11,16 +11,16 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use c2c_pair::log_file::LogFile;
+use c2c_pair::settings;
 use c2c_pair::ui::PairApp;
 use c2c_pair::worker::Worker;
 
 fn main() -> ExitCode {
-    let mut args = cli::Cli::parse();
-    let settings = args.load_settings();
+    let (invocation, settings) = cli::Invocation::resolve(cli::Cli::parse());
     // A broken configuration may have meant to move the log folder: no file then.
-    init_logging(&args, settings.is_ok());
-    let Some(command) = args.command.clone() else {
-        return run_gui(&args, settings);
+    init_logging(&invocation, settings.is_ok());
+    let Some(command) = invocation.cli.command.clone() else {
+        return run_gui(&invocation, settings);
     };
     if let Err(message) = settings {
         cli::report(&message);
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
             return ExitCode::from(5);
         }
     };
-    let code = runtime.block_on(cli::run(&args, command));
+    let code = runtime.block_on(cli::run(&invocation, command));
     // A keychain call that hung must not keep the process alive.
     runtime.shutdown_background();
     code
@@ -48,8 +48,9 @@ fn main() -> ExitCode {
 /// the state directory (at least debug for this app, more if `RUST_LOG` or `-v` asks), with
 /// secrets removed. Without a usable log folder, the last lines stay in memory instead, for
 /// diagnostics.
-fn init_logging(args: &cli::Cli, to_file: bool) {
+fn init_logging(invocation: &cli::Invocation, to_file: bool) {
     use tracing_subscriber::prelude::*;
+    let args = &invocation.cli;
     let level = match args.verbose {
         0 => args.default_log_level(),
         1 => "info",
@@ -67,7 +68,7 @@ fn init_logging(args: &cli::Cli, to_file: bool) {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .with_filter(stderr_filter);
-    let (file, file_error) = match args.settings.log_dir() {
+    let (file, file_error) = match invocation.settings.get(&settings::LOG_DIR) {
         Some(dir) if to_file && args.writes_log_file() => match LogFile::open(&dir) {
             Ok(file) => {
                 file.make_active();
@@ -94,10 +95,10 @@ fn init_logging(args: &cli::Cli, to_file: bool) {
     }
 }
 
-fn run_gui(args: &cli::Cli, settings: Result<(), String>) -> ExitCode {
+fn run_gui(invocation: &cli::Invocation, settings: Result<(), String>) -> ExitCode {
     // A bad setting still opens the window, with the error in it: launched from a desktop
     // entry, nobody would see stderr.
-    let setup = settings.and_then(|()| args.gui_setup());
+    let setup = settings.and_then(|()| invocation.gui_setup());
     if let Err(message) = &setup {
         cli::report(message);
     }
@@ -110,7 +111,7 @@ fn run_gui(args: &cli::Cli, settings: Result<(), String>) -> ExitCode {
     if let Some(icon) = window_icon() {
         viewport = viewport.with_icon(icon);
     }
-    if args.settings.presenter_start() {
+    if invocation.settings.get(&settings::PRESENTER_START) {
         viewport = viewport.with_fullscreen(true);
     }
     let native = eframe::NativeOptions {
@@ -119,7 +120,7 @@ fn run_gui(args: &cli::Cli, settings: Result<(), String>) -> ExitCode {
         renderer: eframe::Renderer::Glow,
         // Window size, theme and zoom are remembered beside the device list (egui keeps
         // cursor positions of text fields there too, never their text).
-        persistence_path: args
+        persistence_path: invocation
             .registry()
             .ok()
             .map(|registry| registry.path().with_file_name("window.ron")),

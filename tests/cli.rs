@@ -941,3 +941,79 @@ async fn a_computer_without_root_certificates_is_told_what_to_install() {
     assert_failure(&output, 2, "No CA certificates were loaded");
     assert!(text(&output.stderr).contains("the ca-certificates package"));
 }
+
+/// A setting declared once is read from the file, the environment and its option, and
+/// `config show` says which: `upload.stall_timeout` (`--stall`, before the command only).
+#[tokio::test]
+async fn the_stall_timeout_comes_from_the_file_the_environment_or_its_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let show = |args: &[&str], env: Option<&str>| {
+        let mut command = common::c2c_pair_in("c2c-pair-test-docs", dir.path(), args);
+        if let Some(value) = env {
+            command.env("C2C_PAIR_UPLOAD_STALL_TIMEOUT", value);
+        }
+        command.output()
+    };
+    let line = |output: &Output| {
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        let shown = text(&output.stdout);
+        shown
+            .lines()
+            .find(|l| l.starts_with("stall_timeout = "))
+            .unwrap_or_else(|| panic!("no stall_timeout in {shown}"))
+            .to_owned()
+    };
+    let default = line(&show(&["config", "show"], None).await.unwrap());
+    assert!(default.starts_with("stall_timeout = 30 "), "{default}");
+    assert!(default.ends_with("# default, seconds"), "{default}");
+
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[upload]\nstall_timeout = 90\n",
+    )
+    .unwrap();
+    let from_file = line(&show(&["config", "show"], None).await.unwrap());
+    assert!(from_file.starts_with("stall_timeout = 90 "), "{from_file}");
+    assert!(
+        from_file.ends_with("# from the file, seconds"),
+        "{from_file}"
+    );
+
+    let from_env = line(&show(&["config", "show"], Some("45")).await.unwrap());
+    assert!(from_env.starts_with("stall_timeout = 45 "), "{from_env}");
+    assert!(
+        from_env.ends_with("# from the environment, seconds"),
+        "{from_env}"
+    );
+
+    let option = show(&["--stall", "12", "config", "show"], Some("45"));
+    let from_option = line(&option.await.unwrap());
+    assert!(
+        from_option.starts_with("stall_timeout = 12 "),
+        "{from_option}"
+    );
+    assert!(
+        from_option.ends_with("# from the command line, seconds"),
+        "{from_option}"
+    );
+
+    // Out of range: each place says so, naming where the value is.
+    let output = show(&["--stall", "0", "config", "show"], None)
+        .await
+        .unwrap();
+    assert_failure(&output, 2, "between 1 and 600");
+    let output = show(&["config", "show"], Some("601")).await.unwrap();
+    assert_failure(&output, 2, "C2C_PAIR_UPLOAD_STALL_TIMEOUT: 601 is not");
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "[upload]\nstall_timeout = \"soon\"\n",
+    )
+    .unwrap();
+    let output = show(&["config", "show"], None).await.unwrap();
+    assert_failure(&output, 2, "config.toml, line 2: invalid type");
+    // Not global: after the command it is not an option.
+    let output = show(&["config", "show", "--stall", "12"], None)
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}

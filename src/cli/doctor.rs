@@ -5,16 +5,19 @@ use std::process::ExitCode;
 use c2c_pair::device::FailureKind;
 use c2c_pair::diagnostics::{self, Subject};
 
-use super::{Cli, fail};
+use super::{Invocation, fail};
 
 /// Prints the report; exits 0 when nothing is wrong, else with the first problem's code
 /// (6 keychain, 5 network, 2 configuration).
-pub async fn run(cli: &Cli) -> ExitCode {
-    let (choice, registry) = match cli.choice().and_then(|c| Ok((c, cli.registry()?))) {
+pub async fn run(invocation: &Invocation) -> ExitCode {
+    let (choice, registry) = match invocation
+        .choice()
+        .and_then(|c| Ok((c, invocation.registry()?)))
+    {
         Ok(found) => found,
         Err(message) => return fail(false, FailureKind::Usage, &message),
     };
-    let keychain = cli.keychain();
+    let keychain = invocation.keychain();
     let subject = Subject {
         choice: &choice,
         keychain: &keychain,

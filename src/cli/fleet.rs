@@ -17,11 +17,11 @@ use c2c_pair::printable;
 use c2c_pair::registry::{self, DeviceRecord};
 use c2c_pair::report as pairing_report;
 
-use super::{Cli, backend_failure, fail, print_json, report};
+use super::{Invocation, backend_failure, fail, print_json, report};
 
 /// `c2c-pair status`: a table (or JSON, or CSV) of the devices the registry knows. No network.
-pub fn status(cli: &Cli, device: Option<&str>, json: bool, csv: bool) -> ExitCode {
-    let registry = match cli.registry() {
+pub fn status(invocation: &Invocation, device: Option<&str>, json: bool, csv: bool) -> ExitCode {
+    let registry = match invocation.registry() {
         Ok(registry) => registry,
         Err(message) => return fail(json, FailureKind::Usage, &message),
     };
@@ -125,14 +125,14 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
 /// Finds the device's record (restoring it from the keychain when the list lost it) and the
 /// server it was paired with.
 pub(super) async fn locate(
-    cli: &Cli,
+    invocation: &Invocation,
     device: &str,
 ) -> Result<(DeviceRecord, Context), (FailureKind, String)> {
     let usage = |message: String| (FailureKind::Usage, message);
     let device_id = DeviceId::parse(device).map_err(|e| usage(e.to_string()))?;
-    let choice = cli.choice().map_err(usage)?;
-    let registry = cli.registry().map_err(usage)?;
-    let keychain = cli.keychain();
+    let choice = invocation.choice().map_err(usage)?;
+    let registry = invocation.registry().map_err(usage)?;
+    let keychain = invocation.keychain();
     // The device is looked for on the chosen server first, then on any other.
     let host = if choice.force_demo {
         c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned()
@@ -237,8 +237,8 @@ pub(super) async fn hold_until_saved(
 }
 
 /// `c2c-pair token`: a valid access token on stdout and nothing else (like `gh auth token`).
-pub async fn token(cli: &Cli, device: &str) -> ExitCode {
-    let (record, ctx) = match locate(cli, device).await {
+pub async fn token(invocation: &Invocation, device: &str) -> ExitCode {
+    let (record, ctx) = match locate(invocation, device).await {
         Ok(found) => found,
         Err((kind, message)) => return fail(false, kind, &message),
     };
@@ -267,8 +267,8 @@ pub async fn token(cli: &Cli, device: &str) -> ExitCode {
 }
 
 /// `c2c-pair refresh`: refreshes now and says where the device stands.
-pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
-    let (record, ctx) = match locate(cli, device).await {
+pub async fn refresh(invocation: &Invocation, device: &str, json: bool) -> ExitCode {
+    let (record, ctx) = match locate(invocation, device).await {
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),
     };
@@ -314,9 +314,9 @@ pub async fn refresh(cli: &Cli, device: &str, json: bool) -> ExitCode {
 }
 
 /// `c2c-pair unpair --local`: forget here, without the server.
-async fn forget(cli: &Cli, device: &str, json: bool) -> ExitCode {
+async fn forget(invocation: &Invocation, device: &str, json: bool) -> ExitCode {
     let usage = |message: String| fail(json, FailureKind::Usage, &message);
-    let (registry, choice) = match (cli.registry(), cli.choice()) {
+    let (registry, choice) = match (invocation.registry(), invocation.choice()) {
         (Ok(registry), Ok(choice)) => (registry, choice),
         (Err(message), _) | (_, Err(message)) => return usage(message),
     };
@@ -332,7 +332,7 @@ async fn forget(cli: &Cli, device: &str, json: bool) -> ExitCode {
             registry.path().display()
         ));
     };
-    match device::forget(&cli.keychain(), &registry, &record).await {
+    match device::forget(&invocation.keychain(), &registry, &record).await {
         Ok(()) => {
             if json {
                 print_json(&json!({
@@ -352,11 +352,11 @@ async fn forget(cli: &Cli, device: &str, json: bool) -> ExitCode {
 }
 
 /// `c2c-pair unpair`: revoke at the server, then forget (or, with `--local`, only forget).
-pub async fn unpair(cli: &Cli, device: &str, local: bool, json: bool) -> ExitCode {
+pub async fn unpair(invocation: &Invocation, device: &str, local: bool, json: bool) -> ExitCode {
     if local {
-        return forget(cli, device, json).await;
+        return forget(invocation, device, json).await;
     }
-    let (record, ctx) = match locate(cli, device).await {
+    let (record, ctx) = match locate(invocation, device).await {
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),
     };

@@ -24,24 +24,24 @@ mod fleet;
 mod pair;
 mod secret;
 mod server;
+mod setting_options;
 mod upload;
+
+pub use setting_options::SettingOptions;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
-use url::Url;
 
 use c2c_pair::backend::{BackendChoice, BackendError, CLIENT_SECRET_ENV};
-use c2c_pair::c2c::profile::BodyEncoding;
 use c2c_pair::demo::DemoConfig;
 use c2c_pair::device::{DeviceId, FailureKind};
 use c2c_pair::keychain::{self, Keychain, OsStore};
 use c2c_pair::registry::Registry;
-use c2c_pair::settings::{self, EndpointLayer, Layer, PresenterLayer, Settings, parse};
+use c2c_pair::settings::{self, Settings};
 use c2c_pair::ui::UiOptions;
 use c2c_pair::worker::WorkerSetup;
 
@@ -70,94 +70,36 @@ const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
     reason = "clap prints these doc comments verbatim in --help"
 )]
 pub struct Cli {
-    /// Server settings, for the window and every command.
+    /// The configuration file and the demo server switch, for the window and every command.
     #[command(flatten)]
     pub service: ServiceArgs,
+    /// Every setting that has an option (`--api-base`, `--presenter-linger`, …), as typed.
+    #[command(flatten)]
+    pub setting_options: SettingOptions,
     /// Window only: start pairing this device at once (repeat for several).
     #[arg(long, value_name = "ID")]
     pub device: Vec<String>,
     /// Window only: display name of the device, with a single --device.
     #[arg(long, value_name = "NAME", requires = "device")]
     pub name: Option<String>,
-    /// Window only: start in presenter mode (booth loop, full screen; F11, H, Space, Esc)
-    /// [config: presenter.start].
-    #[arg(long)]
-    pub presenter: bool,
-    /// Window only: seconds presenter mode shows a success before the next code
-    /// [default: 8; config: presenter.linger].
-    #[arg(long, value_name = "SECONDS", value_parser = parse::wait)]
-    pub presenter_linger: Option<Duration>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG wins.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// The headless command to run.
     #[command(subcommand)]
     pub command: Option<Command>,
-    /// The settings in effect, read by [`Cli::load_settings`] under the options above.
-    #[arg(skip)]
-    pub settings: Settings,
 }
 
-/// Which server to talk to, and how. Each option overrides the configuration file and its
-/// environment variable (`c2c-pair config show` prints what is in effect).
+/// Options that are not settings: which configuration file, and the demo server switch.
+/// (The settings' own options come from their declarations: [`SettingOptions`].)
 #[derive(Debug, Clone, Args)]
-#[expect(
-    clippy::doc_markdown,
-    reason = "clap prints these doc comments verbatim in --help"
-)]
-#[expect(
-    rustdoc::bare_urls,
-    reason = "clap prints these doc comments verbatim in --help"
-)]
 pub struct ServiceArgs {
     /// Configuration file [default: config.toml in the config directory].
     #[arg(long, global = true, env = settings::FILE_ENV, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// API base of the C2C server [default: https://api.frame.io, or the built-in demo
-    /// server while no client secret is configured; env: C2C_PAIR_API_BASE].
-    #[arg(long, global = true, value_name = "URL", value_parser = parse::api_base)]
-    pub api_base: Option<Url>,
-    /// Firmware version sent as x-client-version (semver) [default: this app's version;
-    /// env: C2C_PAIR_CLIENT_VERSION].
-    #[arg(long, global = true, value_name = "VERSION", value_parser = parse::client_version)]
-    pub client_version: Option<String>,
-    /// Path of the device authorization endpoint [default: /v2/auth/device/code].
-    #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
-    pub device_code_path: Option<String>,
-    /// Path of the token endpoint [default: /v2/auth/token].
-    #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
-    pub token_path: Option<String>,
-    /// Path of the revocation endpoint [default: /v2/auth/revoke].
-    #[arg(long, global = true, value_name = "PATH", value_parser = parse::endpoint)]
-    pub revoke_path: Option<String>,
-    /// Scope asked for with a device code [default: asset_create offline (Frame.io's);
-    /// env: C2C_PAIR_SCOPE]. Another RFC 8628 server may grant e.g. "openid offline_access".
-    #[arg(long, global = true, value_name = "SCOPE", value_parser = parse::scope)]
-    pub scope: Option<String>,
-    /// Form encoding of the OAuth requests: urlencoded or multipart [default: urlencoded;
-    /// env: C2C_PAIR_BODY].
-    #[arg(long, global = true, value_name = "ENCODING", value_parser = parse::body)]
-    pub body: Option<BodyEncoding>,
-    /// Do not ask for a verification link (no x-client-platypus-enabled header, no QR)
-    /// [config: url_pairing = false].
-    #[arg(long, global = true)]
-    pub no_url_pairing: bool,
     /// Use the built-in demo server even if a client secret is configured.
     #[arg(long, global = true)]
     pub demo: bool,
-    /// Address of the built-in demo server. Loopback by default; an address on the network
-    /// (or 0.0.0.0) lets phones at a booth open its approval page [default: 127.0.0.1:0;
-    /// env: C2C_PAIR_DEMO_LISTEN].
-    #[arg(long, global = true, value_name = "ADDR", value_parser = parse::listen)]
-    pub demo_listen: Option<SocketAddr>,
-    /// Longest wait for one keychain call, in seconds (a locked keychain may wait for a
-    /// password prompt nobody sees) [default: 5; env: C2C_PAIR_KEYCHAIN_TIMEOUT].
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse::wait)]
-    pub keychain_timeout: Option<Duration>,
-    /// Window only: seconds between heartbeats of each paired device [default: 120; env:
-    /// C2C_PAIR_HEARTBEAT_INTERVAL].
-    #[arg(long, global = true, value_name = "SECONDS", value_parser = parse::heartbeat)]
-    pub heartbeat_interval: Option<Duration>,
 }
 
 /// Headless commands.
@@ -277,6 +219,9 @@ pub enum ConfigAction {
     Show,
     /// Print the configuration file's path.
     Path,
+    /// Print every setting (key, value, default, environment variable, option, meaning) as a
+    /// Markdown table, as in the README.
+    Docs,
 }
 
 /// Shells with completions.
@@ -308,54 +253,40 @@ impl Cli {
         }
     }
 
-    /// Reads the configuration file and the environment under the command line into
-    /// [`Cli::settings`]. On error the defaults stay, and the message names the file and
-    /// line or the variable.
-    pub fn load_settings(&mut self) -> Result<(), String> {
-        let config_dir = c2c_pair::registry::config_dir();
-        let settings = Settings::load(
-            self.service.config.as_deref(),
-            config_dir.as_deref(),
-            self.command_line_layer(),
-        )
-        .map_err(|e| e.to_string())?;
-        self.settings = settings;
-        Ok(())
-    }
-
-    /// The settings given as options.
-    fn command_line_layer(&self) -> Layer {
-        let service = &self.service;
-        Layer {
-            api_base: service.api_base.clone(),
-            client_version: service.client_version.clone(),
-            body: service.body,
-            scope: service.scope.clone(),
-            url_pairing: service.no_url_pairing.then_some(false),
-            heartbeat_interval: service.heartbeat_interval,
-            keychain_timeout: service.keychain_timeout,
-            demo_listen: service.demo_listen,
-            endpoints: EndpointLayer {
-                device_code: service.device_code_path.clone(),
-                token: service.token_path.clone(),
-                revoke: service.revoke_path.clone(),
-                ..EndpointLayer::default()
-            },
-            presenter: PresenterLayer {
-                start: self.presenter.then_some(true),
-                linger: self.presenter_linger,
-                ..PresenterLayer::default()
-            },
-            ..Layer::default()
-        }
-    }
-
     /// Whether this run appends to the log file (not for printing docs).
     pub fn writes_log_file(&self) -> bool {
         !matches!(
             self.command,
             Some(Command::Completions { .. } | Command::Man | Command::Config { .. })
         )
+    }
+}
+
+/// One run of the program: the arguments as typed ([`Cli`]) and the settings they resolve to
+/// (the file and the environment under the options), made once by [`Invocation::resolve`].
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The arguments as typed.
+    pub cli: Cli,
+    /// The settings in effect.
+    pub settings: Settings,
+}
+
+impl Invocation {
+    /// Reads the configuration file and the environment under the options. On error the
+    /// defaults are in effect, and the message names the file and line or the variable.
+    pub fn resolve(cli: Cli) -> (Self, Result<(), String>) {
+        let config_dir = c2c_pair::registry::config_dir();
+        let loaded = Settings::load(
+            cli.service.config.as_deref(),
+            config_dir.as_deref(),
+            cli.setting_options.0.clone(),
+        );
+        let (settings, outcome) = match loaded {
+            Ok(settings) => (settings, Ok(())),
+            Err(error) => (Settings::default(), Err(error.to_string())),
+        };
+        (Self { cli, settings }, outcome)
     }
 
     /// The device list in the config directory.
@@ -375,34 +306,36 @@ impl Cli {
             .unwrap_or_else(|| keychain::SERVICE.to_owned());
         Keychain::new(
             std::sync::Arc::new(OsStore::new(service)),
-            self.settings.keychain_timeout(),
+            self.settings.get(&settings::KEYCHAIN_TIMEOUT),
         )
     }
 
     /// What the window needs: the worker's setup and the start-up options.
     pub fn gui_setup(&self) -> Result<(WorkerSetup, UiOptions), String> {
-        if self.name.is_some() && self.device.len() > 1 {
+        let cli = &self.cli;
+        if cli.name.is_some() && cli.device.len() > 1 {
             return Err("--name goes with a single --device".into());
         }
-        let devices = self
+        let devices = cli
             .device
             .iter()
-            .map(|text| DeviceId::parse(text).map(|id| (id, self.name.clone())))
+            .map(|text| DeviceId::parse(text).map(|id| (id, cli.name.clone())))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
+        let settings = &self.settings;
         let setup = WorkerSetup {
             choice: self.choice()?,
             keychain: self.keychain(),
             registry: self.registry()?,
-            heartbeat_every: self.settings.heartbeat_interval(),
+            heartbeat_every: settings.get(&settings::HEARTBEAT_INTERVAL),
         };
         let options = UiOptions {
             devices,
-            presenter: self.settings.presenter_start(),
-            linger: self.settings.presenter_linger(),
-            booth_wifi: self.settings.booth_wifi(),
-            report_dir: self.settings.report_dir(),
-            config_file: self.settings.file.clone(),
+            presenter: settings.get(&settings::PRESENTER_START),
+            linger: settings.get(&settings::PRESENTER_LINGER),
+            booth_wifi: settings.booth_wifi(),
+            report_dir: settings.get(&settings::REPORT_DIR),
+            config_file: settings.file.clone(),
         };
         Ok((setup, options))
     }
@@ -417,10 +350,10 @@ impl Cli {
             .map(|s| SecretString::from(s.trim().to_owned()));
         Ok(BackendChoice {
             profile,
-            force_demo: self.service.demo,
+            force_demo: self.cli.service.demo,
             demo_fallback: self.settings.api_base().is_none(),
             demo: DemoConfig {
-                listen: self.settings.demo_listen(),
+                listen: self.settings.get(&settings::DEMO_LISTEN),
                 ..DemoConfig::default()
             },
             env_secret,
@@ -464,23 +397,25 @@ pub fn report(message: &str) {
 }
 
 /// Runs one headless command to its exit code.
-pub async fn run(cli: &Cli, command: Command) -> ExitCode {
+pub async fn run(invocation: &Invocation, command: Command) -> ExitCode {
     match command {
         Command::Pair { device, name, json } => {
-            pair::run(cli, &device, name.as_deref(), json).await
+            pair::run(invocation, &device, name.as_deref(), json).await
         }
-        Command::Status { device, json, csv } => fleet::status(cli, device.as_deref(), json, csv),
-        Command::Token { device } => fleet::token(cli, &device).await,
-        Command::Refresh { device, json } => fleet::refresh(cli, &device, json).await,
+        Command::Status { device, json, csv } => {
+            fleet::status(invocation, device.as_deref(), json, csv)
+        }
+        Command::Token { device } => fleet::token(invocation, &device).await,
+        Command::Refresh { device, json } => fleet::refresh(invocation, &device, json).await,
         Command::Unpair {
             device,
             local,
             json,
-        } => fleet::unpair(cli, &device, local, json).await,
+        } => fleet::unpair(invocation, &device, local, json).await,
         Command::Upload { device, file, json } => {
-            upload::run(cli, &device, file.as_deref(), json).await
+            upload::run(invocation, &device, file.as_deref(), json).await
         }
-        Command::Doctor => doctor::run(cli).await,
+        Command::Doctor => doctor::run(invocation).await,
         Command::DemoServer {
             listen,
             interval,
@@ -488,16 +423,16 @@ pub async fn run(cli: &Cli, command: Command) -> ExitCode {
         } => server::run(listen, interval, expires_in).await,
         Command::Secret {
             action: SecretAction::Set,
-        } => secret::set(cli).await,
+        } => secret::set(invocation).await,
         Command::Completions { shell } => docs::completions(shell),
         Command::Man => docs::man(),
-        Command::Config { action } => config_command(cli, action),
+        Command::Config { action } => config_command(invocation, action),
     }
 }
 
-/// `c2c-pair config show|path`.
-fn config_command(cli: &Cli, action: ConfigAction) -> ExitCode {
-    let settings = &cli.settings;
+/// `c2c-pair config show|path|docs`.
+fn config_command(invocation: &Invocation, action: ConfigAction) -> ExitCode {
+    let settings = &invocation.settings;
     match action {
         ConfigAction::Show => {
             out!("{}", settings.show().trim_end());
@@ -508,6 +443,7 @@ fn config_command(cli: &Cli, action: ConfigAction) -> ExitCode {
             };
             out!("\n# Client secret: {secret}");
         }
+        ConfigAction::Docs => out!("{}", settings::reference().trim_end()),
         ConfigAction::Path => match &settings.file {
             Some(path) => out!("{}", path.display()),
             None => {

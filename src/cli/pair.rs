@@ -14,24 +14,29 @@ use c2c_pair::device::{
 };
 use c2c_pair::ui::group_code;
 
-use super::{Cli, EXIT_CANCELLED, backend_failure, fail, print_json};
+use super::{EXIT_CANCELLED, Invocation, backend_failure, fail, print_json};
 
 /// `c2c-pair pair`: pairs one device and saves its tokens.
-pub async fn run(cli: &Cli, device: &str, name: Option<&str>, json: bool) -> ExitCode {
+pub async fn run(
+    invocation: &Invocation,
+    device: &str,
+    name: Option<&str>,
+    json: bool,
+) -> ExitCode {
     let printer = &Printer { json };
     let device_id = match DeviceId::parse(device) {
         Ok(id) => id,
         Err(error) => return printer.fail(FailureKind::Usage, &error.to_string()),
     };
-    let choice = match cli.choice() {
+    let choice = match invocation.choice() {
         Ok(choice) => choice,
         Err(message) => return printer.fail(FailureKind::Usage, &message),
     };
-    let registry = match cli.registry() {
+    let registry = match invocation.registry() {
         Ok(registry) => registry,
         Err(message) => return printer.fail(FailureKind::Usage, &message),
     };
-    let keychain = cli.keychain();
+    let keychain = invocation.keychain();
     let backend = match Backend::connect(choice, &keychain).await {
         Ok(backend) => backend,
         Err(error) => return printer.fail(backend_failure(&error), &error.to_string()),

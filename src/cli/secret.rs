@@ -9,11 +9,11 @@ use c2c_pair::backend;
 use c2c_pair::c2c::profile::Profile;
 use c2c_pair::device::FailureKind;
 
-use super::{Cli, report};
+use super::{Invocation, report};
 
 /// Reads the client secret and stores it for the --api-base host.
-pub async fn set(cli: &Cli) -> ExitCode {
-    let profile = match cli.choice() {
+pub async fn set(invocation: &Invocation) -> ExitCode {
+    let profile = match invocation.choice() {
         Ok(choice) => choice.profile,
         Err(message) => {
             report(&message);
@@ -27,7 +27,7 @@ pub async fn set(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let keychain = cli.keychain();
+    let keychain = invocation.keychain();
     match backend::save_client_secret(&keychain, &profile, secret).await {
         Ok(()) => {
             out!(

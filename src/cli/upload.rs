@@ -12,12 +12,17 @@ use tokio_util::sync::CancellationToken;
 use c2c_pair::device::{self, FailureKind, Media, Progress, UploadOutcome};
 
 use super::fleet::{locate, save_or_fail};
-use super::{Cli, EXIT_CANCELLED, fail, print_json};
+use super::{EXIT_CANCELLED, Invocation, fail, print_json};
 
 /// Uploads `file` (or the test clip) for `device`. Ctrl-C cancels (exit 130). With `json`,
 /// prints one `uploaded` event instead of the bar and the sentence.
-pub async fn run(cli: &Cli, device: &str, file: Option<&Path>, json: bool) -> ExitCode {
-    let (record, ctx) = match locate(cli, device).await {
+pub async fn run(
+    invocation: &Invocation,
+    device: &str,
+    file: Option<&Path>,
+    json: bool,
+) -> ExitCode {
+    let (record, ctx) = match locate(invocation, device).await {
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),
     };
