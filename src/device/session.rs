@@ -149,6 +149,18 @@ pub enum LifecycleError {
         /// What the OS said.
         reason: String,
     },
+    /// A file was not uploaded; the reason says why and what to do.
+    #[error("{device}: {file} was not uploaded: {reason}")]
+    Upload {
+        /// The device.
+        device: String,
+        /// The file's name.
+        file: String,
+        /// Why.
+        reason: String,
+        /// The exit-code family.
+        kind: FailureKind,
+    },
 }
 
 impl LifecycleError {
@@ -167,6 +179,7 @@ impl LifecycleError {
             Self::Keychain(_) | Self::SaveFailed { .. } | Self::HeldElsewhere { .. } => {
                 FailureKind::Keychain
             }
+            Self::Upload { kind, .. } => *kind,
         }
     }
 }

@@ -39,6 +39,7 @@ pub fn c2c_pair_in(
         .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
         .env("C2C_PAIR_CONFIG_DIR", config_dir)
         .env("C2C_PAIR_LOG_DIR", config_dir.join("logs"))
+        .env("C2C_PAIR_STATE_DIR", config_dir.join("state"))
         .env_remove("C2C_PAIR_CONFIG")
         .env_remove("C2C_PAIR_CLIENT_SECRET")
         .env_remove("C2C_PAIR_API_BASE")
