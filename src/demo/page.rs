@@ -351,6 +351,7 @@ small{color:#999}
 fn received_media(state: &DemoState) -> String {
     let rows: String = state
         .assets()
+        .views()
         .iter()
         .rev()
         .map(|asset| {
@@ -362,7 +363,7 @@ fn received_media(state: &DemoState) -> String {
             format!(
                 "<li>{} ({} bytes) from {} — {done}</li>",
                 escape(&asset.name),
-                asset.filesize,
+                asset.filesize.unwrap_or(asset.received_bytes),
                 escape(&asset.client_id)
             )
         })

@@ -304,7 +304,8 @@ impl Control {
 
     /// Every asset the server received or is receiving.
     pub async fn assets(&self) -> Vec<Value> {
-        serde_json::from_value(self.get("/_control/assets").await).expect("a list")
+        let answer = self.get("/_control/assets").await;
+        serde_json::from_value(answer["assets"].clone()).expect("a list of assets")
     }
 
     /// Every code the server knows.
