@@ -13,6 +13,7 @@ use serde::Serialize;
 use tempfile::TempDir;
 
 use super::part_files::part_path;
+use super::realtime::{self, PartsRequest, SoFar};
 
 /// Most assets remembered, and most parts across them; the oldest make way.
 const MAX_ASSETS: usize = 1_000;
@@ -81,6 +82,23 @@ pub enum PartRefused {
     Invalid(String),
 }
 
+/// Why a real-time parts request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartsRefused {
+    /// No such asset of this device.
+    #[error("there is no asset {0} of this device")]
+    Unknown(String),
+    /// The asset is a normal one: its upload URLs came when it was created.
+    #[error(
+        "asset {0} was not created as a real-time upload (is_realtime_upload: true); its \
+         upload URLs came when it was created"
+    )]
+    NotRealtime(String),
+    /// The request breaks a rule (see [`super::realtime`]).
+    #[error("{0}")]
+    Invalid(String),
+}
+
 /// How a part's copy stands.
 struct Part {
     /// The size asked for (real-time parts).
@@ -142,7 +160,6 @@ enum Kind {
     Realtime {
         extension_only: Option<String>,
         asset_filesize: Option<u64>,
-        final_part: Option<u32>,
     },
 }
 
@@ -166,7 +183,7 @@ impl Asset {
     fn all_arrived(&self) -> bool {
         let announced_end = match self.kind {
             Kind::Normal { .. } => true,
-            Kind::Realtime { final_part, .. } => final_part.is_some(),
+            Kind::Realtime { .. } => self.parts.values().any(|part| part.is_final),
         };
         announced_end && self.parts.values().all(|part| part.stored.is_some())
     }
@@ -335,7 +352,6 @@ impl Assets {
                 Kind::Realtime {
                     extension_only,
                     asset_filesize: None,
-                    final_part: None,
                 },
                 BTreeMap::new(),
             ),
@@ -412,6 +428,66 @@ impl Assets {
         asset.generation = asset.generation.wrapping_add(1);
         asset.outcome = Outcome::Pending;
         Ok(asset.assembly())
+    }
+
+    /// Asks for real-time parts of `client_id`'s asset `id`: checks the request against S3's
+    /// rules and what was asked before (see [`super::realtime`]), records the parts and sizes
+    /// (a part asked for again may change size), renames an asset created by extension. When
+    /// every part is then there already, the assembly to check; and the assets forgotten to
+    /// make room for the new parts.
+    pub fn ask_realtime_parts(
+        &mut self,
+        id: &str,
+        client_id: &str,
+        request: &PartsRequest,
+    ) -> Result<(Vec<u32>, Option<Assembly>, Evicted), PartsRefused> {
+        let unknown = || PartsRefused::Unknown(id.to_owned());
+        let asset = self
+            .find(id)
+            .filter(|asset| asset.client_id == client_id)
+            .ok_or_else(unknown)?;
+        let Kind::Realtime {
+            extension_only,
+            asset_filesize,
+        } = &asset.kind
+        else {
+            return Err(PartsRefused::NotRealtime(id.to_owned()));
+        };
+        let so_far = SoFar {
+            asked: asset
+                .parts
+                .iter()
+                .map(|(number, part)| (*number, (part.expected.unwrap_or(0), part.is_final)))
+                .collect(),
+            asset_filesize: *asset_filesize,
+            extension_only: extension_only.as_deref(),
+        };
+        let plan = realtime::plan(request, &so_far).map_err(PartsRefused::Invalid)?;
+        let new_parts = plan
+            .parts
+            .iter()
+            .filter(|(number, ..)| !asset.parts.contains_key(number))
+            .count();
+        let evicted = self.make_room(new_parts, Some(id));
+        let asset = self.find_mut(id).ok_or_else(unknown)?;
+        for &(number, size, is_final) in &plan.parts {
+            let part = asset
+                .parts
+                .entry(number)
+                .or_insert_with(|| Part::new(None, false));
+            part.expected = Some(size);
+            part.is_final = is_final;
+        }
+        if let Kind::Realtime { asset_filesize, .. } = &mut asset.kind {
+            *asset_filesize = plan.asset_filesize;
+        }
+        if let Some(name) = plan.rename {
+            asset.name = name;
+        }
+        asset.generation = asset.generation.wrapping_add(1);
+        asset.outcome = Outcome::Pending;
+        let numbers = plan.parts.iter().map(|(number, ..)| *number).collect();
+        Ok((numbers, asset.assembly(), evicted))
     }
 
     /// Records what an assembly found: `Ok((size, sha256))` of the assembled parts, or why

@@ -1,10 +1,11 @@
 //! The device API's media endpoints (spec §3.6–3.8): creating an asset, normal or real-time,
-//! through `POST /v2/devices/assets` or the deprecated `POST /v2/assets`.
+//! through `POST /v2/devices/assets` or the deprecated `POST /v2/assets`, and asking for a
+//! real-time asset's part URLs.
 
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse as _, Response};
@@ -15,21 +16,32 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::api::{authenticated, not_authorized};
-use super::assets::{Announced, Announcement, CreatedVia, Evicted, MAX_OBJECT, MAX_PARTS};
+use super::assets::{
+    Announced, Announcement, CreatedVia, Evicted, MAX_OBJECT, MAX_PARTS, PartsRefused,
+};
+use super::realtime::PartsRequest;
 use super::state::ChannelPaused;
+use super::upload::check_assembly;
 use super::{Peer, Shared};
 use crate::c2c::model::Asset;
 
 /// Longest asset name accepted (Frame.io: 255 characters).
-const NAME_CHARS: usize = 255;
+pub const NAME_CHARS: usize = 255;
 /// Longest extension accepted.
 const EXTENSION_CHARS: usize = 32;
+/// Largest real-time parts request.
+const PARTS_REQUEST_BYTES: usize = 1024 * 1024;
 
 /// The media routes (bodies bounded by the caller's body limit).
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/v2/devices/assets", post(create_asset))
         .route("/v2/assets", post(create_asset_legacy))
+        .route(
+            "/v2/devices/assets/{asset_id}/realtime_upload/parts",
+            // Room for S3's 10 000 parts in one request.
+            post(realtime_parts).layer(DefaultBodyLimit::max(PARTS_REQUEST_BYTES)),
+        )
 }
 
 /// The detailed error shape (spec §1), with `message` saying what to do.
@@ -140,6 +152,64 @@ fn created(shared: &Shared, peer: &Peer, client_id: &str, announcement: Announce
         // A real-time asset's answer has no upload URLs: they are asked for part by part.
         Announced::Realtime { .. } => Json(json!({"id": id, "name": name})).into_response(),
     }
+}
+
+/// `POST /v2/devices/assets/{asset_id}/realtime_upload/parts`: upload URLs for parts of a
+/// real-time asset, in request order.
+async fn realtime_parts(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    Path(asset_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some((device, details)) = authenticated(&shared, &headers) else {
+        return not_authorized();
+    };
+    let answer = parts_answer(&shared, &peer, &asset_id, &device.client_id, &body).await;
+    (Extension(details), answer).into_response()
+}
+
+async fn parts_answer(
+    shared: &Shared,
+    peer: &Peer,
+    asset_id: &str,
+    client_id: &str,
+    body: &[u8],
+) -> Response {
+    if shared.lock().is_paused(client_id) {
+        return channel_paused();
+    }
+    let request: PartsRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(error) => {
+            let why = format!(
+                "send JSON {{\"parts\": [{{\"number\", \"size\", \"is_final\"}}],                  \"asset_filesize\"?, \"asset_name\"?}}: {error}"
+            );
+            return detailed(StatusCode::BAD_REQUEST, &why);
+        }
+    };
+    let asked = shared
+        .lock()
+        .assets_mut()
+        .ask_realtime_parts(asset_id, client_id, &request);
+    let (numbers, assembly, evicted) = match asked {
+        Ok(asked) => asked,
+        Err(refused @ PartsRefused::Unknown(_)) => {
+            return detailed(StatusCode::NOT_FOUND, &refused.to_string());
+        }
+        Err(refused) => return detailed(StatusCode::BAD_REQUEST, &refused.to_string()),
+    };
+    discard(evicted);
+    if let Some(assembly) = assembly {
+        // Every part was already there (asked for again): the asset is checked anew.
+        check_assembly(shared, &assembly).await;
+    }
+    let upload_urls: Vec<String> = numbers
+        .iter()
+        .filter_map(|number| upload_url(peer, asset_id, *number))
+        .collect();
+    Json(json!({ "upload_urls": upload_urls })).into_response()
 }
 
 /// The fields of `POST /v2/devices/assets` (spec §3.6); numbers may come as text.

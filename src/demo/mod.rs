@@ -15,6 +15,7 @@ mod media;
 mod network;
 mod page;
 mod part_files;
+mod realtime;
 pub mod state;
 mod upload;
 mod upload_fault;

@@ -22,7 +22,7 @@ use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
-use super::assets::{PartRefused, Ticket};
+use super::assets::{Assembly, PartRefused, Ticket};
 use super::part_files::{self, assemble};
 use super::upload_fault::{Interruption, STALL_LIMIT};
 use super::{Peer, Shared};
@@ -142,6 +142,16 @@ async fn receive(
     }
     let etag = format!("\"{}\"", part_files::hex(digest.finish().as_ref()));
     (StatusCode::OK, [(ETAG, etag)]).into_response()
+}
+
+/// Hashes an asset's parts in number order (off the async threads) and records what was
+/// found: its SHA-256 when the size is right, else the asset's error.
+pub async fn check_assembly(shared: &Shared, assembly: &Assembly) {
+    let files = assembly.files.clone();
+    let found = tokio::task::spawn_blocking(move || assemble(&files))
+        .await
+        .unwrap_or_else(|error| Err(io::Error::other(error)));
+    shared.lock().assets_mut().record_assembly(assembly, found);
 }
 
 /// Drops the connection now, or holds it unread first.
