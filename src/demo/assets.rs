@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use tempfile::TempDir;
 
+use super::comments::{self, Comment, NewComment};
 use super::part_files::part_path;
 use super::realtime::{self, PartsRequest, SoFar};
 
@@ -99,6 +100,17 @@ pub enum PartsRefused {
     Invalid(String),
 }
 
+/// Why a comment was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommentRefused {
+    /// No such asset of this device.
+    #[error("there is no asset {0} of this device")]
+    Unknown(String),
+    /// The demo server keeps no more comments (on this asset, or at all).
+    #[error("{0}")]
+    Full(String),
+}
+
 /// How a part's copy stands.
 struct Part {
     /// The size asked for (real-time parts).
@@ -146,6 +158,7 @@ struct Asset {
     kind: Kind,
     parts: BTreeMap<u32, Part>,
     outcome: Outcome,
+    comments: Vec<Comment>,
     /// Bumped whenever a part is stored, so a stale assembly is not recorded.
     generation: u64,
     /// The asset's folder of parts; removed with the asset.
@@ -294,12 +307,16 @@ pub struct AssetView {
     pub received: Vec<Option<u64>>,
     /// The parts, in number order.
     pub parts: Vec<PartView>,
+    /// Comments from the device, oldest first.
+    pub comments: Vec<Comment>,
 }
 
 /// Every asset, oldest first, within [`MAX_ASSETS`] and [`MAX_ASSET_PARTS`].
 #[derive(Default)]
 pub struct Assets {
     list: Vec<Asset>,
+    /// Bytes of comment text kept, within [`comments::TOTAL_BYTES`].
+    comment_bytes: usize,
 }
 
 impl Assets {
@@ -366,6 +383,7 @@ impl Assets {
             kind,
             parts,
             outcome: Outcome::Pending,
+            comments: Vec::new(),
             generation: 0,
             folder,
         });
@@ -490,6 +508,44 @@ impl Assets {
         Ok((numbers, asset.assembly(), evicted))
     }
 
+    /// Keeps a comment on `client_id`'s asset `id`, made at `inserted_at`; the comment as
+    /// kept.
+    pub fn comment(
+        &mut self,
+        id: &str,
+        client_id: &str,
+        comment: NewComment,
+        comment_id: String,
+        inserted_at: String,
+    ) -> Result<Comment, CommentRefused> {
+        let room = comments::TOTAL_BYTES.saturating_sub(self.comment_bytes);
+        let asset = self
+            .list
+            .iter_mut()
+            .find(|asset| asset.id == id && asset.client_id == client_id)
+            .ok_or_else(|| CommentRefused::Unknown(id.to_owned()))?;
+        if asset.comments.len() >= comments::PER_ASSET {
+            return Err(CommentRefused::Full(format!(
+                "this asset has {} comments, as many as the demo server keeps on one asset",
+                comments::PER_ASSET
+            )));
+        }
+        if comment.text.len() > room {
+            return Err(CommentRefused::Full(
+                "the demo server keeps no more comments; restart it to start afresh".into(),
+            ));
+        }
+        let kept = Comment {
+            id: comment_id,
+            text: comment.text,
+            timestamp: comment.timestamp,
+            inserted_at,
+        };
+        self.comment_bytes = self.comment_bytes.saturating_add(kept.text.len());
+        asset.comments.push(kept.clone());
+        Ok(kept)
+    }
+
     /// Records what an assembly found: `Ok((size, sha256))` of the assembled parts, or why
     /// they could not be read. Ignored when a part changed since (a newer check follows) or
     /// the asset was forgotten.
@@ -536,6 +592,8 @@ impl Assets {
             }
             let asset = self.list.remove(index);
             held = held.saturating_sub(asset.parts.len());
+            let text: usize = asset.comments.iter().map(|c| c.text.len()).sum();
+            self.comment_bytes = self.comment_bytes.saturating_sub(text);
             evicted.push(asset);
         }
         Evicted(evicted)
@@ -578,6 +636,7 @@ fn view(asset: &Asset) -> AssetView {
         error,
         received: asset.parts.values().map(|part| part.stored).collect(),
         parts,
+        comments: asset.comments.clone(),
     }
 }
 
@@ -700,5 +759,37 @@ mod tests {
         assert!(first_path.exists(), "removed only when dropped");
         drop(evicted);
         assert!(!first_path.exists());
+    }
+
+    #[test]
+    fn comments_go_on_a_devices_own_assets_within_bounds() {
+        let files = PartFiles::new().unwrap();
+        let mut assets = Assets::default();
+        let _ = assets.create(
+            "a".into(),
+            "CAM",
+            normal(MIB, 1),
+            files.asset_folder().unwrap(),
+        );
+        let say = |text: &str| NewComment {
+            text: text.into(),
+            timestamp: None,
+        };
+        let mut comment = |assets: &mut Assets, client: &str, text: &str| {
+            assets.comment("a", client, say(text), "id".into(), "now".into())
+        };
+        assert_eq!(
+            comment(&mut assets, "OTHER", "hi"),
+            Err(CommentRefused::Unknown("a".into()))
+        );
+        for _ in 0..comments::PER_ASSET {
+            comment(&mut assets, "CAM", "hi").unwrap();
+        }
+        assert!(matches!(
+            comment(&mut assets, "CAM", "one more"),
+            Err(CommentRefused::Full(_))
+        ));
+        assert_eq!(assets.views()[0].comments.len(), comments::PER_ASSET);
+        assert_eq!(assets.comment_bytes, 2 * comments::PER_ASSET);
     }
 }

@@ -1,6 +1,6 @@
 //! The device API's media endpoints (spec §3.6–3.8): creating an asset, normal or real-time,
-//! through `POST /v2/devices/assets` or the deprecated `POST /v2/assets`, and asking for a
-//! real-time asset's part URLs.
+//! through `POST /v2/devices/assets` or the deprecated `POST /v2/assets`, asking for a
+//! real-time asset's part URLs, and commenting on an asset.
 
 use std::net::SocketAddr;
 
@@ -17,8 +17,10 @@ use url::Url;
 
 use super::api::{authenticated, not_authorized};
 use super::assets::{
-    Announced, Announcement, CreatedVia, Evicted, MAX_OBJECT, MAX_PARTS, PartsRefused,
+    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_OBJECT, MAX_PARTS,
+    PartsRefused,
 };
+use super::comments;
 use super::realtime::PartsRequest;
 use super::state::ChannelPaused;
 use super::upload::check_assembly;
@@ -31,6 +33,8 @@ pub const NAME_CHARS: usize = 255;
 const EXTENSION_CHARS: usize = 32;
 /// Largest real-time parts request.
 const PARTS_REQUEST_BYTES: usize = 1024 * 1024;
+/// Largest comment request.
+const COMMENT_REQUEST_BYTES: usize = 64 * 1024;
 
 /// The media routes (bodies bounded by the caller's body limit).
 pub fn routes() -> Router<Shared> {
@@ -41,6 +45,12 @@ pub fn routes() -> Router<Shared> {
             "/v2/devices/assets/{asset_id}/realtime_upload/parts",
             // Room for S3's 10 000 parts in one request.
             post(realtime_parts).layer(DefaultBodyLimit::max(PARTS_REQUEST_BYTES)),
+        )
+        .route(
+            "/v2/devices/assets/{asset_id}/comments",
+            // Room for 4000 characters however they are escaped, so a long text gets the
+            // length check's clear message.
+            post(comment).layer(DefaultBodyLimit::max(COMMENT_REQUEST_BYTES)),
         )
 }
 
@@ -210,6 +220,44 @@ async fn parts_answer(
         .filter_map(|number| upload_url(peer, asset_id, *number))
         .collect();
     Json(json!({ "upload_urls": upload_urls })).into_response()
+}
+
+/// `POST /v2/devices/assets/{asset_id}/comments`: `{"text", "timestamp"?}` → the comment.
+async fn comment(
+    State(shared): State<Shared>,
+    Path(asset_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some((device, details)) = authenticated(&shared, &headers) else {
+        return not_authorized();
+    };
+    let answer = comment_answer(&shared, &asset_id, &device.client_id, &body);
+    (Extension(details), answer).into_response()
+}
+
+fn comment_answer(shared: &Shared, asset_id: &str, client_id: &str, body: &[u8]) -> Response {
+    let new = match comments::read(body) {
+        Ok(new) => new,
+        Err(why) => return detailed(StatusCode::BAD_REQUEST, &why),
+    };
+    let made = shared.lock().comment(asset_id, client_id, new);
+    match made {
+        Ok(comment) => Json(json!({
+            "id": comment.id,
+            "text": comment.text,
+            "timestamp": comment.timestamp,
+            "asset_id": asset_id,
+            "inserted_at": comment.inserted_at,
+        }))
+        .into_response(),
+        Err(refused @ CommentRefused::Unknown(_)) => {
+            detailed(StatusCode::NOT_FOUND, &refused.to_string())
+        }
+        Err(refused @ CommentRefused::Full(_)) => {
+            detailed(StatusCode::TOO_MANY_REQUESTS, &refused.to_string())
+        }
+    }
 }
 
 /// The fields of `POST /v2/devices/assets` (spec §3.6); numbers may come as text.

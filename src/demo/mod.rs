@@ -5,6 +5,7 @@
 
 mod api;
 mod assets;
+mod comments;
 mod connection;
 mod control;
 pub mod fault;

@@ -12,7 +12,8 @@ use tokio::time::Instant;
 use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
-use super::assets::{Announcement, Assets, Evicted};
+use super::assets::{Announcement, Assets, CommentRefused, Evicted};
+use super::comments::{Comment, NewComment};
 use super::fault::Faults;
 use super::guard::{Client, Guard, LIVE_CODES_PER_ADDRESS};
 use super::limits::clipped;
@@ -774,6 +775,19 @@ impl DemoState {
     /// Every asset and its parts, to change.
     pub fn assets_mut(&mut self) -> &mut Assets {
         &mut self.assets
+    }
+
+    /// Keeps a device's comment on one of its assets, with a new id and the time now.
+    pub fn comment(
+        &mut self,
+        asset_id: &str,
+        client_id: &str,
+        comment: NewComment,
+    ) -> Result<Comment, CommentRefused> {
+        let seconds = u64::try_from(unix_ms() / 1000).unwrap_or(u64::MAX);
+        let inserted_at = crate::human_time::rfc3339(seconds);
+        self.assets
+            .comment(asset_id, client_id, comment, random_uuid(), inserted_at)
     }
 
     /// True while a device is paused in "Frame.io".
