@@ -775,7 +775,7 @@ mod tests {
             text: text.into(),
             timestamp: None,
         };
-        let mut comment = |assets: &mut Assets, client: &str, text: &str| {
+        let comment = |assets: &mut Assets, client: &str, text: &str| {
             assets.comment("a", client, say(text), "id".into(), "now".into())
         };
         assert_eq!(
