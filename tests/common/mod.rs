@@ -10,6 +10,7 @@
 #[cfg(target_os = "linux")]
 pub mod booth;
 pub mod media;
+pub mod upload_cli;
 pub mod window;
 
 use std::sync::{Arc, Mutex};
