@@ -4,6 +4,7 @@
 //! one that cannot be read (the others arrive, the failure has its reason, exit 7).
 //!
 //! The binary keeps its tokens in the OS keychain: these tests need a Secret Service.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -6,12 +6,17 @@
 //!
 //! The binary keeps its tokens in the OS keychain: these tests need a Secret Service (run
 //! them inside `.ci/with-keyring`, as CI does).
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt as _;
+
+use c2c_pair::keychain::TokenSet;
 use common::media::MIB;
 use common::upload_cli::{receive_counts, rig};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
 
 /// Asserts the asset arrived whole and right: complete, its SHA-256 the file's, each part
@@ -46,7 +51,23 @@ async fn killed_mid_part_then_resume_finishes_from_the_first_part_not_done() {
         .await;
     run.kill().await;
     assert_eq!(receive_counts(&cut), [1, 0, 0], "killed inside part 2");
-    assert_eq!(rig.records().len(), 1, "the upload's record is kept");
+    let records = rig.records();
+    assert_eq!(records.len(), 1, "the upload's record is kept");
+    let record = std::fs::read_to_string(&records[0]).unwrap();
+    let account = format!(
+        "CAM-KILL@127.0.0.1:{}",
+        rig.server.base_url().port().unwrap()
+    );
+    let tokens = TokenSet::from_secret(&rig.kc.read(&account).unwrap()).unwrap();
+    for secret in [
+        tokens.access_token.expose_secret(),
+        tokens.refresh_token.as_ref().unwrap().expose_secret(),
+        common::demo_secret(),
+    ] {
+        assert!(!record.contains(secret), "a secret in the record: {record}");
+    }
+    let mode = std::fs::metadata(&records[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "readable by its owner only");
     rig.control.clear_upload_faults().await;
 
     let resumed = rig.start_upload(&["--resume"]).finish().await;
