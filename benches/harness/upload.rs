@@ -98,12 +98,22 @@ impl Bench {
         command
             .arg("-v")
             .arg(env!("CARGO_BIN_EXE_c2c-pair"))
-            .args(["--api-base", &base, "upload", "--device", self.device, "--json"])
+            .args([
+                "--api-base",
+                &base,
+                "upload",
+                "--device",
+                self.device,
+                "--json",
+            ])
             .arg(file)
             .env("C2C_PAIR_KEYCHAIN_SERVICE", &self.kc.service)
             .env("C2C_PAIR_CONFIG_DIR", self.kc.config_dir.path())
             .env("C2C_PAIR_LOG_DIR", self.kc.config_dir.path().join("logs"))
-            .env("C2C_PAIR_STATE_DIR", self.kc.config_dir.path().join("state"))
+            .env(
+                "C2C_PAIR_STATE_DIR",
+                self.kc.config_dir.path().join("state"),
+            )
             .env("C2C_PAIR_CLIENT_SECRET", common::demo_secret())
             .env_remove("RUST_LOG");
         let started = Instant::now();
@@ -115,7 +125,10 @@ impl Bench {
         assert!(stdout.contains("\"uploaded\""), "{stdout}");
         let peak_kib: f64 = stderr
             .lines()
-            .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes): "))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Maximum resident set size (kbytes): ")
+            })
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {stderr}"));
         (took, peak_kib / 1024.0)
@@ -134,8 +147,10 @@ impl Bench {
             let answer: serde_json::Value = reqwest::Client::new()
                 .post(self.server.base_url().join("/v2/devices/assets").unwrap())
                 .bearer_auth(tokens.access_token.expose_secret())
-                .json(&serde_json::json!({"name": "curl.bin", "filetype": "application/octet-stream",
-                    "filesize": size, "offset": 0, "channel": 0, "parts": 1}))
+                .json(
+                    &serde_json::json!({"name": "curl.bin", "filetype": "application/octet-stream",
+                    "filesize": size, "offset": 0, "channel": 0, "parts": 1}),
+                )
                 .send()
                 .await
                 .unwrap()
@@ -193,7 +208,10 @@ pub fn measure(size: Size, section: &mut Section) {
     let gib = size.large as f64 / (1024.0 * MIB as f64);
     let mib = size.large as f64 / MIB as f64;
     section.figure(
-        format!("peak RSS of `c2c-pair upload`, {gib:.2} GiB sparse file (median of {})", size.runs),
+        format!(
+            "peak RSS of `c2c-pair upload`, {gib:.2} GiB sparse file (median of {})",
+            size.runs
+        ),
         large_peak,
         Some(small_peak),
         "MiB",

@@ -450,17 +450,18 @@ impl C2cClient {
         limit: usize,
     ) -> Result<Vec<u8>, ClientError> {
         let host = host.to_owned();
+        // Errors never carry the URL: a presigned upload URL's query is a credential.
         let mut response = request
             .send()
             .await
-            .map_err(|e| self.transport_error(&host, &e))?;
+            .map_err(|e| self.transport_error(&host, &e.without_url()))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = read_capped(&mut response, limit)
             .await
             .map_err(|e| match e {
                 ReadError::TooLarge => ClientError::TooLarge,
-                ReadError::Transport(e) => self.transport_error(&host, &e),
+                ReadError::Transport(e) => self.transport_error(&host, &e.without_url()),
             });
         match (status.is_success(), body) {
             (true, body) => body,

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use super::assets::check_upload_url;
 use super::client::{C2cClient, ClientError, MAX_BODY};
+use crate::printable;
 
 /// Bytes read from the file at a time.
 pub const READ_CHUNK: usize = 256 * 1024;
@@ -93,7 +94,7 @@ impl C2cClient {
         let host = target.host_str().unwrap_or("the upload server").to_owned();
         let length = body.len();
         let shown = match &body {
-            PartBody::File { path, .. } => path.display().to_string(),
+            PartBody::File { path, .. } => printable::printable(&path.display().to_string(), 1024),
             PartBody::Memory(_) => "the clip in memory".to_owned(),
         };
         let last = LastProgress::now();
@@ -159,7 +160,7 @@ async fn body_stream(body: PartBody, failure: ReadFailure) -> Result<ChunkStream
         }
         PartBody::File { path, offset, len } => {
             let unreadable = |e: std::io::Error| ClientError::File {
-                path: path.display().to_string(),
+                path: printable::printable(&path.display().to_string(), 1024),
                 reason: e.to_string(),
             };
             let mut file = tokio::fs::File::open(&path).await.map_err(unreadable)?;

@@ -161,7 +161,7 @@ impl Stop {
     /// What a device call's final failure stops.
     pub(super) fn from_lifecycle(error: LifecycleError) -> Self {
         match error {
-            LifecycleError::Refused { .. } | LifecycleError::Unreadable { .. } => Self::File {
+            LifecycleError::Refused { .. } => Self::File {
                 reason: error.to_string(),
                 kind: error.kind(),
             },

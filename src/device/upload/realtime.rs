@@ -15,7 +15,7 @@ use super::calls::patiently;
 use super::parts::{PartJob, send_part};
 use super::queue::{Job, Run, Stop};
 use super::resume::{PartState, UploadState, url_expiry};
-use super::source::{Source, file_name, filetype};
+use super::source::{Source, file_name, filetype, shown};
 use super::status::FileState;
 use super::whole::{Tracked, absolute, create, finish, new_state, read_facts};
 use super::{RealtimeOptions, Uploaded, writers};
@@ -128,7 +128,7 @@ async fn follow(
             return Err(Stop::File {
                 reason: format!(
                     "{} got shorter ({} bytes) than what was already sent ({planned} bytes)",
-                    path.display(),
+                    shown(path),
                     facts.size
                 ),
                 kind: FailureKind::Usage,
@@ -161,7 +161,7 @@ async fn follow(
 /// A finished recording can be an asset: not empty, not over 5 TiB.
 fn check_final_size(path: &Path, size: u64) -> Result<(), Stop> {
     let reason = if size == 0 {
-        format!("{} is empty: nothing to send", path.display())
+        format!("{} is empty: nothing to send", shown(path))
     } else if size > MAX_ASSET_SIZE {
         "the file is larger than the 5 TiB a real-time asset may be".to_owned()
     } else {

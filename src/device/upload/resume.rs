@@ -292,7 +292,7 @@ impl ResumeStore {
     }
 
     fn io(path: &Path, action: &'static str) -> impl Fn(std::io::Error) -> ResumeError {
-        let path = path.display().to_string();
+        let path = super::source::shown(path);
         move |e| ResumeError::Io {
             path: path.clone(),
             action,
@@ -334,13 +334,13 @@ impl ResumeStore {
             Err(e) => return Err(Self::io(&path, "read")(e)),
         };
         let state: UploadState = serde_json::from_slice(&bytes).map_err(|e| ResumeError::Io {
-            path: path.display().to_string(),
+            path: super::source::shown(&path),
             action: "read",
             reason: format!("it is not a record of this version ({})", e.classify_word()),
         })?;
         if state.version != VERSION {
             return Err(ResumeError::Io {
-                path: path.display().to_string(),
+                path: super::source::shown(&path),
                 action: "read",
                 reason: format!("it has format version {}", state.version),
             });
@@ -356,7 +356,7 @@ impl ResumeStore {
         let path = self.path_of(key, "json");
         let temporary = self.path_of(key, "json.tmp");
         let bytes = serde_json::to_vec_pretty(state).map_err(|e| ResumeError::Io {
-            path: path.display().to_string(),
+            path: super::source::shown(&path),
             action: "written",
             reason: e.to_string(),
         })?;

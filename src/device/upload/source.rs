@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use crate::keychain::unix_seconds;
+use crate::printable;
 
 /// The small clip shipped with the app, for "Send test clip".
 pub const TEST_CLIP: &[u8] = include_bytes!("../../../assets/test-clip.mp4");
@@ -63,10 +64,23 @@ impl Source {
     }
 }
 
-/// A file's last path component, or "upload".
+/// A file's last path component made printable (it names the asset and is shown), or
+/// "upload".
 pub fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| "upload".into(), |n| n.to_string_lossy().into_owned())
+    let name = path
+        .file_name()
+        .map(|n| printable::printable(&n.to_string_lossy(), 255))
+        .unwrap_or_default();
+    if name.is_empty() {
+        "upload".to_owned()
+    } else {
+        name
+    }
+}
+
+/// A path as messages show it: printable (a file name may hold escape sequences), cut.
+pub fn shown(path: &Path) -> String {
+    printable::printable(&path.display().to_string(), 1024)
 }
 
 /// The MIME type Frame.io is told, from the name's extension.

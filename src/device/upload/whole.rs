@@ -12,7 +12,7 @@ use super::queue::{Job, Run, Stop};
 use super::resume::{
     PartState, Resumable, ResumeError, ResumeStore, UploadLock, UploadState, clamp_ns, url_expiry,
 };
-use super::source::{self, FileFacts, Media, Source, file_name, filetype};
+use super::source::{self, FileFacts, Media, Source, file_name, filetype, shown};
 use crate::c2c::assets::{CreatedAsset, LEGACY_ASSETS_PATH, MAX_PARTS, NewAssetRequest};
 use crate::c2c::part::PartBody;
 use crate::device::FailureKind;
@@ -126,7 +126,7 @@ impl Tracked {
         };
         let record = run.record;
         let key = ResumeStore::key(&record.device_id, &record.keychain_host, path);
-        match store.lock(&key, &path.display().to_string(), &record.device_id) {
+        match store.lock(&key, &shown(path), &record.device_id) {
             Ok(lock) => Ok(Some(Self {
                 store,
                 key,
@@ -225,7 +225,7 @@ pub(super) async fn absolute(path: &Path) -> PathBuf {
 /// The facts of the file to send, or why it cannot be read.
 pub(super) async fn read_facts(path: &Path) -> Result<FileFacts, Stop> {
     source::facts(path).await.map_err(|error| Stop::File {
-        reason: format!("{} could not be read: {error}", path.display()),
+        reason: format!("{} could not be read: {error}", shown(path)),
         kind: FailureKind::Usage,
     })
 }
@@ -325,7 +325,7 @@ async fn send_file(run: &Run<'_>, path: &Path, note: Option<&str>) -> Result<Upl
             return Err(Stop::File {
                 reason: format!(
                     "{} changed while it was being sent; send it again once it is complete",
-                    path.display()
+                    shown(&path)
                 ),
                 kind: FailureKind::Usage,
             });
