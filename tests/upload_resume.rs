@@ -142,3 +142,39 @@ async fn a_drop_then_a_kill_while_waiting_to_retry_then_resume() {
     assert_eq!(assets.len(), 1, "no second asset");
     assert_arrived_once(&assets[0], &sha256);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test --test upload_resume -- --include-ignored"]
+async fn an_unfinished_upload_whose_file_is_gone_is_forgotten_saying_so() {
+    let rig = rig("CAM-GONE").await;
+    let (path, _) = rig.file("A007_C001.mov", 12 * MIB, 12);
+    rig.control
+        .upload_fault(json!({"read_bytes_per_second": 4 * MIB}))
+        .await;
+    let run = rig.start_upload(&[path.to_str().unwrap()]);
+    rig.asset_when("A007_C001.mov", |a| {
+        a["parts"][0]["receiving_bytes"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    run.kill().await;
+    assert_eq!(rig.records().len(), 1);
+    std::fs::remove_file(&path).unwrap();
+
+    let gone = rig.start_upload(&["--resume"]).finish().await;
+    gone.assert_code(2);
+    assert!(
+        gone.named("notice")
+            .iter()
+            .any(|n| n["message"].as_str().unwrap().contains("the file is gone")),
+        "{:?}",
+        gone.events
+    );
+    assert!(rig.records().is_empty(), "the record is dropped");
+    let output = rig.upload(&["--resume"]).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "Nothing to resume for CAM-GONE.\n"
+    );
+}

@@ -17,7 +17,7 @@ use super::queue::{Job, Run, Stop};
 use super::resume::{PartState, UploadState, url_expiry};
 use super::source::{Source, file_name, filetype, shown};
 use super::status::FileState;
-use super::whole::{Tracked, absolute, create, finish, new_state, read_facts};
+use super::whole::{Tracked, absolute, create, finish, forget_if_gone, new_state, read_facts};
 use super::{RealtimeOptions, Uploaded, writers};
 use crate::c2c::assets::{MAX_ASSET_SIZE, MAX_PARTS, MIN_PART_SIZE, NewAssetRequest, RealtimePart};
 use crate::c2c::part::PartBody;
@@ -56,7 +56,13 @@ pub(super) async fn send_growing(run: &Run<'_>, job: &Job) -> Result<Uploaded, S
         });
     };
     let path = absolute(path).await;
-    let facts = read_facts(&path).await?;
+    let facts = match read_facts(&path).await {
+        Ok(facts) => facts,
+        Err(stop) => {
+            forget_if_gone(run, &path);
+            return Err(stop);
+        }
+    };
     let tracked = Tracked::open(run, &path)?;
     let kept = tracked
         .as_ref()

@@ -367,14 +367,18 @@ impl ResumeStore {
         std::fs::rename(&temporary, &path).map_err(Self::io(&path, "written"))
     }
 
-    /// Forgets an upload (it finished, or a new asset replaces it).
+    /// Forgets an upload (it finished, or a new asset replaces it), with its lock file (call
+    /// it holding the lock).
     pub fn remove(&self, key: &str) -> Result<(), ResumeError> {
-        let path = self.path_of(key, "json");
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Self::io(&path, "removed")(e)),
+        for extension in ["json", "lock"] {
+            let path = self.path_of(key, extension);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Self::io(&path, "removed")(e)),
+            }
         }
+        Ok(())
     }
 
     /// Every kept upload of one device of one server, oldest first. Records that cannot be

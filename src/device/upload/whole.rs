@@ -214,6 +214,26 @@ impl Tracked {
     }
 }
 
+/// A file that is gone cannot be resumed: its record is dropped (else every `--resume` would
+/// fail on it again), saying so.
+pub(super) fn forget_if_gone(run: &Run<'_>, path: &Path) {
+    if !matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return;
+    }
+    let Ok(Some(tracked)) = Tracked::open(run, path) else {
+        return;
+    };
+    if matches!(tracked.store.load(&tracked.key), Ok(Some(_))) {
+        run.report.notice(
+            "the file is gone, so its unfinished upload was forgotten (the asset stays \
+             incomplete in Frame.io)"
+                .to_owned(),
+        );
+    }
+    tracked.remove();
+}
+
 /// The file's absolute path, links resolved (one record per file however it is named).
 pub(super) async fn absolute(path: &Path) -> PathBuf {
     match tokio::fs::canonicalize(path).await {
@@ -285,7 +305,13 @@ pub(super) fn new_state(
 
 async fn send_file(run: &Run<'_>, path: &Path, note: Option<&str>) -> Result<Uploaded, Stop> {
     let path = absolute(path).await;
-    let facts = read_facts(&path).await?;
+    let facts = match read_facts(&path).await {
+        Ok(facts) => facts,
+        Err(stop) => {
+            forget_if_gone(run, &path);
+            return Err(stop);
+        }
+    };
     run.report.update(|file| {
         file.size = Some(facts.size);
         file.seen = facts.size;
