@@ -562,8 +562,13 @@ async fn real_time_rules_are_enforced_with_clear_messages() {
             .unwrap()
             .contains("not created as a real-time")
     );
+}
 
-    // Creating one: a name with an extension, or an extension; they agree; no filesize.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_time_asset_is_named_by_its_extension_and_created_with_json() {
+    let (server, _control) = server().await;
+    let cam = paired(&server, "CAM-MAKE").await;
+    // A name with an extension, or an extension; they agree; no filesize.
     for (body, says) in [
         (
             json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "clip"}),

@@ -8,7 +8,7 @@
 //! [`super::upload_fault`]) drop or stall a part's connection, or pace every body's reading.
 
 use std::io;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroU128};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -235,7 +235,7 @@ impl Pace {
 
 /// How long `bytes` take at `rate` bytes per second.
 fn time_for(bytes: u64, rate: NonZeroU64) -> Duration {
-    let nanos = u128::from(bytes).saturating_mul(1_000_000_000) / u128::from(rate.get());
+    let nanos = u128::from(bytes).saturating_mul(1_000_000_000) / NonZeroU128::from(rate);
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
