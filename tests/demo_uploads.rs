@@ -263,6 +263,15 @@ async fn a_dropped_part_upload_closes_the_connection_without_an_answer() {
     let error = cam.put(&urls[0], &content).await.unwrap_err();
     assert_eq!(error.status(), None, "{error}");
 
+    // The request log says why those went unanswered.
+    let dropped = control
+        .requests_to(&path, None)
+        .await
+        .into_iter()
+        .filter(|r| r.error.as_deref() == Some("upload fault: connection dropped"))
+        .count();
+    assert_eq!(dropped, 3);
+
     // The fault was for one upload each time: the next one goes through.
     let answer = cam.put(&urls[0], &content).await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);

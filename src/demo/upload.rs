@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{CONTENT_LENGTH, ETAG};
@@ -22,6 +23,7 @@ use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
+use super::api::Details;
 use super::assets::{Assembly, PartRefused, Ticket};
 use super::part_files::{self, assemble};
 use super::upload_fault::{Interruption, STALL_LIMIT};
@@ -53,7 +55,7 @@ pub async fn upload_part(
         () = stop.cancelled() => {
             // The server stops: a part held open (stalled, throttled) ends without an answer.
             peer.cut.cut();
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
+            unanswered("the server stopped during the upload")
         }
         answer = receive(&shared, &peer, &asset, number, ticket, interruption, body) => answer,
     }
@@ -156,12 +158,25 @@ pub async fn check_assembly(shared: &Shared, assembly: &Assembly) {
 
 /// Drops the connection now, or holds it unread first.
 async fn interrupt(what: Interruption, peer: &Peer) -> Response {
-    if what == Interruption::Stall {
-        tokio::time::sleep(STALL_LIMIT).await;
-    }
+    let why = match what {
+        Interruption::Drop => "upload fault: connection dropped",
+        Interruption::Stall => {
+            tokio::time::sleep(STALL_LIMIT).await;
+            "upload fault: stalled, then dropped"
+        }
+    };
     peer.cut.cut();
-    // Never sent: the connection is cut before hyper writes it.
-    StatusCode::SERVICE_UNAVAILABLE.into_response()
+    unanswered(why)
+}
+
+/// The answer of a request whose connection was cut: never sent (hyper cannot write it), but
+/// logged with why (`GET /_control/requests`).
+fn unanswered(why: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Extension(Details::error(why)),
+    )
+        .into_response()
 }
 
 fn too_large(number: u32, limit: u64) -> Response {
