@@ -17,8 +17,8 @@ use url::Url;
 
 use super::api::{authenticated, not_authorized};
 use super::assets::{
-    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_OBJECT, MAX_PARTS,
-    PartsRefused,
+    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_HELD_BYTES, MAX_OBJECT,
+    MAX_PARTS, PartsRefused,
 };
 use super::comments;
 use super::realtime::PartsRequest;
@@ -432,6 +432,12 @@ fn normal(fields: &AssetFields, name: Option<&str>) -> Result<Announced, String>
     if filesize > MAX_OBJECT {
         return Err(format!(
             "filesize is {filesize} bytes; an asset is at most 5 TiB ({MAX_OBJECT} bytes)"
+        ));
+    }
+    if filesize > MAX_HELD_BYTES {
+        return Err(format!(
+            "filesize is {filesize} bytes; the demo server keeps at most {MAX_HELD_BYTES} \
+             bytes (32 GiB) of media"
         ));
     }
     Ok(Announced::Normal { filesize, parts })
