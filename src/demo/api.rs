@@ -53,6 +53,16 @@ pub struct Details {
     error: Option<String>,
 }
 
+impl Details {
+    /// Details naming what went wrong, for the request log.
+    pub fn error(text: &str) -> Self {
+        Self {
+            error: Some(text.to_owned()),
+            ..Self::default()
+        }
+    }
+}
+
 async fn log_request(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();

@@ -19,6 +19,11 @@ use super::realtime::{self, PartsRequest, SoFar};
 /// Most assets remembered, and most parts across them; the oldest make way.
 const MAX_ASSETS: usize = 1_000;
 const MAX_ASSET_PARTS: usize = 200_000;
+/// Most bytes the assets remembered may announce together (a normal asset's size, the sizes
+/// of the real-time parts asked for), the oldest making way: their parts are on disk, and a
+/// part never exceeds what its asset announced (by more than [`PART_SLACK`]), so this bounds
+/// the disk a demo server on a booth network can be made to fill.
+pub const MAX_HELD_BYTES: u64 = 32 * 1024 * 1024 * 1024;
 /// S3 wants every part but the last to be at least 5 MiB.
 pub const MIN_PART: u64 = 5 * 1024 * 1024;
 /// S3's largest part: 5 GiB.
@@ -181,6 +186,18 @@ impl Asset {
         match self.kind {
             Kind::Normal { filesize } => Some(filesize),
             Kind::Realtime { asset_filesize, .. } => asset_filesize,
+        }
+    }
+
+    /// What the asset announced: its size, or the sizes of the real-time parts asked for.
+    fn announced_bytes(&self) -> u64 {
+        match self.kind {
+            Kind::Normal { filesize } => filesize,
+            Kind::Realtime { .. } => self
+                .parts
+                .values()
+                .filter_map(|part| part.expected)
+                .fold(0, u64::saturating_add),
         }
     }
 
@@ -360,6 +377,10 @@ impl Assets {
             } => format!("{id}{extension}"),
             _ => announcement.name,
         };
+        let announced = match announcement.kind {
+            Announced::Normal { filesize, .. } => filesize,
+            Announced::Realtime { .. } => 0,
+        };
         let (kind, parts) = match announcement.kind {
             Announced::Normal { filesize, parts } => {
                 let parts = (1..=parts).map(|n| (n, Part::new(None, false))).collect();
@@ -373,7 +394,7 @@ impl Assets {
                 BTreeMap::new(),
             ),
         };
-        let evicted = self.make_room(parts.len(), None);
+        let evicted = self.make_room(parts.len(), announced, None);
         self.list.push(Asset {
             id,
             client_id: client_id.to_owned(),
@@ -486,7 +507,23 @@ impl Assets {
             .iter()
             .filter(|(number, ..)| !asset.parts.contains_key(number))
             .count();
-        let evicted = self.make_room(new_parts, Some(id));
+        let mut announced: BTreeMap<u32, u64> = so_far
+            .asked
+            .iter()
+            .map(|(number, (size, _))| (*number, *size))
+            .collect();
+        announced.extend(plan.parts.iter().map(|&(number, size, _)| (number, size)));
+        let now = announced
+            .values()
+            .fold(0, |sum: u64, size| sum.saturating_add(*size));
+        if now > MAX_HELD_BYTES {
+            return Err(PartsRefused::Invalid(format!(
+                "the parts asked for add up to {now} bytes; the demo server keeps at most \
+                 {MAX_HELD_BYTES} bytes (32 GiB) of media"
+            )));
+        }
+        let more = now.saturating_sub(asset.announced_bytes());
+        let evicted = self.make_room(new_parts, more, Some(id));
         let asset = self.find_mut(id).ok_or_else(unknown)?;
         for &(number, size, is_final) in &plan.parts {
             let part = asset
@@ -575,16 +612,23 @@ impl Assets {
         self.list.iter().map(view).collect()
     }
 
-    /// Below the asset caps (count and parts) for `parts` more parts, forgetting the oldest
-    /// assets other than `keep`.
-    fn make_room(&mut self, parts: usize, keep: Option<&str>) -> Evicted {
+    /// Below the asset caps (count, parts, announced bytes) for `parts` more parts and `bytes`
+    /// more announced bytes, forgetting the oldest assets other than `keep` (`None`: a new
+    /// asset arrives).
+    fn make_room(&mut self, parts: usize, bytes: u64, keep: Option<&str>) -> Evicted {
         let mut held: usize = self.list.iter().map(|a| a.parts.len()).sum();
+        let mut held_bytes = self
+            .list
+            .iter()
+            .map(Asset::announced_bytes)
+            .fold(0, u64::saturating_add);
         let arriving = usize::from(keep.is_none());
         let mut evicted = Vec::new();
         let mut index = 0;
         while index < self.list.len()
             && (self.list.len().saturating_add(arriving) > MAX_ASSETS
-                || held.saturating_add(parts) > MAX_ASSET_PARTS)
+                || held.saturating_add(parts) > MAX_ASSET_PARTS
+                || held_bytes.saturating_add(bytes) > MAX_HELD_BYTES)
         {
             if keep == Some(self.list[index].id.as_str()) {
                 index += 1;
@@ -592,6 +636,7 @@ impl Assets {
             }
             let asset = self.list.remove(index);
             held = held.saturating_sub(asset.parts.len());
+            held_bytes = held_bytes.saturating_sub(asset.announced_bytes());
             let text: usize = asset.comments.iter().map(|c| c.text.len()).sum();
             self.comment_bytes = self.comment_bytes.saturating_sub(text);
             evicted.push(asset);
@@ -791,5 +836,53 @@ mod tests {
         ));
         assert_eq!(assets.views()[0].comments.len(), comments::PER_ASSET);
         assert_eq!(assets.comment_bytes, 2 * comments::PER_ASSET);
+    }
+
+    #[test]
+    fn the_bytes_announced_stay_within_the_disk_budget() {
+        let files = PartFiles::new().unwrap();
+        let mut assets = Assets::default();
+        let ten_gib = 10 * 1024 * MIB;
+        for name in ["a", "b", "c"] {
+            let folder = files.asset_folder().unwrap();
+            let (_, evicted) = assets.create(name.into(), "CAM", normal(ten_gib, 2), folder);
+            assert!(evicted.is_empty());
+        }
+        // 30 GiB held: a 10 GiB asset more makes the oldest go.
+        let folder = files.asset_folder().unwrap();
+        let (_, evicted) = assets.create("d".into(), "CAM", normal(ten_gib, 2), folder);
+        assert!(!evicted.is_empty());
+        assert!(assets.find("a").is_none() && assets.find("b").is_some());
+        // A real-time asset's parts count as they are asked for.
+        let live = Announcement {
+            kind: Announced::Realtime {
+                extension_only: None,
+            },
+            ..normal(1, 1)
+        };
+        let _ = assets.create("live".into(), "CAM", live, files.asset_folder().unwrap());
+        let ask = |sizes: &[u64]| PartsRequest {
+            parts: sizes
+                .iter()
+                .enumerate()
+                .map(|(i, size)| realtime::AskedPart {
+                    number: i as u64 + 1,
+                    size: *size,
+                    is_final: false,
+                })
+                .collect(),
+            asset_name: None,
+            asset_filesize: None,
+        };
+        let (_, _, evicted) = assets
+            .ask_realtime_parts("live", "CAM", &ask(&[5 * 1024 * MIB; 2]))
+            .unwrap();
+        assert!(!evicted.is_empty());
+        assert!(assets.find("b").is_none() && assets.find("live").is_some());
+        let too_much = ask(&[5 * 1024 * MIB; 7]);
+        assert!(matches!(
+            assets.ask_realtime_parts("live", "CAM", &too_much),
+            Err(PartsRefused::Invalid(why)) if why.contains("32 GiB")
+        ));
     }
 }

@@ -17,8 +17,8 @@ use url::Url;
 
 use super::api::{authenticated, not_authorized};
 use super::assets::{
-    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_OBJECT, MAX_PARTS,
-    PartsRefused,
+    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_HELD_BYTES, MAX_OBJECT,
+    MAX_PARTS, PartsRefused,
 };
 use super::comments;
 use super::realtime::PartsRequest;
@@ -353,58 +353,70 @@ fn announcement(headers: &HeaderMap, body: &[u8], via: CreatedVia) -> Result<Ann
         .as_deref()
         .map(str::trim)
         .filter(|filetype| !filetype.is_empty());
-    if fields.is_realtime_upload == Some(true) {
+    let kind = if fields.is_realtime_upload == Some(true) {
         if form {
             return Err("a real-time upload is created with a JSON body".into());
         }
-        let filetype =
-            filetype.ok_or("filetype (a MIME type) is required for a real-time upload")?;
-        if fields.filesize.is_some() {
-            return Err(
-                "filesize is for normal uploads: a real-time asset leaves it out and \
-                        gives asset_filesize with its final part"
-                    .into(),
-            );
+        if filetype.is_none() {
+            return Err("filetype (a MIME type) is required for a real-time upload".into());
         }
-        let extension = fields
-            .extension
-            .as_deref()
-            .map(checked_extension)
-            .transpose()?;
-        let extension_only = match (name, extension) {
-            (None, None) => {
-                return Err(
-                    "a real-time asset needs a name with an extension, or an extension".into(),
-                );
-            }
-            (None, Some(extension)) => Some(extension.to_owned()),
-            (Some(name), None) => {
-                if extension_of(name).is_none() {
-                    return Err(format!(
-                        "the name {name:?} has no extension: give one (e.g. \"clip.mp4\") or \
-                         send extension"
-                    ));
-                }
-                None
-            }
-            (Some(name), Some(extension)) => {
-                if !extension_of(name).is_some_and(|own| own.eq_ignore_ascii_case(extension)) {
-                    return Err(format!(
-                        "the name {name:?} and the extension {extension:?} disagree"
-                    ));
-                }
-                None
-            }
-        };
-        return Ok(Announcement {
-            name: name.unwrap_or_default().to_owned(),
-            filetype: filetype.to_owned(),
-            created_via: via,
-            kind: Announced::Realtime { extension_only },
-        });
+        realtime(&fields, name)?
+    } else {
+        normal(&fields, name)?
+    };
+    Ok(Announcement {
+        name: name.unwrap_or_default().to_owned(),
+        filetype: filetype.unwrap_or("application/octet-stream").to_owned(),
+        created_via: via,
+        kind,
+    })
+}
+
+/// A real-time asset: a name with an extension, or an extension (agreeing when both are
+/// given), and no size.
+fn realtime(fields: &AssetFields, name: Option<&str>) -> Result<Announced, String> {
+    if fields.filesize.is_some() {
+        return Err(
+            "filesize is for normal uploads: a real-time asset leaves it out and \
+                    gives asset_filesize with its final part"
+                .into(),
+        );
     }
+    let extension = fields
+        .extension
+        .as_deref()
+        .map(checked_extension)
+        .transpose()?;
+    let extension_only = match (name, extension) {
+        (None, None) => {
+            return Err("a real-time asset needs a name with an extension, or an extension".into());
+        }
+        (None, Some(extension)) => Some(extension.to_owned()),
+        (Some(name), None) => {
+            if extension_of(name).is_none() {
+                return Err(format!(
+                    "the name {name:?} has no extension: give one (e.g. \"clip.mp4\") or send \
+                     extension"
+                ));
+            }
+            None
+        }
+        (Some(name), Some(extension)) => {
+            if !extension_of(name).is_some_and(|own| own.eq_ignore_ascii_case(extension)) {
+                return Err(format!(
+                    "the name {name:?} and the extension {extension:?} disagree"
+                ));
+            }
+            None
+        }
+    };
+    Ok(Announced::Realtime { extension_only })
+}
+
+/// A normal asset: a name, its size and part count, within S3's limits.
+fn normal(fields: &AssetFields, name: Option<&str>) -> Result<Announced, String> {
     let required = || "name, filesize and parts (1 to 10000) are required".to_owned();
-    let name = name.ok_or_else(required)?;
+    name.ok_or_else(required)?;
     let filesize = fields
         .filesize
         .filter(|size| *size > 0)
@@ -422,12 +434,13 @@ fn announcement(headers: &HeaderMap, body: &[u8], via: CreatedVia) -> Result<Ann
             "filesize is {filesize} bytes; an asset is at most 5 TiB ({MAX_OBJECT} bytes)"
         ));
     }
-    Ok(Announcement {
-        name: name.to_owned(),
-        filetype: filetype.unwrap_or("application/octet-stream").to_owned(),
-        created_via: via,
-        kind: Announced::Normal { filesize, parts },
-    })
+    if filesize > MAX_HELD_BYTES {
+        return Err(format!(
+            "filesize is {filesize} bytes; the demo server keeps at most {MAX_HELD_BYTES} \
+             bytes (32 GiB) of media"
+        ));
+    }
+    Ok(Announced::Normal { filesize, parts })
 }
 
 /// `extension` when it is one: a dot and at least one more character (`\..+`).

@@ -146,7 +146,7 @@ async fn style() -> Response {
 }
 
 async fn blank(State(shared): State<Shared>, ConnectInfo(peer): ConnectInfo<Peer>) -> Response {
-    let page = Page::new(&shared, peer);
+    let page = Page::new(&shared, &peer);
     html(StatusCode::OK, page.render(&shared.lock(), "", None))
 }
 
@@ -157,7 +157,7 @@ async fn prefilled(
     Path(code): Path<String>,
 ) -> Response {
     let code = normalise(&code);
-    let page = Page::new(&shared, peer);
+    let page = Page::new(&shared, &peer);
     html(StatusCode::OK, page.render(&shared.lock(), &code, None))
 }
 
@@ -181,7 +181,7 @@ async fn decide(
     let code = normalise(&decision.code);
     let now = Instant::now();
     let ip = peer.remote.ip();
-    let page = Page::new(&shared, peer);
+    let page = Page::new(&shared, &peer);
     let mut state = shared.lock();
     match state.guard().approval(ip, now) {
         Verdict::Allowed => {}
@@ -270,7 +270,7 @@ struct Page {
 }
 
 impl Page {
-    fn new(shared: &Shared, peer: Peer) -> Self {
+    fn new(shared: &Shared, peer: &Peer) -> Self {
         let ip = peer.remote.ip();
         Self {
             form_token: shared.forms.token(ip, unix_now()),

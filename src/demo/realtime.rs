@@ -62,84 +62,14 @@ pub struct Plan {
 /// Checks a parts request against S3's rules and what the asset already has; a clear message
 /// when it breaks one.
 pub fn plan(request: &PartsRequest, so_far: &SoFar<'_>) -> Result<Plan, String> {
-    if request.parts.is_empty() {
-        return Err("parts is empty: ask for at least one part".into());
-    }
+    let parts = checked_parts(&request.parts)?;
     let mut merged = so_far.asked.clone();
-    let mut parts = Vec::with_capacity(request.parts.len());
-    let mut seen = std::collections::BTreeSet::new();
-    for asked in &request.parts {
-        let number = u32::try_from(asked.number)
-            .ok()
-            .filter(|n| (1..=MAX_PARTS).contains(n))
-            .ok_or_else(|| {
-                format!(
-                    "part number {} is out of range: parts are numbered 1 to {MAX_PARTS}",
-                    asked.number
-                )
-            })?;
-        if !seen.insert(number) {
-            return Err(format!("part {number} is asked for twice in one request"));
-        }
-        if asked.size == 0 {
-            return Err(format!(
-                "part {number} has size 0: a part carries at least one byte"
-            ));
-        }
-        if asked.size > MAX_PART {
-            return Err(format!(
-                "part {number} is {} bytes; a part is at most 5 GiB ({MAX_PART} bytes)",
-                asked.size
-            ));
-        }
-        if !asked.is_final && asked.size < MIN_PART {
-            return Err(format!(
-                "part {number} is {} bytes; every part but the final one needs at least 5 MiB \
-                 ({MIN_PART} bytes)",
-                asked.size
-            ));
-        }
-        merged.insert(number, (asked.size, asked.is_final));
-        parts.push((number, asked.size, asked.is_final));
-    }
-    let previous_final = so_far
-        .asked
-        .iter()
-        .find(|(_, (_, is_final))| *is_final)
-        .map(|(number, _)| *number);
-    let finals: Vec<u32> = merged
-        .iter()
-        .filter(|(_, (_, is_final))| *is_final)
-        .map(|(number, _)| *number)
-        .collect();
-    if let Some(previous) = previous_final
-        && !finals.contains(&previous)
-    {
-        return Err(format!(
-            "part {previous} was asked for as the final part; ask for it again with \
-             is_final: true"
-        ));
-    }
-    if finals.len() > 1 {
-        return Err(format!(
-            "only one part can be final, and parts {} are",
-            finals
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ));
-    }
-    let final_part = finals.first().copied();
-    if let Some(final_part) = final_part
-        && let Some(beyond) = merged.keys().copied().find(|number| *number > final_part)
-    {
-        return Err(format!(
-            "part {beyond} comes after part {final_part}, the final part: no part may follow \
-             the final one"
-        ));
-    }
-    let asset_filesize = request.asset_filesize.or(so_far.asset_filesize);
+    merged.extend(
+        parts
+            .iter()
+            .map(|&(number, size, is_final)| (number, (size, is_final))),
+    );
+    let final_part = checked_final(&so_far.asked, &merged)?;
     if let Some(size) = request.asset_filesize
         && size > MAX_OBJECT
     {
@@ -147,6 +77,7 @@ pub fn plan(request: &PartsRequest, so_far: &SoFar<'_>) -> Result<Plan, String> 
             "asset_filesize is {size} bytes; an asset is at most 5 TiB ({MAX_OBJECT} bytes)"
         ));
     }
+    let asset_filesize = request.asset_filesize.or(so_far.asset_filesize);
     if let Some(final_part) = final_part {
         let Some(total) = asset_filesize else {
             return Err(format!(
@@ -174,6 +105,91 @@ pub fn plan(request: &PartsRequest, so_far: &SoFar<'_>) -> Result<Plan, String> 
         asset_filesize,
         rename,
     })
+}
+
+/// Each part on its own: number, size, no number twice.
+fn checked_parts(asked: &[AskedPart]) -> Result<Vec<(u32, u64, bool)>, String> {
+    if asked.is_empty() {
+        return Err("parts is empty: ask for at least one part".into());
+    }
+    let mut parts = Vec::with_capacity(asked.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for part in asked {
+        let number = u32::try_from(part.number)
+            .ok()
+            .filter(|n| (1..=MAX_PARTS).contains(n))
+            .ok_or_else(|| {
+                format!(
+                    "part number {} is out of range: parts are numbered 1 to {MAX_PARTS}",
+                    part.number
+                )
+            })?;
+        if !seen.insert(number) {
+            return Err(format!("part {number} is asked for twice in one request"));
+        }
+        if part.size == 0 {
+            return Err(format!(
+                "part {number} has size 0: a part carries at least one byte"
+            ));
+        }
+        if part.size > MAX_PART {
+            return Err(format!(
+                "part {number} is {} bytes; a part is at most 5 GiB ({MAX_PART} bytes)",
+                part.size
+            ));
+        }
+        if !part.is_final && part.size < MIN_PART {
+            return Err(format!(
+                "part {number} is {} bytes; every part but the final one needs at least 5 MiB \
+                 ({MIN_PART} bytes)",
+                part.size
+            ));
+        }
+        parts.push((number, part.size, part.is_final));
+    }
+    Ok(parts)
+}
+
+/// The final part once `merged` (what was asked before, updated by this request) is in force:
+/// at most one, the same as before if there was one, and no part after it.
+fn checked_final(
+    before: &BTreeMap<u32, (u64, bool)>,
+    merged: &BTreeMap<u32, (u64, bool)>,
+) -> Result<Option<u32>, String> {
+    let finals: Vec<u32> = merged
+        .iter()
+        .filter(|(_, (_, is_final))| *is_final)
+        .map(|(number, _)| *number)
+        .collect();
+    let previous = before
+        .iter()
+        .find(|(_, (_, is_final))| *is_final)
+        .map(|(number, _)| *number);
+    if let Some(previous) = previous
+        && !finals.contains(&previous)
+    {
+        return Err(format!(
+            "part {previous} was asked for as the final part; ask for it again with \
+             is_final: true"
+        ));
+    }
+    if finals.len() > 1 {
+        let numbers: Vec<String> = finals.iter().map(u32::to_string).collect();
+        return Err(format!(
+            "only one part can be final, and parts {} are",
+            numbers.join(" and ")
+        ));
+    }
+    let final_part = finals.first().copied();
+    if let Some(final_part) = final_part
+        && let Some(beyond) = merged.keys().copied().find(|number| *number > final_part)
+    {
+        return Err(format!(
+            "part {beyond} comes after part {final_part}, the final part: no part may follow \
+             the final one"
+        ));
+    }
+    Ok(final_part)
 }
 
 fn checked_rename(name: &str, extension: &str) -> Result<String, String> {

@@ -8,11 +8,12 @@
 //! [`super::upload_fault`]) drop or stall a part's connection, or pace every body's reading.
 
 use std::io;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroU128};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::header::{CONTENT_LENGTH, ETAG};
@@ -22,6 +23,7 @@ use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
+use super::api::Details;
 use super::assets::{Assembly, PartRefused, Ticket};
 use super::part_files::{self, assemble};
 use super::upload_fault::{Interruption, STALL_LIMIT};
@@ -53,7 +55,7 @@ pub async fn upload_part(
         () = stop.cancelled() => {
             // The server stops: a part held open (stalled, throttled) ends without an answer.
             peer.cut.cut();
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
+            unanswered("the server stopped during the upload")
         }
         answer = receive(&shared, &peer, &asset, number, ticket, interruption, body) => answer,
     }
@@ -156,12 +158,25 @@ pub async fn check_assembly(shared: &Shared, assembly: &Assembly) {
 
 /// Drops the connection now, or holds it unread first.
 async fn interrupt(what: Interruption, peer: &Peer) -> Response {
-    if what == Interruption::Stall {
-        tokio::time::sleep(STALL_LIMIT).await;
-    }
+    let why = match what {
+        Interruption::Drop => "upload fault: connection dropped",
+        Interruption::Stall => {
+            tokio::time::sleep(STALL_LIMIT).await;
+            "upload fault: stalled, then dropped"
+        }
+    };
     peer.cut.cut();
-    // Never sent: the connection is cut before hyper writes it.
-    StatusCode::SERVICE_UNAVAILABLE.into_response()
+    unanswered(why)
+}
+
+/// The answer of a request whose connection was cut: never sent (hyper cannot write it), but
+/// logged with why (`GET /_control/requests`).
+fn unanswered(why: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Extension(Details::error(why)),
+    )
+        .into_response()
 }
 
 fn too_large(number: u32, limit: u64) -> Response {
@@ -235,7 +250,7 @@ impl Pace {
 
 /// How long `bytes` take at `rate` bytes per second.
 fn time_for(bytes: u64, rate: NonZeroU64) -> Duration {
-    let nanos = u128::from(bytes).saturating_mul(1_000_000_000) / u128::from(rate.get());
+    let nanos = u128::from(bytes).saturating_mul(1_000_000_000) / NonZeroU128::from(rate);
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
