@@ -32,8 +32,8 @@ pub use calls::{PAUSED_REASON, is_channel_paused};
 pub use note::{comment, rig_check_note};
 pub use queue::{Job, QueueControls, QueueOutcome, UploadOutcome, run_queue, upload};
 pub use resume::{
-    ASSUMED_URL_LIFETIME, PartState, ResumeError, ResumeStore, STATE_DIR_ENV, UploadState,
-    state_dir, url_expiry,
+    ASSUMED_URL_LIFETIME, EXPIRY_MARGIN, MAX_URL_LIFETIME, PartState, Resumable, ResumeError,
+    ResumeStore, STATE_DIR_ENV, UPLOADS_DIR, UploadLock, UploadState, state_dir, url_expiry,
 };
 pub use retry::RetryPolicy;
 pub use source::{Listed, Media, Source, TEST_CLIP, TEST_CLIP_NAME, list_files};

@@ -1,5 +1,5 @@
 //! Comments from the device (spec §3.8): `c2c-pair comment`, and the note a test upload
-//! leaves ("Rig check from <laptop> at <time>").
+//! leaves ("Rig check from &lt;laptop&gt; at &lt;time&gt;").
 
 use super::super::session::with_access;
 use crate::c2c::assets::Comment;
@@ -23,7 +23,7 @@ pub async fn comment(
     .await
 }
 
-/// The note a test upload leaves: "Rig check from <this computer's name> at <local time>".
+/// The note a test upload leaves: "Rig check from &lt;this computer's name&gt; at &lt;local time&gt;".
 pub fn rig_check_note() -> String {
     let host = gethostname::gethostname();
     let host = printable::printable(&host.to_string_lossy(), 64);
