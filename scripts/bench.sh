@@ -36,6 +36,8 @@ xvfb=$!
 trap 'kill $xvfb' EXIT
 sleep 3
 DISPLAY=:88 .ci/with-keyring cargo bench --bench process
+# 7: uploads of a 2 GiB sparse file (needs about 5 GiB free in the temporary folder).
+.ci/with-keyring cargo bench --bench upload
 fi
 
 # 6: size, start-up of the headless CLI, build.

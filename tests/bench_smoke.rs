@@ -10,7 +10,7 @@ mod harness;
 use std::process::ExitCode;
 
 use harness::Section;
-use harness::{pairing, process};
+use harness::{pairing, process, upload};
 
 fn measured(section: &Section, count: usize) {
     assert_eq!(section.figures.len(), count, "{}", section.markdown());
@@ -50,6 +50,11 @@ fn whole_process() {
     let mut idle = Section::new("idle", "smoke");
     process::idle(process::SMOKE, &mut idle);
     measured(&idle, 6);
+    if upload::tools_ready() {
+        let mut uploads = Section::new("uploads", "smoke");
+        upload::measure(upload::SMOKE, &mut uploads);
+        measured(&uploads, 2);
+    }
 }
 
 fn main() -> ExitCode {

@@ -45,9 +45,10 @@ use bytes::Bytes;
 use c2c_pair::backend::Backend;
 use c2c_pair::c2c::C2cClient;
 use c2c_pair::c2c::profile::Profile;
+use c2c_pair::device::upload::{FileState, QueueControls, QueueStatus, RetryPolicy};
 use c2c_pair::device::{
-    self, Context, DeviceId, LifecycleError, Media, PairError, PairEvent, PairOutcome,
-    UploadOutcome,
+    self, Context, DeviceId, Job, LifecycleError, Media, PairError, PairEvent, PairOutcome,
+    UploadOptions,
 };
 use c2c_pair::keychain::{Keychain, MemoryStore, token_account};
 use c2c_pair::registry::{DeviceRecord, Registry};
@@ -476,8 +477,8 @@ impl Scenario {
     /// The scenario. Each step's deadline is what the app promises for it, counted in
     /// requests of at most `request` each: a refresh is the token request and the project
     /// lookup (2); a heartbeat or a project lookup may refresh first (2), call (1), refresh
-    /// again after a 401 (2) and call again (1): 6; an upload is that and its one part (7); an
-    /// unpairing revokes two tokens (2). Pairing's deadline is [`Scenario::pair_deadline`].
+    /// again after a 401 (2) and call again (1): 6; an upload retries (see
+    /// [`Scenario::upload`]); an unpairing revokes two tokens (2). Pairing's deadline is [`Scenario::pair_deadline`].
     async fn run(mut self) {
         let Some(_) = self.pair().await else {
             return;
@@ -695,7 +696,11 @@ impl Scenario {
         Some(result)
     }
 
-    /// A tiny upload; false if it hung.
+    /// A tiny upload; false if it hung. Its deadline: creating the asset takes at most the
+    /// policy's tries of a device call (6 requests each, as a heartbeat) and its one part the
+    /// same tries of a stall or a request each, with the longest wait between tries. A device
+    /// the server calls paused (409 Channel Paused) is waited on without end, by design: the
+    /// scenario cancels the queue once its status says paused.
     async fn upload(&mut self, record: &DeviceRecord) -> bool {
         let ctx = self.ctx.clone();
         let media = Media {
@@ -703,15 +708,58 @@ impl Scenario {
             bytes: Bytes::from_static(&[0x42; 1024]),
             offset: 0,
         };
-        let (progress, _watch) = tokio::sync::watch::channel(device::Progress::default());
-        let cancel = CancellationToken::new();
-        let uploading = device::upload(&ctx, record, media, &progress, &cancel);
-        let Some(result) = self.step("upload", self.request * 7, uploading).await else {
+        let options = UploadOptions {
+            retry: RetryPolicy {
+                attempts: 3,
+                ..RetryPolicy::default()
+            },
+            ..UploadOptions::default()
+        };
+        let tries = options.retry.attempts;
+        let per_try = self.request * 6 + options.stall.max(self.request);
+        let budget = per_try * tries + options.retry.longest_wait() * (tries - 1) * 2;
+        let controls = QueueControls::new();
+        let (status, mut watcher) = tokio::sync::watch::channel(QueueStatus::default());
+        let canceller = controls.clone();
+        tokio::spawn(async move {
+            let paused = watcher
+                .wait_for(|s| {
+                    s.files
+                        .iter()
+                        .any(|f| matches!(f.state, FileState::Paused { .. }))
+                })
+                .await
+                .is_ok();
+            if paused {
+                canceller.cancel();
+            }
+        });
+        let record = record.clone();
+        let uploading = async move {
+            let jobs = vec![Job::memory(media, None)];
+            let outcome =
+                device::run_queue(&ctx, &record, jobs, &options, &controls, &status).await;
+            match outcome.stopped {
+                Some(error) => Err(error),
+                None => Ok(outcome.status),
+            }
+        };
+        let Some(result) = self.step("upload", budget, uploading).await else {
             return false;
         };
-        if let Ok(UploadOutcome::Done(done)) = result {
-            self.printable("upload: asset id", &done.asset_id);
-            self.printable("upload: asset name", &done.name);
+        if let Ok(status) = result {
+            for file in &status.files {
+                self.printable("upload: asset name", &file.name);
+                if let Some(id) = &file.asset_id {
+                    self.printable("upload: asset id", id);
+                }
+                if let FileState::Failed { reason, .. } = &file.state {
+                    self.printable("upload: failure", reason);
+                }
+                for notice in &file.notices {
+                    self.printable("upload: notice", notice);
+                }
+            }
         }
         true
     }

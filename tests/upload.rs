@@ -1,13 +1,14 @@
 //! Test uploads through the C2C asset API against the embedded server: the shipped clip,
-//! a multi-part file with progress, a paused channel, an expired token, and cancel.
+//! a multi-part file with progress, a paused channel waited out, an expired token, and cancel.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use bytes::Bytes;
 use c2c_pair::demo::DemoServer;
+use c2c_pair::device::upload::{FileState, QueueControls, QueueStatus};
 use c2c_pair::device::{
-    self, Context, LifecycleError, Media, PairOutcome, Progress, UploadOutcome,
+    self, Context, Job, LifecycleError, Media, PairOutcome, Progress, UploadOptions, UploadOutcome,
 };
 use c2c_pair::registry::DeviceRecord;
 use common::{Control, TestKeychain};
@@ -42,7 +43,16 @@ async fn send_clip(
     progress: &watch::Sender<Progress>,
 ) -> Result<UploadOutcome, LifecycleError> {
     let cancel = CancellationToken::new();
-    device::upload(ctx, record, Media::test_clip(), progress, &cancel).await
+    let options = UploadOptions::default();
+    device::upload(
+        ctx,
+        record,
+        Job::test_clip(None),
+        &options,
+        progress,
+        &cancel,
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,9 +112,18 @@ async fn a_large_file_goes_in_parts_with_rising_progress() {
         }
         seen
     });
-    let outcome = device::upload(&ctx, &record, media, &progress, &CancellationToken::new())
-        .await
-        .unwrap();
+    let options = UploadOptions::default();
+    let job = Job::memory(media, None);
+    let outcome = device::upload(
+        &ctx,
+        &record,
+        job,
+        &options,
+        &progress,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     drop(progress);
     assert!(matches!(outcome, UploadOutcome::Done(_)));
     let seen = seen.await.unwrap();
@@ -124,29 +143,47 @@ async fn a_large_file_goes_in_parts_with_rising_progress() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_channel_and_an_expired_token_are_handled() {
+async fn a_paused_channel_is_waited_out_and_an_expired_token_refreshed() {
     let kc = common::test_keychain();
-    let (_server, control, ctx, record) = paired(&kc, "CAM-PAUSE").await;
+    let (server, control, ctx, record) = paired(&kc, "CAM-PAUSE").await;
     control.pause("CAM-PAUSE").await;
-    let (progress, _) = watch::channel(Progress::default());
-    let error = send_clip(&ctx, &record, &progress).await.unwrap_err();
-    assert!(
-        matches!(error, LifecycleError::ChannelPaused { .. }),
-        "{error:?}"
-    );
-    assert!(
-        error.to_string().contains("Resume it in Frame.io"),
-        "{error}"
-    );
-    assert_eq!(error.kind().exit_code(), 3);
-
-    control.resume("CAM-PAUSE").await;
     control.expire_access("CAM-PAUSE").await;
-    let outcome = send_clip(&ctx, &record, &progress).await.unwrap();
-    assert!(
-        matches!(outcome, UploadOutcome::Done(_)),
-        "refreshed once and retried"
+    let (status, mut watcher) = watch::channel(QueueStatus::default());
+    let controls = QueueControls::new();
+    let uploading = {
+        let (ctx, record, controls) = (ctx.clone(), record.clone(), controls.clone());
+        tokio::spawn(async move {
+            let jobs = vec![Job::test_clip(None)];
+            let options = UploadOptions::default();
+            device::run_queue(&ctx, &record, jobs, &options, &controls, &status).await
+        })
+    };
+    let paused = watcher
+        .wait_for(|s| {
+            matches!(
+                s.files.first().map(|f| &f.state),
+                Some(FileState::Paused { .. })
+            )
+        })
+        .await
+        .unwrap()
+        .clone();
+    let FileState::Paused { reason } = &paused.files[0].state else {
+        unreachable!()
+    };
+    assert!(reason.contains("paused in Frame.io"), "{reason}");
+    assert_eq!(
+        paused.files_remaining(),
+        1,
+        "nothing is dropped while paused"
     );
+    control.resume("CAM-PAUSE").await;
+    let outcome = uploading.await.unwrap();
+    assert!(outcome.stopped.is_none(), "{:?}", outcome.stopped);
+    assert_eq!(outcome.uploaded.len(), 1, "went on by itself once resumed");
+    assert_eq!(outcome.status.files[0].state, FileState::Done);
+    let on_server = Control::new(server.base_url()).assets().await;
+    assert_eq!(on_server.len(), 1, "one asset, created once resumed");
     let refreshes = control
         .requests_to("/v2/auth/token", Some("CAM-PAUSE"))
         .await;
@@ -155,7 +192,8 @@ async fn a_paused_channel_and_an_expired_token_are_handled() {
             .iter()
             .filter(|r| r.grant_type.as_deref() == Some("refresh_token"))
             .count(),
-        1
+        1,
+        "the expired token was refreshed once"
     );
 }
 
@@ -180,9 +218,17 @@ async fn cancel_stops_an_upload_under_way() {
             }
         }
     });
-    let outcome = device::upload(&ctx, &record, media, &progress, &cancel)
-        .await
-        .unwrap();
+    let options = UploadOptions::default();
+    let outcome = device::upload(
+        &ctx,
+        &record,
+        Job::memory(media, None),
+        &options,
+        &progress,
+        &cancel,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome, UploadOutcome::Cancelled);
     let on_server = Control::new(server.base_url()).assets().await;
     assert_eq!(

@@ -12,6 +12,7 @@
 pub mod bare;
 pub mod pairing;
 pub mod process;
+pub mod upload;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

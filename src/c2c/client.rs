@@ -11,12 +11,11 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::de::DeserializeOwned;
 
-use bytes::Bytes;
 use url::Url;
 
 use super::model::{
-    Asset, CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody,
-    NewAsset, OAuthErrorCode, REFRESH_TOKEN_GRANT, TokenResponse, URL_PAIRING_HEADER,
+    CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, DeviceAuthorization, DeviceInfo, ErrorBody,
+    OAuthErrorCode, REFRESH_TOKEN_GRANT, TokenResponse, URL_PAIRING_HEADER,
 };
 use crate::c2c::profile::{BodyEncoding, ConfigError, Profile};
 
@@ -32,8 +31,6 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest poll interval towards a server on this machine.
 pub const MIN_LOOPBACK_INTERVAL: Duration = Duration::from_millis(200);
-/// Upload progress is reported every this many bytes.
-const UPLOAD_CHUNK: usize = 64 * 1024;
 
 /// Identity of one device towards the server.
 #[derive(Debug, Clone)]
@@ -89,6 +86,22 @@ pub enum ClientError {
         /// What the TLS stack said.
         reason: String,
     },
+    /// An upload made no progress (no byte taken, no answer) for the stall timeout.
+    #[error("the upload to {host} made no progress for {} s", .after.as_secs())]
+    Stalled {
+        /// Host of the upload URL.
+        host: String,
+        /// The stall timeout.
+        after: Duration,
+    },
+    /// A file being sent could not be read (a local problem, not the network's).
+    #[error("{path} could not be read while it was sent: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What the OS said.
+        reason: String,
+    },
     /// The server did not answer in time.
     #[error("{host} did not answer within {} s", .after.as_secs())]
     Timeout {
@@ -135,6 +148,7 @@ impl ClientError {
             Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Self::Connect { .. }
             | Self::Timeout { .. }
+            | Self::Stalled { .. }
             | Self::Broken { .. }
             | Self::Untrusted { .. }
             // "Not now" answers (RFC 8628 §3.5), whatever the endpoint that gave them.
@@ -170,6 +184,14 @@ impl ClientError {
             },
             Self::Config(_) | Self::NoTrustStore(_) => Verdict::Configuration,
             _ => Verdict::Refused,
+        }
+    }
+
+    /// The HTTP status of an error answer, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Http { status, .. } | Self::OAuth { status, .. } => Some(*status),
+            _ => None,
         }
     }
 
@@ -227,8 +249,11 @@ pub fn install_crypto_provider() {
 /// Talks to one C2C server as described by a [`Profile`].
 #[derive(Debug, Clone)]
 pub struct C2cClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     profile: Profile,
+    /// Set once `/v2/devices/assets` answered 404 and `/v2/assets` worked: later assets go
+    /// straight to the deprecated path (see [`C2cClient::create_asset`]).
+    pub(super) legacy_assets: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl C2cClient {
@@ -249,7 +274,11 @@ impl C2cClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::NoTrustStore(crate::errors::chain(&e)))?;
-        Ok(Self { http, profile })
+        Ok(Self {
+            http,
+            profile,
+            legacy_assets: std::sync::Arc::default(),
+        })
     }
 
     /// The same client (connection pool, TLS setup, headers) for another API base, with the
@@ -262,6 +291,7 @@ impl C2cClient {
                 api_base,
                 ..self.profile.clone()
             },
+            legacy_assets: std::sync::Arc::default(),
         }
     }
 
@@ -373,55 +403,6 @@ impl C2cClient {
         self.send_confirmation(request).await
     }
 
-    /// `POST /v2/devices/assets`: creates an asset and returns where to send its parts.
-    pub async fn create_asset(
-        &self,
-        access_token: &SecretString,
-        asset: &NewAsset,
-    ) -> Result<Asset, ClientError> {
-        let url = self.profile.endpoint(&self.profile.paths.assets)?;
-        let request = self
-            .http
-            .post(url)
-            .bearer_auth(access_token.expose_secret())
-            .json(asset);
-        self.send_json(request, MAX_BODY).await
-    }
-
-    /// PUTs one part to its presigned URL, reporting the bytes sent so far to `sent`.
-    /// The URL must be https (or http on loopback): media never crosses a network in clear.
-    pub async fn upload_part(
-        &self,
-        url: &str,
-        bytes: Bytes,
-        sent: impl Fn(u64) + Send + Sync + 'static,
-    ) -> Result<(), ClientError> {
-        let target = Url::parse(url)
-            .map_err(|e| ClientError::Malformed(format!("an upload URL is not a URL: {e}")))?;
-        if target.scheme() != "https"
-            && !(target.scheme() == "http" && crate::c2c::profile::is_loopback(&target))
-        {
-            return Err(ClientError::Malformed("an upload URL is not https".into()));
-        }
-        let length = bytes.len() as u64;
-        let chunks: Vec<Bytes> = (0..bytes.len())
-            .step_by(UPLOAD_CHUNK)
-            .map(|start| bytes.slice(start..(start + UPLOAD_CHUNK).min(bytes.len())))
-            .collect();
-        let mut done = 0u64;
-        let stream = futures_util::stream::iter(chunks.into_iter().map(move |chunk| {
-            done += chunk.len() as u64;
-            sent(done);
-            Ok::<_, std::io::Error>(chunk)
-        }));
-        let request = self
-            .http
-            .put(target)
-            .header(reqwest::header::CONTENT_LENGTH, length)
-            .body(reqwest::Body::wrap_stream(stream));
-        self.send(request, MAX_BODY).await.map(drop)
-    }
-
     fn form_post(
         &self,
         path: &str,
@@ -441,7 +422,7 @@ impl C2cClient {
         })
     }
 
-    async fn send_json<T: DeserializeOwned>(
+    pub(super) async fn send_json<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
         limit: usize,
@@ -452,19 +433,35 @@ impl C2cClient {
 
     /// Sends a request and returns the body of a 2xx answer (at most `limit` bytes); anything
     /// else becomes an error.
-    async fn send(&self, request: RequestBuilder, limit: usize) -> Result<Vec<u8>, ClientError> {
-        let host = self.host();
+    pub(super) async fn send(
+        &self,
+        request: RequestBuilder,
+        limit: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        self.send_to(&self.host(), request, limit).await
+    }
+
+    /// [`C2cClient::send`] to a host other than the API base's (an upload URL's), which
+    /// errors then name.
+    pub(super) async fn send_to(
+        &self,
+        host: &str,
+        request: RequestBuilder,
+        limit: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        let host = host.to_owned();
+        // Errors never carry the URL: a presigned upload URL's query is a credential.
         let mut response = request
             .send()
             .await
-            .map_err(|e| self.transport_error(&host, &e))?;
+            .map_err(|e| self.transport_error(&host, &e.without_url()))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let body = read_capped(&mut response, limit)
             .await
             .map_err(|e| match e {
                 ReadError::TooLarge => ClientError::TooLarge,
-                ReadError::Transport(e) => self.transport_error(&host, &e),
+                ReadError::Transport(e) => self.transport_error(&host, &e.without_url()),
             });
         match (status.is_success(), body) {
             (true, body) => body,
@@ -513,7 +510,7 @@ impl C2cClient {
         })
     }
 
-    fn host(&self) -> String {
+    pub(super) fn host(&self) -> String {
         self.profile
             .api_base
             .host_str()
@@ -521,7 +518,7 @@ impl C2cClient {
             .to_owned()
     }
 
-    fn transport_error(&self, host: &str, error: &reqwest::Error) -> ClientError {
+    pub(super) fn transport_error(&self, host: &str, error: &reqwest::Error) -> ClientError {
         let host = host.to_owned();
         if error.is_timeout() {
             return ClientError::Timeout {

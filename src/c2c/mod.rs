@@ -1,8 +1,10 @@
 //! The Frame.io C2C protocol: wire types, the HTTP client and the RFC 8628 poller.
 //! Knows nothing of screens or keychains.
 
+pub mod assets;
 pub mod client;
 pub mod model;
+pub mod part;
 pub mod poller;
 pub mod profile;
 

@@ -1,5 +1,5 @@
 //! The command line: its options, and the headless commands (`pair`, `status`, `token`,
-//! `refresh`, `unpair`, `upload`, `doctor`, `demo-server`, `secret set`, `completions`, `man`). Printing is this module's job; it goes
+//! `refresh`, `unpair`, `upload`, `comment`, `doctor`, `demo-server`, `secret set`, `completions`, `man`). Printing is this module's job; it goes
 //! through `out!` and `err!`, which never panic on a closed stream.
 
 /// `println!` that never panics: a closed stdout (`c2c-pair status | head -1`) is not an error.
@@ -18,6 +18,7 @@ macro_rules! err {
     }};
 }
 
+mod comment;
 mod docs;
 mod doctor;
 mod fleet;
@@ -26,6 +27,7 @@ mod secret;
 mod server;
 mod setting_options;
 mod upload;
+mod upload_view;
 
 pub use setting_options::SettingOptions;
 
@@ -47,6 +49,8 @@ use c2c_pair::worker::WorkerSetup;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_CANCELLED: u8 = 130;
+/// Exit code of an upload queue in which some files arrived and some did not.
+pub const EXIT_PARTIAL: u8 = 7;
 /// Environment variable naming the keychain service (tests use a throwaway one).
 const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
 
@@ -57,7 +61,7 @@ const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
 ///
 /// Exit codes: 0 paired; 2 bad usage or configuration; 3 refused (denied, invalid grant,
 /// invalid client); 4 code expired; 5 network or server failure; 6 keychain failure;
-/// 130 cancelled.
+/// 7 some files of an upload arrived and some did not; 130 cancelled.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "c2c-pair",
@@ -161,15 +165,53 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Upload a file (or, without FILE, the shipped 4-second test clip) from a paired device
-    /// through the C2C asset API, with a progress bar. Ctrl-C cancels.
+    /// Upload files and folders (or, without any, the shipped 4-second test clip with a
+    /// "Rig check" note) from a paired device through the C2C asset API: streamed, retried,
+    /// resumable, waiting while the device is paused. Ctrl-C stops; `--resume` continues.
+    ///
+    /// Folders are walked recursively, files sorted by path, hidden entries skipped. Exit
+    /// codes: 0 all arrived; 7 some did, some did not; 2, 3, 5, 6 as for other commands;
+    /// 130 cancelled.
     Upload {
         /// The device.
         #[arg(long, value_name = "ID")]
         device: String,
-        /// The file to send [default: the test clip].
-        file: Option<PathBuf>,
-        /// Print one JSON event instead of the bar and the sentence.
+        /// Files and folders to send [default: the test clip].
+        #[arg(value_name = "FILES_OR_DIRS")]
+        paths: Vec<PathBuf>,
+        /// Send each file as a real-time upload while it is still being written; it is
+        /// finished once it stops growing (`upload.realtime_idle`, --idle) or is closed (--until-closed).
+        #[arg(long)]
+        realtime: bool,
+        /// With --realtime (Linux): finished once no process holds the file open for writing.
+        #[arg(long, requires = "realtime")]
+        until_closed: bool,
+        /// Continue every unfinished upload of this device (after a kill or a lost network)
+        /// from its first part not done.
+        #[arg(long)]
+        resume: bool,
+        /// Do not add the "Rig check from <computer> at <time>" note to the test clip.
+        #[arg(long)]
+        no_note: bool,
+        /// Print one JSON event per line (queued, started, progress, paused, uploaded,
+        /// failed, finished…) instead of bars and sentences.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Comment on an asset as a paired device (on a frame, or on the whole asset).
+    Comment {
+        /// The device.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// The asset's id (as `upload` printed it).
+        #[arg(long, value_name = "ASSET_ID")]
+        asset: String,
+        /// The comment.
+        text: String,
+        /// The frame it is on, counted from 0 [default: the whole asset].
+        #[arg(long, value_name = "N")]
+        frame: Option<u64>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -412,9 +454,33 @@ pub async fn run(invocation: &Invocation, command: Command) -> ExitCode {
             local,
             json,
         } => fleet::unpair(invocation, &device, local, json).await,
-        Command::Upload { device, file, json } => {
-            upload::run(invocation, &device, file.as_deref(), json).await
+        Command::Upload {
+            device,
+            paths,
+            realtime,
+            until_closed,
+            resume,
+            no_note,
+            json,
+        } => {
+            let args = upload::UploadArgs {
+                device,
+                paths,
+                realtime,
+                until_closed,
+                resume,
+                json,
+                no_note,
+            };
+            upload::run(invocation, &args).await
         }
+        Command::Comment {
+            device,
+            asset,
+            text,
+            frame,
+            json,
+        } => comment::run(invocation, &device, &asset, &text, frame, json).await,
         Command::Doctor => doctor::run(invocation).await,
         Command::DemoServer {
             listen,

@@ -1,124 +1,244 @@
-//! `c2c-pair upload`: send a file (or the shipped test clip) from a paired device through the
-//! C2C asset API, with a progress bar on the terminal.
+//! `c2c-pair upload`: send files and folders (or the shipped test clip) from a paired device
+//! through the C2C asset API — streamed, resumable, retried, waiting out a paused device — or
+//! a file still being written as a real-time upload; with bars on a terminal or JSON events.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
-use c2c_pair::device::{self, FailureKind, Media, Progress, UploadOutcome};
+use c2c_pair::device::upload::{
+    self, FileState, Job, QueueControls, QueueOutcome, QueueStatus, RealtimeOptions, ResumeStore,
+    UploadOptions,
+};
+use c2c_pair::device::{Context, FailureKind, LifecycleError};
+use c2c_pair::registry::DeviceRecord;
+use c2c_pair::settings;
 
 use super::fleet::{locate, save_or_fail};
-use super::{EXIT_CANCELLED, Invocation, fail, print_json};
+use super::{EXIT_CANCELLED, EXIT_PARTIAL, Invocation, fail, print_json, upload_view};
 
-/// Uploads `file` (or the test clip) for `device`. Ctrl-C cancels (exit 130). With `json`,
-/// prints one `uploaded` event instead of the bar and the sentence.
-pub async fn run(
-    invocation: &Invocation,
-    device: &str,
-    file: Option<&Path>,
-    json: bool,
-) -> ExitCode {
-    let (record, ctx) = match locate(invocation, device).await {
+/// What `c2c-pair upload` was asked.
+#[derive(Debug, Clone)]
+pub struct UploadArgs {
+    /// The device.
+    pub device: String,
+    /// Files and folders; none means the test clip (or, with `resume`, only what is kept).
+    pub paths: Vec<PathBuf>,
+    /// Send the files as growing files.
+    pub realtime: bool,
+    /// A growing file is finished once no process holds it open for writing.
+    pub until_closed: bool,
+    /// Continue every unfinished upload of the device.
+    pub resume: bool,
+    /// JSON events instead of bars.
+    pub json: bool,
+    /// No note on the test clip, whatever `upload.test_clip_note` says.
+    pub no_note: bool,
+}
+
+/// Runs the upload queue to its end. Exit codes: 0 every file arrived; 7 some did and some
+/// did not (each failure said); else the family of the failure (2 unreadable, 3 refused, 5
+/// network, 6 keychain); 130 cancelled (what was sent is kept for `--resume`).
+pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
+    let json = args.json;
+    if args.until_closed && !upload::can_tell_writers() {
+        return fail(
+            json,
+            FailureKind::Usage,
+            "--until-closed works on Linux only; use --idle SECS instead",
+        );
+    }
+    let (record, ctx) = match locate(invocation, &args.device).await {
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),
     };
-    let media = match file {
-        Some(path) => match Media::from_file(path).await {
-            Ok(media) => media,
-            Err(error) => return fail(json, FailureKind::Usage, &error.to_string()),
+    let store = ResumeStore::default_location();
+    if store.is_none() {
+        tracing::warn!("no state directory: uploads cannot be resumed");
+    }
+    let note = !args.no_note && invocation.settings.get(&settings::UPLOAD_TEST_CLIP_NOTE);
+    let jobs = jobs(args, note, &record, store.as_ref()).await;
+    if jobs.is_empty() {
+        let line = format!("Nothing to resume for {}.", record.device_id);
+        if json {
+            print_json(
+                &serde_json::json!({"event": "finished", "device": record.device_id,
+                "uploaded": 0, "failed": 0, "cancelled": false}),
+            );
+        } else {
+            out!("{line}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let options = UploadOptions {
+        stall: invocation.settings.get(&settings::UPLOAD_STALL_TIMEOUT),
+        realtime: RealtimeOptions {
+            idle: invocation.settings.get(&settings::UPLOAD_REALTIME_IDLE),
+            until_closed: args.until_closed,
         },
-        None => Media::test_clip(),
+        resume: store,
+        ..UploadOptions::default()
     };
-    let cancel = CancellationToken::new();
-    let on_interrupt = cancel.clone();
+    let controls = QueueControls::new();
+    let on_interrupt = controls.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_interrupt.cancel();
         }
     });
-    let bar = progress_bar(&media, json);
-    let (progress, watcher) = watch::channel(Progress::default());
-    let drawing = tokio::spawn(draw(bar.clone(), watcher));
+    let (status, watcher) = watch::channel(QueueStatus::default());
+    let showing = tokio::spawn(upload_view::show(watcher, json));
+    let outcome = run_saving(&ctx, &record, jobs, &options, &controls, &status).await;
+    drop(status);
+    let _ = showing.await;
+    conclude(&record, &outcome, json)
+}
 
-    let mut outcome = device::upload(&ctx, &record, media.clone(), &progress, &cancel).await;
-    if let Err(error) = outcome {
-        // A refresh whose tokens could not be saved: save them (patiently), then try once more.
-        outcome = match save_or_fail(error, &ctx).await {
-            Ok(_) => device::upload(&ctx, &record, media, &progress, &cancel).await,
-            Err(error) => Err(error),
-        };
+/// The queue's jobs: kept uploads with `--resume`, then the files and folders given (a file
+/// with a kept upload continues it either way), or else the test clip.
+async fn jobs(
+    args: &UploadArgs,
+    note: bool,
+    record: &DeviceRecord,
+    store: Option<&ResumeStore>,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    if let Some(store) = store.filter(|_| args.resume) {
+        jobs.extend(
+            store
+                .unfinished(&record.device_id, &record.keychain_host)
+                .iter()
+                .map(Job::resumed),
+        );
     }
-    drop(progress);
-    let _ = drawing.await;
-    match outcome {
-        Ok(UploadOutcome::Done(done)) => {
-            bar.finish();
-            if json {
-                print_json(&json!({
-                    "event": "uploaded", "device": record.device_id,
-                    "asset_id": done.asset_id, "name": done.name, "bytes": done.bytes,
-                }));
-            } else {
-                out!(
-                    "Uploaded {} ({} KB) from {}: asset {}.",
-                    done.name,
-                    done.bytes.div_ceil(1024),
-                    record.device_id,
-                    done.asset_id
-                );
-            }
-            ExitCode::SUCCESS
+    let paths = args.paths.clone();
+    let listed = tokio::task::spawn_blocking(move || upload::list_files(&paths))
+        .await
+        .unwrap_or_default();
+    for entry in listed {
+        let job = Job::listed(entry, args.realtime);
+        let already = jobs
+            .iter()
+            .any(|kept: &Job| same_file(kept.source.path(), job.source.path()));
+        if !already {
+            jobs.push(job);
         }
-        Ok(UploadOutcome::Cancelled) => {
-            bar.abandon_with_message("cancelled");
-            if json {
-                print_json(&json!({"event": "cancelled", "device": record.device_id}));
+    }
+    if jobs.is_empty() && !args.resume {
+        let note = note.then(upload::rig_check_note);
+        jobs.push(Job::test_clip(note));
+    }
+    jobs
+}
+
+fn same_file(a: Option<&std::path::Path>, b: Option<&std::path::Path>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a == b
+                || std::fs::canonicalize(a)
+                    .ok()
+                    .zip(std::fs::canonicalize(b).ok())
+                    .is_some_and(|(a, b)| a == b)
+        }
+        _ => false,
+    }
+}
+
+/// Runs the queue; when a refresh's tokens could not be saved, saves them (patiently) and
+/// runs what was left once more.
+async fn run_saving(
+    ctx: &Context,
+    record: &DeviceRecord,
+    jobs: Vec<Job>,
+    options: &UploadOptions,
+    controls: &QueueControls,
+    status: &watch::Sender<QueueStatus>,
+) -> QueueOutcome {
+    let mut outcome = upload::run_queue(ctx, record, jobs.clone(), options, controls, status).await;
+    if !matches!(outcome.stopped, Some(LifecycleError::SaveFailed { .. })) {
+        return outcome;
+    }
+    let Some(error) = outcome.stopped.take() else {
+        return outcome;
+    };
+    if let Err(error) = save_or_fail(error, ctx).await {
+        outcome.stopped = Some(error);
+        return outcome;
+    }
+    // Saved: the files not done go again (the one stopped resumes from its record).
+    let left: Vec<Job> = jobs
+        .into_iter()
+        .zip(&outcome.status.files)
+        .enumerate()
+        .filter(|(index, (_, file))| {
+            file.state == FileState::Queued || outcome.stopped_at == Some(*index)
+        })
+        .map(|(_, (job, _))| job)
+        .collect();
+    let mut again = upload::run_queue(ctx, record, left, options, controls, status).await;
+    again.uploaded.splice(0..0, outcome.uploaded);
+    again
+}
+
+/// Says how the queue ended and gives the exit code.
+fn conclude(record: &DeviceRecord, outcome: &QueueOutcome, json: bool) -> ExitCode {
+    let status = &outcome.status;
+    let (done, failed) = (status.done(), status.failed());
+    if json {
+        print_json(&serde_json::json!({
+            "event": "finished",
+            "device": record.device_id,
+            "uploaded": done,
+            "failed": failed,
+            "cancelled": status.cancelled,
+            "stopped": status.stopped,
+            "files_remaining": status.files_remaining(),
+            "bytes_remaining": status.bytes_remaining(),
+        }));
+    }
+    let resumable = status.files.iter().any(|f| f.path.is_some());
+    if status.cancelled {
+        if !json {
+            if resumable {
+                err!(
+                    "Upload cancelled; what was sent is kept: `c2c-pair upload --device {} \
+                     --resume` continues it.",
+                    record.device_id
+                );
             } else {
                 err!("Upload cancelled; the asset stays incomplete in Frame.io.");
             }
-            ExitCode::from(EXIT_CANCELLED)
         }
-        Err(error) => {
-            bar.abandon();
-            fail(json, error.kind(), &error.to_string())
-        }
+        return ExitCode::from(EXIT_CANCELLED);
     }
-}
-
-/// A bar on stderr (hidden with `--json` or when stderr is not a terminal).
-fn progress_bar(media: &Media, json: bool) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        Some(media.bytes.len() as u64),
-        if json {
-            ProgressDrawTarget::hidden()
+    if let Some(error) = &outcome.stopped {
+        let kept = if resumable {
+            format!(
+                " What was sent is kept: `c2c-pair upload --device {} --resume` continues.",
+                record.device_id
+            )
         } else {
-            ProgressDrawTarget::stderr()
-        },
-    );
-    #[expect(
-        clippy::literal_string_with_formatting_args,
-        reason = "an indicatif template, not a format string"
-    )]
-    let style = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {percent:>3}% {bytes_per_sec} {eta}",
-    )
-    .map(|style| style.progress_chars("=> "));
-    if let Ok(style) = style {
-        bar.set_style(style);
+            String::new()
+        };
+        // The JSON `failed` event already carried it; say it once more for the exit.
+        return fail(json, error.kind(), &format!("{error}{kept}"));
     }
-    bar.set_message(media.name.clone());
-    bar
-}
-
-/// Moves the bar as the upload reports progress, until the upload ends.
-async fn draw(bar: ProgressBar, mut watcher: watch::Receiver<Progress>) {
-    while watcher.changed().await.is_ok() {
-        let now = *watcher.borrow_and_update();
-        bar.set_length(now.total);
-        bar.set_position(now.sent);
+    if failed == 0 {
+        return ExitCode::SUCCESS;
     }
+    if !json {
+        err!(
+            "c2c-pair: {failed} of {} files were not uploaded (each said above).",
+            status.files.len()
+        );
+    }
+    if done > 0 {
+        return ExitCode::from(EXIT_PARTIAL);
+    }
+    let first = status.files.iter().find_map(|f| match &f.state {
+        FileState::Failed { kind, .. } => Some(*kind),
+        _ => None,
+    });
+    ExitCode::from(first.unwrap_or(FailureKind::Usage).exit_code())
 }

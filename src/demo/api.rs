@@ -1,9 +1,8 @@
 //! The C2C device endpoints, shaped as Frame.io documents them (spec §3).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -12,16 +11,16 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 use tokio::time::Instant;
-use url::Url;
 
 use super::fault::Fault;
 use super::form::FormFields;
 use super::guard::{Client, Verdict};
 use super::limits::{CLIENT_ID_CHARS, FORM_BYTES};
-use super::state::{AssetError, CodeRefused, IssuedTokens, LoggedRequest};
-use super::{Peer, Shared, page};
+use super::state::{CodeRefused, IssuedTokens, LoggedRequest};
+use super::upload::upload_part;
+use super::{Peer, Shared, media, page};
 use crate::c2c::model::{
-    Asset, CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, NewAsset, OAuthErrorCode, REFRESH_TOKEN_GRANT,
+    CLIENT_VERSION_HEADER, DEVICE_CODE_GRANT, OAuthErrorCode, REFRESH_TOKEN_GRANT,
     URL_PAIRING_HEADER,
 };
 
@@ -33,12 +32,12 @@ pub fn routes(shared: Shared) -> Router<Shared> {
         .route("/v2/auth/revoke", post(revoke))
         .route("/v2/devices/me", get(device_info))
         .route("/v2/devices/heartbeat", post(heartbeat))
-        .route("/v2/devices/assets", post(create_asset))
+        .merge(media::routes())
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .layer(DefaultBodyLimit::max(FORM_BYTES));
     Router::new()
         .merge(small)
-        // Each part is read against its own size (see `upload_part`).
+        // Each part is streamed to disk against its own size (see `upload_part`).
         .route(
             "/_uploads/{asset}/{part}",
             put(upload_part).layer(DefaultBodyLimit::disable()),
@@ -48,10 +47,20 @@ pub fn routes(shared: Shared) -> Router<Shared> {
 
 /// What a handler tells the request log beyond method, path and status.
 #[derive(Clone, Default)]
-struct Details {
+pub struct Details {
     client_id: Option<String>,
     grant_type: Option<String>,
     error: Option<String>,
+}
+
+impl Details {
+    /// Details naming what went wrong, for the request log.
+    pub fn error(text: &str) -> Self {
+        Self {
+            error: Some(text.to_owned()),
+            ..Self::default()
+        }
+    }
 }
 
 async fn log_request(State(shared): State<Shared>, request: Request, next: Next) -> Response {
@@ -115,7 +124,7 @@ pub fn oauth_error(
 }
 
 /// The detailed error shape of the non-OAuth endpoints (spec §1).
-fn not_authorized() -> Response {
+pub fn not_authorized() -> Response {
     let body = json!({
         "code": 401,
         "message": "Not Authorized",
@@ -321,7 +330,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The device whose bearer token this is, with the request details naming it.
-fn authenticated(
+pub fn authenticated(
     shared: &Shared,
     headers: &HeaderMap,
 ) -> Option<(super::state::DeviceRecord, Details)> {
@@ -354,92 +363,5 @@ async fn heartbeat(State(shared): State<Shared>, headers: HeaderMap) -> Response
     match authenticated(&shared, &headers) {
         Some((_, details)) => (StatusCode::NO_CONTENT, Extension(details)).into_response(),
         None => not_authorized(),
-    }
-}
-
-/// What a part may exceed what is left of its asset by, so that a slightly wrong part is
-/// answered with the size check's clear message rather than cut off.
-const PART_SLACK: u64 = 64 * 1024;
-
-/// `POST /v2/devices/assets`: a new asset, with one upload URL per part on this server.
-async fn create_asset(
-    State(shared): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    headers: HeaderMap,
-    body: Result<Json<NewAsset>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Some((device, details)) = authenticated(&shared, &headers) else {
-        return not_authorized();
-    };
-    let Ok(Json(asset)) = body else {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Extension(details),
-            Json(json!({"message": "send the asset as JSON"})),
-        )
-            .into_response();
-    };
-    let created = shared.lock().create_asset(&device.client_id, &asset);
-    match created {
-        Ok(id) => {
-            // Back the way the request came: loopback for this machine, the network address
-            // for a device on the network.
-            let local = SocketAddr::new(peer.local.ip().to_canonical(), peer.local.port());
-            let urls: Vec<String> = (1..=asset.parts)
-                .filter_map(|part| Url::parse(&format!("http://{local}/_uploads/{id}/{part}")).ok())
-                .map(String::from)
-                .collect();
-            let answer = Asset {
-                id,
-                name: Some(asset.name),
-                upload_urls: urls,
-            };
-            (Extension(details), Json(answer)).into_response()
-        }
-        Err(AssetError::Paused) => {
-            let body = json!({
-                "code": 409, "message": "Channel Paused",
-                "errors": [{"code": 409, "status": 409, "title": "Channel Paused",
-                            "detail": "This device is paused; media is not accepted"}]
-            });
-            (StatusCode::CONFLICT, Extension(details), Json(body)).into_response()
-        }
-        Err(error) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Extension(details),
-            Json(json!({"message": error.to_string()})),
-        )
-            .into_response(),
-    }
-}
-
-/// `PUT /_uploads/{asset}/{part}`: the demo server's stand-in for a presigned S3 URL.
-async fn upload_part(
-    State(shared): State<Shared>,
-    Path((asset, part)): Path<(String, usize)>,
-    body: axum::body::Body,
-) -> Response {
-    // Unknown uploads are refused before a byte of the body is read; known ones are read up
-    // to their part's size, so a body can never grow past what the asset announced.
-    let Some(limit) = shared.lock().part_limit(&asset, part) else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
-    let limit = usize::try_from(limit.saturating_add(PART_SLACK)).unwrap_or(usize::MAX);
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the part is larger than what is left of the asset",
-        )
-            .into_response();
-    };
-    let size = u64::try_from(body.len()).unwrap_or(u64::MAX);
-    match shared.lock().receive_part(&asset, part, size) {
-        Ok(()) => (
-            StatusCode::OK,
-            [(axum::http::header::ETAG, format!("\"{asset}-{part}\""))],
-        )
-            .into_response(),
-        Err(AssetError::Unknown) => StatusCode::NOT_FOUND.into_response(),
-        Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
     }
 }

@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -22,13 +23,14 @@ use tokio::time::Instant;
 
 use super::fault::Fault;
 use super::state::ApprovalError;
+use super::upload_fault::UploadFaultSettings;
 use super::{Peer, Shared, network};
 
 /// The header every control call carries, with the value `1`.
 pub const CONTROL_HEADER: &str = "x-c2c-control";
 
 /// Why a request may not use the control API, if it may not.
-fn refusal(peer: Peer, method: &Method, headers: &HeaderMap) -> Option<&'static str> {
+fn refusal(peer: &Peer, method: &Method, headers: &HeaderMap) -> Option<&'static str> {
     if !network::is_loopback(peer.remote.ip()) {
         return Some("the control API answers this machine only");
     }
@@ -77,7 +79,7 @@ async fn programs_on_this_machine_only(
     request: Request,
     next: Next,
 ) -> Response {
-    match refusal(peer, request.method(), request.headers()) {
+    match refusal(&peer, request.method(), request.headers()) {
         None => next.run(request).await,
         Some(reason) => (
             StatusCode::FORBIDDEN,
@@ -105,6 +107,9 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/devices/{client_id}/remove", post(remove_device))
         .route("/_control/issued/{client_id}", get(issued))
         .route("/_control/assets", get(assets))
+        .route("/_control/assets/legacy_only", post(legacy_only))
+        .route("/_control/uploads/fault", post(upload_fault))
+        .route("/_control/uploads/fault/clear", post(clear_upload_faults))
         .route("/_control/devices/{client_id}/pause", post(pause))
         .route("/_control/devices/{client_id}/resume", post(resume))
         .route("/_control/faults", post(fault))
@@ -183,8 +188,65 @@ async fn issued(
     Json(shared.lock().issued(&client_id).to_vec()).into_response()
 }
 
+/// `{"assets": [...]}`: every asset with its parts, oldest first.
 async fn assets(State(shared): State<Shared>) -> Response {
-    Json(shared.lock().assets().to_vec()).into_response()
+    let assets = shared.lock().assets().views();
+    Json(json!({ "assets": assets })).into_response()
+}
+
+/// Body of `POST /_control/assets/legacy_only`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyOnly {
+    on: bool,
+}
+
+/// Plays an older Frame.io that knows only `POST /v2/assets` (or stops).
+async fn legacy_only(
+    State(shared): State<Shared>,
+    body: Result<Json<LegacyOnly>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(LegacyOnly { on })) => {
+            shared.lock().set_legacy_only(on);
+            answer(Ok(()))
+        }
+        Err(rejection) => bad_request(&format!("send {{\"on\": true}} or false: {rejection}")),
+    }
+}
+
+/// Sets upload faults: `drop_after_bytes`, `stall_after_bytes` (the next part upload),
+/// `read_bytes_per_second` (every part upload until cleared); fields may be combined.
+async fn upload_fault(
+    State(shared): State<Shared>,
+    body: Result<Json<UploadFaultSettings>, JsonRejection>,
+) -> Response {
+    let settings = match body {
+        Ok(Json(settings)) if !settings.is_empty() => settings,
+        Ok(_) => {
+            return bad_request(
+                "give drop_after_bytes, stall_after_bytes or read_bytes_per_second",
+            );
+        }
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
+    let mut state = shared.lock();
+    state.upload_faults().set(settings);
+    let now = state.upload_faults().settings();
+    Json(json!({"ok": true, "faults": now})).into_response()
+}
+
+async fn clear_upload_faults(State(shared): State<Shared>) -> Response {
+    shared.lock().upload_faults().clear();
+    answer(Ok(()))
+}
+
+fn bad_request(why: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"ok": false, "error": why})),
+    )
+        .into_response()
 }
 
 async fn pause(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
@@ -304,6 +366,7 @@ mod tests {
         request.extensions_mut().insert(ConnectInfo(Peer {
             remote: peer,
             local,
+            cut: crate::demo::connection::Cut::default(),
         }));
         app.oneshot(request).await.unwrap().status()
     }

@@ -4,16 +4,25 @@
 //! `verification_uri`, and a small control API under `/_control` for tests.
 
 mod api;
+mod assets;
+mod comments;
+mod connection;
 mod control;
 pub mod fault;
 mod form;
 mod guard;
 mod limits;
+mod media;
 mod network;
 mod page;
+mod part_files;
+mod realtime;
 pub mod state;
+mod upload;
+mod upload_fault;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -23,14 +32,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use connection::{Cut, CuttableListener};
 pub use control::CONTROL_HEADER;
 pub use guard::{
     FAILED_SUBMISSIONS_PER_MINUTE, LIVE_CODES_PER_ADDRESS, LOCKOUT, TOKEN_REQUESTS_PER_MINUTE,
     WRONG_CODES_BEFORE_LOCKOUT,
 };
 pub use page::WRONG_CODE;
+use part_files::PartFiles;
 use state::DemoState;
 pub use state::Stats;
+pub use upload_fault::STALL_LIMIT;
 
 /// The demo server's client secret. Not a secret: it only opens the demo server.
 pub const DEMO_CLIENT_SECRET: &str = "c2c-pair-demo-client-secret";
@@ -77,6 +89,10 @@ pub(crate) struct Shared {
     public_url: Arc<Url>,
     /// Signs the approval page's form tokens.
     forms: Arc<page::FormKey>,
+    /// The received parts, on disk.
+    files: Arc<PartFiles>,
+    /// Cancelled when the server stops: part uploads held open (stalled, throttled) end.
+    stop: CancellationToken,
 }
 
 impl Shared {
@@ -122,6 +138,7 @@ pub struct DemoServer {
     public_url: Url,
     reach: Reach,
     stop: CancellationToken,
+    files: Arc<PartFiles>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -158,6 +175,8 @@ impl DemoServer {
                 tracing::warn!(%public_url, "phones cannot open the approval page: {why}");
             }
         }
+        let files = Arc::new(PartFiles::new()?);
+        let stop = CancellationToken::new();
         let shared = Shared {
             state: Arc::new(Mutex::new(DemoState::new(
                 config,
@@ -165,8 +184,9 @@ impl DemoServer {
             ))),
             public_url: Arc::new(public_url.clone()),
             forms: Arc::new(page::FormKey::random()),
+            files: Arc::clone(&files),
+            stop: stop.clone(),
         };
-        let stop = CancellationToken::new();
         let app = router(shared);
         let mut tasks = vec![serve(listener, app.clone(), &stop)];
         if let Some(loopback) = loopback {
@@ -178,6 +198,7 @@ impl DemoServer {
             public_url,
             reach,
             stop,
+            files,
             tasks,
         })
     }
@@ -211,36 +232,52 @@ impl DemoServer {
             .unwrap_or_else(|_| self.public_url.clone())
     }
 
+    /// The folder where received parts are kept while the server runs (one folder per asset
+    /// inside); removed when the server stops or is dropped.
+    pub fn upload_dir(&self) -> Option<PathBuf> {
+        self.files.path()
+    }
+
     /// Stops serving and waits for the server tasks to end.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        self.files.close();
     }
 }
 
 impl Drop for DemoServer {
     fn drop(&mut self) {
         self.stop.cancel();
+        self.files.close();
     }
 }
 
-/// Both ends of a request's connection.
-#[derive(Debug, Clone, Copy)]
+/// Both ends of a request's connection, and the handle that cuts it.
+#[derive(Debug, Clone)]
 pub(crate) struct Peer {
     /// The client's address.
     pub remote: SocketAddr,
     /// The address the client connected to: links in answers (upload URLs) point there, so
     /// a client is sent back the way it came (loopback to loopback, network to network).
     pub local: SocketAddr,
+    /// Cuts the connection without an answer (upload faults).
+    pub cut: Cut,
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CuttableListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CuttableListener>) -> Self {
         let remote = *stream.remote_addr();
         let local = stream.io().local_addr().unwrap_or(remote);
-        Self { remote, local }
+        Self {
+            remote,
+            local,
+            cut: stream.io().cut(),
+        }
     }
 }
 
@@ -249,7 +286,7 @@ fn serve(listener: TcpListener, app: Router, stop: &CancellationToken) -> JoinHa
     let stopped = stop.clone();
     tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<Peer>();
-        let served = axum::serve(listener, app)
+        let served = axum::serve(CuttableListener::new(listener), app)
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await;
         if let Err(error) = served {
@@ -268,6 +305,7 @@ fn base_url_for(addr: SocketAddr) -> std::io::Result<Url> {
 pub(crate) fn router_for_tests() -> Router {
     let url =
         base_url_for(SocketAddr::from(([127, 0, 0, 1], 9))).unwrap_or_else(|_| unreachable!());
+    let files = PartFiles::new().expect("a temporary folder");
     let shared = Shared {
         state: Arc::new(Mutex::new(DemoState::new(
             DemoConfig::default(),
@@ -275,6 +313,8 @@ pub(crate) fn router_for_tests() -> Router {
         ))),
         public_url: Arc::new(url),
         forms: Arc::new(page::FormKey::random()),
+        files: Arc::new(files),
+        stop: CancellationToken::new(),
     };
     router(shared)
 }

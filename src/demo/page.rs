@@ -23,6 +23,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::assets::AssetView;
 use super::guard::Verdict;
 use super::limits::{FORM_BYTES, NAME_CHARS, clipped};
 use super::state::DemoState;
@@ -145,7 +146,7 @@ async fn style() -> Response {
 }
 
 async fn blank(State(shared): State<Shared>, ConnectInfo(peer): ConnectInfo<Peer>) -> Response {
-    let page = Page::new(&shared, peer);
+    let page = Page::new(&shared, &peer);
     html(StatusCode::OK, page.render(&shared.lock(), "", None))
 }
 
@@ -156,7 +157,7 @@ async fn prefilled(
     Path(code): Path<String>,
 ) -> Response {
     let code = normalise(&code);
-    let page = Page::new(&shared, peer);
+    let page = Page::new(&shared, &peer);
     html(StatusCode::OK, page.render(&shared.lock(), &code, None))
 }
 
@@ -180,7 +181,7 @@ async fn decide(
     let code = normalise(&decision.code);
     let now = Instant::now();
     let ip = peer.remote.ip();
-    let page = Page::new(&shared, peer);
+    let page = Page::new(&shared, &peer);
     let mut state = shared.lock();
     match state.guard().approval(ip, now) {
         Verdict::Allowed => {}
@@ -269,7 +270,7 @@ struct Page {
 }
 
 impl Page {
-    fn new(shared: &Shared, peer: Peer) -> Self {
+    fn new(shared: &Shared, peer: &Peer) -> Self {
         let ip = peer.remote.ip();
         Self {
             form_token: shared.forms.token(ip, unix_now()),
@@ -345,33 +346,61 @@ input[name=code]{font-family:ui-monospace,monospace;font-size:2rem;letter-spacin
 .approve{background:#5b53ff;color:#fff;border:0} .deny{background:#333;color:#eee}
 .done{color:#7f7;font-size:1.2rem} .error{color:#f88}
 small{color:#999}
+.media li{margin:.4rem 0} .media code{word-break:break-all} .comments{color:#ccc}
 ";
 
-/// The media devices sent, newest first: proof that test uploads arrived.
+/// The media devices sent, newest first: proof that test uploads arrived, with what the
+/// parts assembled to (size, SHA-256, or what is wrong) and the devices' comments.
 fn received_media(state: &DemoState) -> String {
-    let rows: String = state
-        .assets()
-        .iter()
-        .rev()
-        .map(|asset| {
-            let done = if asset.complete {
-                "received"
-            } else {
-                "incomplete"
-            };
-            format!(
-                "<li>{} ({} bytes) from {} — {done}</li>",
-                escape(&asset.name),
-                asset.filesize,
-                escape(&asset.client_id)
-            )
-        })
-        .collect();
+    let rows: String = state.assets().views().iter().rev().map(media_row).collect();
     if rows.is_empty() {
         String::new()
     } else {
-        format!("<h2>Received media</h2><ul>{rows}</ul>")
+        format!(r#"<h2>Received media</h2><ul class="media">{rows}</ul>"#)
     }
+}
+
+fn media_row(asset: &AssetView) -> String {
+    let done = if asset.complete {
+        "received"
+    } else if asset.error.is_some() {
+        "failed"
+    } else {
+        "incomplete"
+    };
+    let expected = asset
+        .filesize
+        .or(asset.asset_filesize)
+        .map_or_else(|| "?".to_owned(), |size| size.to_string());
+    let kind = if asset.realtime { ", real-time" } else { "" };
+    let sha = asset.sha256.as_deref().map_or_else(String::new, |sha| {
+        format!(r#"<br><small>SHA-256 <code>{}</code></small>"#, escape(sha))
+    });
+    let error = asset.error.as_deref().map_or_else(String::new, |why| {
+        format!(r#"<br><span class="error">{}</span>"#, escape(why))
+    });
+    let comments: String = asset
+        .comments
+        .iter()
+        .map(|comment| {
+            let at = comment
+                .timestamp
+                .as_ref()
+                .map_or_else(String::new, |frames| format!("[frame {frames}] "));
+            format!("<li>{}{}</li>", escape(&at), escape(&comment.text))
+        })
+        .collect();
+    let comments = if comments.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<ul class="comments">{comments}</ul>"#)
+    };
+    format!(
+        "<li>{} ({} of {expected} bytes{kind}) from {} — {done}{sha}{error}{comments}</li>",
+        escape(&asset.name),
+        asset.received_bytes,
+        escape(&asset.client_id)
+    )
 }
 
 fn escape(text: &str) -> String {

@@ -6,14 +6,18 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng as _;
 use serde::Serialize;
+use tempfile::TempDir;
 use tokio::time::Instant;
 
 use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
+use super::assets::{Announcement, Assets, CommentRefused, Evicted};
+use super::comments::{Comment, NewComment};
 use super::fault::Faults;
 use super::guard::{Client, Guard, LIVE_CODES_PER_ADDRESS};
 use super::limits::clipped;
+use super::upload_fault::UploadFaults;
 
 /// Refresh tokens live 14 days from issuance (spec §5).
 const REFRESH_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -29,9 +33,6 @@ const LOG_FIELD_CHARS: usize = 160;
 const MAX_CODES: usize = 20_000;
 /// Most paired devices remembered; the least recently seen make way.
 const MAX_DEVICES: usize = 2_000;
-/// Most assets remembered, and most parts across them; the oldest make way.
-const MAX_ASSETS: usize = 1_000;
-const MAX_ASSET_PARTS: usize = 200_000;
 /// Token sets kept per device for the control API (the newest).
 const ISSUED_PER_DEVICE: usize = 8;
 /// How long a spent refresh token is remembered, to answer its reuse as Frame.io does.
@@ -174,45 +175,10 @@ pub struct CodeView {
     pub device_code: Option<String>,
 }
 
-/// An uploaded (or uploading) asset.
-#[derive(Debug, Clone, Serialize)]
-pub struct AssetRecord {
-    /// Asset id.
-    pub id: String,
-    /// The uploading device.
-    pub client_id: String,
-    /// Asset name.
-    pub name: String,
-    /// MIME type.
-    pub filetype: String,
-    /// Announced size in bytes.
-    pub filesize: u64,
-    /// Bytes received per part (`None` while a part has not arrived).
-    pub received: Vec<Option<u64>>,
-    /// Every part arrived and the sizes add up.
-    pub complete: bool,
-}
-
-/// Why an asset or a part was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AssetError {
-    /// The device is paused in "Frame.io".
-    #[error("Channel Paused")]
-    Paused,
-    /// The request does not make sense.
-    #[error("{0}")]
-    Invalid(String),
-    /// No such asset or part.
-    #[error("no such upload")]
-    Unknown,
-}
-
-/// S3 wants every part but the last to be at least 5 MiB.
-const MIN_PART: u64 = 5 * 1024 * 1024;
-/// Largest part accepted (the app sends 8 MiB parts), so a body in memory stays small.
-pub const MAX_PART_BYTES: u64 = 32 * 1024 * 1024;
-/// Most parts one asset may have (S3's limit).
-const MAX_PARTS: u32 = 10_000;
+/// The device is paused in "Frame.io": it may not send media.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("Channel Paused")]
+pub struct ChannelPaused;
 
 /// A token set as issued, with when, for the control API.
 #[derive(Debug, Clone, Serialize)]
@@ -306,7 +272,9 @@ pub struct DemoState {
     by_device_code: HashMap<String, String>,
     tokens: HashMap<String, TokenRecord>,
     issued: HashMap<String, Vec<IssuedSet>>,
-    assets: Vec<AssetRecord>,
+    assets: Assets,
+    upload_faults: UploadFaults,
+    legacy_only: bool,
     paused: std::collections::HashSet<String>,
     devices: HashMap<String, DeviceRecord>,
     forced_slow_downs: u32,
@@ -339,7 +307,9 @@ impl DemoState {
             forced_slow_downs: 0,
             faults: Faults::default(),
             issued: HashMap::new(),
-            assets: Vec::new(),
+            assets: Assets::default(),
+            upload_faults: UploadFaults::default(),
+            legacy_only: false,
             paused: std::collections::HashSet::new(),
             log: VecDeque::new(),
             log_bytes: 0,
@@ -779,81 +749,65 @@ impl DemoState {
         }
     }
 
-    /// Creates an asset for a device and returns its id and the number of parts.
+    /// Creates an asset (its announcement already checked) for a device, in `folder`, and
+    /// returns its id and name with the assets forgotten to make room.
     pub fn create_asset(
         &mut self,
         client_id: &str,
-        asset: &crate::c2c::model::NewAsset,
-    ) -> Result<String, AssetError> {
-        if self.paused.contains(client_id) {
-            return Err(AssetError::Paused);
+        announcement: Announcement,
+        folder: TempDir,
+    ) -> Result<(String, String, Evicted), ChannelPaused> {
+        if self.is_paused(client_id) {
+            return Err(ChannelPaused);
         }
-        if asset.name.trim().is_empty()
-            || asset.filesize == 0
-            || asset.parts == 0
-            || asset.parts > MAX_PARTS
-        {
-            return Err(AssetError::Invalid(
-                "name, filesize and parts (1 to 10000) are required".into(),
-            ));
-        }
-        if u64::from(asset.parts) > asset.filesize {
-            return Err(AssetError::Invalid("more parts than bytes".into()));
-        }
-        self.make_room_for_asset(asset.parts as usize);
         let id = random_uuid();
-        self.assets.push(AssetRecord {
-            id: id.clone(),
-            client_id: client_id.to_owned(),
-            name: asset.name.clone(),
-            filetype: asset.filetype.clone(),
-            filesize: asset.filesize,
-            received: vec![None; asset.parts as usize],
-            complete: false,
-        });
-        Ok(id)
+        let (name, evicted) = self
+            .assets
+            .create(id.clone(), client_id, announcement, folder);
+        Ok((id, name, evicted))
     }
 
-    /// Takes one part (1-based) of an asset, checking its size like S3 would.
-    pub fn receive_part(
+    /// Every asset and its parts.
+    pub fn assets(&self) -> &Assets {
+        &self.assets
+    }
+
+    /// Every asset and its parts, to change.
+    pub fn assets_mut(&mut self) -> &mut Assets {
+        &mut self.assets
+    }
+
+    /// Keeps a device's comment on one of its assets, with a new id and the time now.
+    pub fn comment(
         &mut self,
         asset_id: &str,
-        part: usize,
-        size: u64,
-    ) -> Result<(), AssetError> {
-        let asset = self
-            .assets
-            .iter_mut()
-            .find(|a| a.id == asset_id)
-            .ok_or(AssetError::Unknown)?;
-        let count = asset.received.len();
-        let slot = part
-            .checked_sub(1)
-            .and_then(|i| asset.received.get_mut(i))
-            .ok_or(AssetError::Unknown)?;
-        if part < count && size < MIN_PART {
-            return Err(AssetError::Invalid(format!(
-                "part {part} is {size} bytes; parts before the last need 5 MiB"
-            )));
-        }
-        *slot = Some(size);
-        let all: Option<Vec<u64>> = asset.received.iter().copied().collect();
-        if let Some(sizes) = all {
-            let sum: u64 = sizes.iter().sum();
-            if sum != asset.filesize {
-                return Err(AssetError::Invalid(format!(
-                    "received {sum} bytes of an asset announced as {}",
-                    asset.filesize
-                )));
-            }
-            asset.complete = true;
-        }
-        Ok(())
+        client_id: &str,
+        comment: NewComment,
+    ) -> Result<Comment, CommentRefused> {
+        let seconds = u64::try_from(unix_ms() / 1000).unwrap_or(u64::MAX);
+        let inserted_at = crate::human_time::rfc3339(seconds);
+        self.assets
+            .comment(asset_id, client_id, comment, random_uuid(), inserted_at)
     }
 
-    /// Every asset, oldest first.
-    pub fn assets(&self) -> &[AssetRecord] {
-        &self.assets
+    /// True while a device is paused in "Frame.io".
+    pub fn is_paused(&self, client_id: &str) -> bool {
+        self.paused.contains(client_id)
+    }
+
+    /// Faults of part uploads (dropped, stalled or throttled reads).
+    pub fn upload_faults(&mut self) -> &mut UploadFaults {
+        &mut self.upload_faults
+    }
+
+    /// True while the server plays an older Frame.io that has only `POST /v2/assets`.
+    pub fn legacy_only(&self) -> bool {
+        self.legacy_only
+    }
+
+    /// Plays an older Frame.io (`POST /v2/devices/assets` unknown), or stops.
+    pub fn set_legacy_only(&mut self, on: bool) {
+        self.legacy_only = on;
     }
 
     /// Pauses or resumes a device, as Frame.io's C2C Connections menu does.
@@ -869,21 +823,6 @@ impl DemoState {
     /// against it).
     pub fn issued(&self, client_id: &str) -> &[IssuedSet] {
         self.issued.get(client_id).map_or(&[], Vec::as_slice)
-    }
-
-    /// The most bytes a part can carry: what the asset announced less what its other parts
-    /// brought, and never more than [`MAX_PART_BYTES`]; `None` for an unknown asset or part.
-    pub fn part_limit(&self, asset_id: &str, part: usize) -> Option<u64> {
-        let asset = self.assets.iter().find(|a| a.id == asset_id)?;
-        let index = part.checked_sub(1).filter(|i| *i < asset.received.len())?;
-        let others: u64 = asset
-            .received
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != index)
-            .filter_map(|(_, size)| *size)
-            .fold(0, u64::saturating_add);
-        Some(asset.filesize.saturating_sub(others).min(MAX_PART_BYTES))
     }
 
     fn seconds_since_start(&self, now: Instant) -> f64 {
@@ -922,21 +861,6 @@ impl DemoState {
             self.issued.remove(&client_id);
             self.paused.remove(&client_id);
         }
-    }
-
-    /// Below the asset caps (count and parts) for an asset of `parts` parts, forgetting the
-    /// oldest assets.
-    fn make_room_for_asset(&mut self, parts: usize) {
-        let mut held: usize = self.assets.iter().map(|a| a.received.len()).sum();
-        let mut drop = 0;
-        while drop < self.assets.len()
-            && (self.assets.len() - drop >= MAX_ASSETS
-                || held.saturating_add(parts) > MAX_ASSET_PARTS)
-        {
-            held = held.saturating_sub(self.assets[drop].received.len());
-            drop += 1;
-        }
-        self.assets.drain(..drop);
     }
 }
 
@@ -1163,24 +1087,5 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(state.stats().devices, MAX_DEVICES);
-    }
-
-    #[test]
-    fn a_part_may_carry_at_most_what_is_left_of_its_asset() {
-        let (mut state, _) = state();
-        let asset = crate::c2c::model::NewAsset {
-            name: "clip.mp4".into(),
-            filetype: "video/mp4".into(),
-            filesize: 12 * 1024 * 1024,
-            offset: 0,
-            channel: 1,
-            parts: 2,
-        };
-        let id = state.create_asset("CAM", &asset).unwrap();
-        assert_eq!(state.part_limit(&id, 1), Some(12 * 1024 * 1024));
-        state.receive_part(&id, 1, 8 * 1024 * 1024).unwrap();
-        assert_eq!(state.part_limit(&id, 2), Some(4 * 1024 * 1024));
-        assert_eq!(state.part_limit(&id, 3), None);
-        assert_eq!(state.part_limit("no-such-asset", 1), None);
     }
 }

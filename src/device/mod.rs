@@ -8,7 +8,7 @@ mod pairing;
 mod restore;
 mod session;
 mod unpair;
-mod upload;
+pub mod upload;
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,7 +24,10 @@ pub use session::{
     needs_refresh, not_offered, refresh, refresh_warning,
 };
 pub use unpair::{Unpaired, forget, unpair};
-pub use upload::{Media, PART_SIZE, Progress, TEST_CLIP, UploadOutcome, Uploaded, upload};
+pub use upload::{
+    Job, Media, PART_SIZE, Progress, QueueControls, QueueStatus, TEST_CLIP, UploadOptions,
+    UploadOutcome, Uploaded, comment, run_queue, upload,
+};
 
 use crate::backend::Backend;
 use crate::c2c::TokenResponse;

@@ -151,7 +151,7 @@ impl PairError {
 
     fn code_request(error: &ClientError) -> Self {
         let (kind, hint) = match error {
-            ClientError::Config(_) => (FailureKind::Usage, ""),
+            ClientError::Config(_) | ClientError::File { .. } => (FailureKind::Usage, ""),
             ClientError::OAuth {
                 error: OAuthErrorCode::InvalidClient,
                 ..
@@ -163,6 +163,7 @@ impl PairError {
             ClientError::OAuth { .. } => (FailureKind::Refused, ""),
             ClientError::Connect { .. }
             | ClientError::Timeout { .. }
+            | ClientError::Stalled { .. }
             | ClientError::Broken { .. } => (
                 FailureKind::Network,
                 " Check the network connection, the API base, and proxy settings \

@@ -132,22 +132,17 @@ pub enum LifecycleError {
     /// The device list could not be read or written.
     #[error("{0}")]
     Registry(#[from] RegistryError),
-    /// Frame.io refuses uploads while the device is paused.
-    #[error(
-        "{device} is paused in Frame.io, so uploads are refused (409 Channel Paused). Resume it \
-         in Frame.io's C2C Connections (the device's ⋯ menu), then try again."
-    )]
-    ChannelPaused {
+    /// A file was not uploaded; the reason says why and what to do.
+    #[error("{device}: {file} was not uploaded: {reason}")]
+    Upload {
         /// The device.
         device: String,
-    },
-    /// A file to upload could not be read.
-    #[error("{path} could not be read: {reason}")]
-    Unreadable {
-        /// The file.
-        path: String,
-        /// What the OS said.
+        /// The file's name.
+        file: String,
+        /// Why.
         reason: String,
+        /// The exit-code family.
+        kind: FailureKind,
     },
 }
 
@@ -157,16 +152,14 @@ impl LifecycleError {
         match self {
             Self::NotPaired { .. }
             | Self::Registry(_)
-            | Self::Unreadable { .. }
             | Self::Settings { .. }
             | Self::NotOffered { .. } => FailureKind::Usage,
-            Self::NeedsRepairing { .. } | Self::Refused { .. } | Self::ChannelPaused { .. } => {
-                FailureKind::Refused
-            }
+            Self::NeedsRepairing { .. } | Self::Refused { .. } => FailureKind::Refused,
             Self::Network { .. } | Self::UnpairPending { .. } => FailureKind::Network,
             Self::Keychain(_) | Self::SaveFailed { .. } | Self::HeldElsewhere { .. } => {
                 FailureKind::Keychain
             }
+            Self::Upload { kind, .. } => *kind,
         }
     }
 }

@@ -148,7 +148,11 @@ settings! {
     /// Seconds an upload may go without progress before it counts as stalled.
     UPLOAD_STALL_TIMEOUT: Duration =
         Setting::seconds("upload.stall_timeout", 1.0, 600.0, || Duration::from_secs(30))
-            .option("stall");
+            .global_option("stall");
     /// Add a "rig check" comment to the test clip when it is uploaded.
     UPLOAD_TEST_CLIP_NOTE: bool = Setting::flag("upload.test_clip_note", || true);
+    /// Seconds a real-time upload's file may go without growing before it counts as finished.
+    UPLOAD_REALTIME_IDLE: Duration =
+        Setting::seconds("upload.realtime_idle", 1.0, 3600.0, || Duration::from_secs(10))
+            .global_option("idle");
 }

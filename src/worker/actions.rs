@@ -272,14 +272,10 @@ async fn upload_test_clip(
             }
         })
     };
-    let outcome = device::upload(
-        context,
-        record,
-        device::Media::test_clip(),
-        &progress,
-        cancel,
-    )
-    .await;
+    // The test clip carries the rig-check note by default (a setting will make it optional).
+    let job = device::Job::test_clip(Some(device::upload::rig_check_note()));
+    let options = device::UploadOptions::default();
+    let outcome = device::upload(context, record, job, &options, &progress, cancel).await;
     drop(progress);
     let _ = forward.await;
     match outcome {

@@ -9,6 +9,8 @@
 
 #[cfg(target_os = "linux")]
 pub mod booth;
+pub mod media;
+pub mod upload_cli;
 pub mod window;
 
 use std::sync::{Arc, Mutex};
@@ -39,6 +41,7 @@ pub fn c2c_pair_in(
         .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
         .env("C2C_PAIR_CONFIG_DIR", config_dir)
         .env("C2C_PAIR_LOG_DIR", config_dir.join("logs"))
+        .env("C2C_PAIR_STATE_DIR", config_dir.join("state"))
         .env_remove("C2C_PAIR_CONFIG")
         .env_remove("C2C_PAIR_CLIENT_SECRET")
         .env_remove("C2C_PAIR_API_BASE")
@@ -304,7 +307,30 @@ impl Control {
 
     /// Every asset the server received or is receiving.
     pub async fn assets(&self) -> Vec<Value> {
-        serde_json::from_value(self.get("/_control/assets").await).expect("a list")
+        let answer = self.get("/_control/assets").await;
+        serde_json::from_value(answer["assets"].clone()).expect("a list of assets")
+    }
+
+    /// Sets upload faults (`POST /_control/uploads/fault`): any of `drop_after_bytes`,
+    /// `stall_after_bytes` (the next part upload) and `read_bytes_per_second` (every part
+    /// upload until cleared). The faults now in force.
+    pub async fn upload_fault(&self, settings: Value) -> Value {
+        self.post("/_control/uploads/fault", settings).await["faults"].clone()
+    }
+
+    /// Clears every upload fault.
+    pub async fn clear_upload_faults(&self) {
+        self.post("/_control/uploads/fault/clear", Value::Null)
+            .await;
+    }
+
+    /// Plays an older Frame.io whose only asset path is `POST /v2/assets` (or stops).
+    pub async fn legacy_only(&self, on: bool) {
+        self.post(
+            "/_control/assets/legacy_only",
+            serde_json::json!({ "on": on }),
+        )
+        .await;
     }
 
     /// Every code the server knows.

@@ -1,0 +1,119 @@
+//! Uploads from a paired device through the C2C asset API, at the size of real media.
+//!
+//! Files are read part by part as they are sent (memory does not grow with the file); a part
+//! fails when it stalls, not after a total time; failures worth it are retried with back-off
+//! (`retry`); an upload's record is kept in the state directory after every part, so another
+//! run continues from the first part not done (`resume`); a device paused in Frame.io is
+//! waited out; several files (and folders) go one after another with the checklist's status
+//! (`queue`, `status`); a file still being written goes as a real-time upload (`realtime`).
+//!
+//! Modules: `source` (what is sent), `status` (snapshots for the window and the CLI),
+//! `progress` (filling them in), `retry` (the back-off), `calls` (device API calls made
+//! patiently), `parts` (one part, retried), `resume` (the kept records), `whole` (a file of
+//! known size), `realtime` (a growing file), `writers` (`--until-closed`), `queue` (the
+//! queue), `note` (comments).
+
+mod calls;
+mod note;
+mod parts;
+mod progress;
+mod queue;
+mod realtime;
+mod resume;
+mod retry;
+mod source;
+mod status;
+mod whole;
+mod writers;
+
+use std::time::Duration;
+
+pub use calls::{PAUSED_REASON, is_channel_paused};
+pub use note::{comment, rig_check_note};
+pub use queue::{Job, QueueControls, QueueOutcome, UploadOutcome, run_queue, upload};
+pub use resume::{
+    ASSUMED_URL_LIFETIME, EXPIRY_MARGIN, MAX_URL_LIFETIME, PartState, Resumable, ResumeError,
+    ResumeStore, STATE_DIR_ENV, UPLOADS_DIR, UploadLock, UploadState, state_dir, url_expiry,
+};
+pub use retry::RetryPolicy;
+pub use source::{Listed, Media, Source, TEST_CLIP, TEST_CLIP_NAME, list_files};
+pub use status::{FileState, FileStatus, QueueStatus};
+pub use whole::{LEGACY_NOTICE, part_size_for};
+pub use writers::can_tell_writers;
+
+use crate::c2c::assets::Comment;
+
+/// Parts are this large, unless a file needs more than 10 000 of them (S3 wants at least
+/// 5 MiB for every part but the last).
+pub const PART_SIZE: u64 = 8 * 1024 * 1024;
+/// A part fails when nothing moves for this long (no byte taken, no answer).
+pub const DEFAULT_STALL: Duration = Duration::from_secs(30);
+/// A growing file is taken as finished after this long without growth.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(10);
+
+/// How uploads are made.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// A part fails when nothing moves for this long.
+    pub stall: Duration,
+    /// Retries and back-off.
+    pub retry: RetryPolicy,
+    /// Preferred part size (at least 5 MiB for a growing file).
+    pub part_size: u64,
+    /// How a growing file is watched.
+    pub realtime: RealtimeOptions,
+    /// Where upload records are kept; `None` keeps nothing (nothing can be resumed).
+    pub resume: Option<ResumeStore>,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        Self {
+            stall: DEFAULT_STALL,
+            retry: RetryPolicy::default(),
+            part_size: PART_SIZE,
+            realtime: RealtimeOptions::default(),
+            resume: None,
+        }
+    }
+}
+
+/// How a growing file is taken to be finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RealtimeOptions {
+    /// No growth for this long.
+    pub idle: Duration,
+    /// Instead: no process holds it open for writing (Linux).
+    pub until_closed: bool,
+}
+
+impl Default for RealtimeOptions {
+    fn default() -> Self {
+        Self {
+            idle: DEFAULT_IDLE,
+            until_closed: false,
+        }
+    }
+}
+
+/// Bytes sent so far, of how many (one bar's worth; the queue's status has more).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Sent.
+    pub sent: u64,
+    /// In all.
+    pub total: u64,
+}
+
+/// A finished upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// The asset's id in Frame.io.
+    pub asset_id: String,
+    /// Its name.
+    pub name: String,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// The note added to it, if one was asked for and went through.
+    pub note: Option<Comment>,
+}

@@ -1,0 +1,778 @@
+//! The demo server's media API over raw HTTP and TCP: parts assembled and hashed on the
+//! server, receptions counted, sizes checked; upload faults that really drop, stall or
+//! throttle a part's connection; real-time parts under S3's rules; comments; the deprecated
+//! path; a paused device.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use c2c_pair::demo::DemoServer;
+use common::Control;
+use common::media::{MIB, asset, paired, patterned, sha256_hex};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+async fn server() -> (DemoServer, Control) {
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let control = Control::new(server.base_url());
+    (server, control)
+}
+
+/// Waits (bounded) until `check` holds for the asset `id`, and returns it.
+async fn asset_when(control: &Control, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..3000 {
+        let asset = asset(control, id).await;
+        if check(&asset) {
+            return asset;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "the asset never reached the state waited for: {}",
+        asset(control, id).await
+    );
+}
+
+/// The path and `host:port` of an upload URL, for raw requests.
+fn target(url: &str) -> (String, String) {
+    let url = url::Url::parse(url).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    (url.path().to_owned(), host)
+}
+
+/// What a raw client reads back before the connection ends: the bytes, and whether it ended
+/// with an error (reset) rather than a clean close. Bounded: a server that holds the
+/// connection fails the test.
+async fn read_to_close(stream: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut got = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buffer))
+            .await
+            .expect("the server closes the connection");
+        match read {
+            Ok(0) => return (got, false),
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(_) => return (got, true),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_assemble_to_the_clients_sha256_and_each_reception_is_counted() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-SHA").await;
+    let content = patterned(10 * MIB + 1000, 7);
+    let parts = [
+        &content[..5 * MIB],
+        &content[5 * MIB..10 * MIB],
+        &content[10 * MIB..],
+    ];
+    let (id, urls) = cam.create_normal("A001.mov", content.len(), 3).await;
+    assert_eq!(urls.len(), 3);
+    assert!(urls[1].ends_with(&format!("/_uploads/{id}/2")), "{urls:?}");
+
+    // Out of order; each answer's ETag is the part's own SHA-256.
+    for index in [2, 0] {
+        let answer = cam.put(&urls[index], parts[index]).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        let etag = answer.headers()["etag"].to_str().unwrap().to_owned();
+        assert_eq!(etag, format!("\"{}\"", sha256_hex(parts[index])));
+    }
+    let partial = asset(&control, &id).await;
+    assert_eq!(partial["complete"], false);
+    assert_eq!(partial["sha256"], Value::Null);
+    assert_eq!(partial["error"], Value::Null);
+    assert_eq!(partial["received_bytes"], 5 * MIB + 1000);
+    assert_eq!(partial["parts"][1]["received_count"], 0);
+
+    // The last part in: the asset is hashed before that part's answer.
+    let answer = cam.put(&urls[1], parts[1]).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let whole = asset(&control, &id).await;
+    assert_eq!(whole["complete"], true, "{whole}");
+    assert_eq!(whole["sha256"], sha256_hex(&content));
+    assert_eq!(whole["received_bytes"], content.len());
+    assert_eq!(whole["realtime"], false);
+    assert_eq!(whole["created_via"], "devices");
+    assert_eq!(whole["filesize"], content.len());
+
+    // A part sent again replaces the earlier copy and is counted again.
+    assert_eq!(
+        cam.put(&urls[1], parts[1]).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let again = asset(&control, &id).await;
+    let counts: Vec<&Value> = again["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| &part["received_count"])
+        .collect();
+    assert_eq!(counts, [1, 2, 1]);
+    assert_eq!(again["sha256"], sha256_hex(&content));
+    assert_eq!(again["parts"][2]["received_bytes"], 1000);
+    assert_eq!(again["parts"][2]["size"], Value::Null, "not announced");
+
+    // On disk, one file per part in the asset's folder (nothing left from receptions).
+    let root = server.upload_dir().unwrap();
+    let folders: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+    assert_eq!(folders.len(), 1);
+    let folder = folders[0].as_ref().unwrap().path();
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["part-00001", "part-00002", "part-00003"]);
+
+    // The page shows it with its hash.
+    let page = reqwest::get(server.approval_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&sha256_hex(&content)), "{page}");
+    assert!(page.contains("A001.mov"));
+
+    // The server's folder goes with the server.
+    drop(server);
+    assert!(!root.exists(), "{root:?} is removed with the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sizes_are_checked_early_and_a_wrong_total_is_the_assets_error() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-SIZE").await;
+    let (id, urls) = cam.create_normal("short.mp4", 6 * MIB, 2).await;
+
+    // A part that says it is larger than the asset allows: refused before its body is read.
+    let (path, host) = target(&urls[0]);
+    let mut raw = TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        7 * MIB
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let (answer, _) = read_to_close(&mut raw).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A chunked body that grows past the limit: refused once it does.
+    let mut raw = TcpStream::connect(&host).await.unwrap();
+    let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    raw.write_all(head.as_bytes()).await.unwrap();
+    let over = 6 * MIB + 64 * 1024 + 1;
+    raw.write_all(format!("{over:x}\r\n").as_bytes())
+        .await
+        .unwrap();
+    raw.write_all(&vec![1_u8; over]).await.unwrap();
+    let (answer, _) = read_to_close(&mut raw).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // Parts before the last need 5 MiB; unknown parts and assets are 404.
+    let small = cam.put(&urls[0], &[1; 1000]).await.unwrap();
+    assert_eq!(small.status(), StatusCode::BAD_REQUEST);
+    assert!(small.text().await.unwrap().contains("at least 5 MiB"));
+    let base = server.base_url();
+    for path in [
+        format!("_uploads/{id}/3"),
+        format!("_uploads/{id}/0"),
+        "_uploads/no-such-asset/1".to_owned(),
+    ] {
+        let url = base.join(&path).unwrap();
+        let answer = cam.put(url.as_str(), b"x").await.unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let refused = asset(&control, &id).await;
+    assert_eq!(
+        refused["parts"][0]["received_count"], 0,
+        "refused parts are not counted"
+    );
+
+    // All parts in, but short of the announced size: the asset's error, not complete.
+    let content = patterned(6 * MIB - 10, 3);
+    cam.put(&urls[0], &content[..5 * MIB]).await.unwrap();
+    let last = cam.put(&urls[1], &content[5 * MIB..]).await.unwrap();
+    assert_eq!(last.status(), StatusCode::OK, "the part itself is fine");
+    let failed = asset(&control, &id).await;
+    assert_eq!(failed["complete"], false);
+    assert_eq!(failed["sha256"], Value::Null);
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("6291446 bytes") && error.contains("announced as 6291456"),
+        "{error}"
+    );
+    // Sent right, the error goes.
+    let right = patterned(MIB, 4);
+    cam.put(&urls[1], &right).await.unwrap();
+    let fixed = asset(&control, &id).await;
+    assert_eq!(fixed["complete"], true);
+    assert_eq!(fixed["error"], Value::Null);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_part_upload_closes_the_connection_without_an_answer() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-DROP").await;
+    let content = patterned(MIB, 5);
+    let (id, urls) = cam.create_normal("drop.mp4", MIB, 1).await;
+    let (path, host) = target(&urls[0]);
+
+    // Mid-body: the raw client sees the connection end, and not one byte of an answer.
+    let faults = control
+        .upload_fault(json!({"drop_after_bytes": 1000}))
+        .await;
+    assert_eq!(faults["drop_after_bytes"], 1000);
+    let mut raw = TcpStream::connect(&host).await.unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        content.len()
+    );
+    raw.write_all(head.as_bytes()).await.unwrap();
+    // The server may cut while this is still being written.
+    let _ = raw.write_all(&content[..64 * 1024]).await;
+    let (answer, _) = read_to_close(&mut raw).await;
+    assert!(
+        answer.is_empty(),
+        "no answer: {}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // After the whole body (a lost answer): still nothing, and the part is not kept.
+    control
+        .upload_fault(json!({"drop_after_bytes": content.len() * 2}))
+        .await;
+    let mut raw = TcpStream::connect(&host).await.unwrap();
+    raw.write_all(head.as_bytes()).await.unwrap();
+    raw.write_all(&content).await.unwrap();
+    let (answer, _) = read_to_close(&mut raw).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    let after = asset(&control, &id).await;
+    assert_eq!(after["parts"][0]["received_count"], 0);
+    assert_eq!(after["complete"], false);
+
+    // An HTTP client sees a network error, not a status.
+    control.upload_fault(json!({"drop_after_bytes": 0})).await;
+    let error = cam.put(&urls[0], &content).await.unwrap_err();
+    assert_eq!(error.status(), None, "{error}");
+
+    // The request log says why those went unanswered.
+    let dropped = control
+        .requests_to(&path, None)
+        .await
+        .into_iter()
+        .filter(|r| r.error.as_deref() == Some("upload fault: connection dropped"))
+        .count();
+    assert_eq!(dropped, 3);
+
+    // The fault was for one upload each time: the next one goes through.
+    let answer = cam.put(&urls[0], &content).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let done = asset(&control, &id).await;
+    assert_eq!(done["parts"][0]["received_count"], 1);
+    assert_eq!(done["sha256"], sha256_hex(&content));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_part_upload_is_held_unread_until_the_client_gives_up() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-STALL").await;
+    let content = patterned(4 * MIB, 6);
+    let (id, urls) = cam.create_normal("stall.mp4", content.len(), 1).await;
+    control
+        .upload_fault(json!({"stall_after_bytes": MIB}))
+        .await;
+    let http = cam.http.clone();
+    let url = urls[0].clone();
+    let body = content.clone();
+    let upload = tokio::spawn(async move {
+        http.put(url)
+            .body(body)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+    });
+    // The server read exactly the first MiB, and no more.
+    let stalled = asset_when(&control, &id, |a| a["parts"][0]["receiving_bytes"] == MIB).await;
+    assert_eq!(stalled["parts"][0]["received_count"], 0);
+    let outcome = upload.await.unwrap();
+    let error = outcome.expect_err("no answer while stalled");
+    assert!(error.is_timeout(), "the client gave up: {error}");
+    let held = asset(&control, &id).await;
+    assert_eq!(
+        held["parts"][0]["receiving_bytes"], MIB,
+        "still held, unread"
+    );
+    assert_eq!(held["parts"][0]["received_count"], 0);
+
+    // A server that stops ends the stalled upload rather than wait for it.
+    let root = server.upload_dir().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), server.shutdown())
+        .await
+        .expect("shutdown does not wait for a stalled upload");
+    assert!(!root.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_part_uploads_take_at_least_their_size_over_the_rate() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-SLOW").await;
+    let content = patterned(512 * 1024, 8);
+    let (id, urls) = cam.create_normal("slow.mp4", content.len(), 1).await;
+    let rate = 256 * 1024;
+    let faults = control
+        .upload_fault(json!({"read_bytes_per_second": rate}))
+        .await;
+    assert_eq!(faults["read_bytes_per_second"], rate);
+    let started = Instant::now();
+    let answer = cam.put(&urls[0], &content).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(answer.status(), StatusCode::OK);
+    // 512 KiB at 256 KiB/s: 2 s at least in theory; a lower bound cannot be flaky.
+    assert!(took >= Duration::from_millis(1500), "took {took:?}");
+    assert_eq!(asset(&control, &id).await["complete"], true);
+    // The throttle stays until cleared, and clearing says so.
+    assert_eq!(
+        control.upload_fault(json!({"drop_after_bytes": 5})).await["read_bytes_per_second"],
+        rate
+    );
+    control.clear_upload_faults().await;
+    let cleared = control.upload_fault(json!({"stall_after_bytes": 1})).await;
+    assert_eq!(cleared["read_bytes_per_second"], Value::Null);
+    assert_eq!(cleared["drop_after_bytes"], Value::Null);
+    control.clear_upload_faults().await;
+
+    // Faults are control calls: this machine's programs only, with the header.
+    let url = server.base_url().join("/_control/uploads/fault").unwrap();
+    let bare = reqwest::Client::new()
+        .post(url)
+        .json(&json!({"drop_after_bytes": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::FORBIDDEN);
+    // And a fault call that sets nothing, or something unknown, is refused.
+    for body in [
+        json!({}),
+        json!({"drop_after": 1}),
+        json!({"read_bytes_per_second": 0}),
+    ] {
+        let url = server.base_url().join("/_control/uploads/fault").unwrap();
+        let answer = reqwest::Client::new()
+            .post(url)
+            .header(c2c_pair::demo::CONTROL_HEADER, "1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_time_asset_takes_parts_as_they_come_and_completes_with_the_final_one() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-LIVE").await;
+    let (status, created) = cam
+        .create(&json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "live.mp4"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    assert_eq!(created["name"], "live.mp4");
+    assert!(
+        created.get("upload_urls").is_none(),
+        "no upload URLs for a real-time asset: {created}"
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let content = patterned(10 * MIB + 1000, 9);
+
+    let (status, first) = cam
+        .realtime_parts(
+            &id,
+            &json!({"parts": [{"number": 1, "size": 5 * MIB, "is_final": false}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let first_url = first["upload_urls"][0].as_str().unwrap().to_owned();
+    assert!(first_url.ends_with(&format!("/_uploads/{id}/1")));
+    assert!(
+        first_url.starts_with(server.base_url().as_str()),
+        "same host"
+    );
+    cam.put(&first_url, &content[..5 * MIB]).await.unwrap();
+    let growing = asset(&control, &id).await;
+    assert_eq!(growing["complete"], false, "no final part yet");
+    assert_eq!(growing["realtime"], true);
+    assert_eq!(growing["filesize"], Value::Null);
+
+    // The rest, final part first: URLs in request order.
+    let body = json!({
+        "parts": [
+            {"number": 3, "size": 1000, "is_final": true},
+            {"number": 2, "size": 5 * MIB, "is_final": false},
+        ],
+        "asset_filesize": content.len(),
+    });
+    let (status, rest) = cam.realtime_parts(&id, &body).await;
+    assert_eq!(status, StatusCode::OK, "{rest}");
+    let urls: Vec<&str> = rest["upload_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(
+        urls[0].ends_with("/3") && urls[1].ends_with("/2"),
+        "{urls:?}"
+    );
+    cam.put(urls[0], &content[10 * MIB..]).await.unwrap();
+    assert_eq!(
+        asset(&control, &id).await["complete"],
+        false,
+        "part 2 missing"
+    );
+    let answer = cam.put(urls[1], &content[5 * MIB..10 * MIB]).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let whole = asset(&control, &id).await;
+    assert_eq!(whole["complete"], true, "{whole}");
+    assert_eq!(whole["sha256"], sha256_hex(&content));
+    assert_eq!(whole["asset_filesize"], content.len());
+    assert_eq!(whole["parts"][2]["size"], 1000);
+
+    // Nothing may follow the final part now.
+    let (status, after) = cam
+        .realtime_parts(&id, &json!({"parts": [{"number": 4, "size": 5 * MIB}]}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        after["message"]
+            .as_str()
+            .unwrap()
+            .contains("no part may follow")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_time_rules_are_enforced_with_clear_messages() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-RULES").await;
+    let other = paired(&server, "CAM-OTHER").await;
+    let live = json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "r.mp4"});
+    let (_, created) = cam.create(&live).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let five = 5 * MIB;
+    let refusals = [
+        (json!({"parts": []}), "at least one part"),
+        (
+            json!({"parts": [{"number": 0, "size": five}]}),
+            "1 to 10000",
+        ),
+        (
+            json!({"parts": [{"number": 10_001, "size": five}]}),
+            "1 to 10000",
+        ),
+        (
+            json!({"parts": [{"number": 1, "size": MIB}]}),
+            "at least 5 MiB",
+        ),
+        (
+            json!({"parts": [{"number": 1, "size": 5 * 1024 * MIB + 1}]}),
+            "at most 5 GiB",
+        ),
+        (
+            json!({"parts": [{"number": 1, "size": 10, "is_final": true}]}),
+            "asset_filesize is required",
+        ),
+        (
+            json!({"parts": [{"number": 1, "size": 10, "is_final": true}],
+                   "asset_filesize": 5_u64 * 1024 * 1024 * 1024 * 1024 + 1}),
+            "at most 5 TiB",
+        ),
+        (
+            json!({"parts": [{"number": 2, "size": 10, "is_final": true},
+                             {"number": 3, "size": five}], "asset_filesize": five + 10}),
+            "no part may follow",
+        ),
+        (
+            json!({"parts": [{"number": 1, "size": five}, {"number": 1, "size": five}]}),
+            "twice",
+        ),
+        (
+            json!({"parts": [{"number": -1, "size": five}]}),
+            "send JSON",
+        ),
+        (json!({"parts": "all"}), "send JSON"),
+    ];
+    for (body, says) in refusals {
+        let (status, answer) = cam.realtime_parts(&id, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: {message}");
+    }
+    assert!(
+        asset(&control, &id).await["parts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let one = json!({"parts": [{"number": 1, "size": five}]});
+    // Another device's asset, or none: 404; no token: 401.
+    assert_eq!(
+        other.realtime_parts(&id, &one).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        cam.realtime_parts("no-such-asset", &one).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let path = format!("/v2/devices/assets/{id}/realtime_upload/parts");
+    assert_eq!(
+        cam.post_anonymously(&path, &one).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A normal asset's URLs came with it.
+    let (normal, _) = cam.create_normal("n.mp4", MIB, 1).await;
+    let (status, answer) = cam.realtime_parts(&normal, &one).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("not created as a real-time")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_time_asset_is_named_by_its_extension_and_created_with_json() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-MAKE").await;
+    // Created by extension alone, then named by its parts request.
+    let (status, unnamed) = cam
+        .create(&json!({"is_realtime_upload": true, "filetype": "video/mp4", "extension": ".mp4"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{unnamed}");
+    let unnamed_id = unnamed["id"].as_str().unwrap();
+    assert!(unnamed["name"].as_str().unwrap().ends_with(".mp4"));
+    let body = json!({"parts": [{"number": 1, "size": 5 * MIB}], "asset_name": "A002.mp4"});
+    assert_eq!(
+        cam.realtime_parts(unnamed_id, &body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(asset(&control, unnamed_id).await["name"], "A002.mp4");
+
+    // Thousands of parts in one request fit its body limit (6000 of 5 MiB: within the 32 GiB
+    // the demo server keeps; 7000 are not).
+    let many: Vec<Value> = (1..=6_000)
+        .map(|number| json!({"number": number, "size": 5 * MIB}))
+        .collect();
+    let (status, answer) = cam
+        .realtime_parts(unnamed_id, &json!({"parts": many}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["upload_urls"].as_array().unwrap().len(), 6_000);
+    let more: Vec<Value> = (1..=7_000)
+        .map(|number| json!({"number": number, "size": 5 * MIB}))
+        .collect();
+    let (status, answer) = cam
+        .realtime_parts(unnamed_id, &json!({"parts": more}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["message"].as_str().unwrap().contains("32 GiB"),
+        "{answer}"
+    );
+
+    // A name with an extension, or an extension; they agree; no filesize.
+    for (body, says) in [
+        (
+            json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "clip"}),
+            "no extension",
+        ),
+        (
+            json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "c.mov",
+                   "extension": ".mp4"}),
+            "disagree",
+        ),
+        (
+            json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "c.mp4",
+                   "filesize": 100}),
+            "filesize is for normal uploads",
+        ),
+        (
+            json!({"is_realtime_upload": true, "name": "c.mp4"}),
+            "filetype",
+        ),
+    ] {
+        let (status, answer) = cam.create(&body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    // JSON is mandatory for a real-time asset (a form creates normal assets only).
+    let form = cam
+        .http
+        .post(cam.base.join("/v2/devices/assets").unwrap())
+        .bearer_auth(&cam.token)
+        .form(&[
+            ("is_realtime_upload", "true"),
+            ("filetype", "video/mp4"),
+            ("name", "f.mp4"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let form = cam
+        .http
+        .post(cam.base.join("/v2/devices/assets").unwrap())
+        .bearer_auth(&cam.token)
+        .form(&[
+            ("name", "f.mp4"),
+            ("filetype", "video/mp4"),
+            ("filesize", "10"),
+            ("parts", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_device_can_neither_create_assets_nor_ask_for_parts() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-PAUSED").await;
+    let live = json!({"is_realtime_upload": true, "filetype": "video/mp4", "name": "p.mp4"});
+    let (_, created) = cam.create(&live).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    control.pause("CAM-PAUSED").await;
+    let normal = json!({"name": "n.mp4", "filetype": "video/mp4", "filesize": 10, "parts": 1});
+    for (status, answer) in [
+        cam.create(&normal).await,
+        cam.create(&live).await,
+        cam.realtime_parts(&id, &json!({"parts": [{"number": 1, "size": 5 * MIB}]}))
+            .await,
+    ] {
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+        assert_eq!(answer["message"], "Channel Paused");
+    }
+    control.resume("CAM-PAUSED").await;
+    let (status, _) = cam
+        .realtime_parts(&id, &json!({"parts": [{"number": 1, "size": 5 * MIB}]}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_are_kept_with_their_asset_and_shown_escaped() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-NOTE").await;
+    let other = paired(&server, "CAM-ELSE").await;
+    let (id, _) = cam.create_normal("take.mp4", MIB, 1).await;
+
+    let (status, made) = cam
+        .comment(
+            &id,
+            &json!({"text": "focus <b>soft</b> & late", "timestamp": 48}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["text"], "focus <b>soft</b> & late");
+    assert_eq!(made["timestamp"], 48);
+    assert_eq!(made["asset_id"], id);
+    assert!(made["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(
+        made["inserted_at"].as_str().unwrap().ends_with('Z'),
+        "{made}"
+    );
+    let (status, global) = cam.comment(&id, &json!({"text": "whole clip"})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(global["timestamp"], Value::Null);
+
+    for body in [
+        json!({}),
+        json!({"text": ""}),
+        json!({"text": "t", "timestamp": -1}),
+        json!({"text": "t", "timestamp": "12"}),
+        json!({"text": "x".repeat(4001)}),
+    ] {
+        let (status, answer) = cam.comment(&id, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer["message"].is_string());
+    }
+    assert_eq!(
+        cam.comment(&id, &json!({"text": "x".repeat(4000)})).await.0,
+        StatusCode::OK
+    );
+    let hello = json!({"text": "hello"});
+    assert_eq!(other.comment(&id, &hello).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        cam.comment("no-such-asset", &hello).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let path = format!("/v2/devices/assets/{id}/comments");
+    assert_eq!(
+        cam.post_anonymously(&path, &hello).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    let listed = asset(&control, &id).await;
+    let comments = listed["comments"].as_array().unwrap();
+    assert_eq!(comments.len(), 3);
+    assert_eq!(comments[0]["id"], made["id"]);
+    assert_eq!(comments[0]["text"], "focus <b>soft</b> & late");
+    assert_eq!(comments[0]["timestamp"], 48);
+    assert_eq!(comments[1]["timestamp"], Value::Null);
+
+    let page = reqwest::get(server.approval_url())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("[frame 48] focus &lt;b&gt;soft&lt;/b&gt; &amp; late"),
+        "{page}"
+    );
+    assert!(!page.contains("<b>soft"), "escaped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deprecated_path_creates_assets_and_an_older_server_has_only_it() {
+    let (server, control) = server().await;
+    let cam = paired(&server, "CAM-OLD").await;
+    let body = json!({"name": "old.mp4", "filetype": "video/mp4", "filesize": 1000, "parts": 1});
+    let (status, legacy) = cam.post("/v2/assets", &body).await;
+    assert_eq!(status, StatusCode::OK, "{legacy}");
+    let id = legacy["id"].as_str().unwrap();
+    let url = legacy["upload_urls"][0].as_str().unwrap();
+    assert_eq!(
+        cam.put(url, &[3; 1000]).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let kept = asset(&control, id).await;
+    assert_eq!(kept["created_via"], "legacy");
+    assert_eq!(kept["complete"], true);
+
+    control.legacy_only(true).await;
+    let (status, _) = cam.create(&body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an older server");
+    assert_eq!(cam.post("/v2/assets", &body).await.0, StatusCode::OK);
+    control.legacy_only(false).await;
+    let (status, _) = cam.create(&body).await;
+    assert_eq!(status, StatusCode::OK);
+    // Without a token, either path is 401.
+    assert_eq!(
+        cam.post_anonymously("/v2/assets", &body).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
