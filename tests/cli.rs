@@ -1024,6 +1024,7 @@ async fn the_stall_timeout_comes_from_the_file_the_environment_or_its_option() {
     .unwrap();
     let output = show(&["config", "show"], None).await.unwrap();
     assert_failure(&output, 2, "config.toml, line 2: invalid type");
+    std::fs::remove_file(dir.path().join("config.toml")).unwrap();
     // Global: after the command (as in `upload --device D --stall 5 FILE`) it is the same option.
     let after = show(&["config", "show", "--stall", "12"], None);
     let from_after = line(&after.await.unwrap());
