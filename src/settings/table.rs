@@ -153,6 +153,6 @@ settings! {
     UPLOAD_TEST_CLIP_NOTE: bool = Setting::flag("upload.test_clip_note", || true);
     /// Seconds a real-time upload's file may go without growing before it counts as finished.
     UPLOAD_REALTIME_IDLE: Duration =
-        Setting::seconds("upload.realtime_idle", 1.0, 3600.0, || Duration::from_secs(10))
+        Setting::seconds("upload.realtime_idle", 0.1, 3600.0, || Duration::from_secs(10))
             .global_option("idle");
 }
