@@ -4,6 +4,7 @@
 //! Everything here works on the keychain (secrets), the registry (everything else) and one
 //! server through its [`Backend`].
 
+mod handoff;
 mod pairing;
 mod session;
 mod unpair;
@@ -13,6 +14,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use handoff::{
+    Delivery, DeliveryFailed, HandedOff, HandoffDocument, HandoffError, SCHEMA as HANDOFF_SCHEMA,
+    hand_off,
+};
 pub use pairing::{
     CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing,
     pair, pair_for_show,

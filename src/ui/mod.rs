@@ -21,6 +21,7 @@ use crate::device::{DeviceId, FailureKind, PairEvent};
 use crate::import;
 use crate::worker::{Command, DeviceKey, DeviceView, Event, Mode, RunEnd, Worker};
 use fleet::FleetAction;
+pub use fleet::HANDOFF_COMMAND_LABEL;
 pub use pairing::group_code;
 use pairing::{Action, PairingView, Phase, Scale, Step, Waiting};
 use presenter::{BoothSetup, Presenter, PresenterKey, Surroundings};
@@ -607,6 +608,11 @@ impl PairApp {
             FleetAction::ExportReport => {
                 self.send(Command::ExportReport(self.report_dir.clone()));
             }
+            FleetAction::HandOff { key, command } => self.send(Command::HandOff {
+                key,
+                command: SecretString::from(command),
+            }),
+            FleetAction::CancelHandOff(key) => self.send(Command::CancelHandOff(key)),
         }
     }
 

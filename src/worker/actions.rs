@@ -1,10 +1,11 @@
-//! What the user asks done to a paired device — refresh, unpair, upload the test clip,
-//! forget — each in a task that reports back, never in the loop; and refreshed tokens the
-//! keychain refused, held until it accepts them.
+//! What the user asks done to a paired device — refresh, unpair, upload the test clip, hand
+//! off, forget — each in a task that reports back, never in the loop; and refreshed tokens
+//! the keychain refused, held until it accepts them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +92,11 @@ pub(super) enum Action {
     Unpair,
     /// Send the test clip, with progress and a way to cancel.
     Upload(CancellationToken),
+    /// Hand the pairing to the device through this command, which cancelling kills.
+    HandOff {
+        command: SecretString,
+        cancel: CancellationToken,
+    },
 }
 
 impl State {
@@ -100,6 +106,7 @@ impl State {
         let Some(record) = self.record(&key) else {
             return;
         };
+        let handed_off = record.handed_off_at().is_some();
         held_lock(&self.held).remove(&key);
         self.observed.busy.insert(key.clone(), "forgetting…");
         self.send_fleet();
@@ -107,6 +114,10 @@ impl State {
         let reports = self.reports.clone();
         tokio::spawn(async move {
             let line = match device::forget(&keychain, &registry, &record).await {
+                Ok(()) if handed_off => format!(
+                    "{} removed from the list; the device keeps its pairing.",
+                    record.device_id
+                ),
                 Ok(()) => format!(
                     "{} forgotten on this computer; the server was not asked.",
                     record.device_id
@@ -178,9 +189,42 @@ impl State {
                 Action::Upload(cancel) => {
                     upload_test_clip(&context, &record, &key, &outbox, &cancel, &held).await
                 }
+                Action::HandOff { command, cancel } => {
+                    hand_off(&context, &record, &key, &command, &cancel, &held).await
+                }
             };
             let _ = reports.send(Report::ActionDone(key, line));
         });
+    }
+}
+
+/// Runs a hand-off; the line to show at the end.
+async fn hand_off(
+    context: &Context,
+    record: &DeviceRecord,
+    key: &DeviceKey,
+    command: &SecretString,
+    cancel: &CancellationToken,
+    held: &HeldSets,
+) -> String {
+    let delivery = device::Delivery::Command {
+        line: command.expose_secret(),
+        cancel,
+    };
+    match device::hand_off(context, record, delivery).await {
+        Ok(done) => {
+            let mut line = format!(
+                "{} handed off to the device: this laptop deleted its copy of the credentials \
+                 and sends no more heartbeats or refreshes for it.",
+                record.device_id
+            );
+            if let Some(leftover) = done.leftover {
+                line.push_str(&format!(" Note: {leftover}."));
+            }
+            line
+        }
+        Err(device::HandoffError::Lifecycle(error)) => rescue(error, key, held),
+        Err(error) => error.to_string(),
     }
 }
 

@@ -24,7 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use fleet::{DeviceKey, DeviceView, Status};
 pub use network::NetworkStatus;
-pub use protocol::{Command, Event, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
+pub use protocol::{
+    Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup,
+};
 
 use crate::backend::{self, Backend, BackendChoice};
 use crate::device::Context;
@@ -138,6 +140,7 @@ async fn run(
         held: HeldSets::default(),
         runs: HashMap::new(),
         uploads: HashMap::new(),
+        handoffs: HashMap::new(),
         unsaved: Unsaved::default(),
         reports,
         outbox,
@@ -180,6 +183,8 @@ struct State {
     held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
     uploads: HashMap<DeviceKey, CancellationToken>,
+    /// Hand-offs under way, each with its command's stop.
+    handoffs: HashMap<DeviceKey, CancellationToken>,
     unsaved: Unsaved,
     reports: tokio_mpsc::UnboundedSender<Report>,
     outbox: Outbox,
@@ -273,6 +278,16 @@ impl State {
             Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh),
             Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair),
             Command::Forget(key) => self.forget(key),
+            Command::HandOff { key, command } => {
+                let cancel = CancellationToken::new();
+                self.handoffs.insert(key.clone(), cancel.clone());
+                self.act(key, HANDING_OFF, Action::HandOff { command, cancel });
+            }
+            Command::CancelHandOff(key) => {
+                if let Some(cancel) = self.handoffs.remove(&key) {
+                    cancel.cancel();
+                }
+            }
         }
     }
 
@@ -331,6 +346,7 @@ impl State {
             Report::ActionDone(key, line) => {
                 self.observed.busy.remove(&key);
                 self.uploads.remove(&key);
+                self.handoffs.remove(&key);
                 Some(line)
             }
         };
