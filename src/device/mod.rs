@@ -16,11 +16,11 @@ use std::time::SystemTime;
 
 pub use handoff::{
     Delivery, DeliveryFailed, HandedOff, HandoffDocument, HandoffError, SCHEMA as HANDOFF_SCHEMA,
-    hand_off,
+    WriteDocument, hand_off,
 };
 pub use pairing::{
-    CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing,
-    pair, pair_for_show,
+    CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, Remedy,
+    finish_pairing, pair, pair_for_show,
 };
 pub use session::{
     LifecycleError, OptionalEndpoint, RefreshWarning, connected_project, fresh_tokens, heartbeat,

@@ -236,10 +236,7 @@ fn now() -> u64 {
     unix_seconds(SystemTime::now())
 }
 
-pub(super) async fn load(
-    ctx: &Context,
-    record: &DeviceRecord,
-) -> Result<TokenSet, LifecycleError> {
+pub(super) async fn load(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, LifecycleError> {
     ctx.keychain
         .load_tokens(&record.account())
         .await?

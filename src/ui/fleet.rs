@@ -130,29 +130,7 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
     let mut action = None;
     details(ui, view, now);
     if let Some(busy) = view.busy {
-        ui.label(busy);
-        if busy == HANDING_OFF
-            && ui
-                .button("Cancel hand-off")
-                .on_hover_text("Stop the command; the laptop keeps the pairing")
-                .clicked()
-        {
-            action = Some(FleetAction::CancelHandOff(key.clone()));
-        }
-        if let Some(progress) = state.uploads.get(&key) {
-            let fraction = progress.sent as f32 / progress.total.max(1) as f32;
-            let text = format!(
-                "Test clip: {} % ({} of {} KB)",
-                (fraction * 100.0).round(),
-                progress.sent.div_ceil(1024),
-                progress.total.div_ceil(1024)
-            );
-            ui.add(egui::ProgressBar::new(fraction).text(text));
-            if ui.button("Cancel upload").clicked() {
-                action = Some(FleetAction::CancelUpload(key));
-            }
-        }
-        return action;
+        return busy_row(ui, busy, key, state);
     }
     if let Status::HandedOff { .. } = view.status {
         // The laptop holds nothing for it: the record can only go.
@@ -172,29 +150,7 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
         return action;
     }
     if state.confirming == Some(&key) {
-        ui.label(format!(
-            "Unpair {}? Its credentials are revoked at the server and deleted here.",
-            record.device_id
-        ));
-        ui.horizontal(|ui| {
-            if ui.button("Unpair now").clicked() {
-                action = Some(FleetAction::Unpair(key.clone()));
-            }
-            if ui
-                .button("Forget here only")
-                .on_hover_text(
-                    "Delete its credentials and record on this computer without asking the \
-                     server (for a server that is gone). The server may still list it.",
-                )
-                .clicked()
-            {
-                action = Some(FleetAction::Forget(key.clone()));
-            }
-            if ui.button("Keep").clicked() {
-                action = Some(FleetAction::KeepPaired);
-            }
-        });
-        return action;
+        return unpair_confirmation(ui, &key);
     }
     ui.horizontal(|ui| {
         // A device marked for re-pairing may have been marked by a settings mistake since
@@ -258,6 +214,62 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
             }
         });
     }
+    action
+}
+
+/// A device with an action under way: what it is, with its progress and a way to stop it.
+fn busy_row(ui: &mut Ui, busy: &str, key: DeviceKey, state: &ListState<'_>) -> Option<FleetAction> {
+    let mut action = None;
+    ui.label(busy);
+    if busy == HANDING_OFF
+        && ui
+            .button("Cancel hand-off")
+            .on_hover_text("Stop the command; the laptop keeps the pairing")
+            .clicked()
+    {
+        action = Some(FleetAction::CancelHandOff(key.clone()));
+    }
+    if let Some(progress) = state.uploads.get(&key) {
+        let fraction = progress.sent as f32 / progress.total.max(1) as f32;
+        let text = format!(
+            "Test clip: {} % ({} of {} KB)",
+            (fraction * 100.0).round(),
+            progress.sent.div_ceil(1024),
+            progress.total.div_ceil(1024)
+        );
+        ui.add(egui::ProgressBar::new(fraction).text(text));
+        if ui.button("Cancel upload").clicked() {
+            action = Some(FleetAction::CancelUpload(key));
+        }
+    }
+    action
+}
+
+/// "Unpair?" asked for one device: unpair, forget here only, or keep it.
+fn unpair_confirmation(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
+    let mut action = None;
+    ui.label(format!(
+        "Unpair {}? Its credentials are revoked at the server and deleted here.",
+        key.id
+    ));
+    ui.horizontal(|ui| {
+        if ui.button("Unpair now").clicked() {
+            action = Some(FleetAction::Unpair(key.clone()));
+        }
+        if ui
+            .button("Forget here only")
+            .on_hover_text(
+                "Delete its credentials and record on this computer without asking the \
+                 server (for a server that is gone). The server may still list it.",
+            )
+            .clicked()
+        {
+            action = Some(FleetAction::Forget(key.clone()));
+        }
+        if ui.button("Keep").clicked() {
+            action = Some(FleetAction::KeepPaired);
+        }
+    });
     action
 }
 

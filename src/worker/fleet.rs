@@ -90,9 +90,9 @@ impl Observed {
                     DeviceState::UnpairPending { reason } => Status::UnpairPending {
                         reason: reason.clone(),
                     },
-                    DeviceState::HandedOff { handed_off_at } => Status::HandedOff {
-                        at: *handed_off_at,
-                    },
+                    DeviceState::HandedOff { handed_off_at } => {
+                        Status::HandedOff { at: *handed_off_at }
+                    }
                     DeviceState::Paired => match self.heartbeats.get(&key) {
                         None => Status::Paired,
                         Some(None) => Status::Online,

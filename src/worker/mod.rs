@@ -24,9 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use fleet::{DeviceKey, DeviceView, Status};
 pub use network::NetworkStatus;
-pub use protocol::{
-    Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup,
-};
+pub use protocol::{Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
 
 use crate::backend::{self, Backend, BackendChoice};
 use crate::device::Context;

@@ -110,6 +110,8 @@ pub enum RunEnd {
         message: String,
         /// The tokens exist but are not saved; [`Command::RetrySave`] can save them.
         can_retry_save: bool,
+        /// What the user must fix, for the window to say where.
+        remedy: Option<device::Remedy>,
     },
 }
 

@@ -91,6 +91,7 @@ impl PairRun {
     fn failed(&self, error: PairError) -> RunEnd {
         let kind = error.kind();
         let message = error.to_string();
+        let remedy = error.remedy();
         let can_retry_save = if let PairError::SaveFailed { unsaved, .. } = error {
             lock(&self.unsaved).insert(self.attempt, *unsaved);
             true
@@ -101,6 +102,7 @@ impl PairRun {
             kind,
             message,
             can_retry_save,
+            remedy,
         }
     }
 

@@ -135,12 +135,35 @@ mod tests {
         );
         let json: serde_json::Value =
             serde_json::from_str(document.to_json().unwrap().expose_secret()).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys.len(),
-            18,
-            "the README documents 18 keys; update both: {keys:?}"
-        );
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        // The README's table lists these; change both together.
+        let mut documented = [
+            "schema",
+            "device_id",
+            "device_name",
+            "api_base",
+            "token_url",
+            "client_version",
+            "token_type",
+            "access_token",
+            "refresh_token",
+            "expires_at",
+            "expires_at_unix",
+            "issued_at",
+            "issued_at_unix",
+            "scope",
+            "project_id",
+            "project_name",
+            "handed_off_at",
+        ];
+        documented.sort_unstable();
+        assert_eq!(keys, documented);
         assert_eq!(json["schema"], SCHEMA);
         assert_eq!(json["device_id"], "CAM-1");
         assert_eq!(json["device_name"], "A-Cam");
@@ -167,8 +190,7 @@ mod tests {
             access_expires_at: None,
             ..TokenSet::sample()
         };
-        let document =
-            HandoffDocument::new(&record, &without_refresh, &profile, String::new(), 0);
+        let document = HandoffDocument::new(&record, &without_refresh, &profile, String::new(), 0);
         let json: serde_json::Value =
             serde_json::from_str(document.to_json().unwrap().expose_secret()).unwrap();
         assert!(json["refresh_token"].is_null() && json["expires_at"].is_null());

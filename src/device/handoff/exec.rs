@@ -39,15 +39,14 @@ pub enum DeliveryFailed {
         /// nothing).
         stderr: String,
     },
-    /// It closed its standard input without reading the credentials (a broken pipe).
+    /// It exited 0 but closed its standard input without reading the credentials (a broken
+    /// pipe): it cannot have taken them.
     #[error(
-        "the command did not read the credentials from its standard input (it closed it \
-         first; {status}){}",
+        "the command exited 0 without reading the credentials from its standard input (it \
+         closed it first){}",
         said(.stderr)
     )]
     DidNotRead {
-        /// How it ended.
-        status: String,
         /// Its first lines of standard error, credentials removed.
         stderr: String,
     },
@@ -122,20 +121,21 @@ pub async fn run(
         reason: format!("its end could not be awaited: {e}"),
     })?;
     let stderr = first_lines(&said, secrets);
+    // A command that failed is reported as failed, whether or not it read its input first
+    // (a command that was not found never does).
+    if !status.success() {
+        return Err(DeliveryFailed::Exited {
+            status: describe(status),
+            stderr,
+        });
+    }
     match written {
+        Ok(()) => Ok(()),
         Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-            Err(DeliveryFailed::DidNotRead {
-                status: describe(status),
-                stderr,
-            })
+            Err(DeliveryFailed::DidNotRead { stderr })
         }
         Err(error) => Err(DeliveryFailed::CouldNotStart {
             reason: format!("writing to its standard input failed: {error}"),
-        }),
-        Ok(()) if status.success() => Ok(()),
-        Ok(()) => Err(DeliveryFailed::Exited {
-            status: describe(status),
-            stderr,
         }),
     }
 }
@@ -239,12 +239,10 @@ mod tests {
         assert!(text.contains("exit status 3"), "{text}");
         assert!(!text.contains("tok-123456"), "{text}");
 
-        let missing = run_sh("no-such-command-c2c-pair-test", &input())
-            .await
-            .unwrap_err();
+        let missing = run_sh("no-such-cmd-c2c", &input()).await.unwrap_err();
         assert!(
             matches!(&missing, DeliveryFailed::Exited { status, stderr }
-                if status == "exit status 127" && stderr.contains("not found")),
+                if status == "exit status 127" && stderr.contains("no-such-cmd-c2c: not found")),
             "{missing:?}"
         );
     }
@@ -256,7 +254,7 @@ mod tests {
         let big = SecretString::from("x".repeat(1024 * 1024));
         let failed = run_sh("exec 0<&-; exit 0", &big).await.unwrap_err();
         assert!(
-            matches!(&failed, DeliveryFailed::DidNotRead { status, .. } if status == "exit status 0"),
+            matches!(&failed, DeliveryFailed::DidNotRead { .. }),
             "{failed:?}"
         );
     }

@@ -39,8 +39,11 @@ pub enum Delivery<'a> {
         cancel: &'a CancellationToken,
     },
     /// The caller writes the document out (`--print`); delivered when that succeeds.
-    Write(Box<dyn FnOnce(&SecretString) -> Result<(), String> + Send + 'a>),
+    Write(WriteDocument<'a>),
 }
+
+/// Writes the hand-off document somewhere; the error says why it could not.
+pub type WriteDocument<'a> = Box<dyn FnOnce(&SecretString) -> Result<(), String> + Send + 'a>;
 
 /// A pairing handed to its device.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +137,13 @@ pub async fn hand_off(
         current
     };
     let profile = ctx.backend.client.profile();
-    let token_url = profile
-        .endpoint(&profile.paths.token)
-        .map_err(|error| LifecycleError::Refused {
-            device: device.clone(),
-            error: ClientError::Config(error),
-        })?;
+    let token_url =
+        profile
+            .endpoint(&profile.paths.token)
+            .map_err(|error| LifecycleError::Refused {
+                device: device.clone(),
+                error: ClientError::Config(error),
+            })?;
     let at = now();
     let document = HandoffDocument::new(&latest, &tokens, profile, token_url.to_string(), at);
     let not_delivered = |failure| HandoffError::NotDelivered {
