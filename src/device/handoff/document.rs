@@ -37,7 +37,7 @@ pub struct HandoffDocument {
     /// The `x-client-version` the laptop sent for the device; a device sends its own
     /// firmware version from now on.
     pub client_version: String,
-    /// Always [`TOKEN_TYPE`] (`"Bearer"`).
+    /// Always `"Bearer"`.
     pub token_type: String,
     /// The access token, freshly issued for the hand-off.
     #[serde(serialize_with = "expose")]
