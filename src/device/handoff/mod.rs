@@ -123,7 +123,9 @@ pub async fn hand_off(
     }
     let current = load(ctx, &latest).await?;
     let refreshed = current.refresh_token.is_some();
-    let tokens = if refreshed {
+    // A refresh answer without a scope grants the same scope as before (RFC 6749 §5.1).
+    let granted = current.scope.clone();
+    let mut tokens = if refreshed {
         refresh_locked(ctx, &latest, latest.request_shape.clone(), current).await?
     } else if current
         .access_expires_at
@@ -136,6 +138,7 @@ pub async fn hand_off(
     } else {
         current
     };
+    tokens.scope = tokens.scope.or(granted);
     let profile = ctx.backend.client.profile();
     let token_url =
         profile
