@@ -21,7 +21,10 @@ use c2c_pair::demo::DemoServer;
 use c2c_pair::device::{self, Context, Delivery, HandoffDocument, LifecycleError, PairOutcome};
 use c2c_pair::keychain::{Keychain, TokenSet};
 use c2c_pair::registry::{DeviceRecord, DeviceState, Registry};
+use c2c_pair::ui::HANDOFF_COMMAND_LABEL;
+use common::window::{Window, demo_choice};
 use common::{Control, RefusingWrites, TestKeychain};
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
@@ -637,4 +640,162 @@ async fn no_refresh_runs_while_a_hand_off_waits_for_its_command() {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let refresh = document.refresh_token.expect("a refresh token");
     assert!(device_can_refresh(&server, "CAM-LOCK", refresh.expose_secret()).await);
+}
+
+/// Every text the window exposes: labels and values of every accessibility node.
+fn all_texts(window: &Window) -> String {
+    let mut text = String::new();
+    for node in window.harness.root().children_recursive() {
+        let node = node.accesskit_node();
+        for part in [node.label(), node.value(), node.description()]
+            .into_iter()
+            .flatten()
+        {
+            text.push_str(&part);
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// Pairs `device` through the window's form and approves it; returns the server's control
+/// API and its address.
+fn pair_in_window(
+    window: &mut Window,
+    rt: &tokio::runtime::Runtime,
+    device: &str,
+) -> (Control, url::Url) {
+    let link = window.request_code(device);
+    let base = url::Url::parse(&link).unwrap().join("/").unwrap();
+    let control = Control::from_link(&link);
+    let codes = rt.block_on(control.codes());
+    let code = codes
+        .iter()
+        .find(|c| c["client_id"] == device && c["status"] == "pending")
+        .expect("its code");
+    rt.block_on(control.approve(code["user_code"].as_str().unwrap()));
+    window.until_label("Paired");
+    window.click("Close");
+    (control, base)
+}
+
+#[test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the window's whole hand-off and what the app does afterwards, read top to bottom"
+)]
+fn the_window_hands_off_once_told_the_laptop_lets_go_then_leaves_the_device_alone() {
+    let kc = common::test_keychain();
+    let account = kc.track("CAM-WIN@demo");
+    kc.track("CAM-WITNESS@demo");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let every = Duration::from_millis(200);
+    let mut window = Window::open_with_heartbeat(demo_choice(common::fast_config()), &kc, every);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    let (control, base) = pair_in_window(&mut window, &rt, "CAM-WIN");
+
+    // The form says what happens; "Keep it here" closes it and sends nothing.
+    window.click("Hand off…");
+    window
+        .harness
+        .get_by_label_contains("When it exits 0, this laptop lets go");
+    assert!(
+        window
+            .harness
+            .get_by_label("Hand off now")
+            .accesskit_node()
+            .is_disabled(),
+        "no command, no hand-off"
+    );
+    window.click("Keep it here");
+    assert!(
+        window
+            .harness
+            .query_by_label(HANDOFF_COMMAND_LABEL)
+            .is_none()
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("received.json");
+    window.click("Hand off…");
+    window.harness.get_by_label(HANDOFF_COMMAND_LABEL).focus();
+    window.harness.run_ok();
+    window
+        .harness
+        .get_by_label(HANDOFF_COMMAND_LABEL)
+        .type_text(&format!("cat > '{}'", file.display()));
+    window.harness.run_ok();
+    window.click("Hand off now");
+    window.until_label_contains("CAM-WIN handed off to the device");
+    window.until_label("handed off");
+    window
+        .harness
+        .get_by_label_contains("Handed off to the device at");
+    assert!(
+        window.harness.query_by_label("Refresh now").is_none()
+            && window.harness.query_by_label("Send test clip").is_none(),
+        "no action but Forget"
+    );
+    assert!(kc.read(&account).is_none(), "the laptop's copy is deleted");
+    assert!(record(&kc.registry, "CAM-WIN").handed_off_at().is_some());
+    let document = received(&file);
+    assert_eq!(document["device_id"], "CAM-WIN");
+    let access = document["access_token"].as_str().unwrap().to_owned();
+    assert!(rt.block_on(control.device_info(&access)).is_some());
+    assert!(
+        !all_texts(&window).contains(&access),
+        "the token is never shown"
+    );
+
+    // Even with a copy back in the keychain (a delete that failed, say), the window neither
+    // beats nor refreshes for it while another device beats on.
+    let document: HandoffDocument = serde_json::from_value(document).unwrap();
+    let copy = TokenSet {
+        access_token: document.access_token.clone(),
+        refresh_token: document.refresh_token.clone(),
+        access_expires_at: document.expires_at_unix,
+        issued_at: document.issued_at_unix,
+        scope: document.scope.clone(),
+    };
+    rt.block_on(kc.keychain.save_tokens(&account, &copy))
+        .unwrap();
+    pair_in_window(&mut window, &rt, "CAM-WITNESS");
+    let count =
+        |path: &str, device: &str| rt.block_on(control.requests_to(path, Some(device))).len();
+    let beats = count("/v2/devices/heartbeat", "CAM-WIN");
+    let token_requests = count("/v2/auth/token", "CAM-WIN");
+    let witness = count("/v2/devices/heartbeat", "CAM-WITNESS");
+    window.until("three witness heartbeats", |_| {
+        count("/v2/devices/heartbeat", "CAM-WITNESS") >= witness + 3
+    });
+    assert_eq!(
+        count("/v2/devices/heartbeat", "CAM-WIN"),
+        beats,
+        "no heartbeat"
+    );
+    assert_eq!(
+        count("/v2/auth/token", "CAM-WIN"),
+        token_requests,
+        "no refresh"
+    );
+
+    // Forget removes the record; the device keeps its pairing.
+    window.click("Forget");
+    window.until_label("CAM-WIN removed from the list; the device keeps its pairing.");
+    window.harness.get_by_label("Devices (1)");
+    let refresh = document.refresh_token.expect("a refresh token");
+    let backend = common::backend_with_profile(Profile::for_api_base(base), common::demo_secret());
+    let refreshed = rt.block_on(
+        backend
+            .client
+            .refresh(&backend.credentials("CAM-WIN"), &refresh),
+    );
+    assert!(
+        refreshed.is_ok(),
+        "the device's refresh token is unspent: {refreshed:?}"
+    );
 }
