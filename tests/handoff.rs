@@ -799,3 +799,25 @@ fn the_window_hands_off_once_told_the_laptop_lets_go_then_leaves_the_device_alon
         "the device's refresh token is unspent: {refreshed:?}"
     );
 }
+
+#[test]
+fn the_readme_documents_every_key_of_the_schema_and_no_other() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let (_, section) = readme
+        .split_once("### The JSON a device receives (`c2c-pair.handoff/1`)")
+        .expect("the schema's section");
+    let mut rows: Vec<&str> = section
+        .lines()
+        .take_while(|line| !line.starts_with("```"))
+        .filter_map(|line| {
+            line.strip_prefix("| `")?
+                .split_once('`')
+                .map(|(key, _)| key)
+        })
+        .collect();
+    rows.sort_unstable();
+    let mut documented = DOCUMENTED_KEYS;
+    documented.sort_unstable();
+    assert_eq!(rows, documented);
+}
