@@ -821,3 +821,29 @@ fn the_readme_documents_every_key_of_the_schema_and_no_other() {
     documented.sort_unstable();
     assert_eq!(rows, documented);
 }
+
+#[tokio::test]
+async fn exec_or_print_one_of_them_and_yes_only_with_print() {
+    let config = tempfile::tempdir().unwrap();
+    for args in [
+        &["handoff", "--device", "CAM-1"][..],
+        &["handoff", "--device", "CAM-1", "--exec", "cat", "--print"][..],
+        &["handoff", "--device", "CAM-1", "--exec", "cat", "--yes"][..],
+        &["handoff", "--device", "CAM-1", "--print", "--json"][..],
+    ] {
+        let out = common::c2c_pair_in("c2c-pair-test-handoff-never-used", config.path(), args)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("Usage: c2c-pair handoff"),
+            "{args:?}"
+        );
+    }
+}

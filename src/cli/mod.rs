@@ -245,7 +245,7 @@ pub enum Command {
         #[arg(long)]
         print: bool,
         /// With --print: no confirmation, and a terminal is allowed as stdout.
-        #[arg(long, requires = "print")]
+        #[arg(long, conflicts_with = "exec")]
         yes: bool,
         /// Print one JSON event (with --exec).
         #[arg(long, conflicts_with = "print")]
