@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeviceKey, Event, Outbox, Report, State, WorkerSetup};
+use super::{DeviceKey, Event, HANDING_OFF, Outbox, Report, State, WorkerSetup};
 use crate::backend::Backend;
 use crate::device::{self, Context, LifecycleError, UnsavedTokens};
 use crate::keychain::Keychain;
@@ -141,6 +141,21 @@ impl State {
             known,
             setup: self.setup.clone(),
             reports: self.reports.clone(),
+        }
+    }
+
+    /// Hands a device's pairing off through `command`, which [`State::cancel_hand_off`]
+    /// stops.
+    pub(super) fn hand_off(&mut self, key: DeviceKey, command: SecretString) {
+        let cancel = CancellationToken::new();
+        self.handoffs.insert(key.clone(), cancel.clone());
+        self.act(key, HANDING_OFF, Action::HandOff { command, cancel });
+    }
+
+    /// Stops a hand-off under way: its command is killed, and the laptop keeps the pairing.
+    pub(super) fn cancel_hand_off(&mut self, key: &DeviceKey) {
+        if let Some(cancel) = self.handoffs.remove(key) {
+            cancel.cancel();
         }
     }
 

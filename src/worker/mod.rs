@@ -276,16 +276,8 @@ impl State {
             Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh),
             Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair),
             Command::Forget(key) => self.forget(key),
-            Command::HandOff { key, command } => {
-                let cancel = CancellationToken::new();
-                self.handoffs.insert(key.clone(), cancel.clone());
-                self.act(key, HANDING_OFF, Action::HandOff { command, cancel });
-            }
-            Command::CancelHandOff(key) => {
-                if let Some(cancel) = self.handoffs.remove(&key) {
-                    cancel.cancel();
-                }
-            }
+            Command::HandOff { key, command } => self.hand_off(key, command),
+            Command::CancelHandOff(key) => self.cancel_hand_off(&key),
         }
     }
 
