@@ -238,7 +238,15 @@ async fn hand_off(
             }
             line
         }
-        Err(device::HandoffError::Lifecycle(error)) => rescue(error, key, held),
+        Err(device::HandoffError::Lifecycle(error)) => {
+            let refreshed = matches!(error, LifecycleError::SaveFailed { .. });
+            let line = rescue(error, key, held);
+            if refreshed {
+                format!("{line} Nothing was handed off; hand it off once they are saved.")
+            } else {
+                line
+            }
+        }
         Err(error) => error.to_string(),
     }
 }
