@@ -21,7 +21,13 @@ use crate::clock::unix_seconds;
 pub const CONFIG_DIR_ENV: &str = "C2C_PAIR_CONFIG_DIR";
 const FILE_NAME: &str = "devices.json";
 const LOCK_NAME: &str = "devices.lock";
+/// The list's format. A list that names a handed-off device is written as
+/// [`VERSION_WITH_HANDOFF`], so that an older c2c-pair, which does not know that state,
+/// refuses it and leaves it alone ("written by a newer c2c-pair") instead of moving it aside
+/// as unreadable; every other list stays readable by older versions.
 const VERSION: u32 = 1;
+/// The format of a list with a handed-off device (see [`VERSION`]).
+const VERSION_WITH_HANDOFF: u32 = 2;
 
 /// Where a paired device stands, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +44,13 @@ pub enum DeviceState {
     UnpairPending {
         /// Why the last attempt failed.
         reason: String,
+    },
+    /// Its credentials were handed to the device itself (`c2c-pair handoff`): the laptop
+    /// holds none, and sends no heartbeat or refresh for it. Pairing it again makes it
+    /// `Paired` here once more.
+    HandedOff {
+        /// When, Unix seconds.
+        handed_off_at: u64,
     },
 }
 
@@ -156,6 +169,15 @@ impl DeviceRecord {
                  are not sent to another server. Unpair it with --local and pair it again",
                 self.device_id, self.keychain_host, own_host
             ))
+        }
+    }
+
+    /// When its credentials were handed to the device, if they were: the laptop then holds
+    /// none.
+    pub fn handed_off_at(&self) -> Option<u64> {
+        match self.state {
+            DeviceState::HandedOff { handed_off_at } => Some(handed_off_at),
+            _ => None,
         }
     }
 
@@ -477,7 +499,7 @@ impl Registry {
             }
         }
         match serde_json::from_slice::<RegistryFile>(&bytes) {
-            Ok(file) if file.version == VERSION => {
+            Ok(file) if (VERSION..=VERSION_WITH_HANDOFF).contains(&file.version) => {
                 if matches!(using, Use::Copy) {
                     *locked(&self.cache) = Some((bytes, file.devices.clone()));
                 }
@@ -513,8 +535,13 @@ impl Registry {
     }
 
     fn write_unlocked(&self, devices: Vec<DeviceRecord>) -> Result<(), RegistryError> {
+        let handed_off = devices.iter().any(|d| d.handed_off_at().is_some());
         let file = RegistryFileRef {
-            version: VERSION,
+            version: if handed_off {
+                VERSION_WITH_HANDOFF
+            } else {
+                VERSION
+            },
             devices: &devices,
         };
         // Compact: a rig of a thousand devices is rewritten on every change.
@@ -739,6 +766,36 @@ mod tests {
             original.starts_with(b"{\"version\": 1"),
             "the bytes are kept as they were"
         );
+    }
+
+    #[test]
+    fn a_handed_off_device_is_stored_in_the_format_older_versions_refuse() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::in_dir(dir.path());
+        registry.upsert(record("CAM-1")).unwrap();
+        let text = fs::read_to_string(registry.path()).unwrap();
+        assert!(text.starts_with(r#"{"version":1,"#), "{text}");
+        let handed_off = DeviceRecord {
+            state: DeviceState::HandedOff {
+                handed_off_at: 1_800_000_100,
+            },
+            ..record("CAM-2")
+        };
+        registry.upsert(handed_off.clone()).unwrap();
+        let text = fs::read_to_string(registry.path()).unwrap();
+        assert!(text.starts_with(r#"{"version":2,"#), "{text}");
+        assert!(
+            text.contains(r#""state":"handed_off","handed_off_at":1800000100"#),
+            "{text}"
+        );
+        let devices = Registry::in_dir(dir.path()).load().unwrap().devices;
+        assert_eq!(devices, vec![record("CAM-1"), handed_off]);
+        assert_eq!(devices[1].handed_off_at(), Some(1_800_000_100));
+        assert_eq!(devices[0].handed_off_at(), None);
+        // Forgotten again: the list is readable by older versions once more.
+        registry.remove("CAM-2", "api.frame.io:443").unwrap();
+        let text = fs::read_to_string(registry.path()).unwrap();
+        assert!(text.starts_with(r#"{"version":1,"#), "{text}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub fn state_text(state: &DeviceState) -> (&'static str, Option<&str>) {
         DeviceState::Paired => ("paired", None),
         DeviceState::NeedsRepairing { reason } => ("needs_repairing", Some(reason)),
         DeviceState::UnpairPending { reason } => ("unpair_pending", Some(reason)),
+        DeviceState::HandedOff { .. } => ("handed_off", None),
     }
 }
 
@@ -60,6 +61,7 @@ pub fn record_json(record: &DeviceRecord, now: u64) -> Value {
         "refresh_issued_at": record.refresh_issued_at,
         "last_heartbeat": record.last_heartbeat,
         "last_upload": record.last_upload,
+        "handed_off_at": record.handed_off_at(),
         "warning": refresh_warning(record, now).map(|w| w.to_string()),
     })
 }
@@ -79,6 +81,10 @@ pub fn to_csv(records: &[&DeviceRecord], now: u64) -> String {
         let time = |t: Option<u64>| t.map(rfc3339).unwrap_or_default();
         let note = reason
             .map(str::to_owned)
+            .or_else(|| {
+                let at = record.handed_off_at()?;
+                Some(format!("handed off to the device at {}", rfc3339(at)))
+            })
             .or_else(|| refresh_warning(record, now).map(|w| w.to_string()))
             .unwrap_or_default();
         push_row(

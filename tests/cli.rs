@@ -218,6 +218,8 @@ async fn refusals_and_failures_have_their_own_exit_codes() {
     )
     .await;
     assert_failure(&wrong_secret, 3, "invalid_client");
+    // The command line, not the protocol, names the command that stores the secret.
+    assert_failure(&wrong_secret, 3, "c2c-pair secret set");
     assert!(
         !text(&wrong_secret.stderr).contains("wrong"),
         "the secret is never echoed"

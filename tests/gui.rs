@@ -119,8 +119,8 @@ fn a_plain_http_api_base_is_refused_in_the_window() {
     window.until_label_contains("Cannot start: refusing plain http://");
 }
 
-/// Pairs against `base` with `secret` and returns once the window shows `says`.
-fn pairing_fails_with(base: &Url, secret: &str, headline: &str, says: &str) {
+/// Pairs against `base` with `secret` and returns the window once it shows `says`.
+fn pairing_fails_with(base: &Url, secret: &str, headline: &str, says: &str) -> Window {
     let kc = common::test_keychain();
     let mut window = Window::open(service_choice(base, secret), &kc);
     window.until_label_contains("Pairs with");
@@ -129,6 +129,7 @@ fn pairing_fails_with(base: &Url, secret: &str, headline: &str, says: &str) {
     window.until_label_contains(headline);
     window.harness.get_by_label_contains(says);
     window.harness.get_by_label("New code");
+    window
 }
 
 #[test]
@@ -137,12 +138,16 @@ fn a_wrong_client_secret_is_shown_as_a_refusal() {
     let server = rt
         .block_on(DemoServer::start(common::fast_config()))
         .unwrap();
-    pairing_fails_with(
+    let window = pairing_fails_with(
         server.base_url(),
         "wrong",
         "The server refused",
         "invalid_client",
     );
+    // The window, not the protocol, says where the client secret goes.
+    window
+        .harness
+        .get_by_label_contains("client secret under Settings");
 }
 
 #[test]

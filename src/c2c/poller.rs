@@ -174,8 +174,8 @@ fn refusal_text(code: &OAuthErrorCode) -> String {
             it was already used or withdrawn. Get a new code."
             .to_owned(),
         OAuthErrorCode::InvalidClient => "The server rejected the client credentials \
-            (invalid_client). Check the client secret for this device model (Settings, \
-            `c2c-pair secret set` or C2C_PAIR_CLIENT_SECRET) and the device id."
+            (invalid_client): it wants the client secret of this device model, and a device \
+            id it accepts."
             .to_owned(),
         OAuthErrorCode::InvalidRequest => "The server rejected the request as malformed \
             (invalid_request). Check the endpoint paths and --body encoding for this server."

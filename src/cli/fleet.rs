@@ -69,6 +69,15 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
         .iter()
         .map(|d| {
             let (state, _) = pairing_report::state_text(&d.state);
+            // A handed-off device's token and heartbeats are the device's own business now.
+            let (token, heartbeat) = if d.handed_off_at().is_some() {
+                ("with the device".to_owned(), "-".to_owned())
+            } else {
+                (
+                    human_time::token_expiry(d.access_expires_at, now),
+                    human_time::heartbeat(d.last_heartbeat, now),
+                )
+            };
             [
                 match &d.name {
                     Some(name) => format!("{} ({name})", d.device_id),
@@ -76,8 +85,8 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
                 },
                 state.replace('_', " "),
                 d.project_name.clone().unwrap_or_else(|| "-".into()),
-                human_time::token_expiry(d.access_expires_at, now),
-                human_time::heartbeat(d.last_heartbeat, now),
+                token,
+                heartbeat,
                 pairing_report::server_text(d).to_owned(),
             ]
         })
@@ -106,6 +115,10 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
         }
         if let (_, Some(reason)) = pairing_report::state_text(&d.state) {
             out!("! {}: {}", d.device_id, printable::text(reason));
+        }
+        if d.handed_off_at().is_some() {
+            out!("! {}", handed_off(d).1);
+            continue;
         }
         if let Some(pending) = &d.save_pending {
             out!(
@@ -140,17 +153,23 @@ pub(super) async fn locate(
         choice.profile.keychain_host()
     };
     let devices = registry.load().map_err(|e| usage(e.to_string()))?.devices;
-    let record = if let Some(record) = registry::find(&devices, device_id.as_str(), &host) {
-        record.clone()
-    } else {
-        let api_base = choice.profile.api_base.as_str();
-        let restored = device::restore(&registry, &keychain, &device_id, api_base, &host)
-            .await
-            .map_err(|e| (e.kind(), e.to_string()))?;
-        report(&format!(
-            "{device_id} was missing from the device list; restored it from the keychain"
-        ));
-        restored
+    let record = match registry::find(&devices, device_id.as_str(), &host) {
+        // Before its server is looked for: a device handed off needs none here, and the
+        // reason to stop is the hand-off, not a missing client secret.
+        Some(record) if record.handed_off_at().is_some() => {
+            return Err(handed_off(record));
+        }
+        Some(record) => record.clone(),
+        None => {
+            let api_base = choice.profile.api_base.as_str();
+            let restored = device::restore(&registry, &keychain, &device_id, api_base, &host)
+                .await
+                .map_err(|e| (e.kind(), e.to_string()))?;
+            report(&format!(
+                "{device_id} was missing from the device list; restored it from the keychain"
+            ));
+            restored
+        }
     };
     let backend = Backend::for_record(&choice, &record, &keychain)
         .await
@@ -163,6 +182,15 @@ pub(super) async fn locate(
             registry,
         },
     ))
+}
+
+/// Why a command that would use a handed-off device stops.
+fn handed_off(record: &DeviceRecord) -> (FailureKind, String) {
+    let error = LifecycleError::HandedOff {
+        device: record.device_id.clone(),
+        at: record.handed_off_at().unwrap_or_default(),
+    };
+    (error.kind(), format!("{error}."))
 }
 
 /// Saves tokens a refresh produced but could not store. They are the only valid credentials
@@ -338,6 +366,12 @@ async fn forget(invocation: &Invocation, device: &str, json: bool) -> ExitCode {
                 print_json(&json!({
                     "event": "forgotten", "device": record.device_id, "revoked": false,
                 }));
+            } else if record.handed_off_at().is_some() {
+                out!(
+                    "Removed {} from the device list; the device keeps the pairing it was \
+                     handed.",
+                    record.device_id
+                );
             } else {
                 out!(
                     "Forgot {} on this computer (its keychain entry and record are deleted). \
@@ -351,6 +385,19 @@ async fn forget(invocation: &Invocation, device: &str, json: bool) -> ExitCode {
     }
 }
 
+/// Whether the device list names `device` as handed off.
+fn is_handed_off(invocation: &Invocation, device: &str) -> bool {
+    let devices = invocation
+        .registry()
+        .ok()
+        .and_then(|registry| registry.load().ok())
+        .map(|loaded| loaded.devices)
+        .unwrap_or_default();
+    devices
+        .iter()
+        .any(|d| d.device_id == device && d.handed_off_at().is_some())
+}
+
 /// `c2c-pair unpair`: revoke at the server, then forget (or, with `--local`, only forget).
 pub async fn unpair(invocation: &Invocation, device: &str, local: bool, json: bool) -> ExitCode {
     if local {
@@ -358,6 +405,18 @@ pub async fn unpair(invocation: &Invocation, device: &str, local: bool, json: bo
     }
     let (record, ctx) = match locate(invocation, device).await {
         Ok(found) => found,
+        Err((kind, message))
+            if kind == FailureKind::Refused && is_handed_off(invocation, device) =>
+        {
+            let message = format!(
+                "{message} It cannot be unpaired from here: the laptop no longer holds its \
+                 tokens, so it has nothing to revoke them with (the device can unpair itself, \
+                 or remove it in Frame.io). To take it off this list: c2c-pair unpair --device \
+                 {} --local",
+                printable::text(device)
+            );
+            return fail(json, kind, &message);
+        }
         Err((kind, message)) => return fail(json, kind, &message),
     };
     match device::unpair(&ctx, &record).await {

@@ -1,6 +1,7 @@
 //! The command line: its options, and the headless commands (`pair`, `status`, `token`,
-//! `refresh`, `unpair`, `upload`, `comment`, `doctor`, `demo-server`, `secret set`, `completions`, `man`). Printing is this module's job; it goes
-//! through `out!` and `err!`, which never panic on a closed stream.
+//! `refresh`, `unpair`, `handoff`, `upload`, `comment`, `doctor`, `demo-server`, `secret set`,
+//! `completions`, `man`). Printing is this module's job; it goes through `out!` and `err!`,
+//! which never panic on a closed stream.
 
 /// `println!` that never panics: a closed stdout (`c2c-pair status | head -1`) is not an error.
 macro_rules! out {
@@ -22,6 +23,7 @@ mod comment;
 mod docs;
 mod doctor;
 mod fleet;
+mod handoff;
 mod pair;
 mod secret;
 mod server;
@@ -163,6 +165,36 @@ pub enum Command {
         local: bool,
         /// Print JSON.
         #[arg(long)]
+        json: bool,
+    },
+    /// Hand a device's pairing to the device itself: its credentials go as JSON (schema
+    /// c2c-pair.handoff/1, see the README) to COMMAND's standard input (--exec) or to stdout
+    /// (--print). Refreshed first, so the device gets a full lifetime. Only when COMMAND exits
+    /// 0 (or the JSON was written) does the laptop delete its copy and mark the device
+    /// "handed off": no more heartbeats or refreshes from here; pair it again to manage it
+    /// here. Anything else keeps the pairing. Ctrl-C stops COMMAND and keeps the pairing.
+    Handoff {
+        /// The device.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// Run COMMAND through the shell (sh -c; cmd /C on Windows) with the credentials on
+        /// its standard input.
+        #[arg(
+            long,
+            value_name = "COMMAND",
+            required_unless_present = "print",
+            conflicts_with = "print"
+        )]
+        exec: Option<String>,
+        /// Write the credentials to stdout, for a device that takes a pasted file. Asks for
+        /// the device id to be typed first, and refuses a terminal as stdout, unless --yes.
+        #[arg(long)]
+        print: bool,
+        /// With --print: no confirmation, and a terminal is allowed as stdout.
+        #[arg(long, conflicts_with = "exec")]
+        yes: bool,
+        /// Print one JSON event (with --exec).
+        #[arg(long, conflicts_with = "print")]
         json: bool,
     },
     /// Upload files and folders (or, without any, the shipped 4-second test clip with a
@@ -454,6 +486,19 @@ pub async fn run(invocation: &Invocation, command: Command) -> ExitCode {
             local,
             json,
         } => fleet::unpair(invocation, &device, local, json).await,
+        Command::Handoff {
+            device,
+            exec,
+            print: _,
+            yes,
+            json,
+        } => {
+            // clap insists on one of --exec and --print.
+            let target = exec
+                .as_deref()
+                .map_or(handoff::Target::Print { yes }, handoff::Target::Exec);
+            handoff::run(invocation, &device, target, json).await
+        }
         Command::Upload {
             device,
             paths,

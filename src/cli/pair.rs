@@ -6,11 +6,11 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use c2c_pair::backend::Backend;
+use c2c_pair::backend::{Backend, CLIENT_SECRET_ENV};
 use c2c_pair::c2c::PollStatus;
 use c2c_pair::device::{
     self, CodeDisplay, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome,
-    PairedDevice,
+    PairedDevice, Remedy,
 };
 use c2c_pair::ui::group_code;
 
@@ -84,7 +84,20 @@ pub async fn run(
             printer.cancelled();
             ExitCode::from(EXIT_CANCELLED)
         }
-        Err(error) => printer.fail(error.kind(), &error.to_string()),
+        Err(error) => printer.fail(error.kind(), &with_remedy(&error)),
+    }
+}
+
+/// The error's message, with the command that fixes it when there is one (the device layer
+/// names what is wrong; which command fixes it is this edge's word).
+fn with_remedy(error: &PairError) -> String {
+    let message = error.to_string();
+    match error.remedy() {
+        Some(Remedy::ClientSecret) => format!(
+            "{message} Store it with `c2c-pair secret set` (or set {CLIENT_SECRET_ENV}), and \
+             check the device id."
+        ),
+        None => message,
     }
 }
 

@@ -4,6 +4,7 @@
 //! Everything here works on the keychain (secrets), the registry (everything else) and one
 //! server through its [`Backend`].
 
+mod handoff;
 mod pairing;
 mod restore;
 mod session;
@@ -14,9 +15,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use handoff::{
+    Delivery, DeliveryFailed, HandedOff, HandoffDocument, HandoffError, SCHEMA as HANDOFF_SCHEMA,
+    WriteDocument, hand_off,
+};
 pub use pairing::{
-    CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, finish_pairing,
-    pair, pair_for_show,
+    CodeDisplay, NO_REFRESH_TOKEN, PairError, PairEvent, PairOutcome, PairedDevice, Remedy,
+    finish_pairing, pair, pair_for_show,
 };
 pub use restore::restore;
 pub use session::{

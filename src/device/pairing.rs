@@ -115,6 +115,8 @@ pub enum PairError {
         message: String,
         /// Which kind of failure it was.
         kind: FailureKind,
+        /// What the user must fix, when it is something the app can point at.
+        remedy: Option<Remedy>,
     },
     /// Polling stopped without tokens.
     #[error("{0}")]
@@ -132,7 +134,29 @@ pub enum PairError {
     },
 }
 
+/// What the user must fix after a refusal, as this layer understands the cause.
+///
+/// The edges say which command or control does it (the CLI names its command that stores a
+/// secret, the window its Settings), so the words for it live there, not here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// The server wants a valid client secret for this device model (`invalid_client`).
+    ClientSecret,
+}
+
 impl PairError {
+    /// What the user must fix, when it is something the app can point at.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            Self::CodeRequest { remedy, .. } => *remedy,
+            Self::Stopped(StopReason::Refused {
+                code: OAuthErrorCode::InvalidClient,
+                ..
+            }) => Some(Remedy::ClientSecret),
+            _ => None,
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> FailureKind {
         match self {
@@ -150,6 +174,14 @@ impl PairError {
     }
 
     fn code_request(error: &ClientError) -> Self {
+        let remedy = matches!(
+            error,
+            ClientError::OAuth {
+                error: OAuthErrorCode::InvalidClient,
+                ..
+            }
+        )
+        .then_some(Remedy::ClientSecret);
         let (kind, hint) = match error {
             ClientError::Config(_) | ClientError::File { .. } => (FailureKind::Usage, ""),
             ClientError::OAuth {
@@ -157,8 +189,7 @@ impl PairError {
                 ..
             } => (
                 FailureKind::Refused,
-                " Check the client secret for this device model (Settings, `c2c-pair secret set` \
-                 or C2C_PAIR_CLIENT_SECRET).",
+                " The server wants the client secret of this device model.",
             ),
             ClientError::OAuth { .. } => (FailureKind::Refused, ""),
             ClientError::Connect { .. }
@@ -185,6 +216,7 @@ impl PairError {
         Self::CodeRequest {
             message: format!("{error}.{hint}"),
             kind,
+            remedy,
         }
     }
 }

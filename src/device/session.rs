@@ -144,6 +144,18 @@ pub enum LifecycleError {
         /// The exit-code family.
         kind: FailureKind,
     },
+    /// The device's credentials were handed to the device itself: the laptop holds none, so
+    /// it neither refreshes, nor calls the server for it, nor can it revoke them.
+    #[error(
+        "{device}: handed off to the device at {}; pair again to manage it from here",
+        crate::human_time::rfc3339(*at)
+    )]
+    HandedOff {
+        /// The device.
+        device: String,
+        /// When, Unix seconds.
+        at: u64,
+    },
 }
 
 impl LifecycleError {
@@ -154,7 +166,9 @@ impl LifecycleError {
             | Self::Registry(_)
             | Self::Settings { .. }
             | Self::NotOffered { .. } => FailureKind::Usage,
-            Self::NeedsRepairing { .. } | Self::Refused { .. } => FailureKind::Refused,
+            Self::NeedsRepairing { .. } | Self::Refused { .. } | Self::HandedOff { .. } => {
+                FailureKind::Refused
+            }
             Self::Network { .. } | Self::UnpairPending { .. } => FailureKind::Network,
             Self::Keychain(_) | Self::SaveFailed { .. } | Self::HeldElsewhere { .. } => {
                 FailureKind::Keychain
@@ -195,8 +209,12 @@ impl std::fmt::Display for RefreshWarning {
     }
 }
 
-/// The day-12 warning for a record, if it is due.
+/// The day-12 warning for a record, if it is due (never for a device handed off: its
+/// refresh token is the device's business now).
 pub fn refresh_warning(record: &DeviceRecord, now: u64) -> Option<RefreshWarning> {
+    if record.handed_off_at().is_some() {
+        return None;
+    }
     let issued = record.refresh_issued_at?;
     let age = now.saturating_sub(issued);
     if age < WARN_AFTER.as_secs() {
@@ -212,7 +230,7 @@ fn now() -> u64 {
     unix_seconds(SystemTime::now())
 }
 
-async fn load(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, LifecycleError> {
+pub(super) async fn load(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, LifecycleError> {
     ctx.keychain
         .load_tokens(&record.account())
         .await?
@@ -224,19 +242,35 @@ async fn load(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, Lifecycl
 
 /// A device the server already refused is not tried again: no retry loops.
 fn ensure_usable(record: &DeviceRecord) -> Result<(), LifecycleError> {
+    ensure_held_here(record)?;
     match &record.state {
         DeviceState::NeedsRepairing { reason } => Err(LifecycleError::NeedsRepairing {
             device: record.device_id.clone(),
             reason: reason.clone(),
         }),
-        DeviceState::Paired | DeviceState::UnpairPending { .. } => Ok(()),
+        DeviceState::Paired | DeviceState::UnpairPending { .. } | DeviceState::HandedOff { .. } => {
+            Ok(())
+        }
+    }
+}
+
+/// Refuses a device whose credentials were handed to the device: whatever the keychain may
+/// still hold for it, the laptop must not use it (a refresh would rotate the refresh token
+/// the device now holds, and end its pairing).
+pub(super) fn ensure_held_here(record: &DeviceRecord) -> Result<(), LifecycleError> {
+    match record.handed_off_at() {
+        Some(at) => Err(LifecycleError::HandedOff {
+            device: record.device_id.clone(),
+            at,
+        }),
+        None => Ok(()),
     }
 }
 
 /// Refuses a device whose newest credentials another process holds unsaved (the keychain's
 /// refresh token is spent); a mark whose holder is gone means those credentials are lost,
 /// and the device is marked for re-pairing.
-fn ensure_not_held(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
+pub(super) fn ensure_not_held(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
     let Some(pending) = &record.save_pending else {
         return Ok(());
     };
@@ -266,6 +300,7 @@ pub async fn fresh_tokens(
     ctx: &Context,
     record: &DeviceRecord,
 ) -> Result<TokenSet, LifecycleError> {
+    ensure_held_here(record)?;
     ensure_not_held(ctx, record)?;
     ensure_usable(record)?;
     let tokens = load(ctx, record).await?;
@@ -286,7 +321,7 @@ pub async fn refresh(ctx: &Context, record: &DeviceRecord) -> Result<TokenSet, L
 
 /// Who asked for a refresh: a device marked "needs re-pairing" is refreshed only on request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Asked {
+pub(super) enum Asked {
     Routinely,
     ByTheUser,
 }
@@ -301,21 +336,42 @@ async fn refresh_if(
 ) -> Result<TokenSet, LifecycleError> {
     let _lock = lock_device(&ctx.registry, record).await?;
     // The record as it is now: another process may have marked it while we waited.
-    let latest = ctx.registry.load()?.devices;
-    let latest = latest
-        .iter()
-        .find(|d| d.is(&record.device_id, &record.keychain_host));
-    if let Some(latest) = latest {
+    let latest = latest_record(ctx, record)?;
+    if let Some(latest) = &latest {
+        ensure_held_here(latest)?;
         ensure_not_held(ctx, latest)?;
         if asked == Asked::Routinely {
             ensure_usable(latest)?;
         }
     }
-    let paired_with = latest.and_then(|d| d.request_shape.clone());
+    let paired_with = latest.and_then(|d| d.request_shape);
     let current = load(ctx, record).await?;
     if !still_needed(&current) {
         return Ok(current);
     }
+    refresh_locked(ctx, record, paired_with, current).await
+}
+
+/// The device's record as the list has it now, if it is still there.
+pub(super) fn latest_record(
+    ctx: &Context,
+    record: &DeviceRecord,
+) -> Result<Option<DeviceRecord>, LifecycleError> {
+    let devices = ctx.registry.load()?.devices;
+    Ok(devices
+        .into_iter()
+        .find(|d| d.is(&record.device_id, &record.keychain_host)))
+}
+
+/// Refreshes `current`, the device's stored set, and saves the new one. The caller holds the
+/// device's lock and has checked the record; `paired_with` is how its last successful token
+/// request was made.
+pub(super) async fn refresh_locked(
+    ctx: &Context,
+    record: &DeviceRecord,
+    paired_with: Option<String>,
+    current: TokenSet,
+) -> Result<TokenSet, LifecycleError> {
     let device = record.device_id.clone();
     let Some(refresh_token) = current.refresh_token.clone() else {
         let reason = "no refresh token was issued (the offline scope was not granted)".to_owned();
@@ -441,7 +497,11 @@ fn refusal(error: &ClientError, paired_with: Option<&str>, shape: &str) -> Refus
     }
 }
 
-fn needs_repairing(ctx: &Context, record: &DeviceRecord, reason: String) -> LifecycleError {
+pub(super) fn needs_repairing(
+    ctx: &Context,
+    record: &DeviceRecord,
+    reason: String,
+) -> LifecycleError {
     tracing::warn!(device = %record.device_id, %reason, "needs re-pairing");
     let state = DeviceState::NeedsRepairing {
         reason: reason.clone(),

@@ -5,7 +5,7 @@
 //! deleted until the server has confirmed.
 
 use super::Context;
-use super::session::{LifecycleError, lock_device};
+use super::session::{LifecycleError, ensure_held_here, latest_record, lock_device};
 use crate::c2c::{ClientError, Verdict};
 use crate::keychain::Keychain;
 use crate::registry::{DeviceRecord, DeviceState, Registry};
@@ -37,8 +37,16 @@ pub async fn forget(
 }
 
 /// Revokes the device's tokens, then deletes its keychain entry and its record.
+///
+/// A device handed off to itself cannot be unpaired from here: the laptop holds no token to
+/// revoke with, so it is refused ([`LifecycleError::HandedOff`]) rather than forgotten as if
+/// there had been nothing to revoke; [`forget`] removes its record.
 pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, LifecycleError> {
     let _lock = lock_device(&ctx.registry, record).await?;
+    ensure_held_here(record)?;
+    if let Some(latest) = latest_record(ctx, record)? {
+        ensure_held_here(&latest)?;
+    }
     let account = record.account();
     let mut outcome = Unpaired {
         revoked: false,

@@ -1,5 +1,6 @@
 //! The device list: every recorded device with its state, project, token lifetime and last
-//! heartbeat, and the actions Refresh now, Re-pair and Unpair (confirmed first).
+//! heartbeat, and the actions Refresh now, Re-pair, Unpair (confirmed first) and Hand off…
+//! (a command, confirmed by the words that the laptop lets go).
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -9,7 +10,10 @@ use egui::{Color32, RichText, Ui};
 use crate::device::Progress;
 use crate::human_time as format;
 use crate::keychain::unix_seconds;
-use crate::worker::{DeviceKey, DeviceView, Status};
+use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status};
+
+/// Label of the hand-off command field, also its accessible name.
+pub const HANDOFF_COMMAND_LABEL: &str = "Hand-off command";
 
 /// What the user asked for in the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +41,41 @@ pub enum FleetAction {
     CancelUpload(DeviceKey),
     /// Save the pairing report (CSV and JSON).
     ExportReport,
+    /// Hand the device's pairing to the device through this command, confirmed.
+    HandOff {
+        /// The device.
+        key: DeviceKey,
+        /// The command line, as typed.
+        command: String,
+    },
+    /// Stop that hand-off (the laptop keeps the pairing).
+    CancelHandOff(DeviceKey),
+}
+
+/// The hand-off form, open for one device at a time. It lives in egui's memory between
+/// frames (as egui's own collapsing headers keep theirs), so the list needs no field in the
+/// app for it; it is never persisted.
+#[derive(Clone, Default)]
+struct HandoffForm {
+    /// The device it is open for.
+    device: Option<DeviceKey>,
+    /// The command typed so far.
+    command: String,
+}
+
+impl HandoffForm {
+    fn id() -> egui::Id {
+        egui::Id::unique("fleet hand-off form")
+    }
+
+    fn load(ui: &Ui) -> Self {
+        ui.data(|d| d.get_temp::<Self>(Self::id()))
+            .unwrap_or_default()
+    }
+
+    fn store(self, ui: &Ui) {
+        ui.data_mut(|d| d.insert_temp(Self::id(), self));
+    }
 }
 
 /// The label of a device in the list: its name with its id, or its id.
@@ -124,46 +163,27 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
     let mut action = None;
     details(ui, view, now);
     if let Some(busy) = view.busy {
-        ui.label(busy);
-        if let Some(progress) = state.uploads.get(&key) {
-            let fraction = progress.sent as f32 / progress.total.max(1) as f32;
-            let text = format!(
-                "Test clip: {} % ({} of {} KB)",
-                (fraction * 100.0).round(),
-                progress.sent.div_ceil(1024),
-                progress.total.div_ceil(1024)
-            );
-            ui.add(egui::ProgressBar::new(fraction).text(text));
-            if ui.button("Cancel upload").clicked() {
-                action = Some(FleetAction::CancelUpload(key));
-            }
+        return busy_row(ui, busy, key, state);
+    }
+    if let Status::HandedOff { .. } = view.status {
+        // The laptop holds nothing for it: the record can only go.
+        if ui
+            .button("Forget")
+            .on_hover_text("Remove it from this list; the device keeps its pairing")
+            .clicked()
+        {
+            action = Some(FleetAction::Forget(key));
         }
         return action;
     }
-    if state.confirming == Some(&key) {
-        ui.label(format!(
-            "Unpair {}? Its credentials are revoked at the server and deleted here.",
-            record.device_id
-        ));
-        ui.horizontal(|ui| {
-            if ui.button("Unpair now").clicked() {
-                action = Some(FleetAction::Unpair(key.clone()));
-            }
-            if ui
-                .button("Forget here only")
-                .on_hover_text(
-                    "Delete its credentials and record on this computer without asking the \
-                     server (for a server that is gone). The server may still list it.",
-                )
-                .clicked()
-            {
-                action = Some(FleetAction::Forget(key.clone()));
-            }
-            if ui.button("Keep").clicked() {
-                action = Some(FleetAction::KeepPaired);
-            }
-        });
+    let mut form = HandoffForm::load(ui);
+    if form.device.as_ref() == Some(&key) {
+        action = handoff_form(ui, &mut form, &key);
+        form.store(ui);
         return action;
+    }
+    if state.confirming == Some(&key) {
+        return unpair_confirmation(ui, &key);
     }
     ui.horizontal(|ui| {
         // A device marked for re-pairing may have been marked by a settings mistake since
@@ -205,14 +225,122 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
         view.status,
         Status::NeedsRepairing { .. } | Status::UnpairPending { .. }
     );
-    if usable
+    if usable {
+        ui.horizontal(|ui| {
+            if ui
+                .button("Send test clip")
+                .on_hover_text("Upload a 4-second clip as this device")
+                .clicked()
+            {
+                action = Some(FleetAction::Upload(key.clone()));
+            }
+            if ui
+                .button("Hand off…")
+                .on_hover_text("Move this pairing to the device itself; the laptop lets go")
+                .clicked()
+            {
+                HandoffForm {
+                    device: Some(key.clone()),
+                    command: String::new(),
+                }
+                .store(ui);
+            }
+        });
+    }
+    action
+}
+
+/// A device with an action under way: what it is, with its progress and a way to stop it.
+fn busy_row(ui: &mut Ui, busy: &str, key: DeviceKey, state: &ListState<'_>) -> Option<FleetAction> {
+    let mut action = None;
+    ui.label(busy);
+    if busy == HANDING_OFF
         && ui
-            .button("Send test clip")
-            .on_hover_text("Upload a 4-second clip as this device")
+            .button("Cancel hand-off")
+            .on_hover_text("Stop the command; the laptop keeps the pairing")
             .clicked()
     {
-        action = Some(FleetAction::Upload(key.clone()));
+        action = Some(FleetAction::CancelHandOff(key.clone()));
     }
+    if let Some(progress) = state.uploads.get(&key) {
+        let fraction = progress.sent as f32 / progress.total.max(1) as f32;
+        let text = format!(
+            "Test clip: {} % ({} of {} KB)",
+            (fraction * 100.0).round(),
+            progress.sent.div_ceil(1024),
+            progress.total.div_ceil(1024)
+        );
+        ui.add(egui::ProgressBar::new(fraction).text(text));
+        if ui.button("Cancel upload").clicked() {
+            action = Some(FleetAction::CancelUpload(key));
+        }
+    }
+    action
+}
+
+/// "Unpair?" asked for one device: unpair, forget here only, or keep it.
+fn unpair_confirmation(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
+    let mut action = None;
+    ui.label(format!(
+        "Unpair {}? Its credentials are revoked at the server and deleted here.",
+        key.id
+    ));
+    ui.horizontal(|ui| {
+        if ui.button("Unpair now").clicked() {
+            action = Some(FleetAction::Unpair(key.clone()));
+        }
+        if ui
+            .button("Forget here only")
+            .on_hover_text(
+                "Delete its credentials and record on this computer without asking the \
+                 server (for a server that is gone). The server may still list it.",
+            )
+            .clicked()
+        {
+            action = Some(FleetAction::Forget(key.clone()));
+        }
+        if ui.button("Keep").clicked() {
+            action = Some(FleetAction::KeepPaired);
+        }
+    });
+    action
+}
+
+/// The hand-off form of one device: what will happen, the command, and the confirmation.
+fn handoff_form(ui: &mut Ui, form: &mut HandoffForm, key: &DeviceKey) -> Option<FleetAction> {
+    let mut action = None;
+    ui.label(RichText::new(format!("Hand {} off to the device", key.id)).strong());
+    ui.add(
+        egui::Label::new(
+            "The command below gets the device's credentials as JSON on its standard input. \
+             When it exits 0, this laptop lets go: it deletes its copy and sends no more \
+             heartbeats or refreshes for the device. Pair it again to manage it from here.",
+        )
+        .wrap(),
+    );
+    let label = ui.label(HANDOFF_COMMAND_LABEL);
+    ui.add(
+        egui::TextEdit::singleline(&mut form.command)
+            .hint_text("e.g. ssh cam-1 c2c-import")
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id);
+    ui.horizontal(|ui| {
+        let ready = !form.command.trim().is_empty();
+        if ui
+            .add_enabled(ready, egui::Button::new("Hand off now"))
+            .clicked()
+        {
+            action = Some(FleetAction::HandOff {
+                key: key.clone(),
+                command: form.command.trim().to_owned(),
+            });
+            *form = HandoffForm::default();
+        }
+        if ui.button("Keep it here").clicked() {
+            *form = HandoffForm::default();
+        }
+    });
     action
 }
 
@@ -229,6 +357,16 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
     }
     if record.is_demo() {
         ui.label(RichText::new("demo server").small());
+    }
+    if let Status::HandedOff { at } = view.status {
+        ui.label(
+            RichText::new(format!(
+                "Handed off to the device at {}; pair again to manage it from here.",
+                format::rfc3339(at)
+            ))
+            .small(),
+        );
+        return;
     }
     ui.label(
         RichText::new(format!(
@@ -248,7 +386,7 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
                     .color(ui.visuals().warn_fg_color),
             );
         }
-        Status::Paired | Status::Online => {}
+        Status::Paired | Status::Online | Status::HandedOff { .. } => {}
     }
     if let Some(warning) = &view.warning {
         ui.label(
@@ -265,6 +403,7 @@ fn badge(ui: &mut Ui, status: &Status) {
         Status::Paired => Color32::from_rgb(120, 160, 255),
         Status::Offline { .. } | Status::UnpairPending { .. } => Color32::from_rgb(255, 170, 0),
         Status::NeedsRepairing { .. } => Color32::from_rgb(255, 90, 90),
+        Status::HandedOff { .. } => Color32::from_rgb(150, 150, 150),
     };
     ui.label(RichText::new(status.badge()).small().strong().color(color));
 }

@@ -24,12 +24,15 @@ use std::time::{Duration, Instant};
 
 use egui::{Color32, Ui};
 
+use secrecy::SecretString;
+
 use crate::device::DeviceId;
 use crate::worker::{Command, Worker};
 use add_form::AddForm;
 use backend::Backend;
 use booth::Booth;
 use cards::Cards;
+pub use fleet::HANDOFF_COMMAND_LABEL;
 use fleet::{FleetAction, FleetView};
 use intent::Intent;
 use notices::Notices;
@@ -362,6 +365,11 @@ impl PairApp {
             FleetAction::Upload(key) => Command::Upload(key),
             FleetAction::CancelUpload(key) => Command::CancelUpload(key),
             FleetAction::ExportReport => Command::ExportReport(self.fleet.report_dir.clone()),
+            FleetAction::HandOff { key, command } => Command::HandOff {
+                key,
+                command: SecretString::from(command),
+            },
+            FleetAction::CancelHandOff(key) => Command::CancelHandOff(key),
         };
         self.backend.send(command);
     }

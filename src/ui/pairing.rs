@@ -7,7 +7,7 @@ use egui::{Align, Color32, Layout, RichText, Ui};
 
 use super::qr::QrImage;
 use crate::c2c::PollStatus;
-use crate::device::{CodeDisplay, DeviceId, FailureKind, PairedDevice};
+use crate::device::{CodeDisplay, DeviceId, FailureKind, PairedDevice, Remedy};
 use crate::worker::RunEnd;
 
 /// After this long, a wait before the code says what it is waiting for.
@@ -98,6 +98,8 @@ pub enum Phase {
         message: String,
         /// Tokens exist and wait to be saved.
         can_retry_save: bool,
+        /// What the user must fix, said with the control that fixes it.
+        remedy: Option<Remedy>,
     },
 }
 
@@ -111,10 +113,12 @@ impl Phase {
                 kind,
                 message,
                 can_retry_save,
+                remedy,
             } => Some(Self::Failed {
                 kind,
                 message,
                 can_retry_save,
+                remedy,
             }),
             RunEnd::Cancelled => None,
         }
@@ -215,7 +219,8 @@ impl PairingView {
                 kind,
                 message,
                 can_retry_save,
-            } => show_failed(ui, *kind, message, *can_retry_save),
+                remedy,
+            } => show_failed(ui, *kind, message, *can_retry_save, *remedy),
         }
     }
 
@@ -373,6 +378,7 @@ fn show_failed(
     kind: FailureKind,
     message: &str,
     can_retry_save: bool,
+    remedy: Option<Remedy>,
 ) -> Option<Action> {
     let headline = match kind {
         FailureKind::Expired => "The code expired",
@@ -388,6 +394,18 @@ fn show_failed(
             .color(ui.visuals().warn_fg_color),
     );
     ui.add(egui::Label::new(message).wrap());
+    match remedy {
+        Some(Remedy::ClientSecret) => {
+            ui.add(
+                egui::Label::new(
+                    "Enter this device model's client secret under Settings (below), then \
+                     get a new code.",
+                )
+                .wrap(),
+            );
+        }
+        None => {}
+    }
     ui.add_space(12.0);
     let mut action = None;
     ui.with_layout(Layout::left_to_right(Align::Min), |ui| {

@@ -1,14 +1,15 @@
-//! What the user asks done to a paired device — refresh, unpair, upload the test clip,
-//! forget — each in a task that reports back, never in the loop; and refreshed tokens the
-//! keychain refused, held until it accepts them.
+//! What the user asks done to a paired device — refresh, unpair, upload the test clip, hand
+//! off, forget — each in a task that reports back, never in the loop; and refreshed tokens
+//! the keychain refused, held until it accepts them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{DeviceKey, Event, FromTask, Outbox, State, WorkerSetup};
+use super::{DeviceKey, Event, FromTask, HANDING_OFF, Outbox, State, WorkerSetup};
 use crate::backend::Backend;
 use crate::device::{self, Context, LifecycleError, UnsavedTokens};
 use crate::keychain::Keychain;
@@ -146,6 +147,11 @@ pub(super) enum Action {
     Unpair,
     /// Send the test clip, with progress and a way to cancel.
     Upload(CancellationToken),
+    /// Hand the pairing to the device through this command, which cancelling kills.
+    HandOff {
+        command: SecretString,
+        cancel: CancellationToken,
+    },
 }
 
 impl State {
@@ -155,6 +161,7 @@ impl State {
         let Some(record) = self.record(&key) else {
             return;
         };
+        let handed_off = record.handed_off_at().is_some();
         self.held.forget(&key);
         self.observed.busy.insert(key.clone(), "forgetting…");
         self.send_fleet();
@@ -162,6 +169,10 @@ impl State {
         let reports = self.reports.clone();
         tokio::spawn(async move {
             let line = match device::forget(&keychain, &registry, &record).await {
+                Ok(()) if handed_off => format!(
+                    "{} removed from the list; the device keeps its pairing.",
+                    record.device_id
+                ),
                 Ok(()) => format!(
                     "{} forgotten on this computer; the server was not asked.",
                     record.device_id
@@ -185,6 +196,21 @@ impl State {
             known,
             setup: self.setup.clone(),
             reports: self.reports.clone(),
+        }
+    }
+
+    /// Hands a device's pairing off through `command`, which [`State::cancel_hand_off`]
+    /// stops.
+    pub(super) fn hand_off(&mut self, key: DeviceKey, command: SecretString) {
+        let cancel = CancellationToken::new();
+        self.handoffs.insert(key.clone(), cancel.clone());
+        self.act(key, HANDING_OFF, Action::HandOff { command, cancel });
+    }
+
+    /// Stops a hand-off under way: its command is killed, and the laptop keeps the pairing.
+    pub(super) fn cancel_hand_off(&mut self, key: &DeviceKey) {
+        if let Some(cancel) = self.handoffs.remove(key) {
+            cancel.cancel();
         }
     }
 
@@ -242,9 +268,50 @@ impl State {
                 Action::Upload(cancel) => {
                     upload_test_clip(&context, &record, &key, &outbox, &cancel, &reports).await
                 }
+                Action::HandOff { command, cancel } => {
+                    hand_off(&context, &record, &key, &command, &cancel, &reports).await
+                }
             };
             let _ = reports.send(FromTask::ActionDone(key, line));
         });
+    }
+}
+
+/// Runs a hand-off; the line to show at the end.
+async fn hand_off(
+    context: &Context,
+    record: &DeviceRecord,
+    key: &DeviceKey,
+    command: &SecretString,
+    cancel: &CancellationToken,
+    reports: &tokio_mpsc::UnboundedSender<FromTask>,
+) -> String {
+    let delivery = device::Delivery::Command {
+        line: command.expose_secret(),
+        cancel,
+    };
+    match device::hand_off(context, record, delivery).await {
+        Ok(done) => {
+            let mut line = format!(
+                "{} handed off to the device: this laptop deleted its copy of the credentials \
+                 and sends no more heartbeats or refreshes for it.",
+                record.device_id
+            );
+            if let Some(leftover) = done.leftover {
+                line.push_str(&format!(" Note: {leftover}."));
+            }
+            line
+        }
+        Err(device::HandoffError::Lifecycle(error)) => {
+            let refreshed = matches!(error, LifecycleError::SaveFailed { .. });
+            let line = rescue(error, key, reports);
+            if refreshed {
+                format!("{line} Nothing was handed off; hand it off once they are saved.")
+            } else {
+                line
+            }
+        }
+        Err(error) => error.to_string(),
     }
 }
 

@@ -32,6 +32,11 @@ pub enum Status {
         /// Why the last attempt failed.
         reason: String,
     },
+    /// Its credentials were handed to the device: nothing here uses them any more.
+    HandedOff {
+        /// When, Unix seconds.
+        at: u64,
+    },
 }
 
 impl Status {
@@ -43,6 +48,7 @@ impl Status {
             Self::Offline { .. } => "offline",
             Self::NeedsRepairing { .. } => "needs re-pairing",
             Self::UnpairPending { .. } => "unpair pending",
+            Self::HandedOff { .. } => "handed off",
         }
     }
 }
@@ -84,6 +90,9 @@ impl Observed {
                     DeviceState::UnpairPending { reason } => Status::UnpairPending {
                         reason: reason.clone(),
                     },
+                    DeviceState::HandedOff { handed_off_at } => {
+                        Status::HandedOff { at: *handed_off_at }
+                    }
                     DeviceState::Paired => match self.heartbeats.get(&key) {
                         None => Status::Paired,
                         Some(None) => Status::Online,

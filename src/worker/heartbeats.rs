@@ -15,7 +15,9 @@ enum Chore {
 
 impl State {
     /// One heartbeat per paired device (refreshing first when due), and a retry of each
-    /// pending unpair. Devices that need re-pairing are left alone: no retry loops.
+    /// pending unpair. Devices that need re-pairing are left alone (no retry loops), and so
+    /// are devices handed off to themselves: the laptop holds no credentials for them, and
+    /// must not refresh any it may still find.
     pub(super) fn heartbeat_round(&mut self) {
         let Ok(loaded) = self.setup.registry.load() else {
             return;
@@ -28,7 +30,7 @@ impl State {
             let chore = match record.state {
                 DeviceState::Paired => Chore::Heartbeat,
                 DeviceState::UnpairPending { .. } => Chore::RetryUnpair,
-                DeviceState::NeedsRepairing { .. } => continue,
+                DeviceState::NeedsRepairing { .. } | DeviceState::HandedOff { .. } => continue,
             };
             // Held tokens another task is saving: this device sits this round out.
             let Ok(held) = self.held.take(&key) else {

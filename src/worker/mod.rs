@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use fleet::{DeviceKey, DeviceView, Status};
 pub use network::NetworkStatus;
-pub use protocol::{Command, Event, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
+pub use protocol::{Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
 
 use crate::backend::{self, Backend, BackendChoice};
 use crate::device::{Context, UnsavedTokens};
@@ -144,6 +144,7 @@ async fn run(
         held: HeldSets::default(),
         runs: HashMap::new(),
         uploads: HashMap::new(),
+        handoffs: HashMap::new(),
         unsaved: HashMap::new(),
         reports,
         outbox,
@@ -188,6 +189,8 @@ struct State {
     held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
     uploads: HashMap<DeviceKey, CancellationToken>,
+    /// Hand-offs under way, each with its command's stop.
+    handoffs: HashMap<DeviceKey, CancellationToken>,
     /// Tokens of pairing runs the keychain refused, by run.
     unsaved: HashMap<u64, UnsavedTokens>,
     reports: tokio_mpsc::UnboundedSender<FromTask>,
@@ -279,6 +282,8 @@ impl State {
             Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh),
             Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair),
             Command::Forget(key) => self.forget(key),
+            Command::HandOff { key, command } => self.hand_off(key, command),
+            Command::CancelHandOff(key) => self.cancel_hand_off(&key),
         }
     }
 
@@ -348,6 +353,7 @@ impl State {
             FromTask::ActionDone(key, line) => {
                 self.observed.busy.remove(&key);
                 self.uploads.remove(&key);
+                self.handoffs.remove(&key);
                 Some(line)
             }
         };

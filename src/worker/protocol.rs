@@ -18,6 +18,9 @@ use crate::report;
 /// How often each paired device sends a heartbeat unless the settings say otherwise.
 pub const HEARTBEAT_EVERY: Duration = crate::settings::DEFAULT_HEARTBEAT;
 
+/// What a device's row says while its pairing is being handed off.
+pub const HANDING_OFF: &str = "handing off…";
+
 /// What the UI asks for.
 #[derive(Debug)]
 pub enum Command {
@@ -50,6 +53,17 @@ pub enum Command {
     Unpair(DeviceKey),
     /// Forget a device on this computer only, without the server.
     Forget(DeviceKey),
+    /// Hand a device's pairing to the device: run the command with its credentials (JSON) on
+    /// standard input; only when it exits 0, forget them here and mark the device handed off.
+    HandOff {
+        /// The device.
+        key: DeviceKey,
+        /// The command line, run through the shell. It may hold secrets of its own, so it is
+        /// kept as one (never logged, `Debug` hides it).
+        command: SecretString,
+    },
+    /// Stop a hand-off under way (its command is killed; the laptop keeps the pairing).
+    CancelHandOff(DeviceKey),
     /// Read a list of devices (CSV) from a file dropped on the window.
     Import(PathBuf),
     /// Send the shipped test clip from a paired device.
@@ -96,6 +110,8 @@ pub enum RunEnd {
         message: String,
         /// The tokens exist but are not saved; [`Command::RetrySave`] can save them.
         can_retry_save: bool,
+        /// What the user must fix, for the window to say where.
+        remedy: Option<device::Remedy>,
     },
 }
 

@@ -81,6 +81,7 @@ impl PairRun {
     fn failed(&self, error: PairError) -> RunEnd {
         let kind = error.kind();
         let message = error.to_string();
+        let remedy = error.remedy();
         let can_retry_save = if let PairError::SaveFailed { unsaved, .. } = error {
             let _ = self.reports.send(FromTask::Unsaved(self.run, unsaved));
             true
@@ -91,6 +92,7 @@ impl PairRun {
             kind,
             message,
             can_retry_save,
+            remedy,
         }
     }
 
