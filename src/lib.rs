@@ -9,6 +9,7 @@ pub mod c2c;
 pub mod clock;
 pub mod demo;
 pub mod device;
+pub mod device_id;
 pub mod diagnostics;
 pub mod errors;
 pub mod human_time;

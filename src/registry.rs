@@ -16,6 +16,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::unix_seconds;
+use crate::device_id::DeviceId;
 
 /// Environment variable that moves the config directory (tests use a throwaway one).
 pub const CONFIG_DIR_ENV: &str = "C2C_PAIR_CONFIG_DIR";
@@ -86,7 +87,7 @@ pub struct HeldClaim {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceRecord {
     /// The device's `client_id`.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Display name given when pairing.
     #[serde(default)]
     pub name: Option<String>,
@@ -134,7 +135,7 @@ pub struct DeviceRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DeviceKey {
     /// The device's `client_id`.
-    pub id: String,
+    pub id: DeviceId,
     /// Its server's keychain host (`host:port`, or `demo`).
     pub host: String,
 }
@@ -627,7 +628,7 @@ pub fn find<'a>(
 #[cfg(test)]
 pub(crate) fn test_record(id: &str) -> DeviceRecord {
     DeviceRecord {
-        device_id: id.into(),
+        device_id: DeviceId::parse(id).expect("a test id"),
         name: Some("A-Cam".into()),
         api_base: "https://api.frame.io/".into(),
         keychain_host: "api.frame.io:443".into(),

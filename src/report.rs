@@ -90,7 +90,7 @@ pub fn to_csv(records: &[&DeviceRecord], now: u64) -> String {
         push_row(
             &mut csv,
             [
-                record.device_id.clone(),
+                record.device_id.to_string(),
                 record.name.clone().unwrap_or_default(),
                 state.to_owned(),
                 record.project_name.clone().unwrap_or_default(),
@@ -177,7 +177,7 @@ mod tests {
 
     fn record(id: &str, name: Option<&str>) -> DeviceRecord {
         DeviceRecord {
-            device_id: id.into(),
+            device_id: crate::device_id::DeviceId::parse(id).unwrap(),
             name: name.map(Into::into),
             api_base: "https://api.frame.io/".into(),
             keychain_host: "api.frame.io:443".into(),

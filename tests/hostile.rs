@@ -1447,7 +1447,7 @@ async fn worker_seed(seed: u64) -> SeedResult {
             ..
         }) => {
             let key = c2c_pair::registry::DeviceKey {
-                id: device.as_str().to_owned(),
+                id: device.clone(),
                 host: host.clone(),
             };
             steps.push(("refresh", Some(Command::Refresh(key.clone()))));

@@ -12,7 +12,7 @@ use common::Control;
 
 fn record(api_base: &str, keychain_host: &str) -> DeviceRecord {
     DeviceRecord {
-        device_id: "CAM-EDITED".into(),
+        device_id: c2c_pair::device::DeviceId::parse("CAM-EDITED").unwrap(),
         name: None,
         api_base: api_base.into(),
         keychain_host: keychain_host.into(),

@@ -131,7 +131,7 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
     run.worker
         .send(Command::SaveClientSecret(SecretString::from("new-secret")));
     run.worker.send(Command::Refresh(DeviceKey {
-        id: "CAM-HANG".to_owned(),
+        id: DeviceId::parse("CAM-HANG").unwrap(),
         host: c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned(),
     }));
     run.until(AT_ONCE, |e| match e {

@@ -81,7 +81,7 @@ fn print_table(devices: &[&DeviceRecord], now: u64) {
             [
                 match &d.name {
                     Some(name) => format!("{} ({name})", d.device_id),
-                    None => d.device_id.clone(),
+                    None => d.device_id.to_string(),
                 },
                 state.replace('_', " "),
                 d.project_name.clone().unwrap_or_else(|| "-".into()),

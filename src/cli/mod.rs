@@ -222,7 +222,7 @@ pub enum Command {
         /// from its first part not done.
         #[arg(long)]
         resume: bool,
-        /// Do not add the "Rig check from <computer> at <time>" note to the test clip.
+        /// Do not add the "Rig check from COMPUTER at TIME" note to the test clip.
         #[arg(long)]
         no_note: bool,
         /// Print one JSON event per line (queued, started, progress, paused, uploaded,

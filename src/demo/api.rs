@@ -333,7 +333,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub fn authenticated(
     shared: &Shared,
     headers: &HeaderMap,
-) -> Option<(super::state::DeviceRecord, Details)> {
+) -> Option<(super::state::DemoDevice, Details)> {
     let device =
         bearer(headers).and_then(|token| shared.lock().authenticate(token, Instant::now()))?;
     let details = Details {

@@ -104,7 +104,7 @@ impl Authorization {
 
 /// A paired device, as `/v2/devices/me` shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct DeviceRecord {
+pub struct DemoDevice {
     /// Project-device id.
     pub id: String,
     /// The device's `client_id`.
@@ -276,7 +276,7 @@ pub struct DemoState {
     upload_faults: UploadFaults,
     legacy_only: bool,
     paused: std::collections::HashSet<String>,
-    devices: HashMap<String, DeviceRecord>,
+    devices: HashMap<String, DemoDevice>,
     forced_slow_downs: u32,
     faults: Faults,
     log: VecDeque<LoggedRequest>,
@@ -431,7 +431,7 @@ impl DemoState {
                 self.make_room_for_device(&client_id);
                 self.devices.insert(
                     client_id.clone(),
-                    DeviceRecord {
+                    DemoDevice {
                         id: random_uuid(),
                         client_id: client_id.clone(),
                         name: device_name,
@@ -492,7 +492,7 @@ impl DemoState {
     }
 
     /// The device an access token belongs to, marking it seen; `None` if the token is not valid.
-    pub fn authenticate(&mut self, access_token: &str, now: Instant) -> Option<DeviceRecord> {
+    pub fn authenticate(&mut self, access_token: &str, now: Instant) -> Option<DemoDevice> {
         let record = self.tokens.get(access_token)?;
         let TokenKind::Access { expires_at } = record.kind else {
             return None;
@@ -644,8 +644,8 @@ impl DemoState {
     }
 
     /// Paired devices, by client id.
-    pub fn devices(&self) -> Vec<DeviceRecord> {
-        let mut devices: Vec<DeviceRecord> = self.devices.values().cloned().collect();
+    pub fn devices(&self) -> Vec<DemoDevice> {
+        let mut devices: Vec<DemoDevice> = self.devices.values().cloned().collect();
         devices.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         devices
     }

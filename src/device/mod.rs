@@ -11,10 +11,10 @@ mod session;
 mod unpair;
 pub mod upload;
 
-use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+pub use crate::device_id::{DeviceId, DeviceIdError, MAX_DEVICE_ID_LEN};
 pub use handoff::{
     Delivery, DeliveryFailed, HandedOff, HandoffDocument, HandoffError, SCHEMA as HANDOFF_SCHEMA,
     WriteDocument, hand_off,
@@ -48,56 +48,6 @@ pub struct Context {
     pub keychain: Keychain,
     /// Where everything else lives.
     pub registry: Registry,
-}
-
-/// Longest device id accepted.
-pub const MAX_DEVICE_ID_LEN: usize = 128;
-
-/// A device's `client_id`: its serial number or a UUID, unique per physical device.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DeviceId(String);
-
-/// Why a device id is not usable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeviceIdError {
-    /// Nothing but whitespace.
-    #[error("enter a device id: the device's serial number or a UUID")]
-    Empty,
-    /// Longer than [`MAX_DEVICE_ID_LEN`].
-    #[error("the device id is {0} characters long; the limit is {MAX_DEVICE_ID_LEN}")]
-    TooLong(usize),
-    /// Holds a control character (a pasted tab or newline, say).
-    #[error("the device id contains a control character (tab, newline …); type it again")]
-    ControlCharacter,
-}
-
-impl DeviceId {
-    /// Checks a typed device id. Whitespace around it is dropped, nothing else is changed.
-    pub fn parse(text: &str) -> Result<Self, DeviceIdError> {
-        let id = text.trim();
-        if id.is_empty() {
-            return Err(DeviceIdError::Empty);
-        }
-        let len = id.chars().count();
-        if len > MAX_DEVICE_ID_LEN {
-            return Err(DeviceIdError::TooLong(len));
-        }
-        if id.chars().any(char::is_control) {
-            return Err(DeviceIdError::ControlCharacter);
-        }
-        Ok(Self(id.to_owned()))
-    }
-
-    /// The id as sent to the server.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for DeviceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// Kinds of failure, which decide the CLI's exit code.
@@ -151,7 +101,7 @@ impl crate::registry::DeviceRecord {
 #[derive(Debug, Clone)]
 pub struct UnsavedTokens {
     /// The device they belong to.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Its display name, for the registry.
     pub name: Option<String>,
     /// Keychain account they belong in.
@@ -172,7 +122,7 @@ pub struct Held {
     /// Released once the tokens are saved: this process then holds nothing special.
     claim: std::sync::Mutex<Option<HeldClaim>>,
     registry: Registry,
-    device_id: String,
+    device_id: DeviceId,
     keychain_host: String,
 }
 

@@ -65,7 +65,7 @@ pub enum PairEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairedDevice {
     /// The device's id.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Keychain account holding its tokens.
     pub keychain_account: String,
     /// Which keychain ("Secret Service, service c2c-pair").
@@ -252,7 +252,7 @@ pub async fn pair(
     }
     emit(PairEvent::Saving);
     let unsaved = UnsavedTokens {
-        device_id: device_id.to_string(),
+        device_id: device_id.clone(),
         name: name.map(str::to_owned),
         account: token_account(
             device_id.as_str(),
@@ -301,7 +301,7 @@ pub async fn pair_for_show(
         Err(error) => (None, None, Some(error.to_string())),
     };
     Ok(PairOutcome::Paired(PairedDevice {
-        device_id: device_id.to_string(),
+        device_id: device_id.clone(),
         keychain_account: String::new(),
         keychain: String::new(),
         kept: false,

@@ -15,7 +15,7 @@ pub async fn restore(
     host: &str,
 ) -> Result<DeviceRecord, LifecycleError> {
     let not_paired = || LifecycleError::NotPaired {
-        device: device_id.to_string(),
+        device: device_id.clone(),
         host: host.to_owned(),
     };
     let tokens: TokenSet = keychain
@@ -23,7 +23,7 @@ pub async fn restore(
         .await?
         .ok_or_else(not_paired)?;
     let record = DeviceRecord {
-        device_id: device_id.to_string(),
+        device_id: device_id.clone(),
         name: None,
         api_base: api_base.to_owned(),
         keychain_host: host.to_owned(),

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use super::{Context, FailureKind, Held, UnsavedTokens, token_set};
 use crate::c2c::model::DeviceInfo;
 use crate::c2c::{ClientError, Verdict};
+use crate::device_id::DeviceId;
 use crate::keychain::{KeychainError, TokenSet, unix_seconds};
 use crate::registry::{DeviceRecord, DeviceState, Holder, Registry, RegistryError};
 
@@ -31,7 +32,7 @@ pub enum LifecycleError {
     #[error("{device} is not paired with {host}: pair it first")]
     NotPaired {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// Its server's keychain host.
         host: String,
     },
@@ -39,7 +40,7 @@ pub enum LifecycleError {
     #[error("{device} must be paired again: {reason}")]
     NeedsRepairing {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// What the server said.
         reason: String,
     },
@@ -47,7 +48,7 @@ pub enum LifecycleError {
     #[error("{device}: {error}. Nothing was changed; try again when the network is back.")]
     Network {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// What went wrong.
         error: ClientError,
     },
@@ -55,7 +56,7 @@ pub enum LifecycleError {
     #[error("{device}: {error}")]
     Refused {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// What the server said.
         error: ClientError,
     },
@@ -64,7 +65,7 @@ pub enum LifecycleError {
     #[error("{device}: {error}; {hint}")]
     Settings {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// What the server said.
         error: ClientError,
         /// What to check.
@@ -96,7 +97,7 @@ pub enum LifecycleError {
     )]
     HeldElsewhere {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// The holding process.
         pid: u32,
         /// "3 min ago".
@@ -112,7 +113,7 @@ pub enum LifecycleError {
     )]
     SaveFailed {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// The keychain's complaint.
         error: KeychainError,
         /// The new tokens, waiting to be saved.
@@ -125,7 +126,7 @@ pub enum LifecycleError {
     )]
     UnpairPending {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// Why the revoke failed.
         reason: String,
     },
@@ -136,7 +137,7 @@ pub enum LifecycleError {
     #[error("{device}: {file} was not uploaded: {reason}")]
     Upload {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// The file's name.
         file: String,
         /// Why.
@@ -152,7 +153,7 @@ pub enum LifecycleError {
     )]
     HandedOff {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// When, Unix seconds.
         at: u64,
     },
@@ -572,7 +573,7 @@ where
 
 /// A device call that failed for another reason than a 401: the network (try again later),
 /// or the server's refusal (a 403, a 409 Channel Paused…), which no retry changes.
-fn call_failed(device: String, error: ClientError) -> LifecycleError {
+fn call_failed(device: DeviceId, error: ClientError) -> LifecycleError {
     match error.verdict() {
         Verdict::Retry => LifecycleError::Network { device, error },
         _ => LifecycleError::Refused { device, error },

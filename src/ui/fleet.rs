@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use egui::{Color32, RichText, Ui};
 
 use crate::device::Progress;
+use crate::device_id::DeviceId;
 use crate::human_time as format;
 use crate::keychain::unix_seconds;
 use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status};
@@ -23,7 +24,7 @@ pub enum FleetAction {
     /// Pair this device again.
     Repair {
         /// Its id.
-        device_id: String,
+        device_id: DeviceId,
         /// Its display name.
         name: Option<String>,
     },
@@ -82,7 +83,7 @@ impl HandoffForm {
 pub fn title(view: &DeviceView) -> String {
     match &view.record.name {
         Some(name) => format!("{name} ({})", view.record.device_id),
-        None => view.record.device_id.clone(),
+        None => view.record.device_id.to_string(),
     }
 }
 

@@ -351,12 +351,7 @@ impl PairApp {
         let command = match action {
             FleetAction::Refresh(key) => Command::Refresh(key),
             FleetAction::Repair { device_id, name } => {
-                match DeviceId::parse(&device_id) {
-                    Ok(id) => {
-                        self.pair(id, name);
-                    }
-                    Err(error) => self.notices.push(error.to_string()),
-                }
+                self.pair(device_id, name);
                 return;
             }
             FleetAction::Unpair(key) => Command::Unpair(key),

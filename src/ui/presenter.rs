@@ -182,7 +182,7 @@ impl Presenter {
                 let device = paired
                     .remote_name
                     .clone()
-                    .unwrap_or_else(|| paired.device_id.clone());
+                    .unwrap_or_else(|| paired.device_id.to_string());
                 let text = match &paired.project {
                     Some(project) => format!("{device} is now connected to {project}"),
                     None => format!("{device} is now connected"),

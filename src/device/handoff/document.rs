@@ -4,6 +4,7 @@
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::device_id::DeviceId;
 use crate::human_time::rfc3339;
 use crate::keychain::TokenSet;
 use crate::registry::DeviceRecord;
@@ -27,7 +28,7 @@ pub struct HandoffDocument {
     pub schema: String,
     /// The `client_id` the tokens were issued to: the device must send this same id when it
     /// refreshes them.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// The name given when pairing, if any.
     pub device_name: Option<String>,
     /// The server's API base (`https://api.frame.io/`); the device endpoints are below it.

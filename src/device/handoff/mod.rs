@@ -25,6 +25,7 @@ use super::session::{
 };
 use super::{Context, FailureKind};
 use crate::c2c::ClientError;
+use crate::device_id::DeviceId;
 use crate::keychain::unix_seconds;
 use crate::registry::{DeviceRecord, DeviceState};
 
@@ -71,7 +72,7 @@ pub enum HandoffError {
     )]
     NotDelivered {
         /// The device.
-        device: String,
+        device: DeviceId,
         /// What happened.
         failure: DeliveryFailed,
     },

@@ -219,7 +219,7 @@ async fn first_status(record: &DeviceRecord, jobs: &[Job]) -> QueueStatus {
         files.push(entry);
     }
     QueueStatus {
-        device: record.device_id.clone(),
+        device: record.device_id.to_string(),
         files,
         ..QueueStatus::default()
     }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::source::FileFacts;
 use crate::c2c::assets::AssetPath;
+use crate::device_id::DeviceId;
 
 /// Environment variable naming the state directory (tests set their own).
 pub const STATE_DIR_ENV: &str = "C2C_PAIR_STATE_DIR";
@@ -78,7 +79,7 @@ pub struct UploadState {
     /// Format version.
     pub version: u32,
     /// The device sending.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Its server's keychain host.
     pub keychain_host: String,
     /// The file (absolute).
@@ -227,7 +228,7 @@ pub enum ResumeError {
         /// The file.
         path: String,
         /// The device.
-        device: String,
+        device: DeviceId,
     },
     /// Reading or writing a record failed.
     #[error("the upload record {path} could not be {action}: {reason}")]
@@ -311,7 +312,12 @@ impl ResumeStore {
     }
 
     /// Takes the upload's lock for this process, or says another process has it.
-    pub fn lock(&self, key: &str, shown: &str, device: &str) -> Result<UploadLock, ResumeError> {
+    pub fn lock(
+        &self,
+        key: &str,
+        shown: &str,
+        device: &DeviceId,
+    ) -> Result<UploadLock, ResumeError> {
         self.ensure_dir()?;
         let path = self.path_of(key, "lock");
         let file = private_file(&path, false).map_err(Self::io(&path, "locked"))?;
@@ -319,7 +325,7 @@ impl ResumeStore {
             Ok(()) => Ok(UploadLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(ResumeError::Busy {
                 path: shown.to_owned(),
-                device: device.to_owned(),
+                device: device.clone(),
             }),
             Err(std::fs::TryLockError::Error(e)) => Err(Self::io(&path, "locked")(e)),
         }
@@ -443,7 +449,7 @@ mod tests {
     fn state(parts: Vec<PartState>) -> UploadState {
         UploadState {
             version: VERSION,
-            device_id: "CAM-1".into(),
+            device_id: DeviceId::parse("CAM-1").unwrap(),
             keychain_host: "127.0.0.1:9".into(),
             path: "/media/A001.mov".into(),
             name: "A001.mov".into(),
@@ -569,10 +575,11 @@ mod tests {
     fn one_process_at_a_time_sends_an_upload() {
         let dir = tempfile::tempdir().unwrap();
         let store = ResumeStore::in_dir(dir.path());
-        let held = store.lock("k", "a.mov", "CAM-1").unwrap();
-        let busy = store.lock("k", "a.mov", "CAM-1").unwrap_err();
+        let cam = DeviceId::parse("CAM-1").unwrap();
+        let held = store.lock("k", "a.mov", &cam).unwrap();
+        let busy = store.lock("k", "a.mov", &cam).unwrap_err();
         assert!(busy.to_string().contains("already sending a.mov"), "{busy}");
         drop(held);
-        assert!(store.lock("k", "a.mov", "CAM-1").is_ok());
+        assert!(store.lock("k", "a.mov", &cam).is_ok());
     }
 }
