@@ -7,10 +7,10 @@ use std::time::SystemTime;
 
 use egui::{Color32, RichText, Ui};
 
+use crate::clock::unix_seconds;
 use crate::device::Progress;
 use crate::device_id::DeviceId;
 use crate::human_time as format;
-use crate::keychain::unix_seconds;
 use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status};
 
 /// Label of the hand-off command field, also its accessible name.

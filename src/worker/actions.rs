@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::fleet::AfterLoad;
 use super::{DeviceKey, Event, FromTask, HANDING_OFF, Outbox, State, WorkerSetup};
 use crate::backend::Backend;
 use crate::device::{self, Context, LifecycleError, UnsavedTokens};
@@ -164,7 +165,7 @@ impl State {
         let handed_off = record.handed_off_at().is_some();
         self.held.forget(&key);
         self.observed.busy.insert(key.clone(), "forgetting…");
-        self.send_fleet();
+        self.show_fleet();
         let (keychain, registry) = (self.setup.keychain.clone(), self.setup.registry.clone());
         let reports = self.reports.clone();
         tokio::spawn(async move {
@@ -214,7 +215,18 @@ impl State {
         }
     }
 
+    /// Starts `action` on a device, showing it `busy` meanwhile.
     pub(super) fn act(&mut self, key: DeviceKey, busy: &'static str, action: Action) {
+        if self.record(&key).is_none() {
+            // Not in the list as last read (say, a pairing that just ended): read it first.
+            self.reload_fleet(AfterLoad::Act(key, busy, action));
+            return;
+        }
+        self.act_on_listed(key, busy, action);
+    }
+
+    /// [`State::act`] once the list has been read: a device not in it is gone.
+    pub(super) fn act_on_listed(&mut self, key: DeviceKey, busy: &'static str, action: Action) {
         let Some(record) = self.record(&key) else {
             self.outbox.send(Event::Notice(format!(
                 "{} is no longer in the device list",
@@ -231,7 +243,7 @@ impl State {
         };
         let source = self.context_source(&record);
         self.observed.busy.insert(key.clone(), busy);
-        self.send_fleet();
+        self.show_fleet();
         let reports = self.reports.clone();
         let outbox = self.outbox.clone();
         tokio::spawn(async move {

@@ -2,11 +2,13 @@
 //! learned about it (online, offline, busy) on top of what the registry says.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
+use super::actions::Action;
+use super::{Event, FromTask, State};
+use crate::clock::unix_seconds;
 use crate::device::refresh_warning;
-use crate::keychain::unix_seconds;
-use crate::registry::{DeviceRecord, DeviceState};
+use crate::registry::{DeviceRecord, DeviceState, Loaded};
 
 pub use crate::registry::DeviceKey;
 
@@ -114,5 +116,74 @@ impl Observed {
                 }
             })
             .collect()
+    }
+}
+
+/// What to do once a fresh device list is in.
+pub(super) enum AfterLoad {
+    /// Show it, then this line (so that when the user reads "unpaired" the list agrees).
+    Show(Option<String>),
+    /// Show it and run a heartbeat round over it.
+    HeartbeatRound,
+    /// Show it and start this action on this device (see [`State::act`]).
+    Act(DeviceKey, &'static str, Action),
+}
+
+impl State {
+    /// Reads the registry in a blocking task (the file is locked and may sit on a slow
+    /// disk) and reports the list back; [`State::took_devices`] then does `then`.
+    pub(super) fn reload_fleet(&mut self, then: AfterLoad) {
+        self.fleet_loads = self.fleet_loads.wrapping_add(1);
+        let (load, registry) = (self.fleet_loads, self.setup.registry.clone());
+        let reports = self.reports.clone();
+        tokio::task::spawn_blocking(move || {
+            let loaded = registry.load().map_err(|e| e.to_string());
+            let _ = reports.send(FromTask::Devices(load, loaded, then));
+        });
+    }
+
+    /// A device list is in: keeps it (unless a later load already came back), shows it,
+    /// then does what it was loaded for.
+    pub(super) fn took_devices(
+        &mut self,
+        load: u64,
+        loaded: Result<Loaded, String>,
+        then: AfterLoad,
+    ) {
+        match loaded {
+            Ok(loaded) if load >= self.fleet_shown_load => {
+                self.fleet_shown_load = load;
+                self.devices = loaded.devices;
+                if let Some(note) = loaded.moved_aside {
+                    self.outbox.send(Event::Notice(note));
+                }
+                self.show_fleet();
+            }
+            Ok(_) => {}
+            // A round that cannot read the list waits for the next tick, silently.
+            Err(_) if matches!(then, AfterLoad::HeartbeatRound) => return,
+            Err(error) => self.outbox.send(Event::Notice(error)),
+        }
+        match then {
+            AfterLoad::Show(Some(line)) => self.outbox.send(Event::Notice(line)),
+            AfterLoad::Show(None) => {}
+            AfterLoad::HeartbeatRound => self.heartbeat_round(),
+            AfterLoad::Act(key, busy, action) => self.act_on_listed(key, busy, action),
+        }
+    }
+
+    /// Sends the device list as last read, with what this run has observed.
+    pub(super) fn show_fleet(&mut self) {
+        self.fleet_sent_at = Instant::now();
+        let views = self.observed.views(self.devices.clone());
+        self.outbox.send(Event::Fleet(views));
+    }
+
+    /// The record of `key` as last read.
+    pub(super) fn record(&self, key: &DeviceKey) -> Option<DeviceRecord> {
+        self.devices
+            .iter()
+            .find(|d| d.is(&key.id, &key.host))
+            .cloned()
     }
 }

@@ -17,12 +17,10 @@ impl State {
     /// One heartbeat per paired device (refreshing first when due), and a retry of each
     /// pending unpair. Devices that need re-pairing are left alone (no retry loops), and so
     /// are devices handed off to themselves: the laptop holds no credentials for them, and
-    /// must not refresh any it may still find.
+    /// must not refresh any it may still find. Runs over the list just read (see
+    /// [`super::fleet::AfterLoad::HeartbeatRound`]).
     pub(super) fn heartbeat_round(&mut self) {
-        let Ok(loaded) = self.setup.registry.load() else {
-            return;
-        };
-        for record in loaded.devices {
+        for record in self.devices.clone() {
             let key = record.key();
             if self.observed.busy.contains_key(&key) || self.heartbeats_in_flight.contains(&key) {
                 continue;

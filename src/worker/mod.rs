@@ -8,7 +8,7 @@
 //! and refresh and unpair on request.
 
 mod actions;
-mod files;
+mod errands;
 mod fleet;
 mod heartbeats;
 mod network;
@@ -17,7 +17,7 @@ mod runs;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
@@ -26,15 +26,12 @@ pub use fleet::{DeviceKey, DeviceView, Status};
 pub use network::NetworkStatus;
 pub use protocol::{Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
 
-use crate::backend::{self, Backend, BackendChoice};
+use crate::backend::{Backend, BackendChoice};
 use crate::device::{Context, UnsavedTokens};
-use crate::diagnostics;
-use crate::keychain::{Keychain, unix_seconds};
-use crate::registry::DeviceRecord;
-use crate::report;
+use crate::keychain::Keychain;
+use crate::registry::{DeviceRecord, Loaded};
 use actions::{Action, HeldSets};
-use files::import_file;
-use fleet::Observed;
+use fleet::{AfterLoad, Observed};
 use runs::PairRun;
 
 /// Handle to the worker thread. Dropping it stops the worker.
@@ -121,6 +118,8 @@ enum FromTask {
     ServerFound(String, Arc<Backend>),
     /// A requested action ended, with a line for the user.
     ActionDone(DeviceKey, String),
+    /// The registry was read (the read's number, the list, what to do with it).
+    Devices(u64, Result<Loaded, String>, AfterLoad),
 }
 
 async fn run(
@@ -140,7 +139,10 @@ async fn run(
         other_servers: HashMap::new(),
         observed: Observed::default(),
         heartbeats_in_flight: HashSet::new(),
-        fleet_sent_at: std::time::Instant::now(),
+        fleet_sent_at: Instant::now(),
+        devices: Vec::new(),
+        fleet_loads: 0,
+        fleet_shown_load: 0,
         held: HeldSets::default(),
         runs: HashMap::new(),
         uploads: HashMap::new(),
@@ -150,7 +152,7 @@ async fn run(
         outbox,
         setup,
     };
-    worker.send_fleet();
+    worker.reload_fleet(AfterLoad::Show(None));
     let mut ticker = tokio::time::interval(worker.setup.heartbeat_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -159,10 +161,10 @@ async fn run(
             // Tasks first: a run's unsaved tokens are in before the "Retry saving" it offers.
             Some(report) = report_rx.recv() => worker.take(report),
             command = commands.recv() => match command {
-                Some(command) => worker.handle(command).await,
+                Some(command) => worker.handle(command),
                 None => break,
             },
-            _ = ticker.tick() => worker.heartbeat_round(),
+            _ = ticker.tick() => worker.reload_fleet(AfterLoad::HeartbeatRound),
         }
     }
     #[expect(
@@ -184,7 +186,13 @@ struct State {
     observed: Observed,
     heartbeats_in_flight: HashSet<DeviceKey>,
     /// When the device list was last sent to the window.
-    fleet_sent_at: std::time::Instant,
+    fleet_sent_at: Instant,
+    /// The device list as last read from the registry.
+    devices: Vec<DeviceRecord>,
+    /// Registry reads started, and the latest one whose list is kept (reads run in tasks
+    /// and may come back out of order).
+    fleet_loads: u64,
+    fleet_shown_load: u64,
     /// Tokens a refresh produced but could not save, by device.
     held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
@@ -200,7 +208,7 @@ struct State {
 }
 
 impl State {
-    async fn handle(&mut self, command: Command) {
+    fn handle(&mut self, command: Command) {
         match command {
             Command::Pair {
                 run,
@@ -224,56 +232,15 @@ impl State {
                     tokio::spawn(self.pair_run(run).retry_save(tokens));
                 }
             }
-            Command::SaveClientSecret(secret) => {
-                // Saving and reconnecting wait on the keychain: a task does both and reports
-                // the new backend back, so the loop goes on serving Cancel and the rest.
-                let (setup, outbox) = (self.setup.clone(), self.outbox.clone());
-                let reports = self.reports.clone();
-                tokio::spawn(async move {
-                    let saved =
-                        backend::save_client_secret(&setup.keychain, &setup.choice.profile, secret)
-                            .await;
-                    let reconnect = saved.is_ok();
-                    outbox.send(Event::SecretSaved(saved.map_err(|e| e.to_string())));
-                    if reconnect {
-                        let next = Backend::connect(setup.choice, &setup.keychain)
-                            .await
-                            .map_err(|e| e.to_string());
-                        let _ = reports.send(FromTask::Reconnected(Box::new(next)));
-                    }
-                });
-            }
-            Command::Import(path) => {
-                let outbox = self.outbox.clone();
-                tokio::spawn(async move { import_file(&path, &outbox).await });
-            }
+            Command::SaveClientSecret(secret) => self.save_client_secret(secret),
+            Command::Import(path) => self.import(path),
             Command::Upload(key) => {
                 let cancel = CancellationToken::new();
                 self.uploads.insert(key.clone(), cancel.clone());
                 self.act(key, "uploading the test clip…", Action::Upload(cancel));
             }
-            Command::ExportReport(dir) => {
-                let (registry, outbox) = (self.setup.registry.clone(), self.outbox.clone());
-                tokio::task::spawn_blocking(move || {
-                    let written = registry.load().map_err(|e| e.to_string()).and_then(|l| {
-                        let devices: Vec<&DeviceRecord> = l.devices.iter().collect();
-                        report::write_files(&dir, &devices, unix_seconds(SystemTime::now()))
-                    });
-                    outbox.send(Event::ReportWritten(written));
-                });
-            }
-            Command::Diagnose => {
-                let (setup, outbox) = (self.setup.clone(), self.outbox.clone());
-                tokio::spawn(async move {
-                    let subject = diagnostics::Subject {
-                        choice: &setup.choice,
-                        keychain: &setup.keychain,
-                        registry: &setup.registry,
-                    };
-                    let found = diagnostics::gather(&subject).await;
-                    outbox.send(Event::Diagnostics(found.text));
-                });
-            }
+            Command::ExportReport(dir) => self.export_report(dir),
+            Command::Diagnose => self.diagnose(),
             Command::CancelUpload(key) => {
                 if let Some(cancel) = self.uploads.remove(&key) {
                     cancel.cancel();
@@ -335,6 +302,10 @@ impl State {
                 }
                 return;
             }
+            FromTask::Devices(load, loaded, then) => {
+                self.took_devices(load, loaded, then);
+                return;
+            }
             FromTask::ServerFound(host, backend) => {
                 self.other_servers.insert(host, backend);
                 return;
@@ -357,31 +328,7 @@ impl State {
                 Some(line)
             }
         };
-        // The list first, so that when the user reads "unpaired" the list already agrees.
-        self.send_fleet();
-        if let Some(line) = notice {
-            self.outbox.send(Event::Notice(line));
-        }
-    }
-
-    /// Sends the device list as the registry has it now.
-    fn send_fleet(&mut self) {
-        self.fleet_sent_at = std::time::Instant::now();
-        match self.setup.registry.load() {
-            Ok(loaded) => {
-                if let Some(note) = loaded.moved_aside {
-                    self.outbox.send(Event::Notice(note));
-                }
-                self.outbox
-                    .send(Event::Fleet(self.observed.views(loaded.devices)));
-            }
-            Err(error) => self.outbox.send(Event::Notice(error.to_string())),
-        }
-    }
-
-    fn record(&self, key: &DeviceKey) -> Option<DeviceRecord> {
-        let devices = self.setup.registry.load().ok()?.devices;
-        devices.into_iter().find(|d| d.is(&key.id, &key.host))
+        self.reload_fleet(AfterLoad::Show(notice));
     }
 }
 

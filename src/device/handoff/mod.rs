@@ -25,8 +25,8 @@ use super::session::{
 };
 use super::{Context, FailureKind};
 use crate::c2c::ClientError;
+use crate::clock::unix_seconds;
 use crate::device_id::DeviceId;
-use crate::keychain::unix_seconds;
 use crate::registry::{DeviceRecord, DeviceState};
 
 /// Where the credentials go.

@@ -21,8 +21,8 @@ use super::whole::{Tracked, absolute, create, finish, forget_if_gone, new_state,
 use super::{RealtimeOptions, Uploaded, writers};
 use crate::c2c::assets::{MAX_ASSET_SIZE, MAX_PARTS, MIN_PART_SIZE, NewAssetRequest, RealtimePart};
 use crate::c2c::part::PartBody;
+use crate::clock::unix_seconds;
 use crate::device::FailureKind;
-use crate::keychain::unix_seconds;
 
 /// How often the file is looked at: an eighth of the idle time, between 100 ms and 1 s.
 fn poll_every(options: &RealtimeOptions) -> Duration {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use crate::keychain::unix_seconds;
+use crate::clock::unix_seconds;
 use crate::printable;
 
 /// The small clip shipped with the app, for "Send test clip".

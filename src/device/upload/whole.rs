@@ -15,8 +15,8 @@ use super::resume::{
 use super::source::{self, FileFacts, Media, Source, file_name, filetype, shown};
 use crate::c2c::assets::{CreatedAsset, LEGACY_ASSETS_PATH, MAX_PARTS, NewAssetRequest};
 use crate::c2c::part::PartBody;
+use crate::clock::unix_seconds;
 use crate::device::FailureKind;
-use crate::keychain::unix_seconds;
 
 /// What the user is told when the server has only the deprecated asset path.
 pub const LEGACY_NOTICE: &str = "the server has no device asset endpoint (HTTP 404 at \
