@@ -21,7 +21,7 @@ use c2c_pair::demo::{DemoConfig, Stats};
 use c2c_pair::keychain::{Keychain, MemoryStore};
 use c2c_pair::registry::Registry;
 use c2c_pair::ui::UiOptions;
-use c2c_pair::worker::{HEARTBEAT_EVERY, WorkerSetup};
+use c2c_pair::worker::{HEARTBEAT_EVERY, UploadSetup, WorkerSetup};
 use common::Control;
 use common::booth::{BoothNetwork, LAPTOP_IP, Phone, Side, rss_kib};
 use common::window::{PATIENCE, Window};
@@ -72,6 +72,7 @@ fn booth_setup(store: &Arc<MemoryStore>, registry: Registry) -> WorkerSetup {
         keychain: Keychain::new(store.clone(), Duration::from_secs(5)),
         registry,
         heartbeat_every: HEARTBEAT_EVERY,
+        uploads: UploadSetup::default(),
     }
 }
 

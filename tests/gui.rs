@@ -11,7 +11,7 @@ use c2c_pair::backend::BackendChoice;
 use c2c_pair::demo::{DemoConfig, DemoServer};
 use c2c_pair::keychain::TokenSet;
 use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions, group_code};
-use c2c_pair::worker::{HEARTBEAT_EVERY, WorkerSetup};
+use c2c_pair::worker::{HEARTBEAT_EVERY, UploadSetup, WorkerSetup};
 use common::window::{Window, demo_choice, service_choice};
 use common::{Control, Hostile};
 use egui_kittest::Harness;
@@ -403,6 +403,7 @@ fn tokens_the_keychain_refused_are_held_and_saved_before_the_device_is_used_agai
         ),
         registry: kc.registry.clone(),
         heartbeat_every: HEARTBEAT_EVERY,
+        uploads: UploadSetup::default(),
     });
     window.until_label_contains("Demo — not connected to Frame.io");
     let control = pair_in_window(&mut window, "CAM-HELD");
@@ -512,6 +513,7 @@ fn tokens_issued_but_not_saved_wait_in_memory_for_retry_saving() {
         ),
         registry: kc.registry.clone(),
         heartbeat_every: HEARTBEAT_EVERY,
+        uploads: UploadSetup::default(),
     });
     window.until_label_contains("Demo — not connected to Frame.io");
     let link = window.request_code("CAM-UNSAVED");
@@ -682,9 +684,8 @@ fn a_test_clip_upload_shows_progress_to_100_percent_and_arrives() {
     window.click("Send test clip");
     let size_kb = c2c_pair::device::TEST_CLIP.len().div_ceil(1024);
     window.until_label(&format!("Test clip sent: 100 % ({size_kb} KB)"));
-    window
-        .harness
-        .get_by_label_contains("CAM-CLIP: test clip uploaded");
+    // The line that ends the upload follows its last status.
+    window.until_label_contains("CAM-CLIP: test clip uploaded");
     let assets = runtime().block_on(control.assets());
     assert_eq!(assets.len(), 1);
     assert_eq!(assets[0]["client_id"], "CAM-CLIP");
@@ -918,6 +919,7 @@ fn booth_on(
         keychain: c2c_pair::keychain::Keychain::new(store, Duration::from_secs(5)),
         registry: c2c_pair::registry::Registry::in_dir(config_dir.path()),
         heartbeat_every: HEARTBEAT_EVERY,
+        uploads: UploadSetup::default(),
     };
     let options = UiOptions {
         presenter: true,
@@ -1047,6 +1049,7 @@ fn the_booth_screen_is_centred_and_readable_from_720p_to_4k() {
             keychain: c2c_pair::keychain::Keychain::new(memory, Duration::from_secs(5)),
             registry: c2c_pair::registry::Registry::in_dir(config_dir.path()),
             heartbeat_every: HEARTBEAT_EVERY,
+            uploads: UploadSetup::default(),
         };
         let options = UiOptions {
             presenter: true,
@@ -1109,4 +1112,140 @@ fn the_booth_screen_is_centred_and_readable_from_720p_to_4k() {
             "{at}: {above} above, {below} below"
         );
     }
+}
+
+/// Types `lines` into the upload form's field, one per line, as a user would.
+fn type_upload_paths(window: &mut Window, lines: &[&std::path::Path]) {
+    window
+        .harness
+        .get_by_label(c2c_pair::ui::UPLOAD_PATHS_LABEL)
+        .focus();
+    window.harness.run_ok();
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            window.harness.key_press(egui::Key::Enter);
+            window.harness.run_ok();
+        }
+        window
+            .harness
+            .get_by_label(c2c_pair::ui::UPLOAD_PATHS_LABEL)
+            .type_text(&line.display().to_string());
+        window.harness.run_ok();
+    }
+}
+
+#[test]
+fn the_upload_panel_sends_three_files_says_why_one_failed_and_cancels_and_resumes() {
+    let kc = common::test_keychain();
+    kc.track("CAM-QUEUE@demo");
+    let mut window = Window::demo(&kc);
+    let control = pair_in_window(&mut window, "CAM-QUEUE");
+    let media = kc.config_dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let (a, missing, c) = (
+        media.join("a.mov"),
+        media.join("b.mov"),
+        media.join("c.mov"),
+    );
+    std::fs::write(&a, common::media::patterned(300 * 1024, 1)).unwrap();
+    std::fs::write(&c, common::media::patterned(200 * 1024, 2)).unwrap();
+    let rt = runtime();
+    // Paused in Frame.io: the first file waits, with its progress and the reason in view.
+    rt.block_on(control.pause("CAM-QUEUE"));
+
+    window.click("Upload files…");
+    type_upload_paths(&mut window, &[&a, &missing, &c]);
+    window.click("Upload");
+    window.until_label_contains("a.mov: paused — ");
+    window.harness.get_by_label("a.mov: 0 % (0 KB of 300 KB)");
+    window
+        .harness
+        .get_by_label("Uploads: 0 of 3 done · 3 left, 500 KB to send");
+    window.harness.get_by_label("c.mov queued (200 KB)");
+
+    // Cancel ends the queue; nothing arrived.
+    window.click("Cancel upload");
+    window.until_label("Uploads: 0 of 3 done · cancelled");
+    window.until_label_contains("CAM-QUEUE: upload cancelled");
+    window
+        .harness
+        .get_by_label("a.mov cancelled at 0 %; what was sent is kept");
+    assert!(rt.block_on(control.assets()).is_empty());
+
+    // Resume sends what is left: still paused, it waits again; once the device is resumed
+    // in Frame.io, Resume tries at once instead of waiting out the back-off.
+    window.click("Resume");
+    window.until_label_contains("a.mov: paused — ");
+    rt.block_on(control.resume("CAM-QUEUE"));
+    window.click("Resume");
+    window.until_label("Uploads: 2 of 3 done · 1 failed");
+    window.harness.get_by_label("a.mov sent: 100 % (300 KB)");
+    window.harness.get_by_label("c.mov sent: 100 % (200 KB)");
+    window
+        .harness
+        .get_by_label_contains("b.mov failed: b.mov could not be read: ");
+    window.until_label_contains("CAM-QUEUE: 2 of 3 files uploaded, 1 failed");
+    let assets = rt.block_on(control.assets());
+    let names: Vec<&str> = assets.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a.mov", "c.mov"]);
+
+    // A note on the last file sent, as the device.
+    window.click("Add a note");
+    window.until_label_contains("CAM-QUEUE: note added to asset");
+    let assets = rt.block_on(control.assets());
+    let note = assets[1]["comments"][0]["text"].as_str().unwrap();
+    assert!(note.starts_with("Rig check from "), "{note}");
+}
+
+#[test]
+fn a_window_that_starts_continues_the_upload_the_last_one_left() {
+    let kc = common::test_keychain();
+    let rt = runtime();
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    kc.track(&format!("CAM-KEPT@{host}"));
+    let store = c2c_pair::device::upload::ResumeStore::in_dir(kc.config_dir.path().join("state"));
+    let setup = WorkerSetup {
+        choice: service_choice(server.base_url(), common::demo_secret()),
+        keychain: kc.keychain.clone(),
+        registry: kc.registry.clone(),
+        heartbeat_every: HEARTBEAT_EVERY,
+        uploads: UploadSetup {
+            options: c2c_pair::device::upload::UploadOptions {
+                resume: Some(store.clone()),
+                ..Default::default()
+            },
+            test_clip_note: false,
+        },
+    };
+    let mut window = Window::open_setup(setup.clone());
+    window.until_label_contains("Pairs with http://127.0.0.1");
+    let control = pair_in_window(&mut window, "CAM-KEPT");
+    let clip = kc.config_dir.path().join("take-1.mov");
+    std::fs::write(&clip, common::media::patterned(3 * 1024 * 1024, 7)).unwrap();
+    // The part hangs after a megabyte; the window is closed with it under way.
+    rt.block_on(control.upload_fault(serde_json::json!({"stall_after_bytes": 1024 * 1024})));
+    window.click("Upload files…");
+    type_upload_paths(&mut window, &[&clip]);
+    window.click("Upload");
+    window.until_label_contains("take-1.mov: ");
+    drop(window);
+    let kept = store.unfinished("CAM-KEPT", &host);
+    assert_eq!(kept.len(), 1, "the upload's record is kept");
+    rt.block_on(control.clear_upload_faults());
+
+    // The next start continues it into the same asset, without being asked.
+    let mut window = Window::open_setup(setup);
+    window.until_label("take-1.mov sent: 100 % (3.0 MB)");
+    let assets = rt.block_on(control.assets());
+    assert_eq!(assets.len(), 1, "the same asset, not a new one: {assets:?}");
+    assert_eq!(assets[0]["id"], kept[0].asset_id.as_str());
+    assert_eq!(assets[0]["complete"], true);
+    assert_eq!(
+        assets[0]["sha256"],
+        common::media::sha256_hex(&std::fs::read(&clip).unwrap())
+    );
+    assert!(store.unfinished("CAM-KEPT", &host).is_empty());
 }

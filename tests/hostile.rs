@@ -1407,7 +1407,7 @@ async fn drain_until(
 
 /// One seed of the worker's test: pair, then refresh, upload and unpair as the window asks.
 async fn worker_seed(seed: u64) -> SeedResult {
-    use c2c_pair::worker::{Command, Event, RunEnd, Worker, WorkerSetup};
+    use c2c_pair::worker::{Command, Event, RunEnd, UploadSetup, Worker, WorkerSetup};
     let server = HostileServer::start(seed, Clock::Real, None).await;
     let dir = scratch_dir();
     let keychain = Keychain::new(Arc::new(MemoryStore::default()), Duration::from_secs(5));
@@ -1416,6 +1416,7 @@ async fn worker_seed(seed: u64) -> SeedResult {
         keychain: keychain.clone(),
         registry: Registry::in_dir(dir.path()),
         heartbeat_every: Duration::from_millis(500),
+        uploads: UploadSetup::default(),
     };
     let failures: Failures = Arc::default();
     // In a mutex: the handle is not `Sync`, and the seed's future must be `Send`.
@@ -1450,9 +1451,10 @@ async fn worker_seed(seed: u64) -> SeedResult {
                 id: device.clone(),
                 host: host.clone(),
             };
+            let (files, unpair) = (Vec::new(), Command::Unpair(key.clone()));
             steps.push(("refresh", Some(Command::Refresh(key.clone()))));
-            steps.push(("upload", Some(Command::Upload(key.clone()))));
-            steps.push(("unpair", Some(Command::Unpair(key))));
+            steps.push(("upload", Some(Command::Upload { key, files })));
+            steps.push(("unpair", Some(unpair)));
         }
         Some(_) => {}
     }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use c2c_pair::device::{DeviceId, PairEvent};
 use c2c_pair::keychain::{CredentialStore, Keychain, KeychainError, MemoryStore};
 use c2c_pair::registry::{DeviceKey, Registry};
-use c2c_pair::worker::{Command, Event, RunEnd, Worker, WorkerSetup};
+use c2c_pair::worker::{Command, Event, RunEnd, UploadSetup, Worker, WorkerSetup};
 use common::Control;
 use common::window::demo_choice;
 use secrecy::SecretString;
@@ -87,6 +87,7 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
         keychain: Keychain::new(store, KEYCHAIN_TIMEOUT),
         registry: Registry::in_dir(config.path()),
         heartbeat_every: Duration::from_secs(3600),
+        uploads: UploadSetup::default(),
     };
     let (wake_tx, woken) = mpsc::channel();
     let wake = Arc::new(move || {

@@ -220,6 +220,7 @@ pub fn approval_to_screen(size: Size, section: &mut Section) {
         keychain: kc.keychain.clone(),
         registry: kc.registry.clone(),
         heartbeat_every: HEARTBEAT_EVERY,
+        uploads: c2c_pair::worker::UploadSetup::default(),
     };
     let worker = Worker::spawn(
         setup,

@@ -42,12 +42,13 @@ use secrecy::SecretString;
 
 use c2c_pair::backend::{BackendChoice, BackendError, CLIENT_SECRET_ENV};
 use c2c_pair::demo::DemoConfig;
+use c2c_pair::device::upload::{RealtimeOptions, ResumeStore, UploadOptions};
 use c2c_pair::device::{DeviceId, FailureKind};
 use c2c_pair::keychain::{self, Keychain, OsStore};
 use c2c_pair::registry::Registry;
 use c2c_pair::settings::{self, Settings};
 use c2c_pair::ui::UiOptions;
-use c2c_pair::worker::WorkerSetup;
+use c2c_pair::worker::{UploadSetup, WorkerSetup};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_CANCELLED: u8 = 130;
@@ -402,6 +403,10 @@ impl Invocation {
             keychain: self.keychain(),
             registry: self.registry()?,
             heartbeat_every: settings.get(&settings::HEARTBEAT_INTERVAL),
+            uploads: UploadSetup {
+                options: self.upload_options(false),
+                test_clip_note: settings.get(&settings::UPLOAD_TEST_CLIP_NOTE),
+            },
         };
         let options = UiOptions {
             devices,
@@ -412,6 +417,24 @@ impl Invocation {
             config_file: settings.file.clone(),
         };
         Ok((setup, options))
+    }
+
+    /// How uploads are made: the settings' stall timeout and idle time, records kept in the
+    /// state directory (none without one: nothing can be resumed, and the log says so).
+    pub fn upload_options(&self, until_closed: bool) -> UploadOptions {
+        let resume = ResumeStore::default_location();
+        if resume.is_none() {
+            tracing::warn!("no state directory: uploads cannot be resumed");
+        }
+        UploadOptions {
+            stall: self.settings.get(&settings::UPLOAD_STALL_TIMEOUT),
+            realtime: RealtimeOptions {
+                idle: self.settings.get(&settings::UPLOAD_REALTIME_IDLE),
+                until_closed,
+            },
+            resume,
+            ..UploadOptions::default()
+        }
     }
 
     /// The user's server settings.

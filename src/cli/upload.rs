@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use tokio::sync::watch;
 
 use c2c_pair::device::upload::{
-    self, FileState, Job, QueueControls, QueueOutcome, QueueStatus, RealtimeOptions, ResumeStore,
-    UploadOptions,
+    self, FileState, Job, QueueControls, QueueOutcome, QueueStatus, UploadOptions,
 };
 use c2c_pair::device::{Context, FailureKind, LifecycleError};
 use c2c_pair::registry::DeviceRecord;
@@ -53,12 +52,17 @@ pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),
     };
-    let store = ResumeStore::default_location();
-    if store.is_none() {
-        tracing::warn!("no state directory: uploads cannot be resumed");
-    }
+    let options = invocation.upload_options(args.until_closed);
     let note = !args.no_note && invocation.settings.get(&settings::UPLOAD_TEST_CLIP_NOTE);
-    let jobs = jobs(args, note, &record, store.as_ref()).await;
+    let note = note.then(upload::rig_check_note);
+    let plan = upload::Plan {
+        record: &record,
+        paths: &args.paths,
+        realtime: args.realtime,
+        resume: options.resume.as_ref().filter(|_| args.resume),
+        test_clip_note: note.as_deref(),
+    };
+    let jobs = plan.jobs().await;
     if jobs.is_empty() {
         let line = format!("Nothing to resume for {}.", record.device_id);
         if json {
@@ -71,15 +75,6 @@ pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let options = UploadOptions {
-        stall: invocation.settings.get(&settings::UPLOAD_STALL_TIMEOUT),
-        realtime: RealtimeOptions {
-            idle: invocation.settings.get(&settings::UPLOAD_REALTIME_IDLE),
-            until_closed: args.until_closed,
-        },
-        resume: store,
-        ..UploadOptions::default()
-    };
     let controls = QueueControls::new();
     let on_interrupt = controls.clone();
     tokio::spawn(async move {
@@ -93,56 +88,6 @@ pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
     drop(status);
     let _ = showing.await;
     conclude(&record, &outcome, json)
-}
-
-/// The queue's jobs: kept uploads with `--resume`, then the files and folders given (a file
-/// with a kept upload continues it either way), or else the test clip.
-async fn jobs(
-    args: &UploadArgs,
-    note: bool,
-    record: &DeviceRecord,
-    store: Option<&ResumeStore>,
-) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    if let Some(store) = store.filter(|_| args.resume) {
-        jobs.extend(
-            store
-                .unfinished(&record.device_id, &record.keychain_host)
-                .iter()
-                .map(Job::resumed),
-        );
-    }
-    let paths = args.paths.clone();
-    let listed = tokio::task::spawn_blocking(move || upload::list_files(&paths))
-        .await
-        .unwrap_or_default();
-    for entry in listed {
-        let job = Job::listed(entry, args.realtime);
-        let already = jobs
-            .iter()
-            .any(|kept: &Job| same_file(kept.source.path(), job.source.path()));
-        if !already {
-            jobs.push(job);
-        }
-    }
-    if jobs.is_empty() && !args.resume {
-        let note = note.then(upload::rig_check_note);
-        jobs.push(Job::test_clip(note));
-    }
-    jobs
-}
-
-fn same_file(a: Option<&std::path::Path>, b: Option<&std::path::Path>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            a == b
-                || std::fs::canonicalize(a)
-                    .ok()
-                    .zip(std::fs::canonicalize(b).ok())
-                    .is_some_and(|(a, b)| a == b)
-        }
-        _ => false,
-    }
 }
 
 /// Runs the queue; when a refresh's tokens could not be saved, saves them (patiently) and

@@ -22,8 +22,8 @@ impl PairApp {
             }
             Event::Finished { run, end } => self.finished(run, end),
             Event::Fleet(devices) => self.fleet.devices = devices,
-            Event::UploadProgress(key, progress) => {
-                self.fleet.uploads.insert(key, progress);
+            Event::Uploads(key, status) => {
+                self.fleet.uploads.insert(key, status);
             }
             Event::Notice(line) => self.notices.push(line),
             Event::Network(status) => self.status.network = Some(status),

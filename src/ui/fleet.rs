@@ -7,11 +7,12 @@ use std::time::SystemTime;
 
 use egui::{Color32, RichText, Ui};
 
+use super::uploads::{self, UploadForm};
 use crate::clock::unix_seconds;
-use crate::device::Progress;
+use crate::device::upload::QueueStatus;
 use crate::device_id::DeviceId;
 use crate::human_time as format;
-use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status};
+use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status, UPLOADING};
 
 /// Label of the hand-off command field, also its accessible name.
 pub const HANDOFF_COMMAND_LABEL: &str = "Hand-off command";
@@ -36,10 +37,26 @@ pub enum FleetAction {
     Forget(DeviceKey),
     /// Do not unpair after all.
     KeepPaired,
-    /// Upload the test clip as this device.
-    Upload(DeviceKey),
-    /// Stop that upload.
+    /// Send files (none: the test clip) as this device.
+    Upload {
+        /// The device.
+        key: DeviceKey,
+        /// Files and folders; empty for the test clip.
+        files: Vec<std::path::PathBuf>,
+    },
+    /// Stop the device's upload queue.
     CancelUpload(DeviceKey),
+    /// Try the waiting upload now (the device was resumed in Frame.io).
+    RetryUpload(DeviceKey),
+    /// Comment on an uploaded asset as the device.
+    AddNote {
+        /// The device.
+        key: DeviceKey,
+        /// The asset.
+        asset_id: String,
+        /// The comment.
+        text: String,
+    },
     /// Save the pairing report (CSV and JSON).
     ExportReport,
     /// Hand the device's pairing to the device through this command, confirmed.
@@ -91,8 +108,8 @@ pub fn title(view: &DeviceView) -> String {
 pub struct ListState<'a> {
     /// The device whose unpairing awaits confirmation.
     pub confirming: Option<&'a DeviceKey>,
-    /// Test uploads under way.
-    pub uploads: &'a HashMap<DeviceKey, Progress>,
+    /// Each device's upload queue, under way or as it ended.
+    pub uploads: &'a HashMap<DeviceKey, QueueStatus>,
     /// Where "Export report" saves.
     pub report_dir: &'a std::path::Path,
 }
@@ -104,8 +121,8 @@ pub struct FleetView {
     pub devices: Vec<DeviceView>,
     /// The device whose unpairing awaits confirmation.
     pub confirming: Option<DeviceKey>,
-    /// Test uploads under way.
-    pub uploads: HashMap<DeviceKey, Progress>,
+    /// Each device's upload queue, under way or as it ended.
+    pub uploads: HashMap<DeviceKey, QueueStatus>,
     /// Where "Export report" saves.
     pub report_dir: std::path::PathBuf,
 }
@@ -208,19 +225,14 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
             action = Some(FleetAction::AskUnpair(key.clone()));
         }
     });
-    if let Some(last) = state.uploads.get(&key) {
-        // How the last test upload ended stays in view until the next one.
-        let percent = last
-            .sent
-            .saturating_mul(100)
-            .checked_div(last.total)
-            .unwrap_or(0);
-        let text = if percent == 100 {
-            format!("Test clip sent: 100 % ({} KB)", last.total.div_ceil(1024))
-        } else {
-            format!("Test clip stopped at {percent} %")
-        };
-        ui.label(RichText::new(text).small());
+    if let Some(status) = state.uploads.get(&key) {
+        // How the last queue ended stays in view until the next one.
+        if let Some(asked) = uploads::panel(ui, &key, status, false) {
+            action = Some(asked);
+        }
+    }
+    if UploadForm::is_open_for(ui.ctx(), &key) {
+        return UploadForm::ui(ui, &key).or(action);
     }
     let usable = !matches!(
         view.status,
@@ -233,7 +245,17 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
                 .on_hover_text("Upload a 4-second clip as this device")
                 .clicked()
             {
-                action = Some(FleetAction::Upload(key.clone()));
+                action = Some(FleetAction::Upload {
+                    key: key.clone(),
+                    files: Vec::new(),
+                });
+            }
+            if ui
+                .button("Upload files…")
+                .on_hover_text("Send files or folders as this device")
+                .clicked()
+            {
+                UploadForm::open(ui.ctx(), &key);
             }
             if ui
                 .button("Hand off…")
@@ -263,17 +285,14 @@ fn busy_row(ui: &mut Ui, busy: &str, key: DeviceKey, state: &ListState<'_>) -> O
     {
         action = Some(FleetAction::CancelHandOff(key.clone()));
     }
-    if let Some(progress) = state.uploads.get(&key) {
-        let fraction = progress.sent as f32 / progress.total.max(1) as f32;
-        let text = format!(
-            "Test clip: {} % ({} of {} KB)",
-            (fraction * 100.0).round(),
-            progress.sent.div_ceil(1024),
-            progress.total.div_ceil(1024)
-        );
-        ui.add(egui::ProgressBar::new(fraction).text(text));
-        if ui.button("Cancel upload").clicked() {
-            action = Some(FleetAction::CancelUpload(key));
+    if busy == UPLOADING {
+        match state.uploads.get(&key) {
+            Some(status) => action = uploads::panel(ui, &key, status, true),
+            None => {
+                if ui.button("Cancel upload").clicked() {
+                    action = Some(FleetAction::CancelUpload(key));
+                }
+            }
         }
     }
     action

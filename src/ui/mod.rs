@@ -19,6 +19,7 @@ pub mod qr;
 mod screen;
 mod settings_view;
 mod status_bar;
+mod uploads;
 
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ pub use presenter::{CANNOT_START, CODE_SHARE, COUNTDOWN_SHARE, HIDDEN_LABEL, QR_
 use screen::Screen;
 use settings_view::SettingsView;
 use status_bar::StatusBar;
+use uploads::UploadForm;
+pub use uploads::{NOTE_LABEL, UPLOAD_PATHS_LABEL};
 
 /// Label of the device id field, also its accessible name.
 pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
@@ -167,11 +170,17 @@ impl PairApp {
         while let Some(event) = self.backend.try_recv() {
             self.apply_event(&ctx, event);
         }
-        let dropped = ctx.input(|i| i.raw.dropped_files.clone());
-        let imports = dropped
-            .iter()
-            .map(|file| Intent::Import(file.path().to_path_buf()));
-        self.pending.extend(imports);
+        let dropped: Vec<_> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|file| file.path().to_path_buf())
+                .collect()
+        });
+        // Dropped files go to an open upload form, else they are device lists to import.
+        if !UploadForm::take_dropped(&ctx, &dropped) {
+            self.pending.extend(dropped.into_iter().map(Intent::Import));
+        }
         self.prepare_qrs(&ctx);
         self.screen.cover_monitor_if_needed(&ctx);
         let now = Instant::now();
@@ -357,8 +366,22 @@ impl PairApp {
             FleetAction::Unpair(key) => Command::Unpair(key),
             FleetAction::Forget(key) => Command::Forget(key),
             FleetAction::AskUnpair(_) | FleetAction::KeepPaired => return,
-            FleetAction::Upload(key) => Command::Upload(key),
+            FleetAction::Upload { key, files } => {
+                // A new queue: the last one's panel gives way to it.
+                self.fleet.uploads.remove(&key);
+                Command::Upload { key, files }
+            }
             FleetAction::CancelUpload(key) => Command::CancelUpload(key),
+            FleetAction::RetryUpload(key) => Command::RetryUpload(key),
+            FleetAction::AddNote {
+                key,
+                asset_id,
+                text,
+            } => Command::AddNote {
+                key,
+                asset_id,
+                text,
+            },
             FleetAction::ExportReport => Command::ExportReport(self.fleet.report_dir.clone()),
             FleetAction::HandOff { key, command } => Command::HandOff {
                 key,

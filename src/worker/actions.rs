@@ -10,7 +10,8 @@ use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::fleet::AfterLoad;
-use super::{DeviceKey, Event, FromTask, HANDING_OFF, Outbox, State, WorkerSetup};
+use super::uploads::{Batch, send_batch};
+use super::{DeviceKey, Event, FromTask, HANDING_OFF, State, WorkerSetup};
 use crate::backend::Backend;
 use crate::device::{self, Context, LifecycleError, UnsavedTokens};
 use crate::keychain::Keychain;
@@ -146,8 +147,15 @@ impl ContextSource {
 pub(super) enum Action {
     Refresh,
     Unpair,
-    /// Send the test clip, with progress and a way to cancel.
-    Upload(CancellationToken),
+    /// Send files (or the test clip) one after another, with status, Cancel and "try now".
+    Upload(Batch),
+    /// Comment on an uploaded asset.
+    Note {
+        /// The asset.
+        asset_id: String,
+        /// The comment.
+        text: String,
+    },
     /// Hand the pairing to the device through this command, which cancelling kills.
     HandOff {
         command: SecretString,
@@ -246,6 +254,7 @@ impl State {
         self.show_fleet();
         let reports = self.reports.clone();
         let outbox = self.outbox.clone();
+        let uploads = self.setup.uploads.clone();
         tokio::spawn(async move {
             let context = match source.context(&record).await {
                 Ok(context) => context,
@@ -277,8 +286,14 @@ impl State {
                     },
                     Err(error) => error.to_string(),
                 },
-                Action::Upload(cancel) => {
-                    upload_test_clip(&context, &record, &key, &outbox, &cancel, &reports).await
+                Action::Upload(batch) => {
+                    send_batch(&context, &record, batch, &uploads, &outbox, &reports).await
+                }
+                Action::Note { asset_id, text } => {
+                    match device::upload::comment(&context, &record, &asset_id, &text, None).await {
+                        Ok(_) => format!("{}: note added to asset {asset_id}.", record.device_id),
+                        Err(error) => rescue(error, &key, &reports),
+                    }
                 }
                 Action::HandOff { command, cancel } => {
                     hand_off(&context, &record, &key, &command, &cancel, &reports).await
@@ -324,49 +339,5 @@ async fn hand_off(
             }
         }
         Err(error) => error.to_string(),
-    }
-}
-
-/// Sends the test clip, forwarding progress at each whole percent; the line to show at the end.
-async fn upload_test_clip(
-    context: &Context,
-    record: &DeviceRecord,
-    key: &DeviceKey,
-    outbox: &Outbox,
-    cancel: &CancellationToken,
-    reports: &tokio_mpsc::UnboundedSender<FromTask>,
-) -> String {
-    let (progress, mut watcher) = tokio::sync::watch::channel(device::Progress::default());
-    let forward = {
-        let (outbox, key) = (outbox.clone(), key.clone());
-        tokio::spawn(async move {
-            let mut shown = None;
-            while watcher.changed().await.is_ok() {
-                let now = *watcher.borrow_and_update();
-                let percent = now.sent.saturating_mul(100).checked_div(now.total);
-                if percent != shown {
-                    shown = percent;
-                    outbox.send(Event::UploadProgress(key.clone(), now));
-                }
-            }
-        })
-    };
-    // The test clip carries the rig-check note by default (a setting will make it optional).
-    let job = device::Job::test_clip(Some(device::upload::rig_check_note()));
-    let options = device::UploadOptions::default();
-    let outcome = device::upload(context, record, job, &options, &progress, cancel).await;
-    drop(progress);
-    let _ = forward.await;
-    match outcome {
-        Ok(device::UploadOutcome::Done(done)) => format!(
-            "{}: test clip uploaded ({} KB), asset {}.",
-            record.device_id,
-            done.bytes.div_ceil(1024),
-            done.asset_id
-        ),
-        Ok(device::UploadOutcome::Cancelled) => {
-            format!("{}: test upload cancelled.", record.device_id)
-        }
-        Err(error) => rescue(error, key, reports),
     }
 }

@@ -158,6 +158,10 @@ impl State {
                     self.outbox.send(Event::Notice(note));
                 }
                 self.show_fleet();
+                if load == 1 {
+                    // The first list: uploads a killed run left go on.
+                    self.find_unfinished();
+                }
             }
             Ok(_) => {}
             // A round that cannot read the list waits for the next tick, silently.

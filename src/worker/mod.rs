@@ -14,6 +14,7 @@ mod heartbeats;
 mod network;
 mod protocol;
 mod runs;
+mod uploads;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
@@ -24,9 +25,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use fleet::{DeviceKey, DeviceView, Status};
 pub use network::NetworkStatus;
-pub use protocol::{Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, Wake, WorkerSetup};
+pub use protocol::{
+    Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, UploadSetup, Wake, WorkerSetup,
+};
+pub use uploads::UPLOADING;
 
 use crate::backend::{Backend, BackendChoice};
+use crate::device::upload::QueueControls;
 use crate::device::{Context, UnsavedTokens};
 use crate::keychain::Keychain;
 use crate::registry::{DeviceRecord, Loaded};
@@ -118,6 +123,8 @@ enum FromTask {
     ServerFound(String, Arc<Backend>),
     /// A requested action ended, with a line for the user.
     ActionDone(DeviceKey, String),
+    /// Devices with unfinished uploads kept, found at start: continue them.
+    Unfinished(Vec<DeviceKey>),
     /// The registry was read (the read's number, the list, what to do with it).
     Devices(u64, Result<Loaded, String>, AfterLoad),
 }
@@ -196,7 +203,8 @@ struct State {
     /// Tokens a refresh produced but could not save, by device.
     held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
-    uploads: HashMap<DeviceKey, CancellationToken>,
+    /// Upload queues under way, each with its controls.
+    uploads: HashMap<DeviceKey, QueueControls>,
     /// Hand-offs under way, each with its command's stop.
     handoffs: HashMap<DeviceKey, CancellationToken>,
     /// Tokens of pairing runs the keychain refused, by run.
@@ -234,18 +242,16 @@ impl State {
             }
             Command::SaveClientSecret(secret) => self.save_client_secret(secret),
             Command::Import(path) => self.import(path),
-            Command::Upload(key) => {
-                let cancel = CancellationToken::new();
-                self.uploads.insert(key.clone(), cancel.clone());
-                self.act(key, "uploading the test clip…", Action::Upload(cancel));
-            }
+            Command::Upload { key, files } => self.upload(key, files, false),
+            Command::RetryUpload(key) => self.retry_upload(&key),
+            Command::AddNote {
+                key,
+                asset_id,
+                text,
+            } => self.act(key, "adding a note…", Action::Note { asset_id, text }),
             Command::ExportReport(dir) => self.export_report(dir),
             Command::Diagnose => self.diagnose(),
-            Command::CancelUpload(key) => {
-                if let Some(cancel) = self.uploads.remove(&key) {
-                    cancel.cancel();
-                }
-            }
+            Command::CancelUpload(key) => self.cancel_upload(&key),
             Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh),
             Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair),
             Command::Forget(key) => self.forget(key),
@@ -299,6 +305,12 @@ impl State {
                         self.other_servers.clear();
                     }
                     Err(error) => self.outbox.send(Event::StartFailed(error)),
+                }
+                return;
+            }
+            FromTask::Unfinished(keys) => {
+                for key in keys {
+                    self.upload(key, Vec::new(), true);
                 }
                 return;
             }

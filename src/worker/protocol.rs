@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use super::{DeviceKey, DeviceView, NetworkStatus};
 use crate::backend::BackendChoice;
 use crate::demo::Reach;
+use crate::device::upload::{QueueStatus, UploadOptions};
 use crate::device::{self, DeviceId, PairEvent, PairedDevice};
 use crate::keychain::Keychain;
 use crate::registry::Registry;
@@ -66,10 +67,27 @@ pub enum Command {
     CancelHandOff(DeviceKey),
     /// Read a list of devices (CSV) from a file dropped on the window.
     Import(PathBuf),
-    /// Send the shipped test clip from a paired device.
-    Upload(DeviceKey),
-    /// Stop a test upload.
+    /// Send files and folders from a paired device, one after another (none: the shipped
+    /// test clip). Status comes back as [`Event::Uploads`].
+    Upload {
+        /// The device.
+        key: DeviceKey,
+        /// Files and folders; empty for the test clip.
+        files: Vec<PathBuf>,
+    },
+    /// Stop a device's upload queue; what was sent is kept to resume.
     CancelUpload(DeviceKey),
+    /// End a wait in a device's upload queue (back-off, a paused device) and try at once.
+    RetryUpload(DeviceKey),
+    /// Add a comment to an uploaded asset, as the device.
+    AddNote {
+        /// The device.
+        key: DeviceKey,
+        /// The asset.
+        asset_id: String,
+        /// The comment.
+        text: String,
+    },
     /// Write the pairing report (CSV and JSON) into this folder.
     ExportReport(PathBuf),
     /// Gather diagnostics (answered with [`Event::Diagnostics`]).
@@ -116,7 +134,7 @@ pub enum RunEnd {
 }
 
 /// What the worker tells the UI.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The backend is ready.
     Ready(Mode),
@@ -144,8 +162,8 @@ pub enum Event {
     Notice(String),
     /// The text of an imported device list.
     Imported(String),
-    /// How far a test upload has come (sent at each whole percent).
-    UploadProgress(DeviceKey, device::Progress),
+    /// A device's upload queue as it stands (at most four a second, and its end).
+    Uploads(DeviceKey, QueueStatus),
     /// The pairing report was written (or why not).
     ReportWritten(Result<report::Written, String>),
     /// Whether the server can be reached changed.
@@ -168,4 +186,26 @@ pub struct WorkerSetup {
     pub registry: Registry,
     /// Time between heartbeat rounds.
     pub heartbeat_every: Duration,
+    /// How uploads are made.
+    pub uploads: UploadSetup,
+}
+
+/// How the window's uploads are made.
+#[derive(Debug, Clone)]
+pub struct UploadSetup {
+    /// Stall timeout, retries, part size; where upload records are kept (with none, nothing
+    /// is resumed, on start or otherwise).
+    pub options: UploadOptions,
+    /// The test clip carries the "Rig check from …" note.
+    pub test_clip_note: bool,
+}
+
+impl Default for UploadSetup {
+    /// Default options, keeping no records (tests; the app sets a state directory).
+    fn default() -> Self {
+        Self {
+            options: UploadOptions::default(),
+            test_clip_note: true,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use c2c_pair::backend::BackendChoice;
 use c2c_pair::c2c::profile::Profile;
 use c2c_pair::demo::DemoConfig;
 use c2c_pair::ui::{DEVICE_ID_LABEL, PairApp, UiOptions};
-use c2c_pair::worker::{HEARTBEAT_EVERY, Worker, WorkerSetup};
+use c2c_pair::worker::{HEARTBEAT_EVERY, UploadSetup, Worker, WorkerSetup};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use secrecy::SecretString;
@@ -45,6 +45,7 @@ impl Window {
             keychain: kc.keychain.clone(),
             registry: kc.registry.clone(),
             heartbeat_every: every,
+            uploads: UploadSetup::default(),
         })
     }
 
@@ -83,6 +84,7 @@ impl Window {
             keychain: kc.keychain.clone(),
             registry: kc.registry.clone(),
             heartbeat_every: HEARTBEAT_EVERY,
+            uploads: UploadSetup::default(),
         };
         let mut window = Self::open_with(setup, options);
         window.until_label_contains("Demo — not connected to Frame.io");

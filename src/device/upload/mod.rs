@@ -10,12 +10,13 @@
 //! Modules: `source` (what is sent), `status` (snapshots for the window and the CLI),
 //! `progress` (filling them in), `retry` (the back-off), `calls` (device API calls made
 //! patiently), `parts` (one part, retried), `resume` (the kept records), `whole` (a file of
-//! known size), `realtime` (a growing file), `writers` (`--until-closed`), `queue` (the
-//! queue), `note` (comments).
+//! known size), `realtime` (a growing file), `writers` (`--until-closed`), `plan` (what a request
+//! sends), `queue` (the queue), `note` (comments).
 
 mod calls;
 mod note;
 mod parts;
+mod plan;
 mod progress;
 mod queue;
 mod realtime;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 pub use calls::{PAUSED_REASON, is_channel_paused};
 pub use note::{comment, rig_check_note};
+pub use plan::Plan;
 pub use queue::{Job, QueueControls, QueueOutcome, UploadOutcome, run_queue, upload};
 pub use resume::{
     ASSUMED_URL_LIFETIME, EXPIRY_MARGIN, MAX_URL_LIFETIME, PartState, Resumable, ResumeError,

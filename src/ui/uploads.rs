@@ -1,0 +1,468 @@
+//! A device's upload panel: what the integrator checklist asks an uploader to show — files
+//! and bytes remaining, the current file with percent and rate, each file completed, queued
+//! or failed with its reason — with Cancel and Resume while it runs, Resume for what is left
+//! once it ended, a note on the last asset sent, and the form that sends files (typed, one
+//! per line, or dropped on the window while the form is open).
+
+use std::path::PathBuf;
+
+use egui::{RichText, Ui};
+
+use super::fleet::FleetAction;
+use crate::device::upload::{FileState, FileStatus, QueueStatus, rig_check_note};
+use crate::worker::DeviceKey;
+
+/// Label of the field listing the files to upload, also its accessible name.
+pub const UPLOAD_PATHS_LABEL: &str = "Files to upload";
+/// Label of the note field after an upload, also its accessible name.
+pub const NOTE_LABEL: &str = "Note on the upload";
+
+/// The form to send files, open for one device at a time. Like the hand-off form it lives in
+/// egui's memory between frames, never persisted.
+#[derive(Clone, Default)]
+pub struct UploadForm {
+    /// The device it is open for.
+    device: Option<DeviceKey>,
+    /// Paths typed or dropped, one per line.
+    paths: String,
+}
+
+impl UploadForm {
+    fn id() -> egui::Id {
+        egui::Id::unique("fleet upload form")
+    }
+
+    fn load(ctx: &egui::Context) -> Self {
+        ctx.data(|d| d.get_temp::<Self>(Self::id()))
+            .unwrap_or_default()
+    }
+
+    fn store(self, ctx: &egui::Context) {
+        ctx.data_mut(|d| d.insert_temp(Self::id(), self));
+    }
+
+    /// Opens the form for `device`.
+    pub fn open(ctx: &egui::Context, device: &DeviceKey) {
+        Self {
+            device: Some(device.clone()),
+            paths: String::new(),
+        }
+        .store(ctx);
+    }
+
+    /// Files dropped on the window go into the open form (true), else nowhere here (false).
+    pub fn take_dropped(ctx: &egui::Context, dropped: &[PathBuf]) -> bool {
+        let mut form = Self::load(ctx);
+        if form.device.is_none() || dropped.is_empty() {
+            return false;
+        }
+        for path in dropped {
+            if !form.paths.is_empty() && !form.paths.ends_with('\n') {
+                form.paths.push('\n');
+            }
+            form.paths.push_str(&path.display().to_string());
+        }
+        form.store(ctx);
+        true
+    }
+
+    /// True when the form is open for `key`.
+    pub fn is_open_for(ctx: &egui::Context, key: &DeviceKey) -> bool {
+        Self::load(ctx).device.as_ref() == Some(key)
+    }
+
+    /// Draws the form (open for `key`).
+    pub fn ui(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
+        let mut form = Self::load(ui.ctx());
+        let mut action = None;
+        let label = ui.label(UPLOAD_PATHS_LABEL);
+        ui.add(
+            egui::TextEdit::multiline(&mut form.paths)
+                .hint_text("One file or folder per line, or drop files here")
+                .desired_rows(3)
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(label.id);
+        let files: Vec<PathBuf> = form
+            .paths
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        ui.horizontal(|ui| {
+            let ready = !files.is_empty();
+            if ui.add_enabled(ready, egui::Button::new("Upload")).clicked() {
+                action = Some(FleetAction::Upload {
+                    key: key.clone(),
+                    files,
+                });
+                form = Self::default();
+            }
+            if ui.button("Close").clicked() {
+                form = Self::default();
+            }
+        });
+        form.store(ui.ctx());
+        action
+    }
+}
+
+/// Draws a device's queue, under way (`running`) or as it ended.
+pub fn panel(
+    ui: &mut Ui,
+    key: &DeviceKey,
+    status: &QueueStatus,
+    running: bool,
+) -> Option<FleetAction> {
+    let mut action = None;
+    ui.label(RichText::new(headline(status, running)).strong());
+    if running && let Some(file) = status.current_file() {
+        current(ui, file);
+    }
+    for (index, file) in status.files.iter().enumerate() {
+        if running && status.current == Some(index) {
+            continue;
+        }
+        file_line(ui, file);
+    }
+    if let Some(reason) = &status.stopped {
+        ui.label(
+            RichText::new(reason)
+                .small()
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
+    ui.horizontal(|ui| {
+        if running {
+            if ui.button("Cancel upload").clicked() {
+                action = Some(FleetAction::CancelUpload(key.clone()));
+            }
+            let waiting = status.current_file().is_some_and(|f| {
+                matches!(
+                    f.state,
+                    FileState::Paused { .. } | FileState::Retrying { .. }
+                )
+            });
+            if waiting
+                && ui
+                    .button("Resume")
+                    .on_hover_text("Try now, e.g. after resuming the device in Frame.io")
+                    .clicked()
+            {
+                action = Some(FleetAction::RetryUpload(key.clone()));
+            }
+        } else if let Some(files) = left_over(status)
+            && ui
+                .button("Resume")
+                .on_hover_text("Send the files not done; the parts already sent are kept")
+                .clicked()
+        {
+            action = Some(FleetAction::Upload {
+                key: key.clone(),
+                files,
+            });
+        }
+    });
+    if !running && let Some(asset) = last_asset(status) {
+        action = note_form(ui, key, asset).or(action);
+    }
+    action
+}
+
+/// "2 of 3 files uploaded · 1 failed · 1 left, 6.0 MB to send".
+fn headline(status: &QueueStatus, running: bool) -> String {
+    let total = status.files.len();
+    let mut text = format!("Uploads: {} of {total} done", status.done());
+    let failed = status.failed();
+    if failed > 0 {
+        text.push_str(&format!(" · {failed} failed"));
+    }
+    let left = status.files_remaining();
+    if running && left > 0 {
+        text.push_str(&format!(
+            " · {left} left, {} to send",
+            size(status.bytes_remaining())
+        ));
+    }
+    if status.cancelled {
+        text.push_str(" · cancelled");
+    }
+    text
+}
+
+/// The file under way: a bar with its percent, bytes and rate, or why it waits.
+fn current(ui: &mut Ui, file: &FileStatus) {
+    let name = shown_name(file);
+    match &file.state {
+        FileState::Paused { reason } => {
+            ui.label(format!("{name}: paused — {reason}"));
+        }
+        FileState::Retrying {
+            attempt,
+            reason,
+            wait,
+        } => {
+            ui.label(format!(
+                "{name}: retrying in {} s (attempt {attempt}) — {reason}",
+                wait.as_secs().max(1)
+            ));
+        }
+        FileState::Waiting => {
+            ui.label(format!(
+                "{name}: all sent so far; waiting for the file to grow"
+            ));
+        }
+        _ => {}
+    }
+    let known = file.size.unwrap_or(file.seen);
+    let fraction = if known == 0 {
+        0.0
+    } else {
+        (file.sent.min(known) as f64 / known as f64) as f32
+    };
+    let mut text = match file.percent() {
+        Some(percent) => format!(
+            "{name}: {percent} % ({} of {})",
+            size(file.sent),
+            size(known)
+        ),
+        None => format!("{name}: {} sent of {} so far", size(file.sent), size(known)),
+    };
+    if let Some(rate) = file.rate.filter(|r| r.is_finite() && *r > 0.0) {
+        text.push_str(&format!(" · {}/s", size(rate as u64)));
+    }
+    ui.add(egui::ProgressBar::new(fraction).text(text.clone()))
+        .on_hover_text(text);
+}
+
+/// One file's line: sent, failed with its reason, cancelled, or queued.
+fn file_line(ui: &mut Ui, file: &FileStatus) {
+    let name = shown_name(file);
+    let size_known = file.size.unwrap_or(file.seen);
+    let text = match &file.state {
+        FileState::Done => format!("{name} sent: 100 % ({})", size(size_known)),
+        FileState::Failed { reason, .. } => format!("{name} failed: {reason}"),
+        FileState::Cancelled => format!(
+            "{name} cancelled at {} %; what was sent is kept",
+            file.percent().unwrap_or(0)
+        ),
+        FileState::Queued => format!("{name} queued ({})", size(size_known)),
+        other => format!("{name}: {}", other.word()),
+    };
+    let text = RichText::new(text).small();
+    let text = if matches!(file.state, FileState::Failed { .. }) {
+        text.color(ui.visuals().warn_fg_color)
+    } else {
+        text
+    };
+    ui.label(text);
+    for notice in &file.notices {
+        ui.label(RichText::new(format!("{name}: {notice}")).small());
+    }
+}
+
+/// The comment form for the last asset sent, with a rig-check note ready.
+fn note_form(ui: &mut Ui, key: &DeviceKey, asset: &str) -> Option<FleetAction> {
+    let id = egui::Id::unique(("upload note", key.clone(), asset.to_owned()));
+    let mut text = ui
+        .data(|d| d.get_temp::<String>(id))
+        .unwrap_or_else(rig_check_note);
+    let mut action = None;
+    ui.horizontal(|ui| {
+        let label = ui.label(NOTE_LABEL);
+        ui.add(egui::TextEdit::singleline(&mut text).desired_width(320.0))
+            .labelled_by(label.id);
+        let ready = !text.trim().is_empty();
+        if ui
+            .add_enabled(ready, egui::Button::new("Add a note"))
+            .on_hover_text(format!("Comment on asset {asset} as the device"))
+            .clicked()
+        {
+            action = Some(FleetAction::AddNote {
+                key: key.clone(),
+                asset_id: asset.to_owned(),
+                text: text.trim().to_owned(),
+            });
+        }
+    });
+    ui.data_mut(|d| d.insert_temp(id, text));
+    action
+}
+
+/// What Resume sends once a queue ended: the files not done (none at all: nothing to resume;
+/// an empty list: the test clip again).
+fn left_over(status: &QueueStatus) -> Option<Vec<PathBuf>> {
+    let left: Vec<&FileStatus> = status
+        .files
+        .iter()
+        .filter(|f| f.state != FileState::Done)
+        .collect();
+    if left.is_empty() {
+        return None;
+    }
+    Some(left.iter().filter_map(|f| f.path.clone()).collect())
+}
+
+/// The asset of the last file sent.
+fn last_asset(status: &QueueStatus) -> Option<&str> {
+    status
+        .files
+        .iter()
+        .rev()
+        .filter(|f| f.state == FileState::Done)
+        .find_map(|f| f.asset_id.as_deref())
+}
+
+/// A file's name as shown: the test clip (bytes in memory) is "Test clip".
+fn shown_name(file: &FileStatus) -> String {
+    if file.path.is_none() {
+        "Test clip".to_owned()
+    } else {
+        file.name.clone()
+    }
+}
+
+/// Bytes for people: KB below a megabyte, else MB with one decimal (binary units, as the
+/// CLI's bars).
+fn size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes < MIB {
+        format!("{} KB", bytes.div_ceil(1024))
+    } else {
+        format!("{:.1} MB", bytes as f64 / MIB as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+    use crate::device::{DeviceId, FailureKind};
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn key() -> DeviceKey {
+        DeviceKey {
+            id: DeviceId::parse("CAM-PANEL").unwrap(),
+            host: "demo".into(),
+        }
+    }
+
+    /// Three files: one sent, one failed with its reason, one under way at 42 %.
+    fn three_files() -> QueueStatus {
+        let file = |name: &str, size| FileStatus::queued(name.into(), Some(name.into()), size);
+        let mut done = file("a.mov", Some(2 * MIB));
+        (done.state, done.sent, done.asset_id) = (FileState::Done, 2 * MIB, Some("A1".into()));
+        let mut failed = file("b.mov", None);
+        failed.state = FileState::Failed {
+            reason: "b.mov could not be read: permission denied".into(),
+            kind: FailureKind::Usage,
+        };
+        let mut sending = file("c.mov", Some(10 * MIB));
+        (sending.state, sending.sent, sending.rate) = (
+            FileState::Sending,
+            42 * MIB / 10 + 1,
+            Some(1.5 * MIB as f64),
+        );
+        QueueStatus {
+            device: "CAM-PANEL".into(),
+            files: vec![done, failed, sending],
+            current: Some(2),
+            ..QueueStatus::default()
+        }
+    }
+
+    fn harness(status: QueueStatus, running: bool) -> Harness<'static, Option<FleetAction>> {
+        Harness::new_ui_state(
+            move |ui, asked: &mut Option<FleetAction>| {
+                if let Some(action) = panel(ui, &key(), &status, running) {
+                    *asked = Some(action);
+                }
+            },
+            None,
+        )
+    }
+
+    #[test]
+    fn a_running_queue_shows_its_files_a_failure_and_the_current_progress() {
+        let mut harness = harness(three_files(), true);
+        harness.run();
+        harness.get_by_label("Uploads: 1 of 3 done · 1 failed · 1 left, 5.8 MB to send");
+        harness.get_by_label("c.mov: 42 % (4.2 MB of 10.0 MB) · 1.5 MB/s");
+        harness.get_by_label("a.mov sent: 100 % (2.0 MB)");
+        harness.get_by_label("b.mov failed: b.mov could not be read: permission denied");
+        assert!(harness.query_by_label("Resume").is_none(), "nothing waits");
+        harness.get_by_label("Cancel upload").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(FleetAction::CancelUpload(key())));
+    }
+
+    #[test]
+    fn a_paused_file_says_why_and_resume_tries_now() {
+        let mut status = three_files();
+        status.files[2].state = FileState::Paused {
+            reason: "the device is paused in Frame.io".into(),
+        };
+        let mut harness = harness(status, true);
+        harness.run();
+        harness.get_by_label("c.mov: paused — the device is paused in Frame.io");
+        harness.get_by_label("Resume").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(FleetAction::RetryUpload(key())));
+    }
+
+    #[test]
+    fn a_retry_shows_its_wait() {
+        let mut status = three_files();
+        status.files[2].state = FileState::Retrying {
+            attempt: 2,
+            reason: "the server answered 503".into(),
+            wait: Duration::from_millis(3500),
+        };
+        let mut harness = harness(status, true);
+        harness.run();
+        harness.get_by_label("c.mov: retrying in 3 s (attempt 2) — the server answered 503");
+    }
+
+    #[test]
+    fn an_ended_queue_resumes_what_is_not_done_and_offers_a_note() {
+        let mut status = three_files();
+        status.files[2].state = FileState::Cancelled;
+        (status.current, status.finished, status.cancelled) = (None, true, true);
+        let mut harness = harness(status, false);
+        harness.run();
+        harness.get_by_label("Uploads: 1 of 3 done · 1 failed · cancelled");
+        harness.get_by_label("c.mov cancelled at 42 %; what was sent is kept");
+        harness.get_by_label("Resume").click();
+        harness.run();
+        let resend = FleetAction::Upload {
+            key: key(),
+            files: vec!["b.mov".into(), "c.mov".into()],
+        };
+        assert_eq!(harness.state(), &Some(resend));
+        harness.get_by_label("Add a note").click();
+        harness.run();
+        let Some(FleetAction::AddNote { asset_id, text, .. }) = harness.state() else {
+            panic!("a note is asked: {:?}", harness.state());
+        };
+        assert_eq!(asset_id, "A1");
+        assert!(text.starts_with("Rig check from "), "{text}");
+    }
+
+    #[test]
+    fn sizes_read_in_kilobytes_then_megabytes() {
+        assert_eq!(size(0), "0 KB");
+        assert_eq!(size(1), "1 KB");
+        assert_eq!(size(MIB - 1), "1024 KB");
+        assert_eq!(size(MIB), "1.0 MB");
+        assert_eq!(
+            size(u64::MAX),
+            format!("{:.1} MB", u64::MAX as f64 / MIB as f64)
+        );
+    }
+}
