@@ -50,7 +50,8 @@ impl std::fmt::Debug for Backend {
     }
 }
 
-/// Why no backend could be set up.
+/// Why no backend could be set up. The messages say what is wrong; what to do about it
+/// (which command, which field) is for the CLI and the window to add.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     /// A setting is wrong.
@@ -68,10 +69,7 @@ pub enum BackendError {
         reason: String,
     },
     /// A server was named but no client secret for it is configured.
-    #[error(
-        "no client secret is configured for {host}. Store it with `c2c-pair secret set` (or in \
-         the window's Settings), or set {CLIENT_SECRET_ENV}; --demo uses the built-in demo server"
-    )]
+    #[error("no client secret is configured for {host}")]
     NoSecret {
         /// The server's keychain host.
         host: String,
@@ -79,8 +77,7 @@ pub enum BackendError {
     /// The environment's client secret is for another server than the device's.
     #[error(
         "{CLIENT_SECRET_ENV} is used only for the configured server ({configured}), and this \
-         device was paired with {host}, for which no client secret is stored. Store one with \
-         `c2c-pair secret set --api-base …`, or point --api-base at {host}"
+         device was paired with {host}, for which no client secret is stored"
     )]
     EnvSecretElsewhere {
         /// The device's server.

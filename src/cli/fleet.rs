@@ -17,7 +17,7 @@ use c2c_pair::printable;
 use c2c_pair::registry::{self, DeviceRecord};
 use c2c_pair::report as pairing_report;
 
-use super::{Invocation, backend_failure, fail, print_json, report};
+use super::{Invocation, backend_failure, backend_message, fail, print_json, report};
 
 /// `c2c-pair status`: a table (or JSON, or CSV) of the devices the registry knows. No network.
 pub fn status(invocation: &Invocation, device: Option<&str>, json: bool, csv: bool) -> ExitCode {
@@ -173,7 +173,7 @@ pub(super) async fn locate(
     };
     let backend = Backend::for_record(&choice, &record, &keychain)
         .await
-        .map_err(|e| (backend_failure(&e), e.to_string()))?;
+        .map_err(|e| (backend_failure(&e), backend_message(&e)))?;
     Ok((
         record,
         Context {

@@ -458,6 +458,21 @@ impl Invocation {
     }
 }
 
+/// A backend that could not be set up, in words, with the command that fixes it.
+pub fn backend_message(error: &BackendError) -> String {
+    match error {
+        BackendError::NoSecret { .. } => format!(
+            "{error}. Store it with `c2c-pair secret set`, or set {CLIENT_SECRET_ENV}; --demo \
+             uses the built-in demo server"
+        ),
+        BackendError::EnvSecretElsewhere { host, .. } => format!(
+            "{error}. Store one with `c2c-pair secret set --api-base …`, or point --api-base at \
+             {host}"
+        ),
+        other => other.to_string(),
+    }
+}
+
 /// The exit-code family of a backend that could not be set up.
 pub fn backend_failure(error: &BackendError) -> FailureKind {
     match error {

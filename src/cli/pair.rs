@@ -14,7 +14,7 @@ use c2c_pair::device::{
 };
 use c2c_pair::ui::group_code;
 
-use super::{EXIT_CANCELLED, Invocation, backend_failure, fail, print_json};
+use super::{EXIT_CANCELLED, Invocation, backend_failure, backend_message, fail, print_json};
 
 /// `c2c-pair pair`: pairs one device and saves its tokens.
 pub async fn run(
@@ -39,7 +39,7 @@ pub async fn run(
     let keychain = invocation.keychain();
     let backend = match Backend::connect(choice, &keychain).await {
         Ok(backend) => backend,
-        Err(error) => return printer.fail(backend_failure(&error), &error.to_string()),
+        Err(error) => return printer.fail(backend_failure(&error), &backend_message(&error)),
     };
     printer.server(&backend);
     let ctx = Context {

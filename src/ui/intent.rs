@@ -1,16 +1,18 @@
 //! What the views ask for. Each view returns intents; the app queues them and applies them
 //! once, at the end of the frame (rerun's pending commands), where every view and the
-//! context are at hand — so no flag carries a wish to the next frame.
+//! context are at hand — so no flag carries a wish to the next frame. Applying them is here too.
 
 use std::path::PathBuf;
 
 use secrecy::SecretString;
 
+use super::PairApp;
 use super::fleet::FleetAction;
 use super::pairing::Action;
 use super::presenter::PresenterKey;
 use crate::device::DeviceId;
 use crate::import::Entry;
+use crate::worker::Command;
 
 /// One thing the user asked for.
 pub enum Intent {
@@ -44,4 +46,128 @@ pub enum Intent {
     SaveSecret(SecretString),
     /// Read a dropped list of devices.
     Import(PathBuf),
+}
+
+impl PairApp {
+    /// Applies this frame's intents, in the order they were asked for; the next frame shows
+    /// their effect at once.
+    pub(super) fn apply_pending(&mut self, ctx: &egui::Context) {
+        if self.pending.is_empty() {
+            return;
+        }
+        for intent in std::mem::take(&mut self.pending) {
+            self.apply(ctx, intent);
+        }
+        ctx.request_repaint();
+    }
+
+    fn apply(&mut self, ctx: &egui::Context, intent: Intent) {
+        match intent {
+            Intent::PairTyped { device_id, name } => {
+                if self.pair(device_id, name) {
+                    self.add.started();
+                }
+            }
+            Intent::PairList(entries) => {
+                let count = entries.len();
+                let started = entries
+                    .into_iter()
+                    .filter(|entry| self.pair(entry.device_id.clone(), entry.name.clone()))
+                    .count();
+                if started == count {
+                    self.add.list_started();
+                }
+            }
+            Intent::Card { run, action } => self.card_action(run, action),
+            Intent::Fleet(action) => self.fleet_action(action),
+            Intent::EnterPresenter => {
+                if !self.booth.is_on() {
+                    self.screen.set_fullscreen(ctx, true);
+                    self.booth.next_code(&mut self.cards, &self.backend);
+                }
+            }
+            Intent::Booth(key) => match key {
+                PresenterKey::NewCode => self.booth.next_code(&mut self.cards, &self.backend),
+                PresenterKey::Leave => {
+                    self.booth.leave(&self.backend);
+                    self.screen.set_fullscreen(ctx, false);
+                }
+                PresenterKey::ToggleFullscreen => self.screen.toggle(ctx),
+                PresenterKey::ToggleHidden => {
+                    if let Some(presenter) = self.booth.screen.as_mut() {
+                        presenter.hidden = !presenter.hidden;
+                    }
+                }
+            },
+            Intent::ToggleFullscreen => self.screen.toggle(ctx),
+            Intent::Diagnose => {
+                self.status.gathering();
+                self.backend.send(Command::Diagnose);
+            }
+            Intent::SaveSecret(secret) => self.backend.send(Command::SaveClientSecret(secret)),
+            Intent::Import(path) => self.backend.send(Command::Import(path)),
+        }
+    }
+
+    /// Starts pairing a device on a card; a refusal is shown under the form.
+    pub(super) fn pair(&mut self, device_id: DeviceId, name: Option<String>) -> bool {
+        let started = self.cards.start(&self.backend, device_id, name);
+        if let Err(why) = &started {
+            self.add.error = Some(why.clone());
+        }
+        started.is_ok()
+    }
+
+    fn card_action(&mut self, run: u64, action: Action) {
+        if action == Action::RetrySave {
+            return self.backend.send(Command::RetrySave { run });
+        }
+        let Some(card) = self.cards.remove(run) else {
+            return;
+        };
+        match action {
+            // Effective at once: the card goes now, the worker stops polling.
+            Action::Cancel => self.backend.send(Command::Cancel { run }),
+            Action::NewCode => {
+                self.pair(card.device_id, card.name);
+            }
+            Action::RetrySave | Action::Done => {}
+        }
+    }
+
+    fn fleet_action(&mut self, action: FleetAction) {
+        let command = match action {
+            FleetAction::Refresh(key) => Command::Refresh(key),
+            FleetAction::Repair { device_id, name } => {
+                self.pair(device_id, name);
+                return;
+            }
+            FleetAction::Unpair(key) => Command::Unpair(key),
+            FleetAction::Forget(key) => Command::Forget(key),
+            FleetAction::AskUnpair(_) | FleetAction::KeepPaired => return,
+            FleetAction::Upload { key, files } => {
+                // A new queue: the last one's panel gives way to it.
+                self.fleet.uploads.remove(&key);
+                Command::Upload { key, files }
+            }
+            FleetAction::CancelUpload(key) => Command::CancelUpload(key),
+            FleetAction::RetryUpload(key) => Command::RetryUpload(key),
+            FleetAction::AddNote {
+                key,
+                asset_id,
+                text,
+            } => Command::AddNote {
+                key,
+                asset_id,
+                text,
+            },
+            FleetAction::ExportReport => Command::ExportReport(self.fleet.report_dir.clone()),
+            FleetAction::HandOff { key, command } => Command::HandOff {
+                key,
+                command: SecretString::from(command),
+            },
+            FleetAction::CancelHandOff(key) => Command::CancelHandOff(key),
+        };
+        self.backend.send(command);
+    }
 }

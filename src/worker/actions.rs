@@ -127,7 +127,7 @@ impl ContextSource {
         } else {
             let found = Backend::for_record(&self.setup.choice, record, &self.setup.keychain)
                 .await
-                .map_err(|e| format!("{}: {e}", record.device_id))?;
+                .map_err(|e| format!("{}: {}", record.device_id, super::backend_message(&e)))?;
             let found = Arc::new(found);
             let _ = self.reports.send(FromTask::ServerFound(
                 record.keychain_host.clone(),

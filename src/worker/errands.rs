@@ -60,7 +60,7 @@ impl State {
             if reconnect {
                 let next = Backend::connect(setup.choice, &setup.keychain)
                     .await
-                    .map_err(|e| e.to_string());
+                    .map_err(|e| super::backend_message(&e));
                 let _ = reports.send(FromTask::Reconnected(Box::new(next)));
             }
         });

@@ -30,7 +30,7 @@ pub use protocol::{
 };
 pub use uploads::UPLOADING;
 
-use crate::backend::{Backend, BackendChoice};
+use crate::backend::{Backend, BackendChoice, BackendError, CLIENT_SECRET_ENV};
 use crate::device::upload::QueueControls;
 use crate::device::{Context, UnsavedTokens};
 use crate::keychain::Keychain;
@@ -351,9 +351,19 @@ async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) ->
             Some(backend)
         }
         Err(error) => {
-            outbox.send(Event::StartFailed(error.to_string()));
+            outbox.send(Event::StartFailed(backend_message(&error)));
             None
         }
+    }
+}
+
+/// A backend that could not be set up, in words, with where the window fixes it.
+fn backend_message(error: &BackendError) -> String {
+    match error {
+        BackendError::NoSecret { .. } | BackendError::EnvSecretElsewhere { .. } => {
+            format!("{error}. Save the client secret under Settings, or set {CLIENT_SECRET_ENV}.")
+        }
+        other => other.to_string(),
     }
 }
 
