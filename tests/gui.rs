@@ -1249,3 +1249,31 @@ fn a_window_that_starts_continues_the_upload_the_last_one_left() {
     );
     assert!(store.unfinished("CAM-KEPT", &host).is_empty());
 }
+
+#[test]
+fn the_current_files_progress_moves_while_a_slow_link_takes_it() {
+    let kc = common::test_keychain();
+    kc.track("CAM-SLOW@demo");
+    let mut window = Window::demo(&kc);
+    let control = pair_in_window(&mut window, "CAM-SLOW");
+    // Larger than what the kernel's socket buffers take in one go, so part of it goes at
+    // the server's pace.
+    let clip = kc.config_dir.path().join("slow.mov");
+    std::fs::write(&clip, common::media::patterned(16 * 1024 * 1024, 3)).unwrap();
+    let rt = runtime();
+    rt.block_on(
+        control.upload_fault(serde_json::json!({"read_bytes_per_second": 2 * 1024 * 1024})),
+    );
+    window.click("Upload files…");
+    type_upload_paths(&mut window, &[&clip]);
+    window.click("Upload");
+    // Somewhere between the first byte and the last, with a rate.
+    window.until("progress within the file", |h| {
+        h.query_all_by_label_contains("slow.mov: ").any(|node| {
+            let label = node.accesskit_node().label().unwrap_or_default();
+            !label.contains(": 0 %") && !label.contains("100 %") && label.contains("/s")
+        })
+    });
+    rt.block_on(control.clear_upload_faults());
+    window.until_label("slow.mov sent: 100 % (16.0 MB)");
+}

@@ -247,7 +247,10 @@ fn file_line(ui: &mut Ui, file: &FileStatus) {
             "{name} cancelled at {} %; what was sent is kept",
             file.percent().unwrap_or(0)
         ),
-        FileState::Queued => format!("{name} queued ({})", size(size_known)),
+        FileState::Queued => match file.size {
+            Some(known) => format!("{name} queued ({})", size(known)),
+            None => format!("{name} queued"),
+        },
         other => format!("{name}: {}", other.word()),
     };
     let text = RichText::new(text).small();
@@ -269,23 +272,22 @@ fn note_form(ui: &mut Ui, key: &DeviceKey, asset: &str) -> Option<FleetAction> {
         .data(|d| d.get_temp::<String>(id))
         .unwrap_or_else(rig_check_note);
     let mut action = None;
-    ui.horizontal(|ui| {
-        let label = ui.label(NOTE_LABEL);
-        ui.add(egui::TextEdit::singleline(&mut text).desired_width(320.0))
-            .labelled_by(label.id);
-        let ready = !text.trim().is_empty();
-        if ui
-            .add_enabled(ready, egui::Button::new("Add a note"))
-            .on_hover_text(format!("Comment on asset {asset} as the device"))
-            .clicked()
-        {
-            action = Some(FleetAction::AddNote {
-                key: key.clone(),
-                asset_id: asset.to_owned(),
-                text: text.trim().to_owned(),
-            });
-        }
-    });
+    // Label, field and button one under another: the list is a narrow side panel.
+    let label = ui.label(NOTE_LABEL);
+    ui.add(egui::TextEdit::singleline(&mut text).desired_width(f32::INFINITY))
+        .labelled_by(label.id);
+    let ready = !text.trim().is_empty();
+    if ui
+        .add_enabled(ready, egui::Button::new("Add a note"))
+        .on_hover_text(format!("Comment on asset {asset} as the device"))
+        .clicked()
+    {
+        action = Some(FleetAction::AddNote {
+            key: key.clone(),
+            asset_id: asset.to_owned(),
+            text: text.trim().to_owned(),
+        });
+    }
     ui.data_mut(|d| d.insert_temp(id, text));
     action
 }

@@ -27,7 +27,7 @@ pub(super) async fn send_part(run: &Run<'_>, part: PartJob<'_>) -> Result<(), St
     let client = &run.ctx.backend.client;
     let mut failures = 0u32;
     loop {
-        let progress = run.report.part_progress(part.offset);
+        let progress = run.report.part_progress(part.offset, part.body.len());
         let sending = client.put_part(part.url, part.body.clone(), run.options.stall, progress);
         let answer = tokio::select! {
             biased;

@@ -129,10 +129,17 @@ impl Reporter {
         });
     }
 
-    /// A callback for a part's body: the part's bytes so far, from `base` in the file.
-    pub(super) fn part_progress(&self, base: u64) -> impl Fn(u64) + Send + Sync + 'static {
+    /// A callback for a part's body: the part's bytes so far, from `base` in the file. The
+    /// count of the part's last chunk always goes out: a connection with room in its
+    /// buffers takes a part in a burst shorter than [`PUBLISH_EVERY`], and the count held
+    /// back would otherwise stay unseen while the server reads it.
+    pub(super) fn part_progress(
+        &self,
+        base: u64,
+        len: u64,
+    ) -> impl Fn(u64) + Send + Sync + 'static {
         let reporter = self.clone();
-        move |in_part| reporter.sent(base.saturating_add(in_part), false)
+        move |in_part| reporter.sent(base.saturating_add(in_part), in_part >= len)
     }
 }
 
@@ -163,6 +170,24 @@ mod tests {
             rx.borrow().files[0].sent,
             0,
             "a part sent again counts from its start"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_parts_last_count_goes_out_even_in_a_burst() {
+        let (tx, rx) = watch::channel(QueueStatus {
+            files: vec![FileStatus::queued("a".into(), None, Some(1000))],
+            ..QueueStatus::default()
+        });
+        let part = Reporter::new(tx, 0).part_progress(500, 300);
+        part(100);
+        part(200);
+        assert_eq!(rx.borrow().files[0].sent, 600, "held back within 100 ms");
+        part(300);
+        assert_eq!(
+            rx.borrow().files[0].sent,
+            800,
+            "the part's end goes out at once"
         );
     }
 }
