@@ -2,7 +2,6 @@
 //! is configured, else the embedded demo server on loopback.
 
 use secrecy::SecretString;
-use url::Url;
 
 use crate::c2c::profile::{ConfigError, Profile};
 use crate::c2c::{C2cClient, ClientCredentials, ClientError};
@@ -35,10 +34,19 @@ pub struct Backend {
     pub client: C2cClient,
     /// The client secret for that server.
     pub client_secret: SecretString,
-    /// The embedded server, when in demo mode; it stops when this is dropped.
-    pub demo_server: Option<DemoServer>,
     /// Why demo mode was chosen although a secret may exist (e.g. a locked keychain).
     pub warning: Option<String>,
+}
+
+/// A backend just set up, with the demo server it runs on in demo mode.
+///
+/// Whoever connects owns the server (it stops when dropped) and lends it to what pairs on
+/// it; the backend itself is only a client and a secret.
+pub struct Connected {
+    /// The backend.
+    pub backend: Backend,
+    /// The embedded server, in demo mode.
+    pub demo_server: Option<DemoServer>,
 }
 
 impl std::fmt::Debug for Backend {
@@ -95,7 +103,10 @@ impl Backend {
     /// first, then the keychain), else (when allowed) the embedded demo server. With the demo
     /// fallback, a keychain that cannot be read counts as "no secret", with a warning;
     /// pairing's own preflight then reports the keychain.
-    pub async fn connect(choice: BackendChoice, keychain: &Keychain) -> Result<Self, BackendError> {
+    pub async fn connect(
+        choice: BackendChoice,
+        keychain: &Keychain,
+    ) -> Result<Connected, BackendError> {
         choice.profile.validate()?;
         if choice.force_demo {
             return Self::demo(choice, None).await;
@@ -109,11 +120,14 @@ impl Backend {
         match secret {
             Ok(Some(client_secret)) => {
                 let client = C2cClient::new(choice.profile)?;
-                Ok(Self {
+                let backend = Self {
                     client,
                     client_secret,
-                    demo_server: None,
                     warning: None,
+                };
+                Ok(Connected {
+                    backend,
+                    demo_server: None,
                 })
             }
             Ok(None) if choice.demo_fallback => Self::demo(choice, None).await,
@@ -131,7 +145,10 @@ impl Backend {
         }
     }
 
-    async fn demo(choice: BackendChoice, warning: Option<String>) -> Result<Self, BackendError> {
+    async fn demo(
+        choice: BackendChoice,
+        warning: Option<String>,
+    ) -> Result<Connected, BackendError> {
         let addr = choice.demo.listen;
         let secret = choice.demo.client_secret.clone();
         let server =
@@ -149,11 +166,14 @@ impl Backend {
         // The demo server always offers links, so the QR has somewhere to point.
         profile.url_pairing = true;
         let client = C2cClient::new(profile)?;
-        Ok(Self {
+        let backend = Self {
             client,
             client_secret: SecretString::from(secret),
-            demo_server: Some(server),
             warning,
+        };
+        Ok(Connected {
+            backend,
+            demo_server: Some(server),
         })
     }
 
@@ -214,19 +234,14 @@ impl Backend {
         Ok(Self {
             client,
             client_secret,
-            demo_server: None,
             warning: None,
         })
     }
 
-    /// True when pairing against the embedded demo server.
+    /// True for the embedded demo server (its profile says so: one answer for a backend
+    /// just connected and for one found for a recorded demo device).
     pub fn is_demo(&self) -> bool {
-        self.demo_server.is_some()
-    }
-
-    /// The demo server's approval page, in demo mode.
-    pub fn demo_approval_url(&self) -> Option<Url> {
-        self.demo_server.as_ref().map(DemoServer::approval_url)
+        self.client.profile().demo
     }
 }
 

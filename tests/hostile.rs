@@ -843,7 +843,6 @@ fn run_seed(seed: u64, client: &C2cClient) -> SeedResult {
             let backend = Backend {
                 client: client.with_api_base(server.base_url().clone()),
                 client_secret: SecretString::from(SECRET),
-                demo_server: None,
                 warning: None,
             };
             let ctx = Context {

@@ -370,7 +370,6 @@ pub fn scale(size: Size, section: &mut Section) {
                 let ctx = kc.context(c2c_pair::backend::Backend {
                     client: client.with_api_base(server.base_url().clone()),
                     client_secret: SecretString::from(common::demo_secret()),
-                    demo_server: None,
                     warning: None,
                 });
                 let host = ctx.backend.client.profile().keychain_host();

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use c2c_pair::backend::{Backend, CLIENT_SECRET_ENV};
+use c2c_pair::backend::{Backend, CLIENT_SECRET_ENV, Connected};
 use c2c_pair::c2c::PollStatus;
+use c2c_pair::demo::DemoServer;
 use c2c_pair::device::{
     self, CodeDisplay, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome,
     PairedDevice, Remedy,
@@ -37,11 +38,15 @@ pub async fn run(
         Err(message) => return printer.fail(FailureKind::Usage, &message),
     };
     let keychain = invocation.keychain();
-    let backend = match Backend::connect(choice, &keychain).await {
-        Ok(backend) => backend,
+    // The demo server (in demo mode) lives as long as this command.
+    let Connected {
+        backend,
+        demo_server,
+    } = match Backend::connect(choice, &keychain).await {
+        Ok(connected) => connected,
         Err(error) => return printer.fail(backend_failure(&error), &backend_message(&error)),
     };
-    printer.server(&backend);
+    printer.server(&backend, demo_server.as_ref());
     let ctx = Context {
         backend: Arc::new(backend),
         keychain,
@@ -107,7 +112,7 @@ struct Printer {
 }
 
 impl Printer {
-    fn server(&self, backend: &Backend) {
+    fn server(&self, backend: &Backend, demo_server: Option<&DemoServer>) {
         let api_base = backend.client.profile().api_base.as_str();
         if self.json {
             print_json(
@@ -115,7 +120,7 @@ impl Printer {
             );
             return;
         }
-        if let Some(url) = backend.demo_approval_url() {
+        if let Some(url) = demo_server.map(DemoServer::approval_url) {
             out!("Demo mode: not connected to Frame.io. Codes are approved at {url}");
             if let Some(warning) = &backend.warning {
                 out!("{warning}");

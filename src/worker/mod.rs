@@ -30,7 +30,8 @@ pub use protocol::{
 };
 pub use uploads::UPLOADING;
 
-use crate::backend::{Backend, BackendChoice, BackendError, CLIENT_SECRET_ENV};
+use crate::backend::{Backend, BackendChoice, BackendError, CLIENT_SECRET_ENV, Connected};
+use crate::demo::DemoServer;
 use crate::device::upload::QueueControls;
 use crate::device::{Context, UnsavedTokens};
 use crate::keychain::Keychain;
@@ -118,7 +119,7 @@ enum FromTask {
     KeptAlive(DeviceKey),
     /// The client secret was saved and the backend set up anew (or why not): new pairings
     /// use it (and leave demo mode); running ones finish with the backend they started with.
-    Reconnected(Box<Result<Backend, String>>),
+    Reconnected(Box<Result<Connected, String>>),
     /// The server of a device paired elsewhere, found by a task: kept for the next time.
     ServerFound(String, Arc<Backend>),
     /// A requested action ended, with a line for the user.
@@ -134,7 +135,11 @@ async fn run(
     mut commands: tokio_mpsc::UnboundedReceiver<Command>,
     outbox: Outbox,
 ) {
-    let Some(backend) = connect(setup.choice.clone(), &setup.keychain, &outbox).await else {
+    let Some(Connected {
+        backend,
+        demo_server,
+    }) = connect(setup.choice.clone(), &setup.keychain, &outbox).await
+    else {
         return;
     };
     let (reports, mut report_rx) = tokio_mpsc::unbounded_channel();
@@ -143,6 +148,7 @@ async fn run(
     let mut worker = State {
         network,
         backend: Arc::new(backend),
+        demo_server: demo_server.map(Arc::new),
         other_servers: HashMap::new(),
         observed: Observed::default(),
         heartbeats_in_flight: HashSet::new(),
@@ -188,6 +194,9 @@ struct State {
     setup: WorkerSetup,
     /// The server new pairings go to.
     backend: Arc<Backend>,
+    /// The demo server it runs on, in demo mode: started here, so owned here, and lent to
+    /// each pairing run on it (a run outlives a switch to another server).
+    demo_server: Option<Arc<DemoServer>>,
     /// Servers of recorded devices paired elsewhere, by keychain host.
     other_servers: HashMap<String, Arc<Backend>>,
     observed: Observed,
@@ -270,6 +279,7 @@ impl State {
             run,
             outbox: self.outbox.clone(),
             reports: self.reports.clone(),
+            _demo_server: self.demo_server.clone(),
         }
     }
 
@@ -297,11 +307,16 @@ impl State {
             }
             FromTask::Reconnected(next) => {
                 match *next {
-                    Ok(next) => {
-                        self.network.send_replace(network::target(&next));
+                    Ok(Connected {
+                        backend,
+                        demo_server,
+                    }) => {
+                        self.network.send_replace(network::target(&backend));
                         // Ready only now: a pairing started on it goes to the new backend.
-                        self.outbox.send(Event::Ready(mode_of(&next)));
-                        self.backend = Arc::new(next);
+                        let mode = mode_of(&backend, demo_server.as_ref());
+                        self.outbox.send(Event::Ready(mode));
+                        self.backend = Arc::new(backend);
+                        self.demo_server = demo_server.map(Arc::new);
                         self.other_servers.clear();
                     }
                     Err(error) => self.outbox.send(Event::StartFailed(error)),
@@ -344,11 +359,12 @@ impl State {
     }
 }
 
-async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) -> Option<Backend> {
+async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) -> Option<Connected> {
     match Backend::connect(choice, keychain).await {
-        Ok(backend) => {
-            outbox.send(Event::Ready(mode_of(&backend)));
-            Some(backend)
+        Ok(connected) => {
+            let mode = mode_of(&connected.backend, connected.demo_server.as_ref());
+            outbox.send(Event::Ready(mode));
+            Some(connected)
         }
         Err(error) => {
             outbox.send(Event::StartFailed(backend_message(&error)));
@@ -367,9 +383,9 @@ fn backend_message(error: &BackendError) -> String {
     }
 }
 
-/// What the window shows of a backend.
-fn mode_of(backend: &Backend) -> Mode {
-    match &backend.demo_server {
+/// What the window shows of a backend (on `demo_server` in demo mode).
+fn mode_of(backend: &Backend, demo_server: Option<&DemoServer>) -> Mode {
+    match demo_server {
         Some(server) => Mode::Demo {
             approval_url: server.approval_url().to_string(),
             warning: backend.warning.clone(),

@@ -1,11 +1,14 @@
 //! Pairing runs: one device's pairing in a task, its events tagged with the run, and issued
 //! tokens kept for "Retry saving" when the keychain refused them.
 
+use std::sync::Arc;
+
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, FromTask, Outbox, RunEnd};
 use crate::c2c::PollStatus;
+use crate::demo::DemoServer;
 use crate::device::{self, Context, DeviceId, PairError, PairEvent, PairOutcome, UnsavedTokens};
 
 /// One pairing run and what it needs.
@@ -14,6 +17,8 @@ pub(super) struct PairRun {
     pub(super) run: u64,
     pub(super) outbox: Outbox,
     pub(super) reports: tokio_mpsc::UnboundedSender<FromTask>,
+    /// The demo server the run pairs on, kept running until the run ends.
+    pub(super) _demo_server: Option<Arc<DemoServer>>,
 }
 
 impl PairRun {

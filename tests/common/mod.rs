@@ -84,7 +84,6 @@ pub fn backend_with_profile(profile: Profile, secret: &str) -> Backend {
     Backend {
         client: C2cClient::new(profile).expect("valid profile"),
         client_secret: SecretString::from(secret.to_owned()),
-        demo_server: None,
         warning: None,
     }
 }
