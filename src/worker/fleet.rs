@@ -152,14 +152,15 @@ impl State {
     ) {
         match loaded {
             Ok(loaded) if load >= self.fleet_shown_load => {
+                let first = self.fleet_shown_load == 0;
                 self.fleet_shown_load = load;
                 self.devices = loaded.devices;
                 if let Some(note) = loaded.moved_aside {
                     self.outbox.send(Event::Notice(note));
                 }
                 self.show_fleet();
-                if load == 1 {
-                    // The first list: uploads a killed run left go on.
+                if first {
+                    // The first list kept: uploads a closed or killed run left go on.
                     self.find_unfinished();
                 }
             }
