@@ -14,6 +14,7 @@ mod heartbeats;
 mod network;
 mod protocol;
 mod runs;
+mod server;
 mod uploads;
 
 use std::collections::{HashMap, HashSet};
@@ -30,15 +31,15 @@ pub use protocol::{
 };
 pub use uploads::UPLOADING;
 
-use crate::backend::{Backend, BackendChoice, BackendError, CLIENT_SECRET_ENV, Connected};
+use crate::backend::{Backend, Connected};
 use crate::demo::DemoServer;
 use crate::device::upload::QueueControls;
 use crate::device::{Context, UnsavedTokens};
-use crate::keychain::Keychain;
 use crate::registry::{DeviceRecord, Loaded};
 use actions::{Action, HeldSets};
 use fleet::{AfterLoad, Observed};
 use runs::PairRun;
+use server::{backend_message, connect, mode_of};
 
 /// Handle to the worker thread. Dropping it stops the worker.
 pub struct Worker {
@@ -356,43 +357,5 @@ impl State {
             }
         };
         self.reload_fleet(AfterLoad::Show(notice));
-    }
-}
-
-async fn connect(choice: BackendChoice, keychain: &Keychain, outbox: &Outbox) -> Option<Connected> {
-    match Backend::connect(choice, keychain).await {
-        Ok(connected) => {
-            let mode = mode_of(&connected.backend, connected.demo_server.as_ref());
-            outbox.send(Event::Ready(mode));
-            Some(connected)
-        }
-        Err(error) => {
-            outbox.send(Event::StartFailed(backend_message(&error)));
-            None
-        }
-    }
-}
-
-/// A backend that could not be set up, in words, with where the window fixes it.
-fn backend_message(error: &BackendError) -> String {
-    match error {
-        BackendError::NoSecret { .. } | BackendError::EnvSecretElsewhere { .. } => {
-            format!("{error}. Save the client secret under Settings, or set {CLIENT_SECRET_ENV}.")
-        }
-        other => other.to_string(),
-    }
-}
-
-/// What the window shows of a backend (on `demo_server` in demo mode).
-fn mode_of(backend: &Backend, demo_server: Option<&DemoServer>) -> Mode {
-    match demo_server {
-        Some(server) => Mode::Demo {
-            approval_url: server.approval_url().to_string(),
-            warning: backend.warning.clone(),
-            reach: server.reach().clone(),
-        },
-        None => Mode::Live {
-            api_base: backend.client.profile().api_base.to_string(),
-        },
     }
 }
