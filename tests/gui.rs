@@ -1270,7 +1270,8 @@ fn the_current_files_progress_moves_while_a_slow_link_takes_it() {
     // Somewhere between the first byte and the last, with a rate.
     window.until("progress within the file", |h| {
         h.query_all_by_label_contains("slow.mov: ").any(|node| {
-            let label = node.accesskit_node().label().unwrap_or_default();
+            let node = node.accesskit_node();
+            let label = node.label().or_else(|| node.value()).unwrap_or_default();
             !label.contains(": 0 %") && !label.contains("100 %") && label.contains("/s")
         })
     });

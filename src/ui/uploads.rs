@@ -191,7 +191,7 @@ fn headline(status: &QueueStatus, running: bool) -> String {
     text
 }
 
-/// The file under way: a bar with its percent, bytes and rate, or why it waits.
+/// The file under way: a bar, then its percent, bytes and rate, or why it waits.
 fn current(ui: &mut Ui, file: &FileStatus) {
     let name = shown_name(file);
     match &file.state {
@@ -232,8 +232,9 @@ fn current(ui: &mut Ui, file: &FileStatus) {
     if let Some(rate) = file.rate.filter(|r| r.is_finite() && *r > 0.0) {
         text.push_str(&format!(" · {}/s", size(rate as u64)));
     }
-    ui.add(egui::ProgressBar::new(fraction).text(text.clone()))
-        .on_hover_text(text);
+    // The words under the bar, not in it: they wrap in the narrow side panel.
+    ui.add(egui::ProgressBar::new(fraction).desired_height(8.0));
+    ui.label(text);
 }
 
 /// One file's line: sent, failed with its reason, cancelled, or queued.

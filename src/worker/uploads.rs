@@ -66,7 +66,8 @@ impl State {
     }
 
     /// Finds the paired devices with unfinished uploads kept (reading the records touches
-    /// the disk, so a task does it) and reports them to be continued.
+    /// the disk, so a task does it) and reports them to be continued. Devices of the
+    /// built-in demo server are left out: it starts empty, on a new port, every run.
     pub(super) fn find_unfinished(&self) {
         let Some(store) = self.setup.uploads.options.resume.clone() else {
             return;
@@ -76,7 +77,8 @@ impl State {
         tokio::task::spawn_blocking(move || {
             let keys = devices
                 .iter()
-                .filter(|d| d.state == DeviceState::Paired)
+                // The built-in demo server keeps nothing between runs: its uploads cannot go on.
+                .filter(|d| d.state == DeviceState::Paired && !d.is_demo())
                 .filter(|d| !store.unfinished(&d.device_id, &d.keychain_host).is_empty())
                 .map(DeviceRecord::key)
                 .collect();
