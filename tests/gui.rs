@@ -19,6 +19,16 @@ use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use secrecy::SecretString;
 use url::Url;
 
+/// The embedded server started on its own, to be used as a configured service, and its
+/// keychain host.
+fn embedded_server(rt: &tokio::runtime::Runtime) -> (DemoServer, String) {
+    let server = rt
+        .block_on(DemoServer::start(common::fast_config()))
+        .unwrap();
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    (server, host)
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -176,10 +186,7 @@ fn malformed_and_oversized_answers_are_shown_plainly() {
 fn a_client_secret_saved_in_settings_switches_from_demo_to_the_service() {
     let kc = common::test_keychain();
     let rt = runtime();
-    let server = rt
-        .block_on(DemoServer::start(common::fast_config()))
-        .unwrap();
-    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    let (server, host) = embedded_server(&rt);
     let secret_account = kc.track(&format!("client-secret:{host}"));
     // No secret yet: the default-server path falls back to demo mode.
     let choice = BackendChoice {
@@ -1201,10 +1208,7 @@ fn the_upload_panel_sends_three_files_says_why_one_failed_and_cancels_and_resume
 fn a_window_that_starts_continues_the_upload_the_last_one_left() {
     let kc = common::test_keychain();
     let rt = runtime();
-    let server = rt
-        .block_on(DemoServer::start(common::fast_config()))
-        .unwrap();
-    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    let (server, host) = embedded_server(&rt);
     kc.track(&format!("CAM-KEPT@{host}"));
     let store = c2c_pair::device::upload::ResumeStore::in_dir(kc.config_dir.path().join("state"));
     let setup = WorkerSetup {

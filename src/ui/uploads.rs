@@ -170,7 +170,7 @@ pub fn panel(
     action
 }
 
-/// "2 of 3 files uploaded · 1 failed · 1 left, 6.0 MB to send".
+/// "Uploads: 2 of 3 done · 1 failed · 1 left, 6.0 MB to send" (what is left only while it runs).
 fn headline(status: &QueueStatus, running: bool) -> String {
     let total = status.files.len();
     let mut text = format!("Uploads: {} of {total} done", status.done());
