@@ -34,6 +34,19 @@ pub fn heartbeat(last: Option<u64>, now: u64) -> String {
     }
 }
 
+/// Unix seconds as this computer's local date and time, "2026-12-07 14:02:31 CET" (when a
+/// file was recorded, in words a person checks against a call sheet).
+pub fn local(unix: u64) -> String {
+    let second = i64::try_from(unix).unwrap_or(i64::MAX);
+    match jiff::Timestamp::from_second(second) {
+        Ok(at) => at
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M:%S %Z")
+            .to_string(),
+        Err(_) => rfc3339(unix),
+    }
+}
+
 /// Unix seconds as an RFC 3339 UTC timestamp, "2026-11-29T08:05:19Z" (for reports).
 pub fn rfc3339(unix: u64) -> String {
     // Days to civil date: Howard Hinnant's `civil_from_days`, for the proleptic Gregorian

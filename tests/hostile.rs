@@ -699,14 +699,15 @@ impl Scenario {
     /// A tiny upload; false if it hung. Its deadline: creating the asset takes at most the
     /// policy's tries of a device call (6 requests each, as a heartbeat) and its one part the
     /// same tries of a stall or a request each, with the longest wait between tries. A device
-    /// the server calls paused (409 Channel Paused) is waited on without end, by design: the
-    /// scenario cancels the queue once its status says paused.
+    /// the server calls paused (409 Channel Paused) is waited on without end, by design, and
+    /// so is a server that cannot be reached once the tries are spent (the queue waits for
+    /// the network): the scenario cancels the queue once its status says paused or offline.
     async fn upload(&mut self, record: &DeviceRecord) -> bool {
         let ctx = self.ctx.clone();
         let media = Media {
             name: "hostile-clip.mp4".to_owned(),
             bytes: Bytes::from_static(&[0x42; 1024]),
-            offset: 0,
+            recorded_at: c2c_pair::clock::unix_seconds(std::time::SystemTime::now()),
         };
         let options = UploadOptions {
             retry: RetryPolicy {
@@ -724,9 +725,12 @@ impl Scenario {
         tokio::spawn(async move {
             let paused = watcher
                 .wait_for(|s| {
-                    s.files
-                        .iter()
-                        .any(|f| matches!(f.state, FileState::Paused { .. }))
+                    s.files.iter().any(|f| {
+                        matches!(
+                            f.state,
+                            FileState::Paused { .. } | FileState::Offline { .. }
+                        )
+                    })
                 })
                 .await
                 .is_ok();

@@ -102,7 +102,7 @@ async fn a_large_file_goes_in_parts_with_rising_progress() {
     let media = Media {
         name: "A001_C002.mov".into(),
         bytes: Bytes::from(vec![7u8; size]),
-        offset: 12,
+        recorded_at: c2c_pair::clock::unix_seconds(std::time::SystemTime::now()) - 12,
     };
     let (progress, mut watcher) = watch::channel(Progress::default());
     let seen = tokio::spawn(async move {
@@ -204,7 +204,7 @@ async fn cancel_stops_an_upload_under_way() {
     let media = Media {
         name: "long.mov".into(),
         bytes: Bytes::from(vec![1u8; 40 * 1024 * 1024]),
-        offset: 0,
+        recorded_at: c2c_pair::clock::unix_seconds(std::time::SystemTime::now()),
     };
     let (progress, mut watcher) = watch::channel(Progress::default());
     let cancel = CancellationToken::new();

@@ -22,6 +22,8 @@ pub const LEGACY_ASSETS_PATH: &str = "/v2/assets";
 pub const MAX_PARTS: u32 = 10_000;
 /// S3 multipart: every part but the last is at least this large.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// S3 multipart: no part is larger than this (5 GiB).
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Largest asset the real-time endpoint takes (spec §3.7: `asset_filesize` ≤ 5 TiB).
 pub const MAX_ASSET_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
 /// Longest upload URL accepted; presigned S3 URLs are well under 2 KiB.
@@ -148,10 +150,13 @@ struct NewComment<'a> {
 }
 
 impl C2cClient {
-    /// Creates an asset (spec §3.6). When the devices path answers 404 — an older on-premise
-    /// or staging server — the deprecated `POST /v2/assets` is tried once, logged, and used
-    /// for every later asset of this client; [`CreatedAsset::fell_back`] tells the caller to
-    /// say so. A whole upload must get exactly one URL per part asked for.
+    /// Creates an asset (spec §3.6). When the devices path answers the server's own 404 (an
+    /// error body it wrote: an older on-premise or staging server) the deprecated
+    /// `POST /v2/assets` is tried once, logged, and used for every later asset of this client;
+    /// [`CreatedAsset::fell_back`] tells the caller to say so. A 404 without such a body (a
+    /// proxy's page) is no reason to switch paths: it is returned. A whole upload gets at
+    /// least one URL; the caller sizes its parts to the URLs it got, as Frame.io's own client
+    /// does, rather than ask again (a second asset).
     pub async fn create_asset(
         &self,
         access_token: &SecretString,
@@ -166,7 +171,7 @@ impl C2cClient {
             .create_asset_at(access_token, asset, AssetPath::Devices)
             .await
         {
-            Err(error) if error.status() == Some(404) => {
+            Err(error) if is_servers_own_404(&error) => {
                 tracing::warn!(
                     path = %self.profile().paths.assets,
                     "the server has no device asset endpoint (HTTP 404); trying the deprecated {LEGACY_ASSETS_PATH} once"
@@ -200,12 +205,20 @@ impl C2cClient {
             .bearer_auth(access_token.expose_secret())
             .json(asset);
         let answer: Asset = self.send_json(request, MAX_BODY).await?;
-        let wanted = if asset.is_realtime_upload {
-            0
+        let urls = if asset.is_realtime_upload {
+            checked_urls(answer.upload_urls, 0)?
+        } else if answer.upload_urls.is_empty() {
+            return Err(ClientError::Malformed(
+                "the answer has no upload URLs".into(),
+            ));
+        } else if answer.upload_urls.len() > MAX_PARTS as usize {
+            return Err(ClientError::Malformed(format!(
+                "the answer has more than {MAX_PARTS} upload URLs"
+            )));
         } else {
-            asset.parts.unwrap_or(1)
+            let count = answer.upload_urls.len();
+            checked_urls(answer.upload_urls, count)?
         };
-        let urls = checked_urls(answer.upload_urls, wanted as usize)?;
         Ok(CreatedAsset {
             id: answer.id,
             name: answer.name,
@@ -284,6 +297,18 @@ impl C2cClient {
             .extend(rest);
         Ok(url)
     }
+}
+
+/// A 404 the server itself wrote (an error body in either of its shapes), not a proxy's page.
+fn is_servers_own_404(error: &ClientError) -> bool {
+    matches!(
+        error,
+        ClientError::Http {
+            status: 404,
+            description: Some(_),
+            ..
+        } | ClientError::OAuth { status: 404, .. }
+    )
 }
 
 /// The server's upload URLs, checked: exactly `wanted` of them, each a URL of at most

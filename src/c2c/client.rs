@@ -166,6 +166,38 @@ impl ClientError {
         matches!(self, Self::Malformed(_) | Self::TooLarge)
     }
 
+    /// The request may have reached the server and been carried out although no answer said
+    /// so: it timed out or broke after it was sent, or a 2xx answer could not be read. A
+    /// request that creates something (an asset, a comment) must not be repeated blindly
+    /// after one of these. No connection (DNS, refused, TLS handshake, a connect timeout)
+    /// and an error status the server answered are not ambiguous: nothing was done.
+    pub fn may_have_been_done(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout { .. } | Self::Broken { .. } | Self::Stalled { .. }
+        ) || self.is_garbled()
+    }
+
+    /// The server cannot be reached, or is down behind a gateway that answers for it (502,
+    /// 503, 504): what a network outage looks like, worth waiting out however long it lasts.
+    pub fn is_unreachable(&self) -> bool {
+        match self {
+            Self::Http { status, .. } => matches!(status, 502..=504),
+            Self::Connect { .. }
+            | Self::Timeout { .. }
+            | Self::Stalled { .. }
+            | Self::Broken { .. }
+            | Self::Untrusted { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The server refused the access token: 401, whichever error shape it used (the
+    /// detailed one, or an OAuth body such as `{"error": "invalid_token"}`).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
     /// What this error means for whoever made the call, decided here once for every caller:
     /// the HTTP status first (see [`ClientError::is_transient`]), then the OAuth code.
     pub fn verdict(&self) -> Verdict {
@@ -520,20 +552,21 @@ impl C2cClient {
 
     pub(super) fn transport_error(&self, host: &str, error: &reqwest::Error) -> ClientError {
         let host = host.to_owned();
+        let reason = crate::errors::chain(error);
+        if reason.contains("certificate") {
+            return ClientError::Untrusted { host, reason };
+        }
+        // A connect timeout is no connection: nothing was sent (see `may_have_been_done`).
+        if error.is_connect() {
+            return ClientError::Connect { host, reason };
+        }
         if error.is_timeout() {
             return ClientError::Timeout {
                 host,
                 after: self.profile.request_timeout,
             };
         }
-        let reason = crate::errors::chain(error);
-        if reason.contains("certificate") {
-            ClientError::Untrusted { host, reason }
-        } else if error.is_connect() {
-            ClientError::Connect { host, reason }
-        } else {
-            ClientError::Broken { host, reason }
-        }
+        ClientError::Broken { host, reason }
     }
 }
 

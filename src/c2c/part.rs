@@ -19,6 +19,8 @@ use super::assets::check_upload_url;
 use super::client::{C2cClient, ClientError, MAX_BODY};
 use crate::printable;
 
+/// The canned ACL header S3 presigned URLs sign (Frame.io's URLs ask for `private`).
+pub const AMZ_ACL: &str = "x-amz-acl";
 /// Bytes read from the file at a time.
 pub const READ_CHUNK: usize = 256 * 1024;
 /// Backstop for one part, whatever its progress: a part that keeps trickling for a day is
@@ -83,9 +85,14 @@ impl C2cClient {
     /// of this part taken by the connection so far to `sent`. Fails with
     /// [`ClientError::Stalled`] when nothing moves for `stall`, with [`ClientError::File`]
     /// when the file cannot be read (or is shorter than the part).
+    ///
+    /// Every part carries what Frame.io's presigned URLs sign besides the host, as Frame.io's
+    /// own upload client sends it: `Content-Type` (the asset's `filetype`) and
+    /// `x-amz-acl: private`. A URL that signs them answers 403 to a part without them.
     pub async fn put_part(
         &self,
         url: &str,
+        content_type: &str,
         body: PartBody,
         stall: Duration,
         sent: impl Fn(u64) + Send + Sync + 'static,
@@ -115,6 +122,8 @@ impl C2cClient {
             .put(target)
             .timeout(PART_LIMIT)
             .header(reqwest::header::CONTENT_LENGTH, length)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header(AMZ_ACL, "private")
             .body(reqwest::Body::wrap_stream(stream));
         let answer = tokio::select! {
             answer = self.send_to(&host, request, MAX_BODY) => answer.map(drop),

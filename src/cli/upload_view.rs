@@ -1,8 +1,9 @@
 //! What `c2c-pair upload` shows while its queue runs: on a terminal, two bars (the whole queue
 //! and the current file) with each file's end said above them; with `--json`, one event per
 //! line — `queued`, `started`, `progress` (at most [`JSON_PROGRESS_EVERY`]), `retrying`,
-//! `paused`, `resumed`, `waiting`, `notice`, `uploaded`, `failed`, `cancelled` — read from the
-//! queue's status snapshots.
+//! `offline` (the network gone, waited for), `paused`, `resumed` (with what it `was`),
+//! `waiting`, `notice`, `uploaded`, `parked` (refused as recorded while the device was
+//! paused), `failed`, `cancelled` — read from the queue's status snapshots.
 
 use std::time::{Duration, Instant};
 
@@ -138,11 +139,19 @@ fn state_event(
     let (name, extra): (&str, Value) = match &file.state {
         FileState::Queued => return None,
         FileState::Sending => match old {
-            Some(FileState::Paused { .. } | FileState::Retrying { .. } | FileState::Waiting) => {
-                ("resumed", json!({}))
-            }
+            Some(
+                was @ (FileState::Paused { .. }
+                | FileState::Retrying { .. }
+                | FileState::Offline { .. }
+                | FileState::Waiting),
+            ) => ("resumed", json!({"was": was.word()})),
             _ => ("started", json!({"asset_id": file.asset_id})),
         },
+        FileState::Offline { reason, wait } => (
+            "offline",
+            json!({"reason": reason, "wait_seconds": wait.as_secs_f64()}),
+        ),
+        FileState::Parked { reason } => ("parked", json!({"reason": reason})),
         FileState::Retrying {
             attempt,
             reason,
@@ -155,7 +164,8 @@ fn state_event(
         FileState::Waiting => ("waiting", json!({"sent": file.sent, "seen": file.seen})),
         FileState::Done => (
             "uploaded",
-            json!({"device": device, "asset_id": file.asset_id, "bytes": file.size}),
+            json!({"device": device, "asset_id": file.asset_id, "bytes": file.size,
+                   "duplicate_possible": file.duplicate_possible}),
         ),
         FileState::Failed { reason, kind } => {
             ("failed", json!({"kind": kind.as_str(), "reason": reason}))
@@ -235,13 +245,18 @@ impl TerminalView {
                     now.device,
                     file.asset_id.as_deref().unwrap_or("?")
                 )),
-                FileState::Failed { reason, .. } => {
+                FileState::Failed { reason, .. } | FileState::Parked { reason } => {
                     self.warn(&format!(
                         "c2c-pair: {} was not uploaded: {reason}",
                         file.name
                     ));
                 }
                 FileState::Paused { reason } => self.warn(&format!("{}: {reason}", file.name)),
+                FileState::Offline { reason, wait } => self.warn(&format!(
+                    "{}: the network is gone ({reason}); waiting for it, next try in {:.0} s",
+                    file.name,
+                    wait.as_secs_f64().ceil()
+                )),
                 FileState::Retrying { reason, wait, .. } => self.warn(&format!(
                     "{}: {reason}; trying again in {:.0} s",
                     file.name,
@@ -263,6 +278,7 @@ impl TerminalView {
             let word = match &file.state {
                 FileState::Paused { .. } => " (paused)",
                 FileState::Retrying { .. } => " (retrying)",
+                FileState::Offline { .. } => " (waiting for the network)",
                 FileState::Waiting => " (waiting for more)",
                 _ => "",
             };

@@ -551,7 +551,7 @@ where
     let tokens = fresh_tokens(ctx, record).await?;
     let device = record.device_id.clone();
     match call(tokens.access_token.clone()).await {
-        Err(ClientError::Http { status: 401, .. }) => {
+        Err(error) if error.is_unauthorized() => {
             let stale = tokens.access_token;
             let renewed = refresh_if(ctx, record, Asked::Routinely, |current| {
                 current.access_token.expose_secret() == stale.expose_secret()
@@ -559,7 +559,7 @@ where
             .await?;
             match call(renewed.access_token).await {
                 // Fresh credentials refused too: the device was removed or revoked.
-                Err(error @ ClientError::Http { status: 401, .. }) => {
+                Err(error) if error.is_unauthorized() => {
                     Err(needs_repairing(ctx, record, error.to_string()))
                 }
                 Err(error) => Err(call_failed(device, error)),

@@ -7,11 +7,18 @@
 //! waited out; several files (and folders) go one after another with the checklist's status
 //! (`queue`, `status`); a file still being written goes as a real-time upload (`realtime`).
 //!
+//! Frame.io's upload rules are kept here: `offset` is counted afresh on every request from
+//! the media's recording time; a file refused as recorded while the device was paused is
+//! parked and the queue goes on; a lost answer to a create is sent again at most once (and
+//! the user told); part PUTs carry what presigned URLs sign; the network gone is waited for,
+//! never the end of the queue.
+//!
 //! Modules: `source` (what is sent), `status` (snapshots for the window and the CLI),
-//! `progress` (filling them in), `retry` (the back-off), `calls` (device API calls made
-//! patiently), `parts` (one part, retried), `resume` (the kept records), `whole` (a file of
-//! known size), `realtime` (a growing file), `writers` (`--until-closed`), `plan` (what a request
-//! sends), `queue` (the queue), `note` (comments).
+//! `progress` (filling them in), `retry` (the back-off), `tries` (what a failure means for
+//! the next try), `calls` (device API calls made patiently), `parts` (one part, retried),
+//! `resume` (the kept records), `whole` (a file of known size, parts a few at once),
+//! `realtime` (a growing file), `writers` (`--until-closed`), `plan` (what a request sends),
+//! `queue` (the queue), `note` (comments).
 
 mod calls;
 mod note;
@@ -24,6 +31,7 @@ mod resume;
 mod retry;
 mod source;
 mod status;
+mod tries;
 mod whole;
 mod writers;
 
@@ -38,7 +46,7 @@ pub use resume::{
     ResumeStore, STATE_DIR_ENV, UPLOADS_DIR, UploadLock, UploadState, state_dir, url_expiry,
 };
 pub use retry::RetryPolicy;
-pub use source::{Listed, Media, Source, TEST_CLIP, TEST_CLIP_NAME, list_files};
+pub use source::{Listed, Media, Source, TEST_CLIP, TEST_CLIP_NAME, filetype, list_files};
 pub use status::{FileState, FileStatus, QueueStatus};
 pub use whole::{LEGACY_NOTICE, part_size_for};
 pub use writers::can_tell_writers;
@@ -52,6 +60,9 @@ pub const PART_SIZE: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_STALL: Duration = Duration::from_secs(30);
 /// A growing file is taken as finished after this long without growth.
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(10);
+/// Parts of a file sent at once: enough to hide a long round trip per part (each part waits
+/// for its answer), as AWS CLI and rclone do; memory stays that of these parts' read buffers.
+pub const PARALLEL_PARTS: usize = 4;
 
 /// How uploads are made.
 #[derive(Debug, Clone)]
@@ -62,6 +73,8 @@ pub struct UploadOptions {
     pub retry: RetryPolicy,
     /// Preferred part size (at least 5 MiB for a growing file).
     pub part_size: u64,
+    /// Parts of a whole file sent at once (1: one after another).
+    pub parallel_parts: usize,
     /// How a growing file is watched.
     pub realtime: RealtimeOptions,
     /// Where upload records are kept; `None` keeps nothing (nothing can be resumed).
@@ -74,6 +87,7 @@ impl Default for UploadOptions {
             stall: DEFAULT_STALL,
             retry: RetryPolicy::default(),
             part_size: PART_SIZE,
+            parallel_parts: PARALLEL_PARTS,
             realtime: RealtimeOptions::default(),
             resume: None,
         }

@@ -1,86 +1,112 @@
-//! Sends one part to its presigned URL, again and again while the failure is worth it: a
-//! dropped connection, a stall, a timeout, a 5xx or a 429 (after its `Retry-After`) are
-//! retried with back-off up to the policy's tries; anything else is final.
+//! Sends one part to its presigned URL, again and again while the failure is worth it (as
+//! [`super::tries`] says: a dropped connection, a stall, a timeout, a 5xx or a 429 after its
+//! `Retry-After`, and a network that is gone, waited for without end); anything else is
+//! final for the file.
 
+use crate::c2c::ClientError;
 use crate::c2c::part::PartBody;
-use crate::c2c::{ClientError, Verdict};
-use crate::device::{FailureKind, LifecycleError};
+use crate::clock::unix_seconds;
+use crate::device::FailureKind;
 
 use super::queue::{Run, Stop};
-use super::status::FileState;
+use super::tries::{Repeat, Retry, Tries};
 
 /// One part to send.
 pub(super) struct PartJob<'a> {
     /// Its number, from 1.
     pub(super) number: u32,
-    /// Its first byte in the file (for progress).
-    pub(super) offset: u64,
     /// Where it goes.
     pub(super) url: &'a str,
+    /// When its URL expires (Unix seconds), when the URL said so.
+    pub(super) expires_at: Option<u64>,
+    /// The asset's MIME type, sent as its `Content-Type` (the URL may sign it).
+    pub(super) content_type: &'a str,
     /// Its bytes.
     pub(super) body: PartBody,
 }
 
-/// Sends `part`, reporting the file's bytes sent as it goes.
+/// Sends `part`, reporting its bytes as they go; once it arrived, its bytes count as done.
 pub(super) async fn send_part(run: &Run<'_>, part: PartJob<'_>) -> Result<(), Stop> {
-    let policy = run.options.retry;
     let client = &run.ctx.backend.client;
-    let mut failures = 0u32;
+    let len = part.body.len();
+    let what = format!("part {}", part.number);
+    let mut tries = Tries::new(run.options.retry, Repeat::Harmless);
     loop {
-        let progress = run.report.part_progress(part.offset, part.body.len());
-        let sending = client.put_part(part.url, part.body.clone(), run.options.stall, progress);
+        let progress = run.report.part_progress(part.number, len);
+        let sending = client.put_part(
+            part.url,
+            part.content_type,
+            part.body.clone(),
+            run.options.stall,
+            progress,
+        );
         let answer = tokio::select! {
             biased;
-            () = run.controls.cancelled() => return Err(Stop::Cancelled),
+            () = run.cancelled() => return Err(Stop::Cancelled),
             answer = sending => answer,
         };
         let error = match answer {
             Ok(()) => {
-                if failures > 0 {
+                run.report.part_done(part.number, len);
+                if tries.failed_before() {
                     run.report.sending();
                 }
                 return Ok(());
             }
             Err(error) => error,
         };
-        if error.verdict() == Verdict::Retry && failures.saturating_add(1) < policy.attempts {
-            failures = failures.saturating_add(1);
-            let wait = policy.delay(failures, error.retry_after());
-            tracing::warn!(device = %run.record.device_id, part = part.number, %error, ?wait, "a part failed; sending it again");
-            run.report.state(FileState::Retrying {
-                attempt: failures,
-                reason: format!("part {}: {error}", part.number),
-                wait,
-            });
-            // Progress goes back to the part's start: it is sent again whole.
-            run.report.sent(part.offset, true);
-            run.wait(wait).await?;
-            continue;
+        if matches!(error, ClientError::File { .. }) {
+            return Err(part_failed(&part, &error));
         }
-        return Err(part_failed(run, part.number, error));
+        match tries.after(&what, &error) {
+            Retry::Again { wait, state, .. } => {
+                tracing::warn!(device = %run.record.device_id, part = part.number, %error, ?wait, "a part failed; sending it again");
+                run.report.state(state);
+                // Its bytes go again from the start.
+                run.report.part_restarts(part.number);
+                run.wait(wait).await?;
+            }
+            Retry::GiveUp | Retry::LostTwice => return Err(part_failed(&part, &error)),
+        }
     }
 }
 
-/// What a part's final failure means: the network gone for good stops the queue (the upload
-/// is kept for `--resume`); a file that cannot be read or a part the server refuses ends
-/// this file only.
-fn part_failed(run: &Run<'_>, number: u32, error: ClientError) -> Stop {
-    let device = run.record.device_id.clone();
-    match &error {
+/// What a part's final failure means for its file: a file that cannot be read, a link the
+/// storage host refused (403: expired, or its signature does not match what was sent — the
+/// next try asks for a new asset), or another refusal.
+fn part_failed(part: &PartJob<'_>, error: &ClientError) -> Stop {
+    let number = part.number;
+    match error {
         ClientError::File { .. } => Stop::File {
             reason: format!("{error}"),
             kind: FailureKind::Usage,
         },
-        _ if error.verdict() == Verdict::Retry => {
-            Stop::Queue(LifecycleError::Network { device, error })
+        _ if error.status() == Some(403) => {
+            let now = unix_seconds(std::time::SystemTime::now());
+            let why = match part.expires_at {
+                Some(at) if at <= now => format!(
+                    "its upload link expired {}",
+                    crate::human_time::ago(at, now)
+                ),
+                _ => format!(
+                    "its upload link had not expired, so the storage host did not accept what \
+                     the link signs (sent: Content-Type {}, x-amz-acl private); if it happens \
+                     again, report it to the server's operator",
+                    part.content_type
+                ),
+            };
+            Stop::LinkRefused(format!(
+                "part {number} was refused ({error}): {why}. Run `c2c-pair upload --resume` to \
+                 send the file again as a new asset"
+            ))
         }
-        _ if error.status() == Some(403) => Stop::LinkRefused(format!(
-            "part {number} was refused ({error}); its upload link may have expired. Run \
-             `c2c-pair upload --resume` to send the file again as a new asset"
-        )),
         _ => Stop::File {
             reason: format!("part {number} was refused: {error}"),
-            kind: FailureKind::Refused,
+            kind: if error.verdict() == crate::c2c::Verdict::Retry {
+                FailureKind::Network
+            } else {
+                FailureKind::Refused
+            },
         },
     }
 }

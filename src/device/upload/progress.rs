@@ -1,8 +1,9 @@
 //! Puts one file's progress into the queue's status snapshots: state changes at once, byte
 //! counts at most every [`PUBLISH_EVERY`] (a part's body reports every chunk it reads), with
-//! the rate over the last [`RATE_WINDOW`].
+//! the rate over the last [`RATE_WINDOW`]. Parts may be under way several at once: the bytes
+//! sent are those of the parts done plus those taken so far of each part under way.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +23,22 @@ pub(super) struct Reporter {
     tx: watch::Sender<QueueStatus>,
     index: usize,
     meter: Arc<Mutex<Meter>>,
+    parts: Arc<Mutex<Parts>>,
+}
+
+/// The bytes of a file's parts: those done, and each part's under way.
+#[derive(Default)]
+struct Parts {
+    done: u64,
+    under_way: BTreeMap<u32, u64>,
+}
+
+impl Parts {
+    fn sent(&self) -> u64 {
+        self.under_way
+            .values()
+            .fold(self.done, |sum, bytes| sum.saturating_add(*bytes))
+    }
 }
 
 #[derive(Default)]
@@ -58,7 +75,27 @@ impl Reporter {
             tx,
             index,
             meter: Arc::default(),
+            parts: Arc::default(),
         }
+    }
+
+    /// True once a request of this file that creates something lost its answer (see
+    /// [`Reporter::duplicate_possible`]).
+    pub(super) fn is_duplicate_possible(&self) -> bool {
+        self.tx
+            .borrow()
+            .files
+            .get(self.index)
+            .is_some_and(|f| f.duplicate_possible)
+    }
+
+    /// A request that creates something (`what`: "creating the asset") lost its answer and
+    /// goes again: the user is told that Frame.io may hold it twice.
+    pub(super) fn duplicate_possible(&self, what: &str) {
+        self.notice(format!(
+            "{what}: the answer was lost after the request was sent, so it was sent once more;              Frame.io may hold it twice (check the project, and delete the extra copy)"
+        ));
+        self.update(|file| file.duplicate_possible = true);
     }
 
     /// Changes the file's entry and publishes at once.
@@ -68,6 +105,20 @@ impl Reporter {
                 change(file);
             }
         });
+    }
+
+    /// Changes the queue's own fields and publishes at once.
+    pub(super) fn queue(&self, change: impl FnOnce(&mut QueueStatus)) {
+        self.tx.send_modify(change);
+    }
+
+    /// True while the file waits for the network.
+    pub(super) fn is_offline(&self) -> bool {
+        self.tx
+            .borrow()
+            .files
+            .get(self.index)
+            .is_some_and(|f| matches!(f.state, FileState::Offline { .. }))
     }
 
     /// A new state.
@@ -129,17 +180,58 @@ impl Reporter {
         });
     }
 
-    /// A callback for a part's body: the part's bytes so far, from `base` in the file. The
-    /// count of the part's last chunk always goes out: a connection with room in its
-    /// buffers takes a part in a burst shorter than [`PUBLISH_EVERY`], and the count held
+    /// The parts start: `done` bytes of the file are already sent (resumed parts), none is
+    /// under way.
+    pub(super) fn parts_from(&self, done: u64) {
+        *self.parts.lock().unwrap_or_else(PoisonError::into_inner) = Parts {
+            done,
+            under_way: BTreeMap::new(),
+        };
+        self.sent(done, true);
+    }
+
+    /// A callback for part `number`'s body: the part's bytes so far (from 0 each time it is
+    /// sent). The count of the part's last chunk always goes out: a connection with room in
+    /// its buffers takes a part in a burst shorter than [`PUBLISH_EVERY`], and the count held
     /// back would otherwise stay unseen while the server reads it.
     pub(super) fn part_progress(
         &self,
-        base: u64,
+        number: u32,
         len: u64,
     ) -> impl Fn(u64) + Send + Sync + 'static {
         let reporter = self.clone();
-        move |in_part| reporter.sent(base.saturating_add(in_part), in_part >= len)
+        move |in_part| {
+            let sent = {
+                let mut parts = reporter
+                    .parts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                parts.under_way.insert(number, in_part);
+                parts.sent()
+            };
+            reporter.sent(sent, in_part >= len);
+        }
+    }
+
+    /// Part `number` is to be sent again whole: its bytes so far no longer count.
+    pub(super) fn part_restarts(&self, number: u32) {
+        let sent = {
+            let mut parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
+            parts.under_way.remove(&number);
+            parts.sent()
+        };
+        self.sent(sent, true);
+    }
+
+    /// Part `number` of `len` bytes arrived.
+    pub(super) fn part_done(&self, number: u32, len: u64) {
+        let sent = {
+            let mut parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
+            parts.under_way.remove(&number);
+            parts.done = parts.done.saturating_add(len);
+            parts.sent()
+        };
+        self.sent(sent, true);
     }
 }
 
@@ -179,7 +271,10 @@ mod tests {
             files: vec![FileStatus::queued("a".into(), None, Some(1000))],
             ..QueueStatus::default()
         });
-        let part = Reporter::new(tx, 0).part_progress(500, 300);
+        let reporter = Reporter::new(tx, 0);
+        reporter.parts_from(500);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let part = reporter.part_progress(2, 300);
         part(100);
         part(200);
         assert_eq!(rx.borrow().files[0].sent, 600, "held back within 100 ms");
@@ -189,5 +284,28 @@ mod tests {
             800,
             "the part's end goes out at once"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn parts_under_way_together_add_up() {
+        let (tx, rx) = watch::channel(QueueStatus {
+            files: vec![FileStatus::queued("a".into(), None, Some(1000))],
+            ..QueueStatus::default()
+        });
+        let reporter = Reporter::new(tx, 0);
+        reporter.parts_from(0);
+        let (one, two) = (
+            reporter.part_progress(1, 300),
+            reporter.part_progress(2, 300),
+        );
+        one(300);
+        two(300);
+        assert_eq!(rx.borrow().files[0].sent, 600);
+        reporter.part_restarts(2);
+        assert_eq!(rx.borrow().files[0].sent, 300, "part 2 goes again from 0");
+        reporter.part_done(1, 300);
+        two(300);
+        reporter.part_done(2, 300);
+        assert_eq!(rx.borrow().files[0].sent, 600);
     }
 }

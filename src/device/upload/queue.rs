@@ -1,19 +1,24 @@
 //! The upload queue of one device: its files one after another, each sent whole or as a
 //! growing file, with the status snapshots the window and the CLI show, and the one place
-//! that decides what a failure stops — this file only (unreadable, refused), or the queue
-//! (credentials, keychain, the network gone after every retry), or everything (cancel).
+//! that decides what a failure stops — this file only (unreadable, refused, parked as
+//! recorded while the device was paused), or the queue (credentials, keychain), or
+//! everything (cancel). The network gone stops nothing: it is waited for.
 
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::calls::PAUSED_REASON;
 use super::progress::Reporter;
 use super::resume::UploadState;
 use super::source::{Listed, Media, Source};
 use super::status::{FileState, FileStatus, QueueStatus};
 use super::{Progress, UploadOptions, Uploaded, realtime, whole};
+use crate::clock::unix_seconds;
 use crate::device::{Context, FailureKind, LifecycleError};
 use crate::registry::DeviceRecord;
 
@@ -28,6 +33,9 @@ pub struct Job {
     pub realtime: bool,
     /// Set when the path could not even be listed: the job fails with this reason.
     pub unreadable: Option<String>,
+    /// When the queue first saw it, Unix seconds: a file still being written was recorded
+    /// no later than that (see [`super::source::FileFacts::growing_since`]).
+    pub first_seen: u64,
 }
 
 impl Job {
@@ -38,6 +46,7 @@ impl Job {
             note: None,
             realtime: false,
             unreadable: None,
+            first_seen: unix_seconds(SystemTime::now()),
         }
     }
 
@@ -49,6 +58,7 @@ impl Job {
     /// Bytes in memory.
     pub fn memory(media: Media, note: Option<String>) -> Self {
         Self {
+            first_seen: media.recorded_at,
             source: Source::Memory(media),
             note,
             realtime: false,
@@ -78,15 +88,31 @@ impl Job {
             note: state.note.clone(),
             realtime: state.realtime,
             unreadable: None,
+            first_seen: state.recorded_at.unwrap_or(state.started_at),
         }
     }
 }
 
-/// Cancel and "check now" for a queue, shared with whoever shows it.
+/// Cancel, "check now", and per-file Cancel and Retry for a queue, shared with whoever shows
+/// it.
 #[derive(Debug, Clone, Default)]
 pub struct QueueControls {
     cancel: CancellationToken,
     wake: Arc<Notify>,
+    files: Arc<Mutex<FileControls>>,
+}
+
+/// What was asked of single files, and the file under way.
+#[derive(Debug, Default)]
+struct FileControls {
+    /// The running queue's snapshots, so that a file cancelled or retried shows it at once.
+    status: Option<watch::Sender<QueueStatus>>,
+    /// Files cancelled one by one.
+    cancelled: BTreeSet<usize>,
+    /// Files to send again, in the order asked.
+    again: Vec<usize>,
+    /// The file under way, and what cancels it alone.
+    current: Option<(usize, CancellationToken)>,
 }
 
 impl QueueControls {
@@ -99,7 +125,7 @@ impl QueueControls {
     pub fn with_cancel(cancel: CancellationToken) -> Self {
         Self {
             cancel,
-            wake: Arc::default(),
+            ..Self::default()
         }
     }
 
@@ -114,14 +140,107 @@ impl QueueControls {
         self.cancel.is_cancelled()
     }
 
-    /// Ends any wait under way (back-off, a paused device) so the queue tries at once: the
-    /// panel's "Resume" after the device was resumed in Frame.io.
+    /// Ends any wait under way (back-off, a paused device, the network) so the queue tries at
+    /// once: the panel's "Resume" after the device was resumed in Frame.io.
     pub fn retry_now(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// Takes file `index` out of the queue: the one under way stops (what was sent is kept
+    /// for `--resume`), one still to come is skipped; the rest goes on.
+    pub fn cancel_file(&self, index: usize) {
+        let mut files = self.lock();
+        files.cancelled.insert(index);
+        files.again.retain(|&i| i != index);
+        match &files.current {
+            Some((current, stop)) if *current == index => stop.cancel(),
+            _ => {
+                if let Some(status) = &files.status {
+                    status.send_modify(|s| {
+                        if let Some(file) = s.files.get_mut(index)
+                            && !matches!(file.state, FileState::Done | FileState::Failed { .. })
+                        {
+                            file.state = FileState::Cancelled;
+                            file.rate = None;
+                        }
+                    });
+                }
+            }
+        }
+        drop(files);
+        self.wake.notify_waiters();
+    }
+
+    /// Sends file `index` again once the files before it in line are done: a file that
+    /// failed, was parked as recorded while the device was paused, or was cancelled.
+    pub fn retry_file(&self, index: usize) {
+        let mut files = self.lock();
+        let Some(status) = files.status.clone() else {
+            return;
+        };
+        let retried = status.send_if_modified(|s| match s.files.get_mut(index) {
+            Some(file) if file.state.can_retry() => {
+                file.state = FileState::Queued;
+                file.sent = 0;
+                true
+            }
+            _ => false,
+        });
+        if retried && !files.again.contains(&index) {
+            files.cancelled.remove(&index);
+            files.again.push(index);
+        }
+        drop(files);
         self.wake.notify_waiters();
     }
 
     pub(super) async fn cancelled(&self) {
         self.cancel.cancelled().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FileControls> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The queue starts publishing on `status`.
+    fn attach(&self, status: &watch::Sender<QueueStatus>) {
+        self.lock().status = Some(status.clone());
+    }
+
+    /// The queue ended: single-file asks no longer reach it.
+    fn detach(&self) {
+        let mut files = self.lock();
+        files.status = None;
+        files.current = None;
+    }
+
+    /// File `index` starts: what cancels it alone (a child of the queue's cancel), or `None`
+    /// when it was cancelled already.
+    fn start_file(&self, index: usize) -> Option<CancellationToken> {
+        let mut files = self.lock();
+        if files.cancelled.contains(&index) {
+            return None;
+        }
+        let stop = self.cancel.child_token();
+        files.current = Some((index, stop.clone()));
+        Some(stop)
+    }
+
+    /// The files asked to go again since the last call.
+    fn take_again(&self) -> Vec<usize> {
+        std::mem::take(&mut self.lock().again)
+    }
+
+    /// The queue has nothing left: the files asked to go again meanwhile, or none, and then
+    /// the queue is detached at once (so that no ask falls between the two).
+    fn again_or_detach(&self) -> Vec<usize> {
+        let mut files = self.lock();
+        let again = std::mem::take(&mut files.again);
+        if again.is_empty() {
+            files.status = None;
+            files.current = None;
+        }
+        again
     }
 }
 
@@ -142,8 +261,11 @@ pub struct QueueOutcome {
 /// How the sending of one file ended, short of arriving.
 #[derive(Debug)]
 pub(super) enum Stop {
-    /// The queue was cancelled.
+    /// The queue, or this file alone, was cancelled.
     Cancelled,
+    /// The server refused the file as recorded while the device was paused (409 Channel
+    /// Paused, confirmed): it is parked, the queue goes on. Why, in plain words.
+    Paused(String),
     /// This file cannot be sent; the queue goes on.
     File {
         /// Why, and what to do.
@@ -177,6 +299,10 @@ pub(super) struct Run<'a> {
     pub(super) options: &'a UploadOptions,
     pub(super) controls: &'a QueueControls,
     pub(super) report: Reporter,
+    /// Cancelled with the queue, or for this file alone.
+    pub(super) stop: CancellationToken,
+    /// The server accepted media from this device in this run (an asset was created).
+    pub(super) accepted: AtomicBool,
     /// A failure after the file arrived (adding its note) that must still stop the queue:
     /// a refresh whose tokens could not be saved carries them.
     pub(super) deferred: Mutex<Option<LifecycleError>>,
@@ -187,10 +313,15 @@ impl Run<'_> {
     pub(super) async fn wait(&self, wait: Duration) -> Result<(), Stop> {
         tokio::select! {
             biased;
-            () = self.controls.cancelled() => Err(Stop::Cancelled),
+            () = self.stop.cancelled() => Err(Stop::Cancelled),
             () = self.controls.wake.notified() => Ok(()),
             () = tokio::time::sleep(wait) => Ok(()),
         }
+    }
+
+    /// Resolves once the queue or this file is cancelled.
+    pub(super) async fn cancelled(&self) {
+        self.stop.cancelled().await;
     }
 
     /// Keeps an error for the queue to stop on once this file is done.
@@ -225,10 +356,52 @@ async fn first_status(record: &DeviceRecord, jobs: &[Job]) -> QueueStatus {
     }
 }
 
+/// The files the server refused as recorded while the device was paused, and whether the
+/// device looks paused as a whole: every file tried was refused, none accepted.
+#[derive(Default)]
+struct Parked {
+    /// Refused files, in queue order.
+    files: Vec<usize>,
+    /// The server accepted media in this run: the refusals are about those files' times.
+    accepted: bool,
+    /// The parked file sent again to see whether the device was resumed.
+    probe: Option<usize>,
+    /// Checks made while the device looks paused.
+    checks: u32,
+}
+
+impl Parked {
+    /// Nothing else to send and every file refused: the device looks paused.
+    fn device_paused(&self) -> bool {
+        !self.accepted && !self.files.is_empty()
+    }
+
+    /// File `index` was tried, and the server `accepted` media or not: the parked files to
+    /// try once more (all of them, when it was the probe and the device was resumed).
+    fn after(&mut self, index: usize, accepted: bool) -> Vec<usize> {
+        // Media got through: the files refused so far were refused for their own times.
+        self.accepted |= accepted;
+        if self.probe != Some(index) {
+            return Vec::new();
+        }
+        self.probe = None;
+        if self.accepted {
+            std::mem::take(&mut self.files)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// Sends `jobs` one after another for `record`, publishing snapshots on `status`.
 ///
-/// It runs until the end, a cancel, or a failure that stops the queue. A file's own failure
-/// (unreadable, refused) is recorded with its reason and the queue goes on.
+/// It runs until the end or a cancel; the network gone is waited for, never the end. A
+/// file's own failure (unreadable, refused) is recorded with its reason and the queue goes
+/// on. A file the server refuses as recorded while the device was paused (Frame.io's rule,
+/// judged by its recording time) is parked and the queue goes on; when every file is refused
+/// so, the device looks paused as a whole: the queue asks again, ever more slowly, and goes
+/// on once media is accepted again. Single files can be cancelled or sent again meanwhile
+/// ([`QueueControls::cancel_file`], [`QueueControls::retry_file`]).
 pub async fn run_queue(
     ctx: &Context,
     record: &DeviceRecord,
@@ -238,13 +411,43 @@ pub async fn run_queue(
     status: &watch::Sender<QueueStatus>,
 ) -> QueueOutcome {
     status.send_replace(first_status(record, &jobs).await);
+    controls.attach(status);
     let mut uploaded = Vec::new();
     let mut stopped = None;
     let mut stopped_at = None;
-    for (index, job) in jobs.iter().enumerate() {
+    let mut order: VecDeque<usize> = (0..jobs.len()).collect();
+    let mut parked = Parked::default();
+    loop {
         if controls.is_cancelled() {
             break;
         }
+        for index in controls.take_again() {
+            if index < jobs.len() && !order.contains(&index) {
+                parked.files.retain(|&i| i != index);
+                order.push_back(index);
+            }
+        }
+        let Some(index) = order.pop_front() else {
+            let next = if parked.device_paused()
+                && wait_while_paused(options, controls, status, &mut parked).await
+            {
+                parked.probe.into_iter().collect()
+            } else if controls.is_cancelled() {
+                Vec::new()
+            } else {
+                controls.again_or_detach()
+            };
+            if next.is_empty() {
+                break;
+            }
+            order.extend(next.into_iter().filter(|&i| i < jobs.len()));
+            continue;
+        };
+        let Some(stop) = controls.start_file(index) else {
+            mark(status, index, FileState::Cancelled);
+            continue;
+        };
+        let Some(job) = jobs.get(index) else { continue };
         status.send_modify(|s| s.current = Some(index));
         let run = Run {
             ctx,
@@ -252,54 +455,24 @@ pub async fn run_queue(
             options,
             controls,
             report: Reporter::new(status.clone(), index),
+            stop,
+            accepted: AtomicBool::new(false),
             deferred: Mutex::new(None),
         };
-        let sent = if let Some(reason) = &job.unreadable {
-            Err(Stop::File {
-                reason: format!("{} could not be read: {reason}", job.source.name()),
-                kind: FailureKind::Usage,
-            })
-        } else {
-            run.report.sending();
-            if job.realtime {
-                realtime::send_growing(&run, job).await
-            } else {
-                whole::send(&run, job).await
+        let sent = send(&run, job).await;
+        for file in parked.after(index, run.accepted.load(Ordering::Relaxed)) {
+            mark(status, file, FileState::Queued);
+            order.push_back(file);
+        }
+        match settle(&run, job, sent) {
+            Settled::Next(Some(done)) => uploaded.push(done),
+            Settled::Next(None) => {}
+            Settled::Parked => {
+                let at = parked.files.partition_point(|&i| i < index);
+                parked.files.insert(at, index);
             }
-        };
-        match sent {
-            Ok(done) => {
-                run.report.update(|file| {
-                    file.asset_id = Some(done.asset_id.clone());
-                    file.size = Some(done.bytes);
-                    file.seen = done.bytes;
-                    file.sent = done.bytes;
-                    file.rate = None;
-                    file.state = FileState::Done;
-                });
-                uploaded.push(done);
-            }
-            Err(Stop::Cancelled) => {
-                run.report.state(FileState::Cancelled);
-                break;
-            }
-            Err(Stop::File { reason, kind }) => {
-                tracing::warn!(device = %record.device_id, file = %job.source.name(), %reason, "not uploaded");
-                run.report.state(FileState::Failed { reason, kind });
-            }
-            Err(Stop::LinkRefused(reason)) => {
-                tracing::warn!(device = %record.device_id, file = %job.source.name(), %reason, "not uploaded");
-                run.report.state(FileState::Failed {
-                    reason,
-                    kind: FailureKind::Refused,
-                });
-            }
-            Err(Stop::Queue(error)) => {
-                tracing::warn!(device = %record.device_id, file = %job.source.name(), %error, "the upload queue stopped");
-                run.report.state(FileState::Failed {
-                    reason: error.to_string(),
-                    kind: error.kind(),
-                });
+            Settled::Cancelled => break,
+            Settled::Stopped(error) => {
                 stopped = Some(error);
                 stopped_at = Some(index);
                 break;
@@ -315,11 +488,19 @@ pub async fn run_queue(
             break;
         }
     }
+    controls.detach();
+    let cancelled = controls.is_cancelled();
     status.send_modify(|s| {
         s.current = None;
         s.finished = true;
-        s.cancelled = controls.is_cancelled();
+        s.cancelled = cancelled;
         s.stopped = stopped.as_ref().map(ToString::to_string);
+        for file in &mut s.files {
+            // What waited (a paused device's files) stays to be sent another time.
+            if cancelled && matches!(file.state, FileState::Paused { .. }) {
+                file.state = FileState::Cancelled;
+            }
+        }
     });
     QueueOutcome {
         status: status.borrow().clone(),
@@ -327,6 +508,139 @@ pub async fn run_queue(
         stopped,
         stopped_at,
     }
+}
+
+/// Sends one job, whole or growing (or fails it at once when it could not be listed).
+async fn send(run: &Run<'_>, job: &Job) -> Result<Uploaded, Stop> {
+    if let Some(reason) = &job.unreadable {
+        return Err(Stop::File {
+            reason: format!("{} could not be read: {reason}", job.source.name()),
+            kind: FailureKind::Usage,
+        });
+    }
+    run.report.sending();
+    if job.realtime {
+        realtime::send_growing(run, job).await
+    } else {
+        whole::send(run, job).await
+    }
+}
+
+/// What a file's end means for the queue.
+enum Settled {
+    /// On to the next file (with the file that arrived, if it did).
+    Next(Option<Uploaded>),
+    /// The file was refused as recorded while the device was paused.
+    Parked,
+    /// The queue was cancelled.
+    Cancelled,
+    /// Nothing more can be sent.
+    Stopped(LifecycleError),
+}
+
+/// Shows how a file ended, and says what it means for the queue.
+fn settle(run: &Run<'_>, job: &Job, sent: Result<Uploaded, Stop>) -> Settled {
+    let (device, name) = (&run.record.device_id, job.source.name());
+    match sent {
+        Ok(done) => {
+            run.report.update(|file| {
+                file.asset_id = Some(done.asset_id.clone());
+                file.size = Some(done.bytes);
+                file.seen = done.bytes;
+                file.sent = done.bytes;
+                file.rate = None;
+                file.state = FileState::Done;
+            });
+            Settled::Next(Some(done))
+        }
+        Err(Stop::Cancelled) => {
+            let offline = run.report.is_offline();
+            run.report.state(FileState::Cancelled);
+            if !run.controls.is_cancelled() {
+                return Settled::Next(None);
+            }
+            run.report.queue(|s| s.offline = offline);
+            Settled::Cancelled
+        }
+        Err(Stop::Paused(reason)) => {
+            tracing::warn!(%device, file = %name, %reason, "parked");
+            run.report.state(FileState::Parked { reason });
+            Settled::Parked
+        }
+        Err(Stop::File { reason, kind }) => {
+            tracing::warn!(%device, file = %name, %reason, "not uploaded");
+            run.report.state(FileState::Failed { reason, kind });
+            Settled::Next(None)
+        }
+        Err(Stop::LinkRefused(reason)) => {
+            tracing::warn!(%device, file = %name, %reason, "not uploaded");
+            run.report.state(FileState::Failed {
+                reason,
+                kind: FailureKind::Refused,
+            });
+            Settled::Next(None)
+        }
+        Err(Stop::Queue(error)) => {
+            tracing::warn!(%device, file = %name, %error, "the upload queue stopped");
+            run.report.state(FileState::Failed {
+                reason: error.to_string(),
+                kind: error.kind(),
+            });
+            Settled::Stopped(error)
+        }
+    }
+}
+
+/// Sets file `index`'s state.
+fn mark(status: &watch::Sender<QueueStatus>, index: usize, state: FileState) {
+    status.send_modify(|s| {
+        if let Some(file) = s.files.get_mut(index) {
+            file.rate = None;
+            file.state = state;
+        }
+    });
+}
+
+/// Every file was refused as recorded while the device was paused: shows them as waiting for
+/// the device, waits (ever longer, up to the policy's cap, or until woken) and picks the
+/// first one still parked to ask again with. False when cancelled, or when nothing is left to
+/// ask with (every parked file was cancelled).
+async fn wait_while_paused(
+    options: &UploadOptions,
+    controls: &QueueControls,
+    status: &watch::Sender<QueueStatus>,
+    parked: &mut Parked,
+) -> bool {
+    parked.checks = parked.checks.saturating_add(1);
+    let cancelled: BTreeSet<usize> = controls.lock().cancelled.clone();
+    parked.files.retain(|i| !cancelled.contains(i));
+    if parked.files.is_empty() {
+        return false;
+    }
+    for &file in &parked.files {
+        mark(
+            status,
+            file,
+            FileState::Paused {
+                reason: PAUSED_REASON.to_owned(),
+            },
+        );
+    }
+    status.send_modify(|s| s.current = None);
+    let wait = options.retry.paused_delay(parked.checks);
+    tokio::select! {
+        biased;
+        () = controls.cancelled() => return false,
+        () = controls.wake.notified() => {}
+        () = tokio::time::sleep(wait) => {}
+    }
+    let cancelled: BTreeSet<usize> = controls.lock().cancelled.clone();
+    parked.files.retain(|i| !cancelled.contains(i));
+    if parked.files.is_empty() {
+        return false;
+    }
+    parked.probe = Some(parked.files.remove(0));
+    true
 }
 
 /// How a single upload ended, short of an error.
@@ -378,6 +692,12 @@ pub async fn upload(
         return Ok(UploadOutcome::Done(done));
     }
     match outcome.status.files.into_iter().next().map(|f| f.state) {
+        Some(FileState::Parked { reason }) => Err(LifecycleError::Upload {
+            device: record.device_id.clone(),
+            file: name,
+            reason,
+            kind: FailureKind::Refused,
+        }),
         Some(FileState::Failed { reason, kind }) => Err(LifecycleError::Upload {
             device: record.device_id.clone(),
             file: name,

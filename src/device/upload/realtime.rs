@@ -15,9 +15,12 @@ use super::calls::patiently;
 use super::parts::{PartJob, send_part};
 use super::queue::{Job, Run, Stop};
 use super::resume::{PartState, UploadState, url_expiry};
-use super::source::{Source, file_name, filetype, shown};
+use super::source::{Source, file_name, filetype, offset_now, shown};
 use super::status::FileState;
-use super::whole::{Tracked, absolute, create, finish, forget_if_gone, new_state, read_facts};
+use super::tries::Repeat;
+use super::whole::{
+    Start, Tracked, absolute, create, finish, forget_if_gone, new_state, read_facts,
+};
 use super::{RealtimeOptions, Uploaded, writers};
 use crate::c2c::assets::{MAX_ASSET_SIZE, MAX_PARTS, MIN_PART_SIZE, NewAssetRequest, RealtimePart};
 use crate::c2c::part::PartBody;
@@ -71,18 +74,18 @@ pub(super) async fn send_growing(run: &Run<'_>, job: &Job) -> Result<Uploaded, S
         kept
     } else {
         let name = file_name(&path);
-        let request = NewAssetRequest::realtime(&name, filetype(&name), facts.age);
-        let created = create(run, &request).await?;
+        let recorded_at = facts.growing_since(job.first_seen);
+        let request = NewAssetRequest::realtime(&name, filetype(&name), offset_now(recorded_at));
+        let created = create(run, &request, recorded_at).await?;
         let part_size = run.options.part_size.max(MIN_PART_SIZE);
-        new_state(
-            run,
-            &path,
-            &facts,
+        let start = Start {
             part_size,
-            &created,
-            true,
-            job.note.as_deref(),
-        )
+            parts: Vec::new(),
+            realtime: true,
+            recorded_at,
+            note: job.note.as_deref(),
+        };
+        new_state(run, &path, &facts, &created, start)
     };
     if let Some(tracked) = &tracked {
         tracked.save(&state);
@@ -93,7 +96,7 @@ pub(super) async fn send_growing(run: &Run<'_>, job: &Job) -> Result<Uploaded, S
         file.seen = facts.size;
         file.asset_id = Some(asset_id);
     });
-    run.report.sent(state.bytes_done(), true);
+    run.report.parts_from(state.bytes_done());
     follow(run, &path, &mut state, tracked.as_ref()).await?;
     let total = state.bytes_planned();
     let note = state.note.clone();
@@ -153,7 +156,7 @@ async fn follow(
             run.report.enter(FileState::Waiting);
             tokio::select! {
                 biased;
-                () = run.controls.cancelled() => return Err(Stop::Cancelled),
+                () = run.cancelled() => return Err(Stop::Cancelled),
                 () = tokio::time::sleep(poll_every(&options)) => {}
             }
             continue;
@@ -228,11 +231,16 @@ async fn ask_for_part(
     };
     let client = &run.ctx.backend.client;
     let asset_id = state.asset_id.as_str();
-    let urls = patiently(run, "asking for a part URL", |token| async move {
-        client
-            .realtime_part_urls(&token, asset_id, &[part], asset_filesize)
-            .await
-    })
+    let urls = patiently(
+        run,
+        "asking for a part URL",
+        Repeat::Harmless,
+        |token| async move {
+            client
+                .realtime_part_urls(&token, asset_id, &[part], asset_filesize)
+                .await
+        },
+    )
     .await?;
     let url = urls.into_iter().next().ok_or_else(|| Stop::File {
         reason: "the server gave no URL for the part".into(),
@@ -275,8 +283,9 @@ async fn send_pending(
     };
     let job = PartJob {
         number: part.number,
-        offset: part.offset,
         url: &part.url,
+        expires_at: part.expiry_known.then_some(part.expires_at),
+        content_type: &state.filetype,
         body,
     };
     match send_part(run, job).await {
@@ -301,7 +310,6 @@ async fn send_pending(
     if let Some(tracked) = tracked {
         tracked.save(state);
     }
-    run.report.sent(part.offset.saturating_add(part.size), true);
     if part.is_final {
         let total = part.offset.saturating_add(part.size);
         run.report.update(|file| {

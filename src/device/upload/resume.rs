@@ -108,6 +108,12 @@ pub struct UploadState {
     /// A comment to add once every part arrived.
     #[serde(default)]
     pub note: Option<String>,
+    /// When the media was recorded, Unix seconds (what each `offset` was counted from).
+    #[serde(default)]
+    pub recorded_at: Option<u64>,
+    /// Creating the asset lost an answer and went again: Frame.io may hold the file twice.
+    #[serde(default)]
+    pub duplicate_possible: bool,
 }
 
 /// Whether a kept upload can go on.
@@ -463,6 +469,8 @@ mod tests {
             parts,
             started_at: 1000,
             note: None,
+            recorded_at: Some(900),
+            duplicate_possible: false,
         }
     }
 
@@ -503,7 +511,7 @@ mod tests {
         let facts = FileFacts {
             size: 20,
             modified_ns: 7,
-            age: 0,
+            recorded_at: 0,
         };
         let kept = state(vec![part(1, true, 0), part(2, false, 10_000)]);
         assert_eq!(

@@ -1,11 +1,13 @@
 //! When to try an upload's part or call again: capped exponential back-off with jitter on
 //! network errors, stalls, timeouts, 5xx and 429 (whose `Retry-After` is honoured, clamped);
-//! and the slower, endless checks while a device is paused.
+//! past the policy's tries, a network that is gone is waited for without end, tried ever
+//! more slowly up to once a minute; and the endless checks while a device is paused.
 //!
 //! Hand-written rather than a retry crate's loop (`backon`, `backoff`): each failure kind
-//! takes its own next step here — a 401 refreshes once (`with_access`), a 409 Channel Paused
-//! waits without a limit, a 429 waits what the server said — so only the delay formula is
-//! shared, and it is these few lines.
+//! takes its own next step (see `tries`) — a 401 refreshes once (`with_access`), a 409
+//! Channel Paused parks the file, a lost answer to a create is retried at most once, a 429
+//! waits what the server said — so only the delay formula is shared, and it is these few
+//! lines.
 
 use std::time::Duration;
 
@@ -24,11 +26,15 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
     /// Longest wait between two checks of a paused device.
     pub paused_cap: Duration,
+    /// Longest wait between two tries once the network is taken to be gone (past
+    /// `attempts`).
+    pub offline_cap: Duration,
 }
 
 impl Default for RetryPolicy {
-    /// 1 s doubling to 30 s, 8 tries (about 90 s of waiting in all), `Retry-After` up to
-    /// 5 min, a paused device checked again at most every 30 s.
+    /// 1 s doubling to 30 s, 8 tries (about 90 s of waiting in all), then the network is
+    /// taken to be gone and tried at most a minute apart; `Retry-After` up to 5 min, a paused
+    /// device checked again at most every 30 s.
     fn default() -> Self {
         Self {
             first: Duration::from_secs(1),
@@ -36,6 +42,7 @@ impl Default for RetryPolicy {
             attempts: 8,
             max_retry_after: Duration::from_secs(300),
             paused_cap: Duration::from_secs(30),
+            offline_cap: Duration::from_secs(60),
         }
     }
 }
@@ -46,14 +53,17 @@ impl RetryPolicy {
     /// devices cut off together do not come back together); at least the server's
     /// `Retry-After`, clamped to `max_retry_after`.
     pub fn delay(&self, failures: u32, retry_after: Option<Duration>) -> Duration {
-        let backoff = self.backoff(failures, self.cap);
-        let half = backoff / 2;
-        let jitter = rand::rng().random_range(0..=half.as_millis().min(u128::from(u64::MAX)));
-        let jittered = half + Duration::from_millis(u64::try_from(jitter).unwrap_or(u64::MAX));
+        let jittered = jittered(self.backoff(failures, self.cap));
         match retry_after {
             Some(asked) => jittered.max(asked.min(self.max_retry_after)),
             None => jittered,
         }
+    }
+
+    /// The wait after failure number `failures` once the network is taken to be gone: the
+    /// same doubling with jitter, up to `offline_cap`.
+    pub fn offline_delay(&self, failures: u32) -> Duration {
+        jittered(self.backoff(failures, self.offline_cap))
     }
 
     /// The wait before check number `checks` (1 for the first) of a paused device: the same
@@ -74,6 +84,13 @@ impl RetryPolicy {
             .unwrap_or(cap)
             .min(cap)
     }
+}
+
+/// `wait` with a random part of its second half taken off ("equal jitter").
+fn jittered(wait: Duration) -> Duration {
+    let half = wait / 2;
+    let jitter = rand::rng().random_range(0..=half.as_millis().min(u128::from(u64::MAX)));
+    half + Duration::from_millis(u64::try_from(jitter).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -109,6 +126,18 @@ mod tests {
             Duration::from_secs(300),
             "a day is cut to five minutes"
         );
+    }
+
+    #[test]
+    fn a_network_that_is_gone_is_tried_at_most_a_minute_apart() {
+        let policy = RetryPolicy::default();
+        for failures in [9, 20, u32::MAX] {
+            let wait = policy.offline_delay(failures);
+            assert!(
+                wait >= Duration::from_secs(30) && wait <= Duration::from_secs(60),
+                "{failures}: {wait:?}"
+            );
+        }
     }
 
     #[test]

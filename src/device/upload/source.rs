@@ -22,8 +22,8 @@ pub struct Media {
     pub name: String,
     /// The bytes.
     pub bytes: Bytes,
-    /// Seconds since it was recorded.
-    pub offset: u64,
+    /// When it was recorded, Unix seconds (each request's `offset` is counted from it).
+    pub recorded_at: u64,
 }
 
 impl Media {
@@ -32,9 +32,16 @@ impl Media {
         Self {
             name: TEST_CLIP_NAME.to_owned(),
             bytes: Bytes::from_static(TEST_CLIP),
-            offset: 0,
+            recorded_at: unix_seconds(SystemTime::now()),
         }
     }
+}
+
+/// The `offset` Frame.io is sent for media recorded at `recorded_at` (Unix seconds): how
+/// many seconds ago that was, now. Computed afresh for every request, so that the server's
+/// `now − offset` stays the recording time however long the queue waited.
+pub fn offset_now(recorded_at: u64) -> u64 {
+    unix_seconds(SystemTime::now()).saturating_sub(recorded_at)
 }
 
 /// Where an upload's bytes come from.
@@ -84,30 +91,79 @@ pub fn shown(path: &Path) -> String {
 }
 
 /// The MIME type Frame.io is told, from the name's extension.
+///
+/// The IANA type where there is one, the type the format's maker or common tools use for
+/// camera raw formats, and `application/octet-stream` for anything else.
 pub fn filetype(name: &str) -> &'static str {
     let lower = name.to_ascii_lowercase();
-    let extension = lower.rsplit('.').next().unwrap_or_default();
+    let Some((_, extension)) = lower.rsplit_once('.') else {
+        return "application/octet-stream";
+    };
     match extension {
+        // Video in common containers.
         "mp4" | "m4v" => "video/mp4",
-        "mov" => "video/quicktime",
+        "mov" | "qt" => "video/quicktime",
         "mxf" => "application/mxf",
-        "wav" => "audio/wav",
+        "mkv" => "video/x-matroska",
+        "avi" => "video/x-msvideo",
+        "mts" | "m2ts" | "ts" => "video/mp2t",
+        "webm" => "video/webm",
+        // Camera raw video.
+        "r3d" => "video/x-red-r3d",
+        "braw" => "video/x-braw",
+        "ari" => "image/x-arriraw",
+        "arx" => "video/x-arriraw",
+        "crm" => "video/x-canon-crm",
+        // Audio (BWF is WAV with a broadcast chunk).
+        "wav" | "bwf" => "audio/wav",
+        "aif" | "aiff" => "audio/aiff",
         "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "flac" => "audio/flac",
+        // Stills, raw stills included.
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",
+        "heif" => "image/heif",
+        "heic" => "image/heic",
+        "tif" | "tiff" => "image/tiff",
+        "dng" => "image/x-adobe-dng",
+        "cr2" => "image/x-canon-cr2",
+        "cr3" => "image/x-canon-cr3",
+        "nef" => "image/x-nikon-nef",
+        "arw" => "image/x-sony-arw",
+        "exr" => "image/x-exr",
+        "dpx" => "image/x-dpx",
+        // Documents that travel with a shoot (scripts, reports, sidecars).
+        "pdf" => "application/pdf",
+        "xml" => "application/xml",
+        "csv" => "text/csv",
+        "txt" | "ale" => "text/plain",
         _ => "application/octet-stream",
     }
 }
 
-/// What is known of a file on disk: enough to tell whether it changed.
+/// What is known of a file on disk: enough to tell whether it changed, and when it was
+/// recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileFacts {
     /// Its size in bytes.
     pub size: u64,
     /// Its modification time, nanoseconds since the Unix epoch (0 when unknown).
     pub modified_ns: u128,
-    /// Seconds since it was last modified (its age, sent as `offset`).
-    pub age: u64,
+    /// When the media was recorded, Unix seconds: the earlier of its birth time (where the
+    /// file system keeps one) and its modification time. The modification time alone is the
+    /// end of a take (and "now" for a file still growing); a take copied from a card keeps
+    /// its modification time while its birth time is the copy's, hence the earlier of both.
+    pub recorded_at: u64,
+}
+
+impl FileFacts {
+    /// The recording time of a file that is still being written, first seen by the queue at
+    /// `first_seen` (Unix seconds): its modification time is now, not the take's start, so
+    /// the moment the queue first saw it bounds the start when no birth time is kept.
+    pub fn growing_since(&self, first_seen: u64) -> u64 {
+        self.recorded_at.min(first_seen)
+    }
 }
 
 /// Reads a file's facts; the error says what the OS said.
@@ -124,10 +180,13 @@ pub async fn facts(path: &Path) -> Result<FileFacts, std::io::Error> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or_default();
+    // No birth time (older Linux file systems, some network shares): the modification time.
+    let born = metadata.created().ok().map(unix_seconds);
+    let modified_at = unix_seconds(modified);
     Ok(FileFacts {
         size: metadata.len(),
         modified_ns,
-        age: unix_seconds(SystemTime::now()).saturating_sub(unix_seconds(modified)),
+        recorded_at: born.map_or(modified_at, |born| born.min(modified_at)),
     })
 }
 
@@ -243,6 +302,50 @@ mod tests {
     fn filetypes_come_from_the_extension() {
         assert_eq!(filetype("A001.MOV"), "video/quicktime");
         assert_eq!(filetype("clip.mp4"), "video/mp4");
+        assert_eq!(filetype("A001_C002_0101AB.R3D"), "video/x-red-r3d");
+        assert_eq!(filetype("A001.braw"), "video/x-braw");
+        assert_eq!(filetype("A002C003.ari"), "image/x-arriraw");
+        assert_eq!(filetype("A003.MXF"), "application/mxf");
+        assert_eq!(filetype("IMG_0001.HEIC"), "image/heic");
+        assert_eq!(filetype("frame.dng"), "image/x-adobe-dng");
+        assert_eq!(filetype("take1.bwf"), "audio/wav");
         assert_eq!(filetype("noext"), "application/octet-stream");
+        assert_eq!(
+            filetype("mov"),
+            "application/octet-stream",
+            "a name, no extension"
+        );
+        assert_eq!(filetype("x.unknown"), "application/octet-stream");
+    }
+
+    #[test]
+    fn the_recording_time_is_the_earlier_of_birth_and_modification() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("A001.mov");
+        std::fs::write(&path, b"take").unwrap();
+        // A take copied from a card: modified at the shoot, an hour before the copy.
+        let shot = SystemTime::now() - std::time::Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(shot)
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let facts = runtime.block_on(facts(&path)).unwrap();
+        assert_eq!(
+            facts.recorded_at,
+            unix_seconds(shot),
+            "before its copy's birth"
+        );
+        assert_eq!(
+            facts.growing_since(unix_seconds(shot) - 5),
+            unix_seconds(shot) - 5
+        );
+        let now = unix_seconds(SystemTime::now());
+        assert!((3599..=3601).contains(&offset_now(facts.recorded_at).min(now)));
     }
 }

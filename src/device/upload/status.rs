@@ -32,6 +32,9 @@ pub struct FileStatus {
     /// Things the user should know about this file: a resumed upload, a new asset because the
     /// old one's links expired, the deprecated asset path, a note that could not be added.
     pub notices: Vec<String>,
+    /// A request that creates something (the asset, its note) lost its answer and was sent
+    /// again: Frame.io may hold this file (or its note) twice.
+    pub duplicate_possible: bool,
 }
 
 impl FileStatus {
@@ -47,6 +50,7 @@ impl FileStatus {
             state: FileState::Queued,
             asset_id: None,
             notices: Vec::new(),
+            duplicate_possible: false,
         }
     }
 
@@ -89,10 +93,28 @@ pub enum FileState {
         /// The wait before the next try.
         wait: Duration,
     },
-    /// The device is paused in Frame.io (409 Channel Paused): the queue checks again by
-    /// itself, with back-off, and goes on when the device is resumed.
+    /// The network (or the server behind it) is gone: every try failed. The queue keeps
+    /// trying by itself, ever more slowly up to once a minute, and goes on when a request
+    /// gets through again; nothing ends until it is cancelled.
+    Offline {
+        /// What the last try met.
+        reason: String,
+        /// The wait before the next try.
+        wait: Duration,
+    },
+    /// The server refuses every file of this queue as recorded while the device was paused
+    /// in Frame.io (409 Channel Paused): the device looks paused now. The queue asks again by
+    /// itself, with back-off, and goes on when the server accepts media again.
     Paused {
         /// What the server said, and what to do.
+        reason: String,
+    },
+    /// The server refused this file as recorded while the device was paused in Frame.io
+    /// (409 Channel Paused, judged by the recording time): Frame.io's rule is that it is not
+    /// uploaded. The rest of the queue goes on; nothing is deleted; it can be sent again on
+    /// request.
+    Parked {
+        /// Why, in plain words.
         reason: String,
     },
     /// A real-time upload has sent everything written so far and waits for more.
@@ -112,19 +134,33 @@ pub enum FileState {
 }
 
 impl FileState {
-    /// Done, failed or cancelled: nothing more happens to this file in this run.
+    /// Done, failed, parked or cancelled: nothing more happens to this file in this run
+    /// unless it is sent again on request.
     pub fn is_final(&self) -> bool {
-        matches!(self, Self::Done | Self::Failed { .. } | Self::Cancelled)
+        matches!(
+            self,
+            Self::Done | Self::Failed { .. } | Self::Parked { .. } | Self::Cancelled
+        )
     }
 
-    /// A short word for it: `queued`, `sending`, `retrying`, `paused`, `waiting`, `done`,
-    /// `failed`, `cancelled` (the CLI's JSON uses these).
+    /// A file that ended without arriving and can be sent again on request.
+    pub fn can_retry(&self) -> bool {
+        matches!(
+            self,
+            Self::Failed { .. } | Self::Parked { .. } | Self::Cancelled
+        )
+    }
+
+    /// A short word for it: `queued`, `sending`, `retrying`, `offline`, `paused`, `waiting`,
+    /// `done`, `failed`, `parked`, `cancelled` (the CLI's JSON uses these).
     pub fn word(&self) -> &'static str {
         match self {
             Self::Queued => "queued",
             Self::Sending => "sending",
             Self::Retrying { .. } => "retrying",
+            Self::Offline { .. } => "offline",
             Self::Paused { .. } => "paused",
+            Self::Parked { .. } => "parked",
             Self::Waiting => "waiting",
             Self::Done => "done",
             Self::Failed { .. } => "failed",
@@ -146,6 +182,8 @@ pub struct QueueStatus {
     pub finished: bool,
     /// It was cancelled.
     pub cancelled: bool,
+    /// It was waiting for the network when it ended (cancelled while offline).
+    pub offline: bool,
     /// Why it stopped before its end, when something other than a file's own trouble stopped
     /// it (credentials, the keychain, the network gone for good); the files left are kept.
     pub stopped: Option<String>,
@@ -196,6 +234,16 @@ impl QueueStatus {
     /// Files failed.
     pub fn failed(&self) -> usize {
         self.count(|s| matches!(s, FileState::Failed { .. }))
+    }
+
+    /// Files parked: refused as recorded while the device was paused (Frame.io's rule).
+    pub fn parked(&self) -> usize {
+        self.count(|s| matches!(s, FileState::Parked { .. }))
+    }
+
+    /// Files cancelled one by one (or the one under way when the queue was cancelled).
+    pub fn cancelled_files(&self) -> usize {
+        self.count(|s| *s == FileState::Cancelled)
     }
 
     fn count(&self, test: impl Fn(&FileState) -> bool) -> usize {

@@ -1,9 +1,15 @@
-//! Sending a file whose size is known: create the asset with one URL per part, send the parts
-//! in order from the first not done, keep the upload's record after each, and finish (the
-//! note, the record dropped, the device list's "last upload").
+//! Sending a file whose size is known: create the asset (asking one URL per part, then
+//! sizing the parts to the URLs given), send the parts not done, a few at once, keep the
+//! upload's record after each, and finish (the note, the record dropped, the device list's
+//! "last upload").
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::time::SystemTime;
+
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 
 use super::Uploaded;
 use super::calls::patiently;
@@ -12,8 +18,11 @@ use super::queue::{Job, Run, Stop};
 use super::resume::{
     PartState, Resumable, ResumeError, ResumeStore, UploadLock, UploadState, clamp_ns, url_expiry,
 };
-use super::source::{self, FileFacts, Media, Source, file_name, filetype, shown};
-use crate::c2c::assets::{CreatedAsset, LEGACY_ASSETS_PATH, MAX_PARTS, NewAssetRequest};
+use super::source::{self, FileFacts, Media, Source, file_name, filetype, offset_now, shown};
+use super::tries::Repeat;
+use crate::c2c::assets::{
+    CreatedAsset, LEGACY_ASSETS_PATH, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, NewAssetRequest,
+};
 use crate::c2c::part::PartBody;
 use crate::clock::unix_seconds;
 use crate::device::FailureKind;
@@ -46,13 +55,62 @@ fn part_count(size: u64, part_size: u64) -> u32 {
     u32::try_from(size.div_ceil(part_size.max(1)).max(1)).unwrap_or(u32::MAX)
 }
 
-/// Creates the asset, telling the user when the deprecated path had to be used.
-pub(super) async fn create(run: &Run<'_>, request: &NewAssetRequest) -> Result<CreatedAsset, Stop> {
-    let client = &run.ctx.backend.client;
-    let created = patiently(run, "creating the asset", |token| async move {
-        client.create_asset(&token, request).await
+/// The part size for `size` bytes over the `urls` upload URLs the server gave: `asked` (the
+/// size the count asked for was planned with) when it gave that count; otherwise the size
+/// that spreads the bytes over every URL, as Frame.io's own client does. S3's rules must hold
+/// — every part but the last at least 5 MiB, none over 5 GiB — or the file cannot be sent
+/// this way (asking again would leave another asset behind).
+fn part_size_for_urls(size: u64, asked: u64, urls: usize) -> Result<u64, Stop> {
+    if urls == part_count(size, asked) as usize {
+        return Ok(asked);
+    }
+    let count = u64::try_from(urls.max(1)).unwrap_or(u64::MAX);
+    let part_size = size.div_ceil(count).max(1);
+    let fits =
+        count == 1 || (part_size >= MIN_PART_SIZE && size > part_size.saturating_mul(count - 1));
+    if fits && part_size <= MAX_PART_SIZE {
+        return Ok(part_size);
+    }
+    Err(Stop::File {
+        reason: format!(
+            "the server gave {urls} upload links for {size} bytes, which S3 cannot take (parts \
+             of {part_size} bytes: each but the last must be 5 MiB to 5 GiB); the unfinished \
+             asset stays incomplete. Report it to the server's operator"
+        ),
+        kind: FailureKind::Refused,
     })
-    .await?;
+}
+
+/// Why a file is parked: Frame.io's rule in words, with when the file was recorded.
+fn parked_reason(recorded_at: u64, server: &str) -> String {
+    format!(
+        "recorded {} while the device was paused in Frame.io ({server}): not uploaded, as \
+         Frame.io's rule keeps media made during a pause private. Nothing was deleted; Retry \
+         sends it again",
+        crate::human_time::local(recorded_at)
+    )
+}
+
+/// Creates the asset for media recorded at `recorded_at` (Unix seconds), each try sending
+/// the `offset` of that moment as it is then; tells the user when the deprecated path had to
+/// be used. A refusal as recorded while the device was paused parks the file.
+pub(super) async fn create(
+    run: &Run<'_>,
+    request: &NewAssetRequest,
+    recorded_at: u64,
+) -> Result<CreatedAsset, Stop> {
+    let client = &run.ctx.backend.client;
+    let created = patiently(run, "creating the asset", Repeat::Creates, |token| {
+        let mut request = request.clone();
+        request.offset = offset_now(recorded_at);
+        async move { client.create_asset(&token, &request).await }
+    })
+    .await
+    .map_err(|stop| match stop {
+        Stop::Paused(server) => Stop::Paused(parked_reason(recorded_at, &server)),
+        other => other,
+    })?;
+    run.accepted.store(true, Ordering::Relaxed);
     if created.fell_back {
         tracing::warn!(device = %run.record.device_id, "created through the deprecated {LEGACY_ASSETS_PATH}");
         run.report.notice(LEGACY_NOTICE.to_owned());
@@ -62,37 +120,99 @@ pub(super) async fn create(run: &Run<'_>, request: &NewAssetRequest) -> Result<C
     Ok(created)
 }
 
+/// Sends `parts` (those not done), up to the options' number at once, each from `body`;
+/// `check` runs before each part starts (a file that changed stops the upload), `done` after
+/// each part arrived (the record is saved). The first final failure ends it: the parts still
+/// under way are abandoned. Memory stays that of the parts under way, whatever the file.
+async fn send_parts<C, F>(
+    run: &Run<'_>,
+    parts: &[PartState],
+    content_type: &str,
+    body: impl Fn(&PartState) -> PartBody,
+    check: C,
+    mut done: impl FnMut(&PartState),
+) -> Result<(), Stop>
+where
+    C: Fn() -> F,
+    F: Future<Output = Result<(), Stop>>,
+{
+    let parallel = run.options.parallel_parts.max(1);
+    let mut waiting = parts.iter().filter(|p| !p.done);
+    let mut running = FuturesUnordered::new();
+    loop {
+        while running.len() < parallel {
+            let Some(part) = waiting.next() else { break };
+            check().await?;
+            let job = PartJob {
+                number: part.number,
+                url: &part.url,
+                expires_at: part.expiry_known.then_some(part.expires_at),
+                content_type,
+                body: body(part),
+            };
+            running.push(async move { (part, send_part(run, job).await) });
+        }
+        let Some((part, sent)) = running.next().await else {
+            return Ok(());
+        };
+        sent?;
+        done(part);
+    }
+}
+
+/// The parts of an asset just created: one per upload URL, sized to spread `size` bytes
+/// over them.
+fn planned_parts(created: &CreatedAsset, size: u64, part_size: u64) -> Vec<PartState> {
+    let now = unix_seconds(SystemTime::now());
+    let mut offset = 0u64;
+    created
+        .upload_urls
+        .iter()
+        .enumerate()
+        .map(|(index, url)| {
+            let len = part_size.min(size.saturating_sub(offset));
+            let (expires_at, expiry_known) = url_expiry(url, now);
+            let part = PartState {
+                number: u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1),
+                offset,
+                size: len,
+                url: url.clone(),
+                expires_at,
+                expiry_known,
+                done: false,
+                is_final: false,
+            };
+            offset = offset.saturating_add(len);
+            part
+        })
+        .collect()
+}
+
 async fn send_memory(run: &Run<'_>, media: &Media, note: Option<&str>) -> Result<Uploaded, Stop> {
     let size = media.bytes.len() as u64;
     let part_size = part_size_for(size, run.options.part_size);
+    let filetype = filetype(&media.name);
     let request = NewAssetRequest::whole(
         &media.name,
-        filetype(&media.name),
+        filetype,
         size,
         part_count(size, part_size),
-        media.offset,
+        offset_now(media.recorded_at),
     );
-    let created = create(run, &request).await?;
-    let mut offset = 0u64;
-    for (index, url) in created.upload_urls.iter().enumerate() {
-        let len = part_size.min(size.saturating_sub(offset));
-        let (start, end) = (as_index(offset), as_index(offset.saturating_add(len)));
-        let body = PartBody::Memory(media.bytes.slice(start..end.min(media.bytes.len())));
-        let number = u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1);
-        send_part(
-            run,
-            PartJob {
-                number,
-                offset,
-                url,
-                body,
-            },
-        )
+    let created = create(run, &request, media.recorded_at).await?;
+    let part_size = part_size_for_urls(size, part_size, created.upload_urls.len())?;
+    let parts = planned_parts(&created, size, part_size);
+    run.report.parts_from(0);
+    let body = |part: &PartState| {
+        let (start, end) = (
+            as_index(part.offset),
+            as_index(part.offset.saturating_add(part.size)),
+        );
+        PartBody::Memory(media.bytes.slice(start..end.min(media.bytes.len())))
+    };
+    send_parts(run, &parts, filetype, body, || async { Ok(()) }, |_| {})
         .await
         .map_err(link_refusal_is_final)?;
-        offset = offset.saturating_add(len);
-        run.report.sent(offset, true);
-    }
     finish(run, None, &created.id, &media.name, size, note).await
 }
 
@@ -250,40 +370,36 @@ pub(super) async fn read_facts(path: &Path) -> Result<FileFacts, Stop> {
     })
 }
 
+/// How a new upload is cut, besides its file: what its record starts from.
+pub(super) struct Start<'a> {
+    /// Bytes per part.
+    pub(super) part_size: u64,
+    /// The parts planned (none yet for a growing file).
+    pub(super) parts: Vec<PartState>,
+    /// A growing file.
+    pub(super) realtime: bool,
+    /// When the media was recorded, Unix seconds.
+    pub(super) recorded_at: u64,
+    /// The note to add at the end.
+    pub(super) note: Option<&'a str>,
+}
+
 /// A new record for an asset just created.
 pub(super) fn new_state(
     run: &Run<'_>,
     path: &Path,
     facts: &FileFacts,
-    part_size: u64,
     created: &CreatedAsset,
-    realtime: bool,
-    note: Option<&str>,
+    start: Start<'_>,
 ) -> UploadState {
-    let now = unix_seconds(SystemTime::now());
+    let Start {
+        part_size,
+        parts,
+        realtime,
+        recorded_at,
+        note,
+    } = start;
     let name = file_name(path);
-    let mut offset = 0u64;
-    let parts = created
-        .upload_urls
-        .iter()
-        .enumerate()
-        .map(|(index, url)| {
-            let size = part_size.min(facts.size.saturating_sub(offset));
-            let (expires_at, expiry_known) = url_expiry(url, now);
-            let part = PartState {
-                number: u32::try_from(index).unwrap_or(u32::MAX).saturating_add(1),
-                offset,
-                size,
-                url: url.clone(),
-                expires_at,
-                expiry_known,
-                done: false,
-                is_final: false,
-            };
-            offset = offset.saturating_add(size);
-            part
-        })
-        .collect();
     UploadState {
         version: 1,
         device_id: run.record.device_id.clone(),
@@ -298,9 +414,39 @@ pub(super) fn new_state(
         asset_id: created.id.clone(),
         via: created.via,
         parts,
-        started_at: now,
+        started_at: unix_seconds(SystemTime::now()),
         note: note.map(str::to_owned),
+        recorded_at: Some(recorded_at),
+        duplicate_possible: run.report.is_duplicate_possible(),
     }
+}
+
+/// Creates the asset of a file not sent before and plans its parts.
+async fn new_upload(
+    run: &Run<'_>,
+    path: &Path,
+    facts: &FileFacts,
+    note: Option<&str>,
+) -> Result<UploadState, Stop> {
+    let name = file_name(path);
+    let preferred = part_size_for(facts.size, run.options.part_size);
+    let request = NewAssetRequest::whole(
+        &name,
+        filetype(&name),
+        facts.size,
+        part_count(facts.size, preferred),
+        offset_now(facts.recorded_at),
+    );
+    let created = create(run, &request, facts.recorded_at).await?;
+    let part_size = part_size_for_urls(facts.size, preferred, created.upload_urls.len())?;
+    let start = Start {
+        part_size,
+        parts: planned_parts(&created, facts.size, part_size),
+        realtime: false,
+        recorded_at: facts.recorded_at,
+        note,
+    };
+    Ok(new_state(run, path, facts, &created, start))
 }
 
 async fn send_file(run: &Run<'_>, path: &Path, note: Option<&str>) -> Result<Uploaded, Stop> {
@@ -325,27 +471,20 @@ async fn send_file(run: &Run<'_>, path: &Path, note: Option<&str>) -> Result<Upl
             .update(|file| file.asset_id = Some(kept.asset_id.clone()));
         kept
     } else {
-        let name = file_name(&path);
-        let part_size = part_size_for(facts.size, run.options.part_size);
-        let request = NewAssetRequest::whole(
-            &name,
-            filetype(&name),
-            facts.size,
-            part_count(facts.size, part_size),
-            facts.age,
-        );
-        let created = create(run, &request).await?;
-        let state = new_state(run, &path, &facts, part_size, &created, false, note);
+        let state = new_upload(run, &path, &facts, note).await?;
         if let Some(tracked) = &tracked {
             tracked.save(&state);
         }
         state
     };
-    run.report.sent(state.bytes_done(), true);
-    for index in 0..state.parts.len() {
-        let Some(part) = state.parts.get(index).filter(|p| !p.done).cloned() else {
-            continue;
-        };
+    if state.duplicate_possible && !run.report.is_duplicate_possible() {
+        run.report
+            .duplicate_possible("creating the asset (in an earlier run)");
+    }
+    run.report.parts_from(state.bytes_done());
+    let parts = state.parts.clone();
+    let filetype = state.filetype.clone();
+    let unchanged = || async {
         let now = read_facts(&path).await?;
         if now.size != facts.size || now.modified_ns != facts.modified_ns {
             return Err(Stop::File {
@@ -356,41 +495,37 @@ async fn send_file(run: &Run<'_>, path: &Path, note: Option<&str>) -> Result<Upl
                 kind: FailureKind::Usage,
             });
         }
-        let body = PartBody::File {
-            path: path.clone(),
-            offset: part.offset,
-            len: part.size,
-        };
-        let job = PartJob {
-            number: part.number,
-            offset: part.offset,
-            url: &part.url,
-            body,
-        };
-        match send_part(run, job).await {
-            Ok(()) => {}
-            Err(Stop::LinkRefused(reason)) => {
-                // Dead links: the next run asks for a new asset instead of trying them again.
-                for pending in state.parts.iter_mut().filter(|p| !p.done) {
-                    pending.expires_at = 0;
-                }
-                if let Some(tracked) = &tracked {
-                    tracked.save(&state);
-                }
-                return Err(Stop::File {
-                    reason,
-                    kind: FailureKind::Refused,
-                });
-            }
-            Err(stop) => return Err(stop),
-        }
-        if let Some(done) = state.parts.get_mut(index) {
+        Ok(())
+    };
+    let body = |part: &PartState| PartBody::File {
+        path: path.clone(),
+        offset: part.offset,
+        len: part.size,
+    };
+    let mark_done = |part: &PartState| {
+        if let Some(done) = state.parts.iter_mut().find(|p| p.number == part.number) {
             done.done = true;
         }
         if let Some(tracked) = &tracked {
             tracked.save(&state);
         }
-        run.report.sent(part.offset.saturating_add(part.size), true);
+    };
+    match send_parts(run, &parts, &filetype, body, unchanged, mark_done).await {
+        Ok(()) => {}
+        Err(Stop::LinkRefused(reason)) => {
+            // Dead links: the next run asks for a new asset instead of trying them again.
+            for pending in state.parts.iter_mut().filter(|p| !p.done) {
+                pending.expires_at = 0;
+            }
+            if let Some(tracked) = &tracked {
+                tracked.save(&state);
+            }
+            return Err(Stop::File {
+                reason,
+                kind: FailureKind::Refused,
+            });
+        }
+        Err(stop) => return Err(stop),
     }
     let name = state.name.clone();
     let note = state.note.clone();
@@ -419,9 +554,12 @@ pub(super) async fn finish(
     let mut added = None;
     if let Some(text) = note {
         let client = &run.ctx.backend.client;
-        let comment = patiently(run, "adding the note", |token| async move {
-            client.comment(&token, asset_id, text, None).await
-        })
+        let comment = patiently(
+            run,
+            "adding the note",
+            Repeat::Creates,
+            |token| async move { client.comment(&token, asset_id, text, None).await },
+        )
         .await;
         match comment {
             Ok(comment) => {
@@ -431,7 +569,7 @@ pub(super) async fn finish(
                 ));
                 added = Some(comment);
             }
-            Err(Stop::File { reason, .. } | Stop::LinkRefused(reason)) => {
+            Err(Stop::File { reason, .. } | Stop::LinkRefused(reason) | Stop::Paused(reason)) => {
                 run.report
                     .notice(format!("the note could not be added: {reason}"));
             }
@@ -470,6 +608,52 @@ pub(super) async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_are_sized_to_the_urls_given_within_s3s_rules() {
+        const MIB: u64 = 1024 * 1024;
+        let eight = 8 * MIB;
+        let size = 20 * MIB + 123;
+        assert_eq!(
+            part_size_for_urls(size, eight, 3).ok(),
+            Some(eight),
+            "as asked"
+        );
+        assert_eq!(
+            part_size_for_urls(eight + 1, eight, 2).ok(),
+            Some(eight),
+            "as asked, a last part of one byte"
+        );
+        assert_eq!(
+            part_size_for_urls(size, eight, 2).ok(),
+            Some(size.div_ceil(2)),
+            "fewer"
+        );
+        assert_eq!(
+            part_size_for_urls(size, eight, 4).ok(),
+            Some(size.div_ceil(4)),
+            "more"
+        );
+        assert_eq!(
+            part_size_for_urls(size, eight, 1).ok(),
+            Some(size),
+            "one URL, one part"
+        );
+        assert_eq!(
+            part_size_for_urls(0, eight, 1).ok(),
+            Some(eight),
+            "an empty file"
+        );
+        assert!(
+            part_size_for_urls(size, eight, 5).is_err(),
+            "parts under 5 MiB"
+        );
+        assert!(
+            part_size_for_urls(11 * 1024 * MIB, eight, 2).is_err(),
+            "parts over 5 GiB"
+        );
+        assert!(part_size_for_urls(11 * MIB, eight, 1).is_ok());
+    }
 
     #[test]
     fn parts_grow_past_the_preferred_size_only_beyond_ten_thousand() {
