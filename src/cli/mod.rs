@@ -398,11 +398,15 @@ impl Invocation {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
         let settings = &self.settings;
+        let choice = self.choice()?;
+        let on_this_machine = choice.force_demo
+            || choice.demo_fallback
+            || c2c_pair::c2c::profile::is_loopback(&choice.profile.api_base);
         let setup = WorkerSetup {
-            choice: self.choice()?,
+            choice,
             keychain: self.keychain(),
             registry: self.registry()?,
-            heartbeat_every: settings.get(&settings::HEARTBEAT_INTERVAL),
+            heartbeat_every: self.heartbeat_every(on_this_machine),
             uploads: UploadSetup {
                 options: self.upload_options(false),
                 test_clip_note: settings.get(&settings::UPLOAD_TEST_CLIP_NOTE),
@@ -419,6 +423,17 @@ impl Invocation {
         Ok((setup, options))
     }
 
+    /// Seconds between heartbeats: the setting, within Frame.io's 60–300 s (from 1 s for a
+    /// server `on_this_machine`); a warning in the log when it had to be changed.
+    pub fn heartbeat_every(&self, on_this_machine: bool) -> std::time::Duration {
+        let wanted = self.settings.get(&settings::HEARTBEAT_INTERVAL);
+        let (every, warning) = c2c_pair::device::heartbeat_interval(wanted, on_this_machine);
+        if let Some(warning) = warning {
+            tracing::warn!("{warning}");
+        }
+        every
+    }
+
     /// How uploads are made: the settings' stall timeout and idle time, records kept in the
     /// state directory (none without one: nothing can be resumed, and the log says so).
     pub fn upload_options(&self, until_closed: bool) -> UploadOptions {
@@ -433,6 +448,8 @@ impl Invocation {
                 until_closed,
             },
             resume,
+            parallel_parts: usize::try_from(self.settings.get(&settings::UPLOAD_PARALLEL_PARTS))
+                .unwrap_or(1),
             ..UploadOptions::default()
         }
     }

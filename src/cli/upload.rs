@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use c2c_pair::device::upload::{
     self, FileState, Job, QueueControls, QueueOutcome, QueueStatus, UploadOptions,
@@ -36,9 +37,12 @@ pub struct UploadArgs {
     pub no_note: bool,
 }
 
-/// Runs the upload queue to its end. Exit codes: 0 every file arrived; 7 some did and some
-/// did not (each failure said); else the family of the failure (2 unreadable, 3 refused, 5
-/// network, 6 keychain); 130 cancelled (what was sent is kept for `--resume`).
+/// Runs the upload queue to its end, heartbeating meanwhile. The network gone is waited for,
+/// however long. Exit codes: 0 every file arrived; 7 some did and some did not (each failure
+/// said; a file parked as recorded while the device was paused counts as not sent); else the
+/// family of the failure (2 unreadable, 3 refused or parked, 5 network, 6 keychain); 130
+/// cancelled (what was sent is kept for `--resume`), 5 when cancelled while waiting for the
+/// network.
 pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
     let json = args.json;
     if args.until_closed && !upload::can_tell_writers() {
@@ -76,18 +80,48 @@ pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let controls = QueueControls::new();
-    let on_interrupt = controls.clone();
+    let on_signal = controls.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_interrupt.cancel();
-        }
+        stop_signal().await;
+        on_signal.cancel();
     });
+    // Part uploads to storage do not count as being online in Frame.io: heartbeats do, on
+    // Frame.io's schedule, for the whole run.
+    let on_this_machine =
+        c2c_pair::c2c::profile::is_loopback(&ctx.backend.client.profile().api_base);
+    let every = invocation.heartbeat_every(on_this_machine);
+    let beating = CancellationToken::new();
+    let heartbeats = {
+        let (ctx, record, until) = (ctx.clone(), record.clone(), beating.clone());
+        tokio::spawn(
+            async move { c2c_pair::device::heartbeats(&ctx, &record, every, &until).await },
+        )
+    };
     let (status, watcher) = watch::channel(QueueStatus::default());
     let showing = tokio::spawn(upload_view::show(watcher, json));
     let outcome = run_saving(&ctx, &record, jobs, &options, &controls, &status).await;
+    beating.cancel();
+    let _ = heartbeats.await;
     drop(status);
     let _ = showing.await;
     conclude(&record, &outcome, json)
+}
+
+/// Resolves on Ctrl-C, or (on Unix) SIGTERM — what `timeout` and service managers send: the
+/// queue then stops as on Cancel, what was sent kept for `--resume`.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Runs the queue; when a refresh's tokens could not be saved, saves them (patiently) and
@@ -129,14 +163,18 @@ async fn run_saving(
 /// Says how the queue ended and gives the exit code.
 fn conclude(record: &DeviceRecord, outcome: &QueueOutcome, json: bool) -> ExitCode {
     let status = &outcome.status;
-    let (done, failed) = (status.done(), status.failed());
+    let (done, parked) = (status.done(), status.parked());
+    let failed = status.failed().saturating_add(parked);
     if json {
         print_json(&serde_json::json!({
             "event": "finished",
             "device": record.device_id,
             "uploaded": done,
             "failed": failed,
+            "parked": parked,
             "cancelled": status.cancelled,
+            "offline": status.offline,
+            "duplicates_possible": status.files.iter().filter(|f| f.duplicate_possible).count(),
             "stopped": status.stopped,
             "files_remaining": status.files_remaining(),
             "bytes_remaining": status.bytes_remaining(),
@@ -145,15 +183,23 @@ fn conclude(record: &DeviceRecord, outcome: &QueueOutcome, json: bool) -> ExitCo
     let resumable = status.files.iter().any(|f| f.path.is_some());
     if status.cancelled {
         if !json {
+            let waiting = if status.offline {
+                "Upload cancelled while waiting for the network"
+            } else {
+                "Upload cancelled"
+            };
             if resumable {
                 err!(
-                    "Upload cancelled; what was sent is kept: `c2c-pair upload --device {} \
-                     --resume` continues it.",
+                    "{waiting}; what was sent is kept: `c2c-pair upload --device {} --resume` \
+                     continues it.",
                     record.device_id
                 );
             } else {
-                err!("Upload cancelled; the asset stays incomplete in Frame.io.");
+                err!("{waiting}; the asset stays incomplete in Frame.io.");
             }
+        }
+        if status.offline {
+            return ExitCode::from(FailureKind::Network.exit_code());
         }
         return ExitCode::from(EXIT_CANCELLED);
     }
@@ -183,6 +229,7 @@ fn conclude(record: &DeviceRecord, outcome: &QueueOutcome, json: bool) -> ExitCo
     }
     let first = status.files.iter().find_map(|f| match &f.state {
         FileState::Failed { kind, .. } => Some(*kind),
+        FileState::Parked { .. } => Some(FailureKind::Refused),
         _ => None,
     });
     ExitCode::from(first.unwrap_or(FailureKind::Usage).exit_code())

@@ -25,8 +25,9 @@ pub use pairing::{
 };
 pub use restore::restore;
 pub use session::{
-    LifecycleError, OptionalEndpoint, RefreshWarning, connected_project, fresh_tokens, heartbeat,
-    needs_refresh, not_offered, refresh, refresh_warning,
+    HEARTBEAT_WINDOW, LifecycleError, OptionalEndpoint, RefreshWarning, connected_project,
+    fresh_tokens, heartbeat, heartbeat_interval, heartbeats, needs_refresh, not_offered, refresh,
+    refresh_warning,
 };
 pub use unpair::{Unpaired, forget, unpair};
 pub use upload::{

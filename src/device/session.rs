@@ -635,6 +635,68 @@ fn or_not_offered(
     }
 }
 
+/// Frame.io's heartbeat window (spec §3.5): no more than once a minute, at least every 5
+/// minutes (the device shows offline after 5 minutes without one).
+pub const HEARTBEAT_WINDOW: (Duration, Duration) =
+    (Duration::from_secs(60), Duration::from_secs(300));
+/// The shortest heartbeat interval towards a server on this machine (the embedded one, whose
+/// online timer tests shorten).
+pub const MIN_LOCAL_HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// The interval to heartbeat at for the setting `wanted`: within Frame.io's 60–300 s, or for
+/// a server `on_this_machine` from 1 s to 300 s; with a warning when it had to be changed.
+pub fn heartbeat_interval(wanted: Duration, on_this_machine: bool) -> (Duration, Option<String>) {
+    let (low, high) = HEARTBEAT_WINDOW;
+    let low = if on_this_machine {
+        MIN_LOCAL_HEARTBEAT
+    } else {
+        low
+    };
+    let every = wanted.clamp(low, high);
+    let warning = (every != wanted).then(|| {
+        format!(
+            "heartbeat_interval {} s is outside the {}–{} s Frame.io asks for; heartbeats go              every {} s",
+            wanted.as_secs_f64(),
+            low.as_secs(),
+            high.as_secs(),
+            every.as_secs_f64()
+        )
+    });
+    (every, warning)
+}
+
+/// Keeps the device shown online in Frame.io while something else runs.
+///
+/// Part uploads to storage do not count as being online, so an upload needs this: one
+/// heartbeat now, then one every `every`, until `until` is cancelled. A failed heartbeat is
+/// logged and the next one goes on schedule; what failed is for the work it runs beside to
+/// meet and say.
+pub async fn heartbeats(
+    ctx: &Context,
+    record: &DeviceRecord,
+    every: Duration,
+    until: &tokio_util::sync::CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = until.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let beat = tokio::select! {
+            biased;
+            () = until.cancelled() => return,
+            beat = heartbeat(ctx, record) => beat,
+        };
+        match beat {
+            Ok(()) => tracing::debug!(device = %record.device_id, "heartbeat"),
+            Err(error) => tracing::warn!(device = %record.device_id, %error, "heartbeat failed"),
+        }
+    }
+}
+
 /// Sends one heartbeat and records when it went through.
 ///
 /// With heartbeats switched off (an empty `endpoints.heartbeat`) none is sent, but the tokens
@@ -715,6 +777,23 @@ fn record_project(
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod heartbeat_tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_keep_to_frame_ios_window_except_on_this_machine() {
+        let secs = Duration::from_secs;
+        assert_eq!(heartbeat_interval(secs(120), false), (secs(120), None));
+        let (every, warning) = heartbeat_interval(secs(10), false);
+        assert_eq!(every, secs(60));
+        assert!(warning.unwrap().contains("outside the 60–300 s"));
+        assert_eq!(heartbeat_interval(secs(3600), false).0, secs(300));
+        assert_eq!(heartbeat_interval(secs(2), true), (secs(2), None));
+        assert_eq!(heartbeat_interval(secs(900), true).0, secs(300));
+    }
 }
 
 #[cfg(test)]

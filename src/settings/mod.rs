@@ -333,7 +333,7 @@ linger = 12
                 1,
                 "refusing plain http://",
             ),
-            ("\n\nheartbeat_interval = 5\n", 3, "between 10 and 3600"),
+            ("\n\nheartbeat_interval = 0.5\n", 3, "between 1 and 3600"),
             ("body = \"json\"\n", 1, "use urlencoded or multipart"),
             ("url_pairing = \"yes please\"\n", 1, "invalid type"),
             (

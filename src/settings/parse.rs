@@ -48,6 +48,14 @@ pub fn seconds_in(value: f64, (min, max): (f64, f64)) -> Result<Duration, String
     }
 }
 
+/// A whole number in `range`.
+pub fn count_in(number: i64, (min, max): (u32, u32)) -> Result<u32, String> {
+    u32::try_from(number)
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("{number} is not a whole number between {min} and {max}"))
+}
+
 /// Seconds in `range`, written as text.
 pub fn seconds_text(text: &str, range: (f64, f64)) -> Result<Duration, String> {
     let value = text.trim().parse::<f64>().map_err(|_| {

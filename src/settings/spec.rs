@@ -111,6 +111,43 @@ impl SettingType for Duration {
     }
 }
 
+/// A whole number, checked against `(min, max)`.
+impl SettingType for u32 {
+    type Check = (Self, Self);
+
+    fn from_text(text: &str, range: Self::Check) -> Result<Self, String> {
+        let number = text
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| format!("{text:?} is not a whole number"))?;
+        parse::count_in(number, range)
+    }
+
+    fn from_toml(value: &DeValue<'_>, range: Self::Check) -> Result<Self, String> {
+        let number = match value {
+            DeValue::Integer(integer) => {
+                i64::from_str_radix(integer.as_str(), integer.radix()).ok()
+            }
+            other => {
+                return Err(invalid_type(
+                    other,
+                    &format!("a whole number between {} and {}", range.0, range.1),
+                ));
+            }
+        };
+        let number = number.ok_or_else(|| format!("{} is not a number", toml_text(value)))?;
+        parse::count_in(number, range)
+    }
+
+    fn to_toml(&self) -> String {
+        self.to_string()
+    }
+
+    fn describe((min, max): Self::Check, _: &str) -> String {
+        format!("a whole number, {min} to {max}")
+    }
+}
+
 /// true or false (in text also 1/0, yes/no, on/off).
 impl SettingType for bool {
     type Check = ();
@@ -411,6 +448,13 @@ impl<T: TextType> Setting<Option<T>> {
         default: fn() -> Option<T>,
     ) -> Self {
         Self::new(key, check, default)
+    }
+}
+
+impl Setting<u32> {
+    /// A whole number between `min` and `max`.
+    pub const fn count(key: &'static str, min: u32, max: u32, default: fn() -> u32) -> Self {
+        Self::new(key, (min, max), default).value_name("N")
     }
 }
 

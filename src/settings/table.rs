@@ -57,9 +57,10 @@ settings! {
         "false",
         "Do not ask for a verification link (no x-client-platypus-enabled header, no QR)",
     );
-    /// Window only: seconds between heartbeats of each paired device.
+    /// Seconds between heartbeats (the window, and `upload` while it runs); kept within
+    /// Frame.io's 60–300 with a warning (1–300 for a server on this machine).
     HEARTBEAT_INTERVAL: Duration =
-        Setting::seconds("heartbeat_interval", 10.0, 3600.0, || DEFAULT_HEARTBEAT)
+        Setting::seconds("heartbeat_interval", 1.0, 3600.0, || DEFAULT_HEARTBEAT)
             .global_option("heartbeat-interval");
     /// Longest wait for one keychain call (a locked keychain may wait for a password prompt
     /// nobody sees).
@@ -151,6 +152,11 @@ settings! {
             .global_option("stall");
     /// Add a "rig check" comment to the test clip when it is uploaded.
     UPLOAD_TEST_CLIP_NOTE: bool = Setting::flag("upload.test_clip_note", || true);
+    /// Parts of a file sent at once (1: one after another).
+    UPLOAD_PARALLEL_PARTS: u32 = Setting::count("upload.parallel_parts", 1, 16, || {
+        u32::try_from(crate::device::upload::PARALLEL_PARTS).unwrap_or(4)
+    })
+    .global_option("parallel-parts");
     /// Seconds a real-time upload's file may go without growing before it counts as finished.
     UPLOAD_REALTIME_IDLE: Duration =
         Setting::seconds("upload.realtime_idle", 0.1, 3600.0, || Duration::from_secs(10))

@@ -48,6 +48,20 @@ pub enum FleetAction {
     CancelUpload(DeviceKey),
     /// Try the waiting upload now (the device was resumed in Frame.io).
     RetryUpload(DeviceKey),
+    /// Take one file out of the device's running queue.
+    CancelUploadFile {
+        /// The device.
+        key: DeviceKey,
+        /// The file, as the queue's status numbers it.
+        index: usize,
+    },
+    /// Send one file of the device's running queue again (failed, parked or cancelled).
+    RetryUploadFile {
+        /// The device.
+        key: DeviceKey,
+        /// The file, as the queue's status numbers it.
+        index: usize,
+    },
     /// Comment on an uploaded asset as the device.
     AddNote {
         /// The device.

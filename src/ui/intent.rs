@@ -152,6 +152,10 @@ impl PairApp {
             }
             FleetAction::CancelUpload(key) => Command::CancelUpload(key),
             FleetAction::RetryUpload(key) => Command::RetryUpload(key),
+            FleetAction::CancelUploadFile { key, index } => {
+                Command::CancelUploadFile { key, index }
+            }
+            FleetAction::RetryUploadFile { key, index } => Command::RetryUploadFile { key, index },
             FleetAction::AddNote {
                 key,
                 asset_id,

@@ -117,14 +117,16 @@ pub fn panel(
 ) -> Option<FleetAction> {
     let mut action = None;
     ui.label(RichText::new(headline(status, running)).strong());
-    if running && let Some(file) = status.current_file() {
+    if running && let (Some(index), Some(file)) = (status.current, status.current_file()) {
         current(ui, file);
+        action = file_buttons(ui, key, index, file, running).or(action);
     }
     for (index, file) in status.files.iter().enumerate() {
         if running && status.current == Some(index) {
             continue;
         }
         file_line(ui, file);
+        action = file_buttons(ui, key, index, file, running).or(action);
     }
     if let Some(reason) = &status.stopped {
         ui.label(
@@ -138,10 +140,12 @@ pub fn panel(
             if ui.button("Cancel upload").clicked() {
                 action = Some(FleetAction::CancelUpload(key.clone()));
             }
-            let waiting = status.current_file().is_some_and(|f| {
+            let waiting = status.files.iter().any(|f| {
                 matches!(
                     f.state,
-                    FileState::Paused { .. } | FileState::Retrying { .. }
+                    FileState::Paused { .. }
+                        | FileState::Retrying { .. }
+                        | FileState::Offline { .. }
                 )
             });
             if waiting
@@ -178,6 +182,10 @@ fn headline(status: &QueueStatus, running: bool) -> String {
     if failed > 0 {
         text.push_str(&format!(" · {failed} failed"));
     }
+    let parked = status.parked();
+    if parked > 0 {
+        text.push_str(&format!(" · {parked} recorded while paused"));
+    }
     let left = status.files_remaining();
     if running && left > 0 {
         text.push_str(&format!(
@@ -207,6 +215,15 @@ fn current(ui: &mut Ui, file: &FileStatus) {
                 "{name}: retrying in {} s (attempt {attempt}) — {reason}",
                 wait.as_secs().max(1)
             ));
+        }
+        FileState::Offline { reason, wait } => {
+            ui.label(
+                RichText::new(format!(
+                    "{name}: waiting for the network, next try in {} s — {reason}",
+                    wait.as_secs().max(1)
+                ))
+                .color(ui.visuals().warn_fg_color),
+            );
         }
         FileState::Waiting => {
             ui.label(format!(
@@ -244,6 +261,8 @@ fn file_line(ui: &mut Ui, file: &FileStatus) {
     let text = match &file.state {
         FileState::Done => format!("{name} sent: 100 % ({})", size(size_known)),
         FileState::Failed { reason, .. } => format!("{name} failed: {reason}"),
+        FileState::Parked { reason } => format!("{name} not uploaded: {reason}"),
+        FileState::Paused { reason } => format!("{name} waits: {reason}"),
         FileState::Cancelled => format!(
             "{name} cancelled at {} %; what was sent is kept",
             file.percent().unwrap_or(0)
@@ -255,7 +274,10 @@ fn file_line(ui: &mut Ui, file: &FileStatus) {
         other => format!("{name}: {}", other.word()),
     };
     let text = RichText::new(text).small();
-    let text = if matches!(file.state, FileState::Failed { .. }) {
+    let text = if matches!(
+        file.state,
+        FileState::Failed { .. } | FileState::Parked { .. }
+    ) {
         text.color(ui.visuals().warn_fg_color)
     } else {
         text
@@ -264,6 +286,47 @@ fn file_line(ui: &mut Ui, file: &FileStatus) {
     for notice in &file.notices {
         ui.label(RichText::new(format!("{name}: {notice}")).small());
     }
+}
+
+/// A file's own buttons: Cancel while it is to come or under way in a running queue; Retry
+/// once it failed, was parked or cancelled (in a running queue it goes again after the files
+/// before it; after the queue ended, a new queue sends it). Their accessible names carry the
+/// file's ("Cancel A001.mov"), as a screen reader user hears them out of context.
+fn file_buttons(
+    ui: &mut Ui,
+    key: &DeviceKey,
+    index: usize,
+    file: &FileStatus,
+    running: bool,
+) -> Option<FleetAction> {
+    let name = shown_name(file);
+    let button = |ui: &mut Ui, word: &str| {
+        let label = format!("{word} {name}");
+        let response = ui.small_button(word);
+        response
+            .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, ui.is_enabled(), &label));
+        response.clicked()
+    };
+    if running && !file.state.is_final() {
+        return button(ui, "Cancel").then(|| FleetAction::CancelUploadFile {
+            key: key.clone(),
+            index,
+        });
+    }
+    if !file.state.can_retry() || !button(ui, "Retry") {
+        return None;
+    }
+    Some(if running {
+        FleetAction::RetryUploadFile {
+            key: key.clone(),
+            index,
+        }
+    } else {
+        FleetAction::Upload {
+            key: key.clone(),
+            files: file.path.clone().into_iter().collect(),
+        }
+    })
 }
 
 /// The comment form for the last asset sent, with a rig-check note ready.
@@ -455,6 +518,96 @@ mod tests {
         };
         assert_eq!(asset_id, "A1");
         assert!(text.starts_with("Rig check from "), "{text}");
+    }
+
+    #[test]
+    fn a_parked_file_says_why_and_each_file_can_be_cancelled_or_sent_again() {
+        let mut status = three_files();
+        status.files[1].state = FileState::Parked {
+            reason: "recorded 2026-12-07 14:02:31 CET while the device was paused in Frame.io"
+                .into(),
+        };
+        status.files.push(FileStatus::queued(
+            "d.mov".into(),
+            Some("d.mov".into()),
+            Some(MIB),
+        ));
+        let mut running = harness(status.clone(), true);
+        let harness = &mut running;
+        harness.run();
+        harness.get_by_label(
+            "Uploads: 1 of 4 done · 1 recorded while paused · 2 left, 6.8 MB to send",
+        );
+        harness.get_by_label(
+            "b.mov not uploaded: recorded 2026-12-07 14:02:31 CET while the device was paused \
+             in Frame.io",
+        );
+        assert!(
+            harness.query_by_label("Cancel a.mov").is_none(),
+            "it arrived"
+        );
+        assert!(harness.query_by_label("Retry a.mov").is_none());
+        harness.get_by_label("Cancel d.mov").click();
+        harness.run();
+        assert_eq!(
+            harness.state(),
+            &Some(FleetAction::CancelUploadFile {
+                key: key(),
+                index: 3
+            })
+        );
+        harness.get_by_label("Cancel c.mov").click();
+        harness.run();
+        assert_eq!(
+            harness.state(),
+            &Some(FleetAction::CancelUploadFile {
+                key: key(),
+                index: 2
+            }),
+            "the file under way too"
+        );
+        harness.get_by_label("Retry b.mov").click();
+        harness.run();
+        assert_eq!(
+            harness.state(),
+            &Some(FleetAction::RetryUploadFile {
+                key: key(),
+                index: 1
+            })
+        );
+        // Once the queue ended, Retry starts a queue of that file.
+        (status.current, status.finished) = (None, true);
+        status.files[2].state = FileState::Done;
+        status.files[3].state = FileState::Done;
+        let mut ended = self::harness(status, false);
+        ended.run();
+        ended.get_by_label("Retry b.mov").click();
+        ended.run();
+        assert_eq!(
+            ended.state(),
+            &Some(FleetAction::Upload {
+                key: key(),
+                files: vec!["b.mov".into()],
+            })
+        );
+    }
+
+    #[test]
+    fn a_file_waiting_for_the_network_says_so() {
+        let mut status = three_files();
+        status.files[2].state = FileState::Offline {
+            reason: "part 3: could not reach 127.0.0.1: connection refused".into(),
+            wait: Duration::from_secs(60),
+        };
+        let mut harness = harness(status, true);
+        harness.run();
+        harness.get_by_label(
+            "c.mov: waiting for the network, next try in 60 s — part 3: could not reach \
+             127.0.0.1: connection refused",
+        );
+        harness.get_by_label("Resume").click();
+        harness.run();
+        assert_eq!(harness.state(), &Some(FleetAction::RetryUpload(key())));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! pending unpair retried, every device in its own task.
 
 use super::actions::{rescue, save_held};
+use super::uploads::UPLOADING;
 use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
 use crate::registry::DeviceState;
@@ -14,15 +15,19 @@ enum Chore {
 }
 
 impl State {
-    /// One heartbeat per paired device (refreshing first when due), and a retry of each
-    /// pending unpair. Devices that need re-pairing are left alone (no retry loops), and so
+    /// One heartbeat per paired device (refreshing first when due; an upload under way does
+    /// not hold it back), and a retry of each pending unpair. Devices that need re-pairing
+    /// are left alone (no retry loops), and so
     /// are devices handed off to themselves: the laptop holds no credentials for them, and
     /// must not refresh any it may still find. Runs over the list just read (see
     /// [`super::fleet::AfterLoad::HeartbeatRound`]).
     pub(super) fn heartbeat_round(&mut self) {
         for record in self.devices.clone() {
             let key = record.key();
-            if self.observed.busy.contains_key(&key) || self.heartbeats_in_flight.contains(&key) {
+            // An upload runs beside its heartbeats (part uploads to storage do not count as
+            // being online in Frame.io); anything else the device is doing comes first.
+            let busy = self.observed.busy.get(&key);
+            if busy.is_some_and(|b| *b != UPLOADING) || self.heartbeats_in_flight.contains(&key) {
                 continue;
             }
             let chore = match record.state {

@@ -254,6 +254,16 @@ impl State {
             Command::Import(path) => self.import(path),
             Command::Upload { key, files } => self.upload(key, files, false),
             Command::RetryUpload(key) => self.retry_upload(&key),
+            Command::CancelUploadFile { key, index } => {
+                if let Some(controls) = self.uploads.get(&key) {
+                    controls.cancel_file(index);
+                }
+            }
+            Command::RetryUploadFile { key, index } => {
+                if let Some(controls) = self.uploads.get(&key) {
+                    controls.retry_file(index);
+                }
+            }
             Command::AddNote {
                 key,
                 asset_id,

@@ -79,6 +79,21 @@ pub enum Command {
     CancelUpload(DeviceKey),
     /// End a wait in a device's upload queue (back-off, a paused device) and try at once.
     RetryUpload(DeviceKey),
+    /// Take one file out of a device's running queue (the one under way stops; what was sent
+    /// is kept to resume).
+    CancelUploadFile {
+        /// The device.
+        key: DeviceKey,
+        /// The file, as the queue's status numbers it.
+        index: usize,
+    },
+    /// Send one file of a device's running queue again once the files before it are done.
+    RetryUploadFile {
+        /// The device.
+        key: DeviceKey,
+        /// The file, as the queue's status numbers it.
+        index: usize,
+    },
     /// Add a comment to an uploaded asset, as the device.
     AddNote {
         /// The device.
