@@ -1,7 +1,8 @@
-//! Reading a list of devices to pair: one per line, `id` or `id,name`.
+//! Reading a list of devices to pair: one per line, `id`, `id,name` or `id,name,firmware`.
 //!
-//! The list is CSV, optionally with an `id,name` header and quoted fields. Every bad line is
-//! reported by number; good lines are never dropped because of a bad one.
+//! The list is CSV, optionally with an `id,name,firmware` header and quoted fields. The
+//! firmware version (semver) is the device's own `x-client-version`, kept with it. Every bad
+//! line is reported by number; good lines are never dropped because of a bad one.
 
 use crate::device::DeviceId;
 
@@ -12,6 +13,20 @@ pub struct Entry {
     pub device_id: DeviceId,
     /// Its display name, if the line gave one.
     pub name: Option<String>,
+    /// Its firmware version (semver), if the line gave one: sent as `x-client-version` on
+    /// each of its calls instead of the setting's.
+    pub firmware: Option<String>,
+}
+
+impl Entry {
+    /// A device by id alone.
+    pub fn new(device_id: DeviceId, name: Option<String>) -> Self {
+        Self {
+            device_id,
+            name,
+            firmware: None,
+        }
+    }
 }
 
 /// What a list held.
@@ -32,7 +47,7 @@ pub fn parse(text: &str) -> Parsed {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (id, name) = split(line);
+        let (id, name, firmware) = split(line);
         if number == 1 && id.eq_ignore_ascii_case("id") {
             continue;
         }
@@ -50,7 +65,18 @@ pub fn parse(text: &str) -> Parsed {
             continue;
         }
         let name = name.filter(|n| !n.is_empty());
-        parsed.entries.push(Entry { device_id, name });
+        let firmware = firmware.filter(|f| !f.is_empty());
+        if let Some(version) = &firmware
+            && let Err(error) = crate::c2c::profile::check_client_version(version)
+        {
+            parsed.problems.push(format!("line {number}: {error}"));
+            continue;
+        }
+        parsed.entries.push(Entry {
+            device_id,
+            name,
+            firmware,
+        });
     }
     parsed
 }
@@ -66,13 +92,14 @@ pub fn decode(bytes: &[u8]) -> (String, Option<String>) {
     }
 }
 
-/// Splits `id,name` (or `id<TAB>name`), removing CSV quotes.
-fn split(line: &str) -> (String, Option<String>) {
+/// Splits `id,name,firmware` (or with tabs), removing CSV quotes.
+fn split(line: &str) -> (String, Option<String>, Option<String>) {
     let fields = csv_fields(line);
     let mut fields = fields.into_iter();
     let id = fields.next().unwrap_or_default();
     let name = fields.next().map(|n| n.trim().to_owned());
-    (id, name)
+    let firmware = fields.next().map(|f| f.trim().to_owned());
+    (id, name, firmware)
 }
 
 fn csv_fields(line: &str) -> Vec<String> {
@@ -129,6 +156,38 @@ mod tests {
             ]
         );
         assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+    }
+
+    #[test]
+    fn a_third_column_is_the_devices_firmware_version() {
+        let parsed =
+            parse("id,name,firmware\nCAM-1,A-Cam,2.16.4\nREC-1,,1.0.0\nENC-1,E,2.16\nCAM-2,B\n");
+        let firmware: Vec<_> = parsed
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.device_id.as_str(),
+                    e.name.as_deref(),
+                    e.firmware.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            firmware,
+            [
+                ("CAM-1", Some("A-Cam"), Some("2.16.4")),
+                ("REC-1", None, Some("1.0.0")),
+                ("CAM-2", Some("B"), None),
+            ]
+        );
+        assert_eq!(parsed.problems.len(), 1);
+        assert!(
+            parsed.problems[0].starts_with("line 4:")
+                && parsed.problems[0].contains("not a semantic version"),
+            "{:?}",
+            parsed.problems
+        );
     }
 
     #[test]

@@ -118,6 +118,10 @@ pub struct DeviceRecord {
     /// Last successful test upload, Unix seconds.
     #[serde(default)]
     pub last_upload: Option<u64>,
+    /// The device's own firmware version, sent as `x-client-version` on every call for it
+    /// (Frame.io picks the device model's configuration by it); without one, the setting's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_version: Option<String>,
     /// How its last successful token request was made (body encoding and token path), so a
     /// later `invalid_request` can be told apart from a changed setting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -640,6 +644,7 @@ pub(crate) fn test_record(id: &str) -> DeviceRecord {
         refresh_issued_at: Some(1_800_000_000),
         last_heartbeat: None,
         last_upload: None,
+        client_version: None,
         request_shape: None,
         save_pending: None,
         state: DeviceState::Paired,

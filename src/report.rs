@@ -189,6 +189,7 @@ mod tests {
             refresh_issued_at: Some(1_795_853_119),
             last_heartbeat: None,
             last_upload: Some(1_795_853_200),
+            client_version: None,
             request_shape: None,
             save_pending: None,
             state: DeviceState::Paired,

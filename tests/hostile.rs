@@ -563,9 +563,16 @@ impl Scenario {
         let cancel = CancellationToken::new();
         let ctx = self.ctx.clone();
         let device = self.device.clone();
-        let pairing = device::pair(&ctx, &device, Some("Hostile cam"), &cancel, move |event| {
-            sink.lock().unwrap().push((Instant::now(), event));
-        });
+        let pairing = device::pair(
+            &ctx,
+            &device,
+            Some("Hostile cam"),
+            None,
+            &cancel,
+            move |event| {
+                sink.lock().unwrap().push((Instant::now(), event));
+            },
+        );
         tokio::pin!(pairing);
         let started = Instant::now();
         let result = loop {
@@ -1409,6 +1416,17 @@ async fn drain_until(
 }
 
 /// One seed of the worker's test: pair, then refresh, upload and unpair as the window asks.
+/// Run 1: pair `device` as "Hostile cam", firmware 2.16.4.
+fn pair_command(device: &DeviceId) -> c2c_pair::worker::Command {
+    c2c_pair::worker::Command::Pair {
+        run: 1,
+        device_id: device.clone(),
+        name: Some("Hostile cam".to_owned()),
+        firmware: Some("2.16.4".to_owned()),
+        presenter: false,
+    }
+}
+
 async fn worker_seed(seed: u64) -> SeedResult {
     use c2c_pair::worker::{Command, Event, RunEnd, UploadSetup, Worker, WorkerSetup};
     let server = HostileServer::start(seed, Clock::Real, None).await;
@@ -1427,12 +1445,7 @@ async fn worker_seed(seed: u64) -> SeedResult {
     let device = DeviceId::parse(&format!("HOSTILE-WORKER-{seed}")).unwrap();
     let host = format!("127.0.0.1:{}", server.base_url().port().unwrap_or_default());
     let account = token_account(device.as_str(), &host);
-    worker.lock().unwrap().send(Command::Pair {
-        run: 1,
-        device_id: device.clone(),
-        name: Some("Hostile cam".to_owned()),
-        presenter: false,
-    });
+    worker.lock().unwrap().send(pair_command(&device));
     let finished = drain_until(&worker, &failures, Duration::from_secs(150), |e| {
         matches!(e, Event::Finished { run: 1, .. })
     })

@@ -26,7 +26,7 @@ async fn pair(ctx: &Context, control: &Control, device: &str) -> DeviceRecord {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let cancel = CancellationToken::new();
-            device::pair(&ctx, &id, Some("Cam"), &cancel, |e| {
+            device::pair(&ctx, &id, Some("Cam"), None, &cancel, |e| {
                 let _ = tx.send(e);
             })
             .await

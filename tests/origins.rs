@@ -24,6 +24,7 @@ fn record(api_base: &str, keychain_host: &str) -> DeviceRecord {
         refresh_issued_at: None,
         last_heartbeat: None,
         last_upload: None,
+        client_version: None,
         request_shape: None,
         save_pending: None,
         state: DeviceState::Paired,

@@ -29,7 +29,7 @@ fn start(ctx: Context, device: &str) -> Run {
     let device_id = DeviceId::parse(device).unwrap();
     let token = cancel.clone();
     let result = tokio::spawn(async move {
-        device::pair(&ctx, &device_id, None, &token, |event| {
+        device::pair(&ctx, &device_id, None, None, &token, |event| {
             let _ = tx.send(event);
         })
         .await

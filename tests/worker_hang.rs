@@ -104,6 +104,7 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
         run,
         device_id: DeviceId::parse(device).unwrap(),
         name: None,
+        firmware: None,
         presenter: false,
     };
     run.worker.send(pair(1, "CAM-HANG"));

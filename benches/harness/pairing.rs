@@ -256,6 +256,7 @@ pub fn approval_to_screen(size: Size, section: &mut Section) {
             run: round as u64 + 1,
             device_id: DeviceId::parse(&device).unwrap(),
             name: None,
+            firmware: None,
             presenter: false,
         });
         let (issued, _) = next(&|e| {

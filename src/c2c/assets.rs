@@ -200,8 +200,7 @@ impl C2cClient {
         };
         let url = self.profile().endpoint(path)?;
         let request = self
-            .http
-            .post(url)
+            .request(reqwest::Method::POST, url)
             .bearer_auth(access_token.expose_secret())
             .json(asset);
         let answer: Asset = self.send_json(request, MAX_BODY).await?;
@@ -243,8 +242,7 @@ impl C2cClient {
             asset_filesize,
         };
         let request = self
-            .http
-            .post(url)
+            .request(reqwest::Method::POST, url)
             .bearer_auth(access_token.expose_secret())
             .json(&body);
         let answer: Value = self.send_json(request, MAX_BODY).await?;
@@ -274,8 +272,7 @@ impl C2cClient {
         let url = self.asset_endpoint(asset_id, &["comments"])?;
         let text = printable::printable(text, MAX_COMMENT_CHARS);
         let request = self
-            .http
-            .post(url)
+            .request(reqwest::Method::POST, url)
             .bearer_auth(access_token.expose_secret())
             .json(&NewComment {
                 text: &text,

@@ -281,11 +281,14 @@ pub fn install_crypto_provider() {
 /// Talks to one C2C server as described by a [`Profile`].
 #[derive(Debug, Clone)]
 pub struct C2cClient {
-    pub(super) http: reqwest::Client,
+    http: reqwest::Client,
     profile: Profile,
     /// Set once `/v2/devices/assets` answered 404 and `/v2/assets` worked: later assets go
     /// straight to the deprecated path (see [`C2cClient::create_asset`]).
     pub(super) legacy_assets: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// One device's own firmware version, sent as `x-client-version` instead of the
+    /// profile's (see [`C2cClient::for_firmware`]).
+    firmware: Option<HeaderValue>,
 }
 
 impl C2cClient {
@@ -310,7 +313,46 @@ impl C2cClient {
             http,
             profile,
             legacy_assets: std::sync::Arc::default(),
+            firmware: None,
         })
+    }
+
+    /// The same client speaking for a device whose firmware is `version`: every call sends
+    /// it as `x-client-version` (Frame.io picks the device model's configuration by it);
+    /// `None` keeps the profile's. Fails on a version that is not semver.
+    pub fn for_firmware(&self, version: Option<&str>) -> Result<Self, ConfigError> {
+        let firmware = match version {
+            None => None,
+            Some(version) => {
+                crate::c2c::profile::check_client_version(version)?;
+                Some(
+                    HeaderValue::from_str(version)
+                        .map_err(|_| ConfigError::BadClientVersion(version.to_owned()))?,
+                )
+            }
+        };
+        Ok(Self {
+            firmware,
+            ..self.clone()
+        })
+    }
+
+    /// The `x-client-version` this client sends.
+    pub fn client_version(&self) -> &str {
+        self.firmware
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(&self.profile.client_version)
+    }
+
+    /// A request of `method` to `url`, with the device's own firmware version when it has one
+    /// (the profile's is a default header).
+    pub(super) fn request(&self, method: reqwest::Method, url: Url) -> RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.firmware {
+            Some(version) => request.header(CLIENT_VERSION_HEADER, version.clone()),
+            None => request,
+        }
     }
 
     /// The same client (connection pool, TLS setup, headers) for another API base, with the
@@ -324,6 +366,7 @@ impl C2cClient {
                 ..self.profile.clone()
             },
             legacy_assets: std::sync::Arc::default(),
+            firmware: self.firmware.clone(),
         }
     }
 
@@ -421,7 +464,9 @@ impl C2cClient {
         access_token: &SecretString,
     ) -> Result<DeviceInfo, ClientError> {
         let url = self.profile.endpoint(&self.profile.paths.device_info)?;
-        let request = self.http.get(url).bearer_auth(access_token.expose_secret());
+        let request = self
+            .request(reqwest::Method::GET, url)
+            .bearer_auth(access_token.expose_secret());
         self.send_json(request, MAX_BODY).await
     }
 
@@ -429,8 +474,7 @@ impl C2cClient {
     pub async fn heartbeat(&self, access_token: &SecretString) -> Result<(), ClientError> {
         let url = self.profile.endpoint(&self.profile.paths.heartbeat)?;
         let request = self
-            .http
-            .post(url)
+            .request(reqwest::Method::POST, url)
             .bearer_auth(access_token.expose_secret());
         self.send_confirmation(request).await
     }
@@ -440,7 +484,7 @@ impl C2cClient {
         path: &str,
         fields: &[(&str, &str)],
     ) -> Result<RequestBuilder, ClientError> {
-        let request = self.http.post(self.profile.endpoint(path)?);
+        let request = self.request(reqwest::Method::POST, self.profile.endpoint(path)?);
         Ok(match self.profile.body {
             BodyEncoding::Urlencoded => request.form(fields),
             BodyEncoding::Multipart => {
@@ -526,8 +570,7 @@ impl C2cClient {
     pub async fn reach(&self) -> Result<Reached, ClientError> {
         let host = self.host();
         let answer = self
-            .http
-            .get(self.profile.api_base.clone())
+            .request(reqwest::Method::GET, self.profile.api_base.clone())
             .send()
             .await
             .map_err(|e| self.transport_error(&host, &e))?;

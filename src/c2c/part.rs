@@ -118,8 +118,7 @@ impl C2cClient {
             chunk
         });
         let request = self
-            .http
-            .put(target)
+            .request(reqwest::Method::PUT, target)
             .timeout(PART_LIMIT)
             .header(reqwest::header::CONTENT_LENGTH, length)
             .header(reqwest::header::CONTENT_TYPE, content_type)

@@ -13,6 +13,7 @@ use c2c_pair::device::{
     self, CodeDisplay, Context, DeviceId, FailureKind, PairError, PairEvent, PairOutcome,
     PairedDevice, Remedy,
 };
+use c2c_pair::settings::{self, Source};
 use c2c_pair::ui::group_code;
 
 use super::{EXIT_CANCELLED, Invocation, backend_failure, backend_message, fail, print_json};
@@ -60,9 +61,20 @@ pub async fn run(
             on_interrupt.cancel();
         }
     });
-    let result = device::pair(&ctx, &device_id, name, &cancel, |event| {
-        printer.progress(&device_id, name, &event);
-    })
+    // `pair --client-version V` names this device's own firmware: kept with it, sent on
+    // each of its calls. A version from the file or the environment is everyone's default.
+    let firmware = (invocation.settings.source("client_version") == Source::CommandLine)
+        .then(|| invocation.settings.get(&settings::CLIENT_VERSION));
+    let result = device::pair(
+        &ctx,
+        &device_id,
+        name,
+        firmware.as_deref(),
+        &cancel,
+        |event| {
+            printer.progress(&device_id, name, &event);
+        },
+    )
     .await;
     let result = match result {
         Err(PairError::SaveFailed { unsaved, .. }) => {

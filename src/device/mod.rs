@@ -11,6 +11,7 @@ mod session;
 mod unpair;
 pub mod upload;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -36,7 +37,7 @@ pub use upload::{
 };
 
 use crate::backend::Backend;
-use crate::c2c::TokenResponse;
+use crate::c2c::{C2cClient, TokenResponse};
 use crate::keychain::{Keychain, KeychainError, TokenSet, unix_seconds};
 use crate::registry::{DeviceState, HeldClaim, Registry, SavePending};
 
@@ -49,6 +50,27 @@ pub struct Context {
     pub keychain: Keychain,
     /// Where everything else lives.
     pub registry: Registry,
+}
+
+impl Context {
+    /// The client that speaks for a device whose firmware is `version` (sent as
+    /// `x-client-version` on each of its calls), or the backend's own for none. A version that
+    /// is not semver (a hand-edited device list) is logged and the setting's sent instead.
+    pub fn client_for(&self, version: Option<&str>) -> Cow<'_, C2cClient> {
+        match version.map(|v| self.backend.client.for_firmware(Some(v))) {
+            None => Cow::Borrowed(&self.backend.client),
+            Some(Ok(client)) => Cow::Owned(client),
+            Some(Err(error)) => {
+                tracing::warn!(%error, "the device's firmware version cannot be sent; sending the setting's");
+                Cow::Borrowed(&self.backend.client)
+            }
+        }
+    }
+
+    /// The client that speaks for the device of `record`.
+    pub fn client(&self, record: &crate::registry::DeviceRecord) -> Cow<'_, C2cClient> {
+        self.client_for(record.client_version.as_deref())
+    }
 }
 
 /// Kinds of failure, which decide the CLI's exit code.
@@ -105,6 +127,8 @@ pub struct UnsavedTokens {
     pub device_id: DeviceId,
     /// Its display name, for the registry.
     pub name: Option<String>,
+    /// Its own firmware version, for the registry (a new pairing's; `None` otherwise).
+    pub client_version: Option<String>,
     /// Keychain account they belong in.
     pub account: String,
     /// The tokens.

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Context, DeviceId, DeviceIdError, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
 use crate::c2c::{
-    ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse, Verdict,
+    C2cClient, ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse, Verdict,
 };
 use crate::clock::Later as _;
 use crate::keychain::{KeychainError, token_account};
@@ -234,6 +234,7 @@ pub async fn pair(
     ctx: &Context,
     device_id: &DeviceId,
     name: Option<&str>,
+    firmware: Option<&str>,
     cancel: &CancellationToken,
     mut emit: impl FnMut(PairEvent),
 ) -> Result<PairOutcome, PairError> {
@@ -243,7 +244,8 @@ pub async fn pair(
         () = cancel.cancelled() => return Ok(PairOutcome::Cancelled),
         checked = ctx.keychain.preflight() => checked.map_err(PairError::KeychainUnusable)?,
     }
-    let Some(tokens) = obtain_tokens(ctx, device_id, cancel, &mut emit).await? else {
+    let client = ctx.client_for(firmware);
+    let Some(tokens) = obtain_tokens(ctx, &client, device_id, cancel, &mut emit).await? else {
         return Ok(PairOutcome::Cancelled);
     };
     // From here on the tokens exist: nothing may drop them.
@@ -254,6 +256,7 @@ pub async fn pair(
     let unsaved = UnsavedTokens {
         device_id: device_id.clone(),
         name: name.map(str::to_owned),
+        client_version: firmware.map(str::to_owned),
         account: token_account(
             device_id.as_str(),
             &ctx.backend.client.profile().keychain_host(),
@@ -283,10 +286,10 @@ pub async fn pair_for_show(
     cancel: &CancellationToken,
     mut emit: impl FnMut(PairEvent),
 ) -> Result<PairOutcome, PairError> {
-    let Some(tokens) = obtain_tokens(ctx, device_id, cancel, &mut emit).await? else {
+    let client = &ctx.backend.client;
+    let Some(tokens) = obtain_tokens(ctx, client, device_id, cancel, &mut emit).await? else {
         return Ok(PairOutcome::Cancelled);
     };
-    let client = &ctx.backend.client;
     let info = client.device_info(&tokens.access_token).await;
     let credentials = ctx.backend.credentials(device_id.as_str());
     let revoke = tokens
@@ -316,11 +319,11 @@ pub async fn pair_for_show(
 /// Code request, display, polling: the tokens once approved, or `None` if cancelled.
 async fn obtain_tokens(
     ctx: &Context,
+    client: &C2cClient,
     device_id: &DeviceId,
     cancel: &CancellationToken,
     emit: &mut impl FnMut(PairEvent),
 ) -> Result<Option<TokenResponse>, PairError> {
-    let client = &ctx.backend.client;
     emit(PairEvent::RequestingCode);
     let credentials = ctx.backend.credentials(device_id.as_str());
     let mut waits = CODE_REQUEST_RETRIES.iter();
@@ -391,14 +394,10 @@ async fn obtain_tokens(
 /// The project is spec §2 step 5. Neither step can undo the pairing; a failure is reported
 /// in the summary.
 pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevice {
-    let profile = ctx.backend.client.profile();
+    let client = ctx.client_for(saved.client_version.as_deref());
+    let profile = client.profile();
     let info = if profile.offers_device_info() {
-        Some(
-            ctx.backend
-                .client
-                .device_info(&saved.tokens.access_token)
-                .await,
-        )
+        Some(client.device_info(&saved.tokens.access_token).await)
     } else {
         None
     };
@@ -436,6 +435,7 @@ pub async fn finish_pairing(ctx: &Context, saved: &UnsavedTokens) -> PairedDevic
             .map(|_| saved.tokens.issued_at),
         last_heartbeat: None,
         last_upload: None,
+        client_version: saved.client_version.clone(),
         request_shape: Some(format!("{} {}", profile.body, profile.paths.token)),
         save_pending: None,
         state: DeviceState::Paired,

@@ -35,6 +35,7 @@ pub async fn restore(
         refresh_issued_at: Some(tokens.issued_at),
         last_heartbeat: None,
         last_upload: None,
+        client_version: None,
         request_shape: None,
         save_pending: None,
         state: DeviceState::Paired,

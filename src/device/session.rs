@@ -380,8 +380,7 @@ pub(super) async fn refresh_locked(
     };
     let credentials = ctx.backend.credentials(&record.device_id);
     let answer = ctx
-        .backend
-        .client
+        .client(record)
         .refresh(&credentials, &refresh_token)
         .await;
     let shape = request_shape(ctx);
@@ -417,6 +416,7 @@ pub(super) async fn refresh_locked(
         let unsaved = UnsavedTokens {
             device_id: record.device_id.clone(),
             name: record.name.clone(),
+            client_version: None,
             account: record.account(),
             tokens: renewed,
             held: Some(std::sync::Arc::new(Held::mark(&ctx.registry, record))),
@@ -702,7 +702,7 @@ pub async fn heartbeats(
 /// With heartbeats switched off (an empty `endpoints.heartbeat`) none is sent, but the tokens
 /// are still refreshed when due: the heartbeat round is what keeps a pairing alive.
 pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), LifecycleError> {
-    let client = &ctx.backend.client;
+    let client = &*ctx.client(record);
     if !client.profile().offers_heartbeat() {
         return fresh_tokens(ctx, record).await.map(drop);
     }
@@ -723,7 +723,7 @@ pub async fn connected_project(
     ctx: &Context,
     record: &DeviceRecord,
 ) -> Result<Option<String>, LifecycleError> {
-    let client = &ctx.backend.client;
+    let client = &*ctx.client(record);
     if !client.profile().offers_device_info() {
         return Ok(record.project_name.clone());
     }

@@ -54,7 +54,7 @@ pub async fn unpair(ctx: &Context, record: &DeviceRecord) -> Result<Unpaired, Li
     };
     if let Some(tokens) = ctx.keychain.load_tokens(&account).await? {
         let credentials = ctx.backend.credentials(&record.device_id);
-        let client = &ctx.backend.client;
+        let client = &*ctx.client(record);
         // The refresh token is the long-lived credential; revoking it should end the access
         // token too (RFC 7009 §2.1), which is revoked as well in case the server does not.
         let primary = tokens

@@ -33,7 +33,8 @@ settings! {
         .value_name("URL")
         .unset_note("; the built-in demo server while no client secret is configured")
         .global_option("api-base");
-    /// Firmware version sent as x-client-version (semver).
+    /// Firmware version sent as x-client-version (semver); given to `pair`, that device's
+    /// own, kept with it.
     CLIENT_VERSION: String = Setting::text("client_version", parse::client_version, || {
         Profile::frame_io().client_version
     })

@@ -1,17 +1,20 @@
-//! The form to add devices: one by id (and optional name), or a pasted or dropped list.
+//! The form to add devices: one by id (and optional name and firmware version), or a pasted
+//! or dropped list.
 
 use egui::{Key, Ui};
 
 use super::intent::Intent;
-use super::{DEVICE_ID_LABEL, LIST_LABEL, NAME_LABEL};
+use super::{DEVICE_ID_LABEL, FIRMWARE_LABEL, LIST_LABEL, NAME_LABEL};
 use crate::device::DeviceId;
-use crate::import;
+use crate::import::{self, Entry};
 
 /// What is typed in the form, and why the last id was refused.
 #[derive(Default)]
 pub struct AddForm {
     device: String,
     name: String,
+    /// Kept for the next device once one starts: a rig's devices often share it.
+    firmware: String,
     /// Why the typed device cannot be paired now.
     pub error: Option<String>,
     list: String,
@@ -64,8 +67,22 @@ impl AddForm {
                     )
                     .labelled_by(name_label.id);
                 ui.end_row();
+                let firmware_label = ui.label(FIRMWARE_LABEL);
+                let firmware_field = ui
+                    .add(
+                        egui::TextEdit::singleline(&mut self.firmware)
+                            .hint_text("e.g. 2.16.4; else this app's setting")
+                            .desired_width(320.0),
+                    )
+                    .labelled_by(firmware_label.id)
+                    .on_hover_text(
+                        "Sent as x-client-version on this device's calls: Frame.io picks the \
+                         device model's features by it",
+                    );
+                ui.end_row();
                 let enter = ui.input(|i| i.key_pressed(Key::Enter));
-                (id_field.lost_focus() || name_field.lost_focus()) && enter
+                let left = id_field.lost_focus() || name_field.lost_focus();
+                (left || firmware_field.lost_focus()) && enter
             })
             .inner;
         if let Some(error) = &self.error {
@@ -84,16 +101,26 @@ impl AddForm {
     }
 
     fn submit(&mut self) -> Option<Intent> {
-        match DeviceId::parse(&self.device) {
-            Ok(device_id) => {
-                let name = Some(self.name.trim().to_owned()).filter(|n| !n.is_empty());
-                Some(Intent::PairTyped { device_id, name })
-            }
+        let device_id = match DeviceId::parse(&self.device) {
+            Ok(device_id) => device_id,
             Err(error) => {
                 self.error = Some(error.to_string());
-                None
+                return None;
             }
+        };
+        let firmware = Some(self.firmware.trim().to_owned()).filter(|f| !f.is_empty());
+        if let Some(version) = &firmware
+            && let Err(error) = crate::c2c::profile::check_client_version(version)
+        {
+            self.error = Some(format!("Firmware version: {error}"));
+            return None;
         }
+        let name = Some(self.name.trim().to_owned()).filter(|n| !n.is_empty());
+        Some(Intent::PairTyped(Entry {
+            device_id,
+            name,
+            firmware,
+        }))
     }
 
     /// Several devices at once: pasted serials or `id,name` lines, or a dropped CSV file.
@@ -102,7 +129,8 @@ impl AddForm {
             egui::CollapsingHeader::new("Add several devices").open(self.list_open.then_some(true));
         let shown = header.show(ui, |ui| {
             ui.label(
-                "Paste serial numbers, or lines of id,name — or drop a CSV file on the window.",
+                "Paste serial numbers, or lines of id,name,firmware — or drop a CSV file on the \
+                 window.",
             );
             let label = ui.label(LIST_LABEL);
             ui.add(

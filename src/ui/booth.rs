@@ -1,6 +1,7 @@
 //! The booth: presenter mode's loop around one pairing run at a time — a fresh code for each
 //! visitor, a success or failure shown for a while, failures retried with a back-off.
 
+use crate::import::Entry;
 use std::time::Instant;
 
 use egui::Ui;
@@ -61,7 +62,11 @@ impl Booth {
         };
         // A booth that could not start shows why (and Esc), not a code that never comes.
         let start = backend.can_pair();
-        let card = cards.begin_run(backend, device_id, None, Run::Presenter { start });
+        let card = cards.begin_run(
+            backend,
+            Entry::new(device_id, None),
+            Run::Presenter { start },
+        );
         if let Some(presenter) = self.screen.as_mut() {
             presenter.card = card;
             presenter.next_code_at = None;

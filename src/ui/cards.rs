@@ -9,7 +9,8 @@ use super::backend::Backend;
 use super::intent::Intent;
 use super::pairing::{PairingView, Phase, Scale, Step, Waiting};
 use super::{COLUMN_WIDTH, centred};
-use crate::device::{DeviceId, PairEvent};
+use crate::device::PairEvent;
+use crate::import::Entry;
 use crate::worker::{Command, RunEnd};
 
 /// Width of one pairing card when several are under way.
@@ -46,13 +47,12 @@ impl Default for Cards {
 impl Cards {
     /// A new pairing run: its number, the worker told to start it (unless the booth cannot
     /// start), and its card.
-    pub fn begin_run(
-        &mut self,
-        backend: &Backend,
-        device_id: DeviceId,
-        name: Option<String>,
-        run: Run,
-    ) -> PairingView {
+    pub fn begin_run(&mut self, backend: &Backend, entry: Entry, run: Run) -> PairingView {
+        let Entry {
+            device_id,
+            name,
+            firmware,
+        } = entry;
         let number = self.next_run;
         self.next_run = self.next_run.saturating_add(1);
         let (start, presenter) = match run {
@@ -64,6 +64,7 @@ impl Cards {
                 run: number,
                 device_id: device_id.clone(),
                 name: name.clone(),
+                firmware: firmware.clone(),
                 presenter,
             });
         }
@@ -71,6 +72,7 @@ impl Cards {
             run: number,
             device_id,
             name,
+            firmware,
             phase: Phase::Preparing(Waiting::now(Step::Starting)),
             qr: None,
         }
@@ -78,22 +80,18 @@ impl Cards {
 
     /// Starts pairing a device on a card of its own; `Err` says why not (a card for it is
     /// already waiting for approval).
-    pub fn start(
-        &mut self,
-        backend: &Backend,
-        device_id: DeviceId,
-        name: Option<String>,
-    ) -> Result<(), String> {
+    pub fn start(&mut self, backend: &Backend, entry: Entry) -> Result<(), String> {
+        let device_id = &entry.device_id;
         let busy = self
             .list
             .iter()
-            .any(|card| card.device_id == device_id && card.is_running());
+            .any(|card| card.device_id == *device_id && card.is_running());
         if busy {
             return Err(format!("{device_id} is already being paired"));
         }
         // A finished card for the same device makes way for the new run.
-        self.list.retain(|card| card.device_id != device_id);
-        let card = self.begin_run(backend, device_id, name, Run::Card);
+        self.list.retain(|card| card.device_id != *device_id);
+        let card = self.begin_run(backend, entry, Run::Card);
         self.list.push(card);
         Ok(())
     }

@@ -10,7 +10,7 @@ use egui::{Color32, RichText, Ui};
 use super::uploads::{self, UploadForm};
 use crate::clock::unix_seconds;
 use crate::device::upload::QueueStatus;
-use crate::device_id::DeviceId;
+
 use crate::human_time as format;
 use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status, UPLOADING};
 
@@ -22,13 +22,8 @@ pub const HANDOFF_COMMAND_LABEL: &str = "Hand-off command";
 pub enum FleetAction {
     /// Refresh this device's tokens now.
     Refresh(DeviceKey),
-    /// Pair this device again.
-    Repair {
-        /// Its id.
-        device_id: DeviceId,
-        /// Its display name.
-        name: Option<String>,
-    },
+    /// Pair this device again (its name and firmware version kept).
+    Repair(crate::import::Entry),
     /// Ask to unpair (the list then asks for confirmation).
     AskUnpair(DeviceKey),
     /// Unpair, confirmed.
@@ -230,10 +225,11 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
             action = Some(FleetAction::Refresh(key.clone()));
         }
         if ui.button("Re-pair").clicked() {
-            action = Some(FleetAction::Repair {
+            action = Some(FleetAction::Repair(crate::import::Entry {
                 device_id: record.device_id.clone(),
                 name: record.name.clone(),
-            });
+                firmware: record.client_version.clone(),
+            }));
         }
         if ui.button("Unpair").clicked() {
             action = Some(FleetAction::AskUnpair(key.clone()));

@@ -10,19 +10,13 @@ use super::PairApp;
 use super::fleet::FleetAction;
 use super::pairing::Action;
 use super::presenter::PresenterKey;
-use crate::device::DeviceId;
 use crate::import::Entry;
 use crate::worker::Command;
 
 /// One thing the user asked for.
 pub enum Intent {
     /// Pair the device typed in the form (the form clears when the run starts).
-    PairTyped {
-        /// Its id.
-        device_id: DeviceId,
-        /// Its optional name.
-        name: Option<String>,
-    },
+    PairTyped(Entry),
     /// Pair every device of the pasted or dropped list (the list clears when all start).
     PairList(Vec<Entry>),
     /// A button on one pairing card.
@@ -63,8 +57,8 @@ impl PairApp {
 
     fn apply(&mut self, ctx: &egui::Context, intent: Intent) {
         match intent {
-            Intent::PairTyped { device_id, name } => {
-                if self.pair(device_id, name) {
+            Intent::PairTyped(entry) => {
+                if self.pair(entry) {
                     self.add.started();
                 }
             }
@@ -72,7 +66,7 @@ impl PairApp {
                 let count = entries.len();
                 let started = entries
                     .into_iter()
-                    .filter(|entry| self.pair(entry.device_id.clone(), entry.name.clone()))
+                    .filter(|entry| self.pair(entry.clone()))
                     .count();
                 if started == count {
                     self.add.list_started();
@@ -110,8 +104,8 @@ impl PairApp {
     }
 
     /// Starts pairing a device on a card; a refusal is shown under the form.
-    pub(super) fn pair(&mut self, device_id: DeviceId, name: Option<String>) -> bool {
-        let started = self.cards.start(&self.backend, device_id, name);
+    pub(super) fn pair(&mut self, entry: Entry) -> bool {
+        let started = self.cards.start(&self.backend, entry);
         if let Err(why) = &started {
             self.add.error = Some(why.clone());
         }
@@ -129,7 +123,11 @@ impl PairApp {
             // Effective at once: the card goes now, the worker stops polling.
             Action::Cancel => self.backend.send(Command::Cancel { run }),
             Action::NewCode => {
-                self.pair(card.device_id, card.name);
+                self.pair(Entry {
+                    device_id: card.device_id,
+                    name: card.name,
+                    firmware: card.firmware,
+                });
             }
             Action::RetrySave | Action::Done => {}
         }
@@ -138,8 +136,8 @@ impl PairApp {
     fn fleet_action(&mut self, action: FleetAction) {
         let command = match action {
             FleetAction::Refresh(key) => Command::Refresh(key),
-            FleetAction::Repair { device_id, name } => {
-                self.pair(device_id, name);
+            FleetAction::Repair(entry) => {
+                self.pair(entry);
                 return;
             }
             FleetAction::Unpair(key) => Command::Unpair(key),

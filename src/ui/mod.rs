@@ -49,6 +49,8 @@ pub use uploads::{NOTE_LABEL, UPLOAD_PATHS_LABEL};
 pub const DEVICE_ID_LABEL: &str = "Device id (serial number or UUID)";
 /// Label of the optional name field.
 pub const NAME_LABEL: &str = "Name (optional)";
+/// Label of the firmware version field, also its accessible name.
+pub const FIRMWARE_LABEL: &str = "Firmware version (optional)";
 /// Label of the client secret field.
 pub const SECRET_LABEL: &str = "Frame.io client secret";
 /// Label of the several-devices field.
@@ -128,7 +130,7 @@ impl PairApp {
         app.fleet.report_dir = options.report_dir;
         app.settings = SettingsView::new(options.config_file);
         for (device_id, name) in options.devices {
-            app.pair(device_id, name);
+            app.pair(crate::import::Entry::new(device_id, name));
         }
         if options.presenter {
             // Applied at the end of the first frame, where the context is at hand.

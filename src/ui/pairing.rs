@@ -133,6 +133,8 @@ pub struct PairingView {
     pub device_id: DeviceId,
     /// Its optional display name.
     pub name: Option<String>,
+    /// Its optional firmware version (`x-client-version`), kept for a new code.
+    pub firmware: Option<String>,
     /// Where it stands.
     pub phase: Phase,
     /// The QR of the current link, built when the code arrives.

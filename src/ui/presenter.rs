@@ -472,6 +472,7 @@ mod tests {
             run: 1,
             device_id: DeviceId::parse("booth-1").unwrap(),
             name: None,
+            firmware: None,
             phase: Phase::Saving,
             qr: None,
         };

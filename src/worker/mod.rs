@@ -232,12 +232,18 @@ impl State {
                 run,
                 device_id,
                 name,
+                firmware,
                 presenter,
             } => {
                 let for_show = presenter && self.backend.is_demo();
                 let cancel = CancellationToken::new();
                 self.runs.insert(run, cancel.clone());
-                tokio::spawn(self.pair_run(run).pair(device_id, name, for_show, cancel));
+                let asked = crate::import::Entry {
+                    device_id,
+                    name,
+                    firmware,
+                };
+                tokio::spawn(self.pair_run(run).pair(asked, for_show, cancel));
             }
             Command::Cancel { run } => {
                 if let Some(cancel) = self.runs.remove(&run) {

@@ -33,6 +33,9 @@ pub enum Command {
         device_id: DeviceId,
         /// Its display name.
         name: Option<String>,
+        /// Its own firmware version, sent as `x-client-version` and kept with it (none: the
+        /// setting's).
+        firmware: Option<String>,
         /// Asked by presenter mode: on the demo server, keep nothing (pair for show).
         presenter: bool,
     },

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Event, FromTask, Outbox, RunEnd};
 use crate::c2c::PollStatus;
 use crate::demo::DemoServer;
-use crate::device::{self, Context, DeviceId, PairError, PairEvent, PairOutcome, UnsavedTokens};
+use crate::device::{self, Context, PairError, PairEvent, PairOutcome, UnsavedTokens};
+use crate::import::Entry;
 
 /// One pairing run and what it needs.
 pub(super) struct PairRun {
@@ -22,13 +23,12 @@ pub(super) struct PairRun {
 }
 
 impl PairRun {
-    pub(super) async fn pair(
-        self,
-        device_id: DeviceId,
-        name: Option<String>,
-        for_show: bool,
-        cancel: CancellationToken,
-    ) {
+    pub(super) async fn pair(self, asked: Entry, for_show: bool, cancel: CancellationToken) {
+        let Entry {
+            device_id,
+            name,
+            firmware,
+        } = asked;
         let run = self.run;
         let outbox = self.outbox.clone();
         let progress = |event: PairEvent| {
@@ -53,6 +53,7 @@ impl PairRun {
                 &self.context,
                 &device_id,
                 name.as_deref(),
+                firmware.as_deref(),
                 &cancel,
                 progress,
             )

@@ -698,7 +698,7 @@ pub fn start_pairing(
     let ctx = ctx.clone();
     let run = tokio::spawn(async move {
         let cancel = tokio_util::sync::CancellationToken::new();
-        c2c_pair::device::pair(&ctx, &id, None, &cancel, |e| {
+        c2c_pair::device::pair(&ctx, &id, None, None, &cancel, |e| {
             let _ = tx.send(e);
         })
         .await

@@ -16,7 +16,7 @@ pub async fn comment(
     text: &str,
     frame: Option<u64>,
 ) -> Result<Comment, LifecycleError> {
-    let client = &ctx.backend.client;
+    let client = &*ctx.client(record);
     with_access(ctx, record, |token| async move {
         client.comment(&token, asset_id, text, frame).await
     })

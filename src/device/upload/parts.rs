@@ -27,7 +27,7 @@ pub(super) struct PartJob<'a> {
 
 /// Sends `part`, reporting its bytes as they go; once it arrived, its bytes count as done.
 pub(super) async fn send_part(run: &Run<'_>, part: PartJob<'_>) -> Result<(), Stop> {
-    let client = &run.ctx.backend.client;
+    let client = run.client;
     let len = part.body.len();
     let what = format!("part {}", part.number);
     let mut tries = Tries::new(run.options.retry, Repeat::Harmless);

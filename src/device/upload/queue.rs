@@ -18,6 +18,7 @@ use super::resume::UploadState;
 use super::source::{Listed, Media, Source};
 use super::status::{FileState, FileStatus, QueueStatus};
 use super::{Progress, UploadOptions, Uploaded, realtime, whole};
+use crate::c2c::C2cClient;
 use crate::clock::unix_seconds;
 use crate::device::{Context, FailureKind, LifecycleError};
 use crate::registry::DeviceRecord;
@@ -295,6 +296,8 @@ impl Stop {
 /// What sending one file works with.
 pub(super) struct Run<'a> {
     pub(super) ctx: &'a Context,
+    /// The client that speaks for the device (its own firmware version, if it has one).
+    pub(super) client: &'a C2cClient,
     pub(super) record: &'a DeviceRecord,
     pub(super) options: &'a UploadOptions,
     pub(super) controls: &'a QueueControls,
@@ -376,6 +379,16 @@ impl Parked {
         !self.accepted && !self.files.is_empty()
     }
 
+    /// Files asked to go again join the end of `order` (no longer parked), once each.
+    fn requeue(&mut self, again: Vec<usize>, jobs: usize, order: &mut VecDeque<usize>) {
+        for index in again {
+            if index < jobs && !order.contains(&index) {
+                self.files.retain(|&i| i != index);
+                order.push_back(index);
+            }
+        }
+    }
+
     /// File `index` was tried, and the server `accepted` media or not: the parked files to
     /// try once more (all of them, when it was the probe and the device was resumed).
     fn after(&mut self, index: usize, accepted: bool) -> Vec<usize> {
@@ -417,16 +430,12 @@ pub async fn run_queue(
     let mut stopped_at = None;
     let mut order: VecDeque<usize> = (0..jobs.len()).collect();
     let mut parked = Parked::default();
+    let client = ctx.client(record);
     loop {
         if controls.is_cancelled() {
             break;
         }
-        for index in controls.take_again() {
-            if index < jobs.len() && !order.contains(&index) {
-                parked.files.retain(|&i| i != index);
-                order.push_back(index);
-            }
-        }
+        parked.requeue(controls.take_again(), jobs.len(), &mut order);
         let Some(index) = order.pop_front() else {
             let next = if parked.device_paused()
                 && wait_while_paused(options, controls, status, &mut parked).await
@@ -451,6 +460,7 @@ pub async fn run_queue(
         status.send_modify(|s| s.current = Some(index));
         let run = Run {
             ctx,
+            client: &client,
             record,
             options,
             controls,

@@ -229,7 +229,7 @@ async fn ask_for_part(
         size,
         is_final,
     };
-    let client = &run.ctx.backend.client;
+    let client = run.client;
     let asset_id = state.asset_id.as_str();
     let urls = patiently(
         run,

@@ -99,7 +99,7 @@ pub(super) async fn create(
     request: &NewAssetRequest,
     recorded_at: u64,
 ) -> Result<CreatedAsset, Stop> {
-    let client = &run.ctx.backend.client;
+    let client = run.client;
     let created = patiently(run, "creating the asset", Repeat::Creates, |token| {
         let mut request = request.clone();
         request.offset = offset_now(recorded_at);
@@ -553,7 +553,7 @@ pub(super) async fn finish(
     run.report.sent(bytes, true);
     let mut added = None;
     if let Some(text) = note {
-        let client = &run.ctx.backend.client;
+        let client = run.client;
         let comment = patiently(
             run,
             "adding the note",
