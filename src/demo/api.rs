@@ -16,8 +16,7 @@ use super::fault::Fault;
 use super::form::FormFields;
 use super::guard::{Client, Verdict};
 use super::limits::{CLIENT_ID_CHARS, FORM_BYTES};
-use super::state::now_unix_ms;
-use super::state::{CodeRefused, IssuedTokens, LoggedRequest};
+use super::state::{CodeRefused, IssuedTokens, LoggedRequest, now_unix_ms};
 use super::upload::upload_part;
 use super::{Peer, Shared, media, page};
 use crate::c2c::model::{
