@@ -16,7 +16,7 @@ use super::fault::Fault;
 use super::form::FormFields;
 use super::guard::{Client, Verdict};
 use super::limits::{CLIENT_ID_CHARS, FORM_BYTES};
-use super::state::{CodeRefused, IssuedTokens, LoggedRequest};
+use super::state::{CodeRefused, IssuedTokens, LoggedRequest, now_unix_ms};
 use super::upload::upload_part;
 use super::{Peer, Shared, media, page};
 use crate::c2c::model::{
@@ -63,7 +63,12 @@ impl Details {
     }
 }
 
-async fn log_request(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+async fn log_request(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    request: Request,
+    next: Next,
+) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
     let client_version = request
@@ -78,7 +83,12 @@ async fn log_request(State(shared): State<Shared>, request: Request, next: Next)
             if let Fault::Delay { ms } = fault {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
             }
-            fault.decorate(next.run(request).await)
+            let answer = fault.decorate(next.run(request).await);
+            if fault.loses_answer() {
+                // The work is done; the answer never leaves.
+                peer.cut.cut();
+            }
+            answer
         }
         Some(fault) => {
             tracing::debug!(%path, fault = %fault.name(), "fault injected");
@@ -347,21 +357,40 @@ async fn device_info(State(shared): State<Shared>, headers: HeaderMap) -> Respon
     let Some((device, details)) = authenticated(&shared, &headers) else {
         return not_authorized();
     };
+    let status = {
+        let state = shared.lock();
+        if state.is_paused(&device.client_id) {
+            "paused"
+        } else if state.online().is_online(
+            &device.client_id,
+            now_unix_ms(),
+            state.offline_after_ms(),
+        ) {
+            "online"
+        } else {
+            "offline"
+        }
+    };
     let body = json!({
         "_type": "project_device",
         "id": device.id,
         "name": device.name,
         "project_id": device.project.id,
         "project": {"_type": "project", "id": device.project.id, "name": device.project.name},
-        "status": "online",
+        "status": status,
         "asset_type": "video",
     });
     (Extension(details), Json(body)).into_response()
 }
 
+/// `POST /v2/devices/heartbeat`: the only call that keeps a device online (see
+/// [`super::online`]).
 async fn heartbeat(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     match authenticated(&shared, &headers) {
-        Some((_, details)) => (StatusCode::NO_CONTENT, Extension(details)).into_response(),
+        Some((device, details)) => {
+            shared.lock().heartbeat(&device.client_id, now_unix_ms());
+            (StatusCode::NO_CONTENT, Extension(details)).into_response()
+        }
         None => not_authorized(),
     }
 }

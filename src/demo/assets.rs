@@ -57,6 +57,8 @@ pub struct Announcement {
     pub created_via: CreatedVia,
     /// Normal or real-time.
     pub kind: Announced,
+    /// Seconds since the media was created, as sent (`None`: not sent, which means 0).
+    pub offset: Option<u64>,
 }
 
 /// The two kinds of asset.
@@ -116,6 +118,16 @@ pub enum CommentRefused {
     Full(String),
 }
 
+/// The headers a part upload's URL signs, as they came with a part (the copy kept shows
+/// them, so a test can check a client sent them with every part).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartHeaders {
+    /// `Content-Type`, clipped.
+    pub content_type: Option<String>,
+    /// `x-amz-acl`, clipped.
+    pub acl: Option<String>,
+}
+
 /// How a part's copy stands.
 struct Part {
     /// The size asked for (real-time parts).
@@ -128,6 +140,8 @@ struct Part {
     received_count: u32,
     /// Bytes written by receptions under way.
     receiving: Arc<AtomicU64>,
+    /// The signed headers that came with the copy kept.
+    headers: PartHeaders,
 }
 
 impl Part {
@@ -138,6 +152,7 @@ impl Part {
             stored: None,
             received_count: 0,
             receiving: Arc::default(),
+            headers: PartHeaders::default(),
         }
     }
 }
@@ -160,6 +175,10 @@ struct Asset {
     name: String,
     filetype: String,
     created_via: CreatedVia,
+    /// The `offset` sent, seconds.
+    offset: Option<u64>,
+    /// When the media was created by that offset, Unix milliseconds.
+    recorded_at_unix_ms: u64,
     kind: Kind,
     parts: BTreeMap<u32, Part>,
     outcome: Outcome,
@@ -252,6 +271,8 @@ pub struct Ticket {
     pub folder: PathBuf,
     /// Counts the bytes of receptions under way, for the control API.
     pub receiving: Arc<AtomicU64>,
+    /// The asset's MIME type, which its upload URLs sign as `Content-Type`.
+    pub filetype: String,
 }
 
 /// A check of an asset whose parts all arrived: hash `files` in order (blocking, see
@@ -291,6 +312,10 @@ pub struct PartView {
     pub received_count: u32,
     /// Bytes written so far by receptions under way.
     pub receiving_bytes: u64,
+    /// The `Content-Type` that came with the copy kept (`None`: none, or no copy yet).
+    pub content_type: Option<String>,
+    /// The `x-amz-acl` that came with the copy kept (`None`: none, or no copy yet).
+    pub acl: Option<String>,
 }
 
 /// An asset as the control API shows it (`GET /_control/assets`).
@@ -312,6 +337,10 @@ pub struct AssetView {
     pub realtime: bool,
     /// `devices` or `legacy`.
     pub created_via: CreatedVia,
+    /// The `offset` sent with the asset, seconds (`None` when not sent).
+    pub offset: Option<u64>,
+    /// When the media was created by that offset (now minus offset), Unix seconds.
+    pub recorded_at_unix: f64,
     /// Every part arrived and they assemble to the announced size.
     pub complete: bool,
     /// Bytes of the parts kept.
@@ -361,14 +390,16 @@ impl Assets {
             .is_some_and(|asset| asset.client_id == client_id)
     }
 
-    /// Remembers a new asset (its announcement already checked), forgetting the oldest if
-    /// needed; returns its name (a real-time asset announced by its extension alone is named
-    /// after its id until renamed) and the assets forgotten.
+    /// Remembers a new asset (its announcement already checked) whose media was created at
+    /// `recorded_at_unix_ms`, forgetting the oldest if needed; returns its name (a real-time
+    /// asset announced by its extension alone is named after its id until renamed) and the
+    /// assets forgotten.
     pub fn create(
         &mut self,
         id: String,
         client_id: &str,
         announcement: Announcement,
+        recorded_at_unix_ms: u64,
         folder: TempDir,
     ) -> (String, Evicted) {
         let name = match &announcement.kind {
@@ -401,6 +432,8 @@ impl Assets {
             name: name.clone(),
             filetype: announcement.filetype,
             created_via: announcement.created_via,
+            offset: announcement.offset,
+            recorded_at_unix_ms,
             kind,
             parts,
             outcome: Outcome::Pending,
@@ -435,17 +468,19 @@ impl Assets {
             limit: room.min(MAX_PART).saturating_add(PART_SLACK),
             folder: asset.folder.path().to_owned(),
             receiving: Arc::clone(&part.receiving),
+            filetype: asset.filetype.clone(),
         })
     }
 
-    /// Keeps a part that arrived whole (`size` bytes): checks it like S3 would, has `keep`
-    /// move its file into place (replacing an earlier copy), and counts it. When every part is
-    /// then there, the assembly to check.
+    /// Keeps a part that arrived whole (`size` bytes, with `headers`): checks it like S3
+    /// would, has `keep` move its file into place (replacing an earlier copy), and counts it.
+    /// When every part is then there, the assembly to check.
     pub fn store_part(
         &mut self,
         id: &str,
         number: u32,
         size: u64,
+        headers: PartHeaders,
         keep: impl FnOnce(&std::path::Path) -> std::io::Result<()>,
     ) -> Result<Option<Assembly>, PartRefused> {
         let asset = self.find_mut(id).ok_or(PartRefused::Unknown)?;
@@ -463,6 +498,7 @@ impl Assets {
         })?;
         let part = asset.parts.get_mut(&number).ok_or(PartRefused::Unknown)?;
         part.stored = Some(size);
+        part.headers = headers;
         part.received_count = part.received_count.saturating_add(1);
         asset.generation = asset.generation.wrapping_add(1);
         asset.outcome = Outcome::Pending;
@@ -664,6 +700,8 @@ fn view(asset: &Asset) -> AssetView {
             received_bytes: part.stored.unwrap_or(0),
             received_count: part.received_count,
             receiving_bytes: part.receiving.load(Ordering::Relaxed),
+            content_type: part.headers.content_type.clone(),
+            acl: part.headers.acl.clone(),
         })
         .collect();
     AssetView {
@@ -675,6 +713,8 @@ fn view(asset: &Asset) -> AssetView {
         asset_filesize,
         realtime,
         created_via: asset.created_via,
+        offset: asset.offset,
+        recorded_at_unix: std::time::Duration::from_millis(asset.recorded_at_unix_ms).as_secs_f64(),
         complete: sha256.is_some(),
         received_bytes: asset.stored_bytes(),
         sha256,
@@ -696,6 +736,7 @@ mod tests {
             filetype: "video/mp4".into(),
             created_via: CreatedVia::Devices,
             kind: Announced::Normal { filesize, parts },
+            offset: None,
         }
     }
 
@@ -709,12 +750,15 @@ mod tests {
             "a".into(),
             "CAM",
             normal(12 * MIB, 2),
+            0,
             files.asset_folder().unwrap(),
         );
         assert!(evicted.is_empty());
         let limit = |assets: &Assets, n| assets.ticket("a", n).map(|t| t.limit);
         assert_eq!(limit(&assets, 1), Some(12 * MIB + PART_SLACK));
-        let kept = assets.store_part("a", 1, 8 * MIB, |_| Ok(())).unwrap();
+        let kept = assets
+            .store_part("a", 1, 8 * MIB, PartHeaders::default(), |_| Ok(()))
+            .unwrap();
         assert!(kept.is_none(), "part 2 is missing");
         assert_eq!(limit(&assets, 2), Some(4 * MIB + PART_SLACK));
         assert_eq!(limit(&assets, 3), None);
@@ -729,10 +773,13 @@ mod tests {
             "a".into(),
             "CAM",
             normal(6 * MIB, 2),
+            0,
             files.asset_folder().unwrap(),
         );
         assert_eq!(
-            assets.store_part("a", 1, MIB, |_| Ok(())).err(),
+            assets
+                .store_part("a", 1, MIB, PartHeaders::default(), |_| Ok(()))
+                .err(),
             Some(PartRefused::Invalid(
                 "part 1 is 1048576 bytes; every part but the last needs at least 5 MiB \
                  (5242880 bytes)"
@@ -741,17 +788,17 @@ mod tests {
         );
         assert!(
             assets
-                .store_part("a", 2, MIB, |_| Ok(()))
+                .store_part("a", 2, MIB, PartHeaders::default(), |_| Ok(()))
                 .unwrap()
                 .is_none()
         );
         let first = assets
-            .store_part("a", 1, 5 * MIB, |_| Ok(()))
+            .store_part("a", 1, 5 * MIB, PartHeaders::default(), |_| Ok(()))
             .unwrap()
             .unwrap();
         // Sent again before the first check was recorded: only the newest check counts.
         let second = assets
-            .store_part("a", 1, 5 * MIB, |_| Ok(()))
+            .store_part("a", 1, 5 * MIB, PartHeaders::default(), |_| Ok(()))
             .unwrap()
             .unwrap();
         assets.record_assembly(&first, Ok((6 * MIB, "stale".into())));
@@ -765,7 +812,7 @@ mod tests {
         assert_eq!(view.received_bytes, 6 * MIB);
         // A wrong total is the asset's error.
         let third = assets
-            .store_part("a", 2, MIB - 1, |_| Ok(()))
+            .store_part("a", 2, MIB - 1, PartHeaders::default(), |_| Ok(()))
             .unwrap()
             .unwrap();
         assets.record_assembly(&third, Ok((6 * MIB - 1, "x".into())));
@@ -787,18 +834,18 @@ mod tests {
         let mut assets = Assets::default();
         let first = files.asset_folder().unwrap();
         let first_path = first.path().to_owned();
-        let _ = assets.create("first".into(), "CAM", normal(MIB, 1), first);
+        let _ = assets.create("first".into(), "CAM", normal(MIB, 1), 0, first);
         for n in 1..MAX_ASSETS {
             let folder = files.asset_folder().unwrap();
             assert!(
                 assets
-                    .create(n.to_string(), "CAM", normal(MIB, 1), folder)
+                    .create(n.to_string(), "CAM", normal(MIB, 1), 0, folder)
                     .1
                     .is_empty()
             );
         }
         let folder = files.asset_folder().unwrap();
-        let (_, evicted) = assets.create("last".into(), "CAM", normal(MIB, 1), folder);
+        let (_, evicted) = assets.create("last".into(), "CAM", normal(MIB, 1), 0, folder);
         assert_eq!(assets.len(), MAX_ASSETS);
         assert!(assets.find("first").is_none());
         assert!(first_path.exists(), "removed only when dropped");
@@ -814,6 +861,7 @@ mod tests {
             "a".into(),
             "CAM",
             normal(MIB, 1),
+            0,
             files.asset_folder().unwrap(),
         );
         let say = |text: &str| NewComment {
@@ -845,12 +893,12 @@ mod tests {
         let ten_gib = 10 * 1024 * MIB;
         for name in ["a", "b", "c"] {
             let folder = files.asset_folder().unwrap();
-            let (_, evicted) = assets.create(name.into(), "CAM", normal(ten_gib, 2), folder);
+            let (_, evicted) = assets.create(name.into(), "CAM", normal(ten_gib, 2), 0, folder);
             assert!(evicted.is_empty());
         }
         // 30 GiB held: a 10 GiB asset more makes the oldest go.
         let folder = files.asset_folder().unwrap();
-        let (_, evicted) = assets.create("d".into(), "CAM", normal(ten_gib, 2), folder);
+        let (_, evicted) = assets.create("d".into(), "CAM", normal(ten_gib, 2), 0, folder);
         assert!(!evicted.is_empty());
         assert!(assets.find("a").is_none() && assets.find("b").is_some());
         // A real-time asset's parts count as they are asked for.
@@ -860,7 +908,7 @@ mod tests {
             },
             ..normal(1, 1)
         };
-        let _ = assets.create("live".into(), "CAM", live, files.asset_folder().unwrap());
+        let _ = assets.create("live".into(), "CAM", live, 0, files.asset_folder().unwrap());
         let ask = |sizes: &[u64]| PartsRequest {
             parts: sizes
                 .iter()

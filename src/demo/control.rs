@@ -8,10 +8,11 @@
 //! A form-like POST (the kind a page can send without asking) is refused too.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::header::{CONTENT_TYPE, HOST};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, HOST};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -22,9 +23,10 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::fault::Fault;
-use super::state::ApprovalError;
+use super::limits::CLIENT_ID_CHARS;
+use super::state::{ApprovalError, now_unix_ms};
 use super::upload_fault::UploadFaultSettings;
-use super::{Peer, Shared, network};
+use super::{Peer, Shared, latency, network, outage, pauses};
 
 /// The header every control call carries, with the value `1`.
 pub const CONTROL_HEADER: &str = "x-c2c-control";
@@ -110,6 +112,9 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/assets/legacy_only", post(legacy_only))
         .route("/_control/uploads/fault", post(upload_fault))
         .route("/_control/uploads/fault/clear", post(clear_upload_faults))
+        .route("/_control/uploads/strict_headers", post(strict_headers))
+        .route("/_control/latency", post(set_latency))
+        .route("/_control/outage", post(begin_outage))
         .route("/_control/devices/{client_id}/pause", post(pause))
         .route("/_control/devices/{client_id}/resume", post(resume))
         .route("/_control/faults", post(fault))
@@ -194,20 +199,13 @@ async fn assets(State(shared): State<Shared>) -> Response {
     Json(json!({ "assets": assets })).into_response()
 }
 
-/// Body of `POST /_control/assets/legacy_only`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LegacyOnly {
-    on: bool,
-}
-
 /// Plays an older Frame.io that knows only `POST /v2/assets` (or stops).
 async fn legacy_only(
     State(shared): State<Shared>,
-    body: Result<Json<LegacyOnly>, JsonRejection>,
+    body: Result<Json<Switch>, JsonRejection>,
 ) -> Response {
     match body {
-        Ok(Json(LegacyOnly { on })) => {
+        Ok(Json(Switch { on })) => {
             shared.lock().set_legacy_only(on);
             answer(Ok(()))
         }
@@ -216,7 +214,8 @@ async fn legacy_only(
 }
 
 /// Sets upload faults: `drop_after_bytes`, `stall_after_bytes` (the next part upload),
-/// `read_bytes_per_second` (every part upload until cleared); fields may be combined.
+/// `read_bytes_per_second` (every part upload until cleared), `upload_urls_delta` (every
+/// normal asset until cleared); fields may be combined.
 async fn upload_fault(
     State(shared): State<Shared>,
     body: Result<Json<UploadFaultSettings>, JsonRejection>,
@@ -225,7 +224,8 @@ async fn upload_fault(
         Ok(Json(settings)) if !settings.is_empty() => settings,
         Ok(_) => {
             return bad_request(
-                "give drop_after_bytes, stall_after_bytes or read_bytes_per_second",
+                "give drop_after_bytes, stall_after_bytes, read_bytes_per_second or \
+                 upload_urls_delta",
             );
         }
         Err(rejection) => return bad_request(&rejection.body_text()),
@@ -249,14 +249,136 @@ fn bad_request(why: &str) -> Response {
         .into_response()
 }
 
-async fn pause(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
-    shared.lock().set_paused(&client_id, true);
+/// Body of `POST /_control/devices/{client_id}/pause`: a window, Unix seconds (`until`
+/// left out: paused from `from` until resumed).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseWindow {
+    from: f64,
+    #[serde(default)]
+    until: Option<f64>,
+}
+
+/// Pauses a device now until resumed (no body), or records a window (`{"from", "until"?}`):
+/// media created during a window is refused when its asset is created.
+async fn pause(
+    State(shared): State<Shared>,
+    Path(client_id): Path<String>,
+    body: Result<Option<Json<PauseWindow>>, JsonRejection>,
+) -> Response {
+    if client_id.chars().count() > CLIENT_ID_CHARS {
+        // No device has such an id (pairing refuses it); the windows kept stay small.
+        return bad_request("a client id has at most 128 characters");
+    }
+    let window = match body {
+        Ok(window) => window.map(|Json(window)| window),
+        Err(rejection) => {
+            return bad_request(&format!(
+                "send no body, or {{\"from\": unix seconds, \"until\": unix seconds}}: {rejection}"
+            ));
+        }
+    };
+    let Some(PauseWindow { from, until }) = window else {
+        shared.lock().pause(&client_id, now_unix_ms());
+        return answer(Ok(()));
+    };
+    let (Some(from), Ok(until)) = (
+        pauses::millis(from),
+        until
+            .map(|until| pauses::millis(until).ok_or(()))
+            .transpose(),
+    ) else {
+        return bad_request("from and until are Unix seconds, 0 or more");
+    };
+    match shared.lock().record_pause(&client_id, from, until) {
+        Ok(()) => answer(Ok(())),
+        Err(refused) => bad_request(&refused.to_string()),
+    }
+}
+
+/// Resumes a paused device now (its open window closes).
+async fn resume(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
+    shared.lock().resume(&client_id, now_unix_ms());
     answer(Ok(()))
 }
 
-async fn resume(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
-    shared.lock().set_paused(&client_id, false);
-    answer(Ok(()))
+/// Body of the `{"on": bool}` switches.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Switch {
+    on: bool,
+}
+
+/// Part uploads must carry the headers their URL signs (`Content-Type`, `x-amz-acl`), or not.
+async fn strict_headers(
+    State(shared): State<Shared>,
+    body: Result<Json<Switch>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(Switch { on })) => {
+            shared.lock().set_strict_headers(on);
+            Json(json!({"ok": true, "strict_headers": on})).into_response()
+        }
+        Err(rejection) => bad_request(&format!("send {{\"on\": true}} or false: {rejection}")),
+    }
+}
+
+/// Body of `POST /_control/latency`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Latency {
+    ms: u64,
+}
+
+/// A delay before every request is handled (control calls aside), until set to 0.
+async fn set_latency(
+    State(shared): State<Shared>,
+    body: Result<Json<Latency>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(Latency { ms })) => {
+            let latency = latency::clamped(ms);
+            shared.lock().set_latency(latency);
+            let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+            Json(json!({"ok": true, "latency_ms": ms})).into_response()
+        }
+        Err(rejection) => bad_request(&format!(
+            "send {{\"ms\": milliseconds}} (0 for none): {rejection}"
+        )),
+    }
+}
+
+/// Body of `POST /_control/outage`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutageLength {
+    seconds: f64,
+}
+
+/// The network gone for a while: answers first (and closes this connection), then the server
+/// does not listen and every other connection is cut, until it listens again.
+async fn begin_outage(
+    State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: Result<Json<OutageLength>, JsonRejection>,
+) -> Response {
+    let longest = outage::LONGEST.as_secs_f64();
+    let seconds = match body {
+        Ok(Json(OutageLength { seconds })) if seconds > 0.0 && seconds <= longest => seconds,
+        Ok(_) => return bad_request("seconds is more than 0 and at most 3600"),
+        Err(rejection) => {
+            return bad_request(&format!("send {{\"seconds\": n}}: {rejection}"));
+        }
+    };
+    shared
+        .outage
+        .begin(Duration::from_secs_f64(seconds), Some(peer.cut.id()))
+        .await;
+    (
+        [(CONNECTION, "close")],
+        Json(json!({"ok": true, "seconds": seconds})),
+    )
+        .into_response()
 }
 
 async fn expire_access(State(shared): State<Shared>, Path(client_id): Path<String>) -> Response {
@@ -318,8 +440,9 @@ async fn stats(State(shared): State<Shared>) -> Response {
     Json(shared.lock().stats()).into_response()
 }
 
+/// Paired devices with their online state (heartbeats) and pauses.
 async fn devices(State(shared): State<Shared>) -> Response {
-    Json(shared.lock().devices()).into_response()
+    Json(shared.lock().device_views(now_unix_ms())).into_response()
 }
 
 fn answer(result: Result<(), ApprovalError>) -> Response {

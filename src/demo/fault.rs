@@ -2,7 +2,8 @@
 //!
 //! Faults are queued per path and used one per request, or drawn at random for a share of all
 //! requests ("chaos", for soak tests). Either way the real handler does not run for a fault
-//! that replaces the answer, so server state only changes when a real answer was produced.
+//! that replaces the answer, so server state only changes when a real answer was produced —
+//! except for [`Fault::LoseAnswer`], whose point is work done and its answer lost.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
@@ -57,6 +58,10 @@ pub enum Fault {
         /// Offset in seconds (negative: in the past).
         seconds: i64,
     },
+    /// The real handler runs (the asset or comment is made), then the connection is cut
+    /// without an answer: the client cannot know the work was done, so it must not simply
+    /// send the request again. Queued only, never chosen by chaos.
+    LoseAnswer,
 }
 
 impl Fault {
@@ -88,12 +93,21 @@ impl Fault {
                 status: Some(status),
             } => format!("HTTP {status} + {error}"),
             Self::SkewedDate { seconds } => format!("Date header {seconds:+} s"),
+            Self::LoseAnswer => "answer lost".into(),
         }
     }
 
     /// Whether the real handler still runs (the fault only delays or decorates its answer).
     pub fn serves(&self) -> bool {
-        matches!(self, Self::Delay { .. } | Self::SkewedDate { .. })
+        matches!(
+            self,
+            Self::Delay { .. } | Self::SkewedDate { .. } | Self::LoseAnswer
+        )
+    }
+
+    /// Whether the connection is cut once the real handler has answered.
+    pub fn loses_answer(&self) -> bool {
+        matches!(self, Self::LoseAnswer)
     }
 
     /// The answer that replaces the real one, for faults that do not serve.
@@ -120,7 +134,7 @@ impl Fault {
                 axum::Json(serde_json::json!({ "error": error })),
             )
                 .into_response(),
-            Self::Delay { .. } | Self::SkewedDate { .. } => {
+            Self::Delay { .. } | Self::SkewedDate { .. } | Self::LoseAnswer => {
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             }
         }
@@ -288,6 +302,15 @@ mod tests {
         let fault: Fault =
             serde_json::from_str(r#"{"kind":"status","status":429,"retry_after":3}"#).unwrap();
         assert_eq!(fault.name(), "HTTP 429, Retry-After 3 s");
+        let lost: Fault = serde_json::from_str(r#"{"kind":"lose_answer"}"#).unwrap();
+        assert_eq!(lost.name(), "answer lost");
+        assert!(lost.serves() && lost.loses_answer());
+        let mut chaos = Faults::default();
+        chaos.set_chaos(1.0, 3);
+        assert!(
+            (0..2_000).all(|_| chaos.next("/v2/devices/assets") != Some(Fault::LoseAnswer)),
+            "chaos never loses an answer"
+        );
         let fault: Fault = serde_json::from_str(r#"{"kind":"oauth","error":"slow_down"}"#).unwrap();
         assert_eq!(
             fault,

@@ -1,6 +1,13 @@
 //! The device API's media endpoints (spec §3.6–3.8): creating an asset, normal or real-time,
 //! through `POST /v2/devices/assets` or the deprecated `POST /v2/assets`, asking for a
 //! real-time asset's part URLs, and commenting on an asset.
+//!
+//! A paused device is judged as Frame.io documents it: by when its media was created. The
+//! asset's `offset` (seconds since the file was created) puts that moment on the clock, and a
+//! file created during one of the device's pause windows is refused with 409 Channel Paused
+//! when its asset is created. Parts requests and comments on an asset already created are not
+//! refused for a pause: Frame.io judges media by its creation time when the asset is created
+//! [inferred: its docs name no other check].
 
 use std::net::SocketAddr;
 
@@ -22,7 +29,7 @@ use super::assets::{
 };
 use super::comments;
 use super::realtime::PartsRequest;
-use super::state::ChannelPaused;
+use super::state::{ChannelPaused, Created, now_unix_ms};
 use super::upload::check_assembly;
 use super::{Peer, Shared};
 use crate::c2c::model::Asset;
@@ -65,23 +72,29 @@ pub fn detailed(status: StatusCode, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// 409 `Channel Paused`, as Frame.io answers a paused device.
+/// 409 `Channel Paused`, as Frame.io answers media created while its device was paused
+/// (clients look for the word "paused").
 pub fn channel_paused() -> Response {
     let body = json!({
         "code": 409, "message": "Channel Paused",
         "errors": [{"code": 409, "status": 409, "title": "Channel Paused",
-                    "detail": "This device is paused; media is not accepted"}]
+                    "detail": "The channel you're uploading from is currently paused."}]
     });
     (StatusCode::CONFLICT, Json(body)).into_response()
 }
 
-/// The link a part is sent to: back the way the request came, loopback for this machine and
-/// the network address for a device on the network.
-pub fn upload_url(peer: &Peer, asset_id: &str, number: u32) -> Option<String> {
+/// The presigned link a part is sent to: back the way the request came, loopback for this
+/// machine and the network address for a device on the network; signed now for the
+/// configured lifetime (see [`super::signing`]).
+pub fn upload_url(shared: &Shared, peer: &Peer, asset_id: &str, number: u32) -> Option<String> {
     let local = SocketAddr::new(peer.local.ip().to_canonical(), peer.local.port());
-    Url::parse(&format!("http://{local}/_uploads/{asset_id}/{number}"))
-        .ok()
-        .map(String::from)
+    let mut url = Url::parse(&format!("http://{local}/_uploads/{asset_id}/{number}")).ok()?;
+    let lifetime = shared.lock().config().upload_url_lifetime;
+    let query = shared
+        .signer
+        .query(url.path(), now_unix_ms() / 1000, lifetime);
+    url.set_query(Some(&query));
+    Some(String::from(url))
 }
 
 /// Forgets evicted assets off the async threads (removing their folders is file work).
@@ -140,28 +153,33 @@ fn created(shared: &Shared, peer: &Peer, client_id: &str, announcement: Announce
             return detailed(StatusCode::SERVICE_UNAVAILABLE, &why);
         }
     };
-    let kind = announcement.kind.clone();
-    let created = shared.lock().create_asset(client_id, announcement, folder);
-    let (id, name, evicted) = match created {
+    let realtime = matches!(announcement.kind, Announced::Realtime { .. });
+    let created = shared
+        .lock()
+        .create_asset(client_id, announcement, folder, now_unix_ms());
+    let Created {
+        id,
+        name,
+        parts,
+        evicted,
+    } = match created {
         Ok(created) => created,
         Err(ChannelPaused) => return channel_paused(),
     };
     discard(evicted);
-    match kind {
-        Announced::Normal { parts, .. } => {
-            let upload_urls = (1..=parts)
-                .filter_map(|number| upload_url(peer, &id, number))
-                .collect();
-            let answer = Asset {
-                id,
-                name: Some(name),
-                upload_urls,
-            };
-            Json(answer).into_response()
-        }
+    if realtime {
         // A real-time asset's answer has no upload URLs: they are asked for part by part.
-        Announced::Realtime { .. } => Json(json!({"id": id, "name": name})).into_response(),
+        return Json(json!({"id": id, "name": name})).into_response();
     }
+    let upload_urls = (1..=parts)
+        .filter_map(|number| upload_url(shared, peer, &id, number))
+        .collect();
+    let answer = Asset {
+        id,
+        name: Some(name),
+        upload_urls,
+    };
+    Json(answer).into_response()
 }
 
 /// `POST /v2/devices/assets/{asset_id}/realtime_upload/parts`: upload URLs for parts of a
@@ -187,9 +205,6 @@ async fn parts_answer(
     client_id: &str,
     body: &[u8],
 ) -> Response {
-    if shared.lock().is_paused(client_id) {
-        return channel_paused();
-    }
     let request: PartsRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
@@ -217,7 +232,7 @@ async fn parts_answer(
     }
     let upload_urls: Vec<String> = numbers
         .iter()
-        .filter_map(|number| upload_url(peer, asset_id, *number))
+        .filter_map(|number| upload_url(shared, peer, asset_id, *number))
         .collect();
     Json(json!({ "upload_urls": upload_urls })).into_response()
 }
@@ -275,6 +290,9 @@ struct AssetFields {
     extension: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     is_realtime_upload: Option<bool>,
+    /// Seconds since the media was created.
+    #[serde(default, deserialize_with = "lenient_number")]
+    offset: Option<u64>,
 }
 
 /// A number, or a number as text (form bodies, and Frame.io's "int/string" fields).
@@ -369,6 +387,7 @@ fn announcement(headers: &HeaderMap, body: &[u8], via: CreatedVia) -> Result<Ann
         filetype: filetype.unwrap_or("application/octet-stream").to_owned(),
         created_via: via,
         kind,
+        offset: fields.offset,
     })
 }
 
@@ -588,5 +607,26 @@ mod tests {
         ] {
             assert!(read(body).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn the_offset_is_read_as_a_number_or_as_text() {
+        let with = |offset: &str| {
+            read(&format!(
+                r#"{{"name": "c.mp4", "filesize": 10, "parts": 1, "offset": {offset}}}"#
+            ))
+            .map(|announced| announced.offset)
+        };
+        assert_eq!(with("30"), Ok(Some(30)));
+        assert_eq!(with(r#"" 45 ""#), Ok(Some(45)));
+        assert_eq!(with("null"), Ok(None));
+        assert_eq!(
+            read(r#"{"name": "c.mp4", "filesize": 10, "parts": 1}"#)
+                .unwrap()
+                .offset,
+            None
+        );
+        assert!(with("-5").is_err());
+        assert!(with(r#""soon""#).is_err());
     }
 }

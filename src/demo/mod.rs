@@ -8,15 +8,21 @@ mod assets;
 mod comments;
 mod connection;
 mod control;
+mod devices;
 pub mod fault;
 mod form;
 mod guard;
+mod latency;
 mod limits;
 mod media;
 mod network;
+mod online;
+mod outage;
 mod page;
 mod part_files;
+mod pauses;
 mod realtime;
+mod signing;
 pub mod state;
 mod upload;
 mod upload_fault;
@@ -32,7 +38,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use connection::{Cut, CuttableListener};
+use connection::{Connections, Cut, CuttableListener};
 pub use control::CONTROL_HEADER;
 pub use guard::{
     FAILED_SUBMISSIONS_PER_MINUTE, LIVE_CODES_PER_ADDRESS, LOCKOUT, TOKEN_REQUESTS_PER_MINUTE,
@@ -43,6 +49,13 @@ use part_files::PartFiles;
 use state::DemoState;
 pub use state::Stats;
 pub use upload_fault::STALL_LIMIT;
+
+/// Whether part uploads must carry the headers their URL signs, as S3 insists.
+///
+/// The headers are `Content-Type` and `x-amz-acl: private`. Off while the app's upload client
+/// does not send them yet; switch it on (here, or per server with
+/// [`DemoConfig::strict_headers`] or `POST /_control/uploads/strict_headers`) once it does.
+pub const STRICT_HEADERS_BY_DEFAULT: bool = false;
 
 /// The demo server's client secret. Not a secret: it only opens the demo server.
 pub const DEMO_CLIENT_SECRET: &str = "c2c-pair-demo-client-secret";
@@ -62,6 +75,14 @@ pub struct DemoConfig {
     pub access_lifetime: Duration,
     /// Projects offered on the approval page.
     pub projects: Vec<String>,
+    /// How long after its last heartbeat a device shows offline (Frame.io: 5 minutes).
+    pub offline_after: Duration,
+    /// Lifetime of the upload URLs handed out (`X-Amz-Expires`; S3 allows 7 days at most).
+    /// Zero makes URLs that are expired as soon as they are handed out, for tests of expiry.
+    pub upload_url_lifetime: Duration,
+    /// Part uploads must carry the headers their URL signs (see
+    /// [`STRICT_HEADERS_BY_DEFAULT`]).
+    pub strict_headers: bool,
 }
 
 impl Default for DemoConfig {
@@ -77,6 +98,9 @@ impl Default for DemoConfig {
                 "Booth Reel".to_owned(),
                 "Field Test".to_owned(),
             ],
+            offline_after: Duration::from_secs(5 * 60),
+            upload_url_lifetime: Duration::from_secs(24 * 3600),
+            strict_headers: STRICT_HEADERS_BY_DEFAULT,
         }
     }
 }
@@ -93,6 +117,10 @@ pub(crate) struct Shared {
     files: Arc<PartFiles>,
     /// Cancelled when the server stops: part uploads held open (stalled, throttled) end.
     stop: CancellationToken,
+    /// Signs the upload URLs handed out and checks them when parts arrive.
+    signer: Arc<signing::Signer>,
+    /// The outage signal the listeners watch.
+    outage: Arc<outage::Outage>,
 }
 
 impl Shared {
@@ -177,6 +205,8 @@ impl DemoServer {
         }
         let files = Arc::new(PartFiles::new()?);
         let stop = CancellationToken::new();
+        let outage = Arc::new(outage::Outage::default());
+        let connections = Arc::new(Connections::default());
         let shared = Shared {
             state: Arc::new(Mutex::new(DemoState::new(
                 config,
@@ -186,10 +216,15 @@ impl DemoServer {
             forms: Arc::new(page::FormKey::random()),
             files: Arc::clone(&files),
             stop: stop.clone(),
+            signer: Arc::new(signing::Signer::random()),
+            outage: Arc::clone(&outage),
         };
         let app = router(shared);
+        let listener =
+            CuttableListener::new(listener, Arc::clone(&outage), Arc::clone(&connections))?;
         let mut tasks = vec![serve(listener, app.clone(), &stop)];
         if let Some(loopback) = loopback {
+            let loopback = CuttableListener::new(loopback, outage, connections)?;
             tasks.push(serve(loopback, app, &stop));
         }
         tracing::info!(%local_url, %public_url, "demo C2C server listening");
@@ -282,11 +317,11 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Cutt
 }
 
 /// Serves `app` on `listener` until `stop`, with each request's addresses at hand.
-fn serve(listener: TcpListener, app: Router, stop: &CancellationToken) -> JoinHandle<()> {
+fn serve(listener: CuttableListener, app: Router, stop: &CancellationToken) -> JoinHandle<()> {
     let stopped = stop.clone();
     tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<Peer>();
-        let served = axum::serve(CuttableListener::new(listener), app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await;
         if let Err(error) = served {
@@ -315,14 +350,22 @@ pub(crate) fn router_for_tests() -> Router {
         forms: Arc::new(page::FormKey::random()),
         files: Arc::new(files),
         stop: CancellationToken::new(),
+        signer: Arc::new(signing::Signer::random()),
+        outage: Arc::new(outage::Outage::default()),
     };
     router(shared)
 }
 
 fn router(shared: Shared) -> Router {
-    Router::new()
+    let served = Router::new()
         .merge(api::routes(shared.clone()))
         .merge(page::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            latency::delayed,
+        ));
+    Router::new()
+        .merge(served)
         .merge(control::routes())
         .layer(axum::middleware::from_fn(limits::bounded_head))
         .with_state(shared)

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::assets::AssetView;
 use super::guard::Verdict;
 use super::limits::{FORM_BYTES, NAME_CHARS, clipped};
-use super::state::DemoState;
+use super::state::{DemoState, DeviceView, now_unix_ms};
 use super::{Peer, Shared, network};
 
 /// Path of the approval page; `/pair/<code>` arrives pre-filled.
@@ -288,9 +288,9 @@ impl Page {
                 format!(r#"<p class="error" role="alert">{}</p>"#, escape(&text))
             }
         };
-        // Devices' uploads name devices: for this machine's eyes only.
+        // Devices and their uploads are named: for this machine's eyes only.
         let media = if self.local {
-            received_media(state)
+            format!("{}{}", paired_devices(state), received_media(state))
         } else {
             String::new()
         };
@@ -348,6 +348,40 @@ input[name=code]{font-family:ui-monospace,monospace;font-size:2rem;letter-spacin
 small{color:#999}
 .media li{margin:.4rem 0} .media code{word-break:break-all} .comments{color:#ccc}
 ";
+
+/// The paired devices: online or offline by their heartbeats, when the last one came, and
+/// whether they are paused.
+fn paired_devices(state: &DemoState) -> String {
+    let now = now_unix_ms();
+    let rows: String = state
+        .device_views(now)
+        .iter()
+        .map(|view| device_row(view, now))
+        .collect();
+    if rows.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<h2>Devices</h2><ul class="devices">{rows}</ul>"#)
+    }
+}
+
+fn device_row(view: &DeviceView, now: u64) -> String {
+    let online = if view.presence.online {
+        "online"
+    } else {
+        "offline"
+    };
+    let heartbeat = view.presence.last_heartbeat_unix_ms.map_or_else(
+        || "no heartbeat yet".to_owned(),
+        |at| format!("last heartbeat {} s ago", now.saturating_sub(at) / 1000),
+    );
+    let paused = if view.paused { " · paused" } else { "" };
+    format!(
+        "<li>{} ({}) — {online} · {heartbeat}{paused}</li>",
+        escape(&view.device.name),
+        escape(&view.device.client_id)
+    )
+}
 
 /// The media devices sent, newest first: proof that test uploads arrived, with what the
 /// parts assembled to (size, SHA-256, or what is wrong) and the devices' comments.

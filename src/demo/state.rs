@@ -12,11 +12,14 @@ use tokio::time::Instant;
 use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
-use super::assets::{Announcement, Assets, CommentRefused, Evicted};
+use super::assets::{Announced, Announcement, Assets, CommentRefused, Evicted, MAX_PARTS};
 use super::comments::{Comment, NewComment};
+pub use super::devices::{DemoDevice, DeviceView, Project};
 use super::fault::Faults;
 use super::guard::{Client, Guard, LIVE_CODES_PER_ADDRESS};
 use super::limits::clipped;
+use super::online::Online;
+use super::pauses::{Pauses, WindowRefused};
 use super::upload_fault::UploadFaults;
 
 /// Refresh tokens live 14 days from issuance (spec §5).
@@ -39,15 +42,6 @@ const ISSUED_PER_DEVICE: usize = 8;
 const SPENT_KEPT: Duration = Duration::from_secs(3600);
 /// Least time between two sweeps of dead tokens.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
-
-/// A demo project a code can be approved into.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Project {
-    /// Project id.
-    pub id: String,
-    /// Project name.
-    pub name: String,
-}
 
 /// Where a device code stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,21 +94,6 @@ impl Authorization {
                 CodeStatus::Pending | CodeStatus::Approved { .. }
             )
     }
-}
-
-/// A paired device, as `/v2/devices/me` shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DemoDevice {
-    /// Project-device id.
-    pub id: String,
-    /// The device's `client_id`.
-    pub client_id: String,
-    /// Name shown in Frame.io.
-    pub name: String,
-    /// Linked project.
-    pub project: Project,
-    /// Seconds since the server started, at the last authenticated call.
-    pub last_seen: f64,
 }
 
 enum TokenKind {
@@ -175,7 +154,8 @@ pub struct CodeView {
     pub device_code: Option<String>,
 }
 
-/// The device is paused in "Frame.io": it may not send media.
+/// The media was created while its device was paused in "Frame.io" (judged by the `offset`
+/// sent with the asset): Frame.io refuses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Channel Paused")]
 pub struct ChannelPaused;
@@ -241,6 +221,8 @@ pub struct Stats {
     pub log_bytes: usize,
     /// Client addresses the rate limits remember.
     pub addresses: usize,
+    /// The latency added before every request is handled (`POST /_control/latency`), ms.
+    pub latency_ms: u64,
 }
 
 /// Why a control action or approval could not be done.
@@ -275,7 +257,10 @@ pub struct DemoState {
     assets: Assets,
     upload_faults: UploadFaults,
     legacy_only: bool,
-    paused: std::collections::HashSet<String>,
+    pauses: Pauses,
+    online: Online,
+    latency: Duration,
+    strict_headers: bool,
     devices: HashMap<String, DemoDevice>,
     forced_slow_downs: u32,
     faults: Faults,
@@ -296,6 +281,7 @@ impl DemoState {
                 name: name.clone(),
             })
             .collect();
+        let strict_headers = config.strict_headers;
         Self {
             config,
             started: now,
@@ -310,7 +296,10 @@ impl DemoState {
             assets: Assets::default(),
             upload_faults: UploadFaults::default(),
             legacy_only: false,
-            paused: std::collections::HashSet::new(),
+            pauses: Pauses::default(),
+            online: Online::default(),
+            latency: Duration::ZERO,
+            strict_headers,
             log: VecDeque::new(),
             log_bytes: 0,
             guard: Guard::default(),
@@ -586,6 +575,7 @@ impl DemoState {
     /// Removes the device from its project: its tokens die and it is no longer listed.
     pub fn remove_device(&mut self, client_id: &str) -> Result<(), ApprovalError> {
         self.tokens.retain(|_, t| t.client_id != client_id);
+        self.online.forget(client_id);
         self.devices
             .remove(client_id)
             .map(drop)
@@ -643,6 +633,24 @@ impl DemoState {
         views.into_iter().map(|(_, view)| view).collect()
     }
 
+    /// Paired devices, by client id, with their online state (heartbeats) and pauses at
+    /// `now_unix_ms`.
+    pub fn device_views(&self, now_unix_ms: u64) -> Vec<DeviceView> {
+        let limit = self.offline_after_ms();
+        self.devices()
+            .into_iter()
+            .map(|device| {
+                let id = device.client_id.as_str();
+                DeviceView {
+                    presence: self.online.presence(id, now_unix_ms, limit),
+                    pauses: self.pauses.views(id),
+                    paused: self.pauses.is_paused(id),
+                    device,
+                }
+            })
+            .collect()
+    }
+
     /// Paired devices, by client id.
     pub fn devices(&self) -> Vec<DemoDevice> {
         let mut devices: Vec<DemoDevice> = self.devices.values().cloned().collect();
@@ -696,6 +704,7 @@ impl DemoState {
             log_entries: self.log.len(),
             log_bytes: self.log_bytes,
             addresses: self.guard.len(),
+            latency_ms: u64::try_from(self.latency.as_millis()).unwrap_or(u64::MAX),
         }
     }
 
@@ -749,22 +758,43 @@ impl DemoState {
         }
     }
 
-    /// Creates an asset (its announcement already checked) for a device, in `folder`, and
-    /// returns its id and name with the assets forgotten to make room.
+    /// Creates an asset (its announcement already checked) for a device at `now_unix_ms`, in
+    /// `folder`, and returns it with the assets forgotten to make room. Refused when the media
+    /// was created (`offset` seconds before now) during one of the device's pauses, as
+    /// Frame.io does. A normal asset gets the parts asked for, give or take the upload fault's
+    /// `upload_urls_delta`.
     pub fn create_asset(
         &mut self,
         client_id: &str,
-        announcement: Announcement,
+        mut announcement: Announcement,
         folder: TempDir,
-    ) -> Result<(String, String, Evicted), ChannelPaused> {
-        if self.is_paused(client_id) {
+        now_unix_ms: u64,
+    ) -> Result<Created, ChannelPaused> {
+        let offset_ms = announcement.offset.unwrap_or(0).saturating_mul(1000);
+        // An offset larger than now means the epoch.
+        let recorded_at = now_unix_ms.saturating_sub(offset_ms);
+        if self.pauses.covers(client_id, recorded_at) {
             return Err(ChannelPaused);
         }
+        if let Announced::Normal { parts, .. } = &mut announcement.kind {
+            let delta = self.upload_faults.urls_delta();
+            let wanted = i64::from(*parts).saturating_add(delta);
+            *parts = u32::try_from(wanted.clamp(1, i64::from(MAX_PARTS))).unwrap_or(1);
+        }
+        let parts = match announcement.kind {
+            Announced::Normal { parts, .. } => parts,
+            Announced::Realtime { .. } => 0,
+        };
         let id = random_uuid();
-        let (name, evicted) = self
-            .assets
-            .create(id.clone(), client_id, announcement, folder);
-        Ok((id, name, evicted))
+        let (name, evicted) =
+            self.assets
+                .create(id.clone(), client_id, announcement, recorded_at, folder);
+        Ok(Created {
+            id,
+            name,
+            parts,
+            evicted,
+        })
     }
 
     /// Every asset and its parts.
@@ -790,9 +820,51 @@ impl DemoState {
             .comment(asset_id, client_id, comment, random_uuid(), inserted_at)
     }
 
-    /// True while a device is paused in "Frame.io".
+    /// True while a device is paused in "Frame.io" (it has an open pause window).
     pub fn is_paused(&self, client_id: &str) -> bool {
-        self.paused.contains(client_id)
+        self.pauses.is_paused(client_id)
+    }
+
+    /// Every device's pause windows.
+    pub fn pauses(&self) -> &Pauses {
+        &self.pauses
+    }
+
+    /// Every device's heartbeats.
+    pub fn online(&self) -> &Online {
+        &self.online
+    }
+
+    /// A heartbeat from a device at `now_unix_ms`: it is online until
+    /// [`DemoConfig::offline_after`] without another.
+    pub fn heartbeat(&mut self, client_id: &str, now_unix_ms: u64) {
+        let limit = self.offline_after_ms();
+        self.online.heartbeat(client_id, now_unix_ms, limit);
+    }
+
+    /// [`DemoConfig::offline_after`] in milliseconds.
+    pub fn offline_after_ms(&self) -> u64 {
+        u64::try_from(self.config.offline_after.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The latency added before every request is handled.
+    pub fn latency(&self) -> Duration {
+        self.latency
+    }
+
+    /// Sets the latency added before every request is handled (zero: none).
+    pub fn set_latency(&mut self, latency: Duration) {
+        self.latency = latency;
+    }
+
+    /// True while part uploads must carry the headers their URL signs.
+    pub fn strict_headers(&self) -> bool {
+        self.strict_headers
+    }
+
+    /// Insists on the signed headers of part uploads, or stops.
+    pub fn set_strict_headers(&mut self, on: bool) {
+        self.strict_headers = on;
     }
 
     /// Faults of part uploads (dropped, stalled or throttled reads).
@@ -810,13 +882,25 @@ impl DemoState {
         self.legacy_only = on;
     }
 
-    /// Pauses or resumes a device, as Frame.io's C2C Connections menu does.
-    pub fn set_paused(&mut self, client_id: &str, paused: bool) {
-        if paused {
-            self.paused.insert(client_id.to_owned());
-        } else {
-            self.paused.remove(client_id);
-        }
+    /// Pauses a device from `now_unix_ms` until resumed, as Frame.io's C2C Connections menu
+    /// does.
+    pub fn pause(&mut self, client_id: &str, now_unix_ms: u64) {
+        self.pauses.open(client_id, now_unix_ms);
+    }
+
+    /// Resumes a paused device at `now_unix_ms`.
+    pub fn resume(&mut self, client_id: &str, now_unix_ms: u64) {
+        self.pauses.close(client_id, now_unix_ms);
+    }
+
+    /// Records a pause window of a device, Unix ms (`until` `None`: still paused).
+    pub fn record_pause(
+        &mut self,
+        client_id: &str,
+        from: u64,
+        until: Option<u64>,
+    ) -> Result<(), WindowRefused> {
+        self.pauses.record(client_id, from, until)
     }
 
     /// Every token set issued to a device, oldest first (crash tests check what was stored
@@ -859,7 +943,8 @@ impl DemoState {
             self.devices.remove(&client_id);
             self.tokens.retain(|_, t| t.client_id != client_id);
             self.issued.remove(&client_id);
-            self.paused.remove(&client_id);
+            self.pauses.forget(&client_id);
+            self.online.forget(&client_id);
         }
     }
 }
@@ -879,6 +964,24 @@ fn entry_bytes(entry: &LoggedRequest) -> usize {
     ]
     .into_iter()
     .fold(0, usize::saturating_add)
+}
+
+/// A normal or real-time asset just created.
+#[must_use = "forgotten assets remove their folders when dropped"]
+pub struct Created {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// How many parts (and upload URLs) a normal asset has; 0 for a real-time one.
+    pub parts: u32,
+    /// The assets forgotten to make room.
+    pub evicted: Evicted,
+}
+
+/// Now, Unix milliseconds (the wall clock pauses and heartbeats are judged on).
+pub fn now_unix_ms() -> u64 {
+    u64::try_from(unix_ms()).unwrap_or(u64::MAX)
 }
 
 fn unix_ms() -> u128 {
@@ -1072,6 +1175,90 @@ mod tests {
             "clipped entries are small: all kept"
         );
         assert!(state.log().iter().all(|e| e.path.len() <= LOG_FIELD_CHARS));
+    }
+
+    #[test]
+    fn media_made_during_a_pause_is_refused_whatever_the_wait() {
+        let (mut state, _) = state();
+        let files = super::super::part_files::PartFiles::new().unwrap();
+        let now: u64 = 1_800_000_000_000;
+        let clip = |offset: Option<u64>| Announcement {
+            name: "clip.mp4".into(),
+            filetype: "video/mp4".into(),
+            created_via: super::super::assets::CreatedVia::Devices,
+            kind: Announced::Normal {
+                filesize: 10,
+                parts: 1,
+            },
+            offset,
+        };
+        let create = |state: &mut DemoState, offset, at| {
+            let folder = files.asset_folder().unwrap();
+            state
+                .create_asset("CAM", clip(offset), folder, at)
+                .map(|created| created.parts)
+        };
+        state
+            .record_pause("CAM", now - 600_000, Some(now - 300_000))
+            .unwrap();
+        assert_eq!(create(&mut state, Some(400), now), Err(ChannelPaused));
+        assert_eq!(
+            create(&mut state, Some(400), now + 86_400_000),
+            Ok(1),
+            "a day later it was made the day after the pause"
+        );
+        assert_eq!(create(&mut state, Some(700), now), Ok(1), "made before");
+        assert_eq!(create(&mut state, Some(100), now), Ok(1), "made after");
+        assert_eq!(create(&mut state, None, now), Ok(1), "no offset: now");
+        assert_eq!(create(&mut state, Some(u64::MAX), now), Ok(1), "the epoch");
+        let views = state.assets().views();
+        assert_eq!(views.len(), 5, "the refused one was not kept");
+        assert_eq!(views[0].offset, Some(400));
+        assert_eq!(views[3].offset, None);
+        assert!((views[3].recorded_at_unix - 1_800_000_000.0).abs() < 1e-6);
+        assert!(views[4].recorded_at_unix.abs() < 1e-6);
+        // Paused now: media made since is refused, media made before is not.
+        state.pause("CAM", now - 1_000);
+        assert!(state.is_paused("CAM"));
+        assert_eq!(create(&mut state, Some(0), now), Err(ChannelPaused));
+        assert_eq!(create(&mut state, Some(2), now), Ok(1));
+        state.resume("CAM", now);
+        assert_eq!(create(&mut state, Some(0), now), Ok(1));
+    }
+
+    #[test]
+    fn the_upload_urls_delta_changes_a_normal_assets_parts() {
+        let (mut state, _) = state();
+        let files = super::super::part_files::PartFiles::new().unwrap();
+        let parts_of = |state: &mut DemoState, asked: u32| {
+            let announcement = Announcement {
+                name: "clip.mp4".into(),
+                filetype: "video/mp4".into(),
+                created_via: super::super::assets::CreatedVia::Devices,
+                kind: Announced::Normal {
+                    filesize: 100 * 1024 * 1024,
+                    parts: asked,
+                },
+                offset: None,
+            };
+            let folder = files.asset_folder().unwrap();
+            let created = state.create_asset("CAM", announcement, folder, 0).unwrap();
+            created.parts
+        };
+        let delta = |n: i64| super::super::upload_fault::UploadFaultSettings {
+            upload_urls_delta: Some(n),
+            ..Default::default()
+        };
+        state.upload_faults().set(delta(2));
+        assert_eq!(parts_of(&mut state, 3), 5);
+        state.upload_faults().set(delta(-2));
+        assert_eq!(parts_of(&mut state, 3), 1);
+        assert_eq!(parts_of(&mut state, 1), 1, "at least one");
+        state.upload_faults().set(delta(i64::MAX));
+        assert_eq!(parts_of(&mut state, 3), MAX_PARTS);
+        state.upload_faults().clear();
+        assert_eq!(parts_of(&mut state, 3), 3);
+        assert_eq!(state.assets().views()[0].parts.len(), 5);
     }
 
     #[test]

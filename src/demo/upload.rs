@@ -6,6 +6,10 @@
 //! are hashed in number order before the answer, so the control API shows the assembled
 //! SHA-256 as soon as the last part's upload returns. Upload faults (see
 //! [`super::upload_fault`]) drop or stall a part's connection, or pace every body's reading.
+//!
+//! Before a byte of the body is read, the URL is checked as S3 checks a presigned one (see
+//! [`super::signing`]): its signature, its lifetime, and, in strict header mode, the headers
+//! it signs. A refusal is S3's: 403 with an XML error.
 
 use std::io;
 use std::num::{NonZeroU64, NonZeroU128};
@@ -16,31 +20,58 @@ use std::time::Duration;
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::header::{CONTENT_LENGTH, ETAG};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse as _, Response};
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
 use super::api::Details;
-use super::assets::{Assembly, PartRefused, Ticket};
+use super::assets::{Assembly, PartHeaders, PartRefused, Ticket};
+use super::limits::clipped;
 use super::part_files::{self, assemble};
+use super::signing::{Denied, check_headers};
+use super::state::now_unix_ms;
 use super::upload_fault::{Interruption, STALL_LIMIT};
 use super::{Peer, Shared};
+
+/// The header S3's presigned URLs sign for the object's ACL.
+const ACL_HEADER: &str = "x-amz-acl";
+/// Longest signed-header value kept with a part.
+const HEADER_CHARS: usize = 128;
 
 /// Receives one part.
 pub async fn upload_part(
     State(shared): State<Shared>,
     ConnectInfo(peer): ConnectInfo<Peer>,
     Path((asset, number)): Path<(String, u32)>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // A URL that is not ours, changed or expired is refused before a byte of the body is read.
+    if let Err(denied) = shared
+        .signer
+        .check(uri.path(), uri.query(), now_unix_ms() / 1000)
+    {
+        return denied_answer(&denied);
+    }
     // Unknown uploads are refused before a byte of the body is read; known ones are read up
     // to their part's limit, so a body can never grow past what the asset announced.
     let Some(ticket) = shared.lock().assets().ticket(&asset, number) else {
         return StatusCode::NOT_FOUND.into_response();
+    };
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let (content_type, acl) = (text(CONTENT_TYPE.as_str()), text(ACL_HEADER));
+    if shared.lock().strict_headers()
+        && let Err(denied) = check_headers(content_type, acl, &ticket.filetype)
+    {
+        return denied_answer(&denied);
+    }
+    let signed = PartHeaders {
+        content_type: content_type.map(|v| clipped(v, HEADER_CHARS)),
+        acl: acl.map(|v| clipped(v, HEADER_CHARS)),
     };
     let announced = headers
         .get(CONTENT_LENGTH)
@@ -57,20 +88,31 @@ pub async fn upload_part(
             peer.cut.cut();
             unanswered("the server stopped during the upload")
         }
-        answer = receive(&shared, &peer, &asset, number, ticket, interruption, body) => answer,
+        answer = receive(&shared, &peer, Arrival { asset: &asset, number, signed }, ticket, interruption, body) => answer,
     }
+}
+
+/// Which part a body is, and the signed headers it came with.
+struct Arrival<'a> {
+    asset: &'a str,
+    number: u32,
+    signed: PartHeaders,
 }
 
 /// Streams the body to a file, then keeps it as the part.
 async fn receive(
     shared: &Shared,
     peer: &Peer,
-    asset: &str,
-    number: u32,
+    arrival: Arrival<'_>,
     ticket: Ticket,
     interruption: Option<(u64, Interruption)>,
     body: Body,
 ) -> Response {
+    let Arrival {
+        asset,
+        number,
+        signed,
+    } = arrival;
     let Ok(incoming) = part_files::incoming(&ticket.folder, number) else {
         // The asset's folder is gone: the asset was forgotten (or the server stops).
         return StatusCode::NOT_FOUND.into_response();
@@ -126,7 +168,7 @@ async fn receive(
     let stored = shared
         .lock()
         .assets_mut()
-        .store_part(asset, number, size, |target| {
+        .store_part(asset, number, size, signed, |target| {
             incoming_path.persist(target).map_err(|e| e.error)
         });
     drop(reception);
@@ -175,6 +217,18 @@ fn unanswered(why: &str) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Extension(Details::error(why)),
+    )
+        .into_response()
+}
+
+/// S3's refusal of a presigned request: 403 with its XML error; the log says which check
+/// failed.
+fn denied_answer(denied: &Denied) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(CONTENT_TYPE, "application/xml")],
+        Extension(Details::error(&denied.to_string())),
+        denied.xml(),
     )
         .into_response()
 }

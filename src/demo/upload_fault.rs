@@ -1,6 +1,8 @@
 //! Faults of part uploads, set through the control API (`POST /_control/uploads/fault`):
-//! the next part's connection dropped or stalled after a number of its body's bytes, and
-//! every part's body read at a set pace until cleared.
+//! the next part's connection dropped or stalled after a number of its body's bytes, every
+//! part's body read at a set pace until cleared, and normal assets created with more or fewer
+//! parts (and upload URLs) than asked for until cleared — a client must upload to the URLs it
+//! is given, not to the count it asked for.
 
 use std::num::NonZeroU64;
 use std::time::Duration;
@@ -25,6 +27,10 @@ pub struct UploadFaultSettings {
     /// Every part upload's body is read at this many bytes per second at most, until cleared.
     #[serde(default)]
     pub read_bytes_per_second: Option<NonZeroU64>,
+    /// Every normal asset is created with this many parts more (or fewer, negative) than asked
+    /// for, at least one, and as many upload URLs, until cleared.
+    #[serde(default)]
+    pub upload_urls_delta: Option<i64>,
 }
 
 impl UploadFaultSettings {
@@ -58,6 +64,7 @@ impl UploadFaults {
         current.read_bytes_per_second = settings
             .read_bytes_per_second
             .or(current.read_bytes_per_second);
+        current.upload_urls_delta = settings.upload_urls_delta.or(current.upload_urls_delta);
     }
 
     /// Clears every upload fault.
@@ -94,6 +101,11 @@ impl UploadFaults {
     pub fn read_rate(&self) -> Option<NonZeroU64> {
         self.settings.read_bytes_per_second
     }
+
+    /// How many parts more (or fewer) than asked for a normal asset gets.
+    pub fn urls_delta(&self) -> i64 {
+        self.settings.upload_urls_delta.unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -123,5 +135,18 @@ mod tests {
         assert!(
             serde_json::from_str::<UploadFaultSettings>(r#"{"read_bytes_per_second": 0}"#).is_err()
         );
+    }
+
+    #[test]
+    fn the_upload_urls_delta_stays_until_cleared() {
+        let mut faults = UploadFaults::default();
+        assert_eq!(faults.urls_delta(), 0);
+        faults.set(serde_json::from_str(r#"{"upload_urls_delta": -2}"#).unwrap());
+        faults.set(serde_json::from_str(r#"{"drop_after_bytes": 1}"#).unwrap());
+        assert_eq!(faults.urls_delta(), -2, "kept when other faults are set");
+        assert_eq!(faults.take_interruption(), Some((1, Interruption::Drop)));
+        assert_eq!(faults.urls_delta(), -2, "not used up by an upload");
+        faults.clear();
+        assert_eq!(faults.urls_delta(), 0);
     }
 }

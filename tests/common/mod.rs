@@ -194,7 +194,8 @@ impl Control {
             .await;
     }
 
-    /// Pauses a device, as Frame.io's C2C Connections page does (uploads get 409).
+    /// Pauses a device now until resumed, as Frame.io's C2C Connections page does: media
+    /// created from now on is refused (409 Channel Paused) when its asset is created.
     pub async fn pause(&self, client_id: &str) {
         self.post(&format!("/_control/devices/{client_id}/pause"), Value::Null)
             .await;
@@ -205,6 +206,49 @@ impl Control {
         self.post(
             &format!("/_control/devices/{client_id}/resume"),
             Value::Null,
+        )
+        .await;
+    }
+
+    /// Records a past pause of a device, Unix seconds: media created from `from` until
+    /// `until` is refused with 409 Channel Paused, whenever it is sent.
+    pub async fn pause_window(&self, client_id: &str, from: f64, until: f64) {
+        self.post(
+            &format!("/_control/devices/{client_id}/pause"),
+            serde_json::json!({"from": from, "until": until}),
+        )
+        .await;
+    }
+
+    /// Paired devices (`GET /_control/devices`): each with `online`, `last_heartbeat_unix_ms`,
+    /// `online_log`, `offline_gaps`, `pauses` and `paused`.
+    pub async fn devices(&self) -> Value {
+        self.get("/_control/devices").await
+    }
+
+    /// Part uploads must carry the headers their URL signs (`Content-Type` equal to the
+    /// asset's filetype, `x-amz-acl: private`), else 403; or not.
+    pub async fn strict_headers(&self, on: bool) {
+        self.post(
+            "/_control/uploads/strict_headers",
+            serde_json::json!({ "on": on }),
+        )
+        .await;
+    }
+
+    /// A delay of `ms` before every request is handled (control calls aside); 0 for none.
+    pub async fn latency(&self, ms: u64) {
+        self.post("/_control/latency", serde_json::json!({ "ms": ms }))
+            .await;
+    }
+
+    /// The network gone for `seconds` (at most 3600): the server answers, then refuses
+    /// connections and cuts the open ones until it listens again. The control API is
+    /// unreachable meanwhile.
+    pub async fn outage(&self, seconds: u64) {
+        self.post(
+            "/_control/outage",
+            serde_json::json!({ "seconds": seconds }),
         )
         .await;
     }
@@ -311,8 +355,9 @@ impl Control {
     }
 
     /// Sets upload faults (`POST /_control/uploads/fault`): any of `drop_after_bytes`,
-    /// `stall_after_bytes` (the next part upload) and `read_bytes_per_second` (every part
-    /// upload until cleared). The faults now in force.
+    /// `stall_after_bytes` (the next part upload), `read_bytes_per_second` (every part upload
+    /// until cleared) and `upload_urls_delta` (every normal asset until cleared). The faults
+    /// now in force.
     pub async fn upload_fault(&self, settings: Value) -> Value {
         self.post("/_control/uploads/fault", settings).await["faults"].clone()
     }
