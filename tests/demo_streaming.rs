@@ -66,9 +66,7 @@ async fn a_512_mib_part_streams_to_disk_not_into_memory() {
             .await
             .map(|chunk| (Ok::<_, std::io::Error>(chunk), chunks))
     });
-    let request = cam
-        .http
-        .put(&urls[0])
+    let request = common::media::signed(cam.http.put(&urls[0]))
         .header(reqwest::header::CONTENT_LENGTH, PART)
         .body(reqwest::Body::wrap_stream(body));
     let upload = tokio::spawn(request.send());

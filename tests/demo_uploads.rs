@@ -164,7 +164,7 @@ async fn sizes_are_checked_early_and_a_wrong_total_is_the_assets_error() {
     let (path, host) = target(&urls[0]);
     let mut raw = TcpStream::connect(&host).await.unwrap();
     let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\nx-amz-acl: private\r\nContent-Length: {}\r\n\r\n",
         7 * MIB
     );
     raw.write_all(head.as_bytes()).await.unwrap();
@@ -174,7 +174,9 @@ async fn sizes_are_checked_early_and_a_wrong_total_is_the_assets_error() {
 
     // A chunked body that grows past the limit: refused once it does.
     let mut raw = TcpStream::connect(&host).await.unwrap();
-    let head = format!("PUT {path} HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\nx-amz-acl: private\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
     raw.write_all(head.as_bytes()).await.unwrap();
     let over = 6 * MIB + 64 * 1024 + 1;
     raw.write_all(format!("{over:x}\r\n").as_bytes())
@@ -256,7 +258,7 @@ async fn a_dropped_part_upload_closes_the_connection_without_an_answer() {
     assert_eq!(faults["drop_after_bytes"], 1000);
     let mut raw = TcpStream::connect(&host).await.unwrap();
     let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
+        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: video/mp4\r\nx-amz-acl: private\r\nContent-Length: {}\r\n\r\n",
         content.len()
     );
     raw.write_all(head.as_bytes()).await.unwrap();
@@ -317,7 +319,7 @@ async fn a_stalled_part_upload_is_held_unread_until_the_client_gives_up() {
     let url = urls[0].clone();
     let body = content.clone();
     let upload = tokio::spawn(async move {
-        http.put(url)
+        common::media::signed(http.put(url))
             .body(body)
             .timeout(Duration::from_secs(3))
             .send()
@@ -1031,9 +1033,12 @@ async fn part_urls_are_presigned_and_a_changed_one_is_refused_before_its_body() 
     let signature = &query["X-Amz-Signature"];
     assert!(signature.len() == 64 && signature.chars().all(|c| c.is_ascii_hexdigit()));
 
-    // Strict header mode is off by default: a bare PUT is taken, and the part shows that no
-    // signed header came with it.
-    let bare = cam.put(&urls[0], &content[..5 * MIB]).await.unwrap();
+    // Strict header mode is on by default: a bare PUT is refused. Off, it is taken, and the
+    // part shows that no signed header came with it.
+    let refused = put_signed(&cam, &urls[0], None, None, &content[..5 * MIB]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    control.strict_headers(false).await;
+    let bare = put_signed(&cam, &urls[0], None, None, &content[..5 * MIB]).await;
     assert_eq!(bare.status(), StatusCode::OK);
     let kept = asset(&control, &id).await;
     assert_eq!(kept["parts"][0]["content_type"], Value::Null);
@@ -1076,13 +1081,12 @@ async fn part_urls_are_presigned_and_a_changed_one_is_refused_before_its_body() 
         "nothing kept from refused PUTs"
     );
 
-    // Off by default, strict mode can be switched off again: bare PUTs are taken.
+    // Switched on and off again: bare PUTs are taken.
     control.strict_headers(true).await;
     control.strict_headers(false).await;
     assert_eq!(
-        cam.put(&urls[1], &content[5 * MIB..])
+        put_signed(&cam, &urls[1], None, None, &content[5 * MIB..])
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );

@@ -146,6 +146,8 @@ async fn a_large_file_goes_in_parts_with_rising_progress() {
 async fn a_paused_channel_is_waited_out_and_an_expired_token_refreshed() {
     let kc = common::test_keychain();
     let (server, control, ctx, record) = paired(&kc, "CAM-PAUSE").await;
+    // A server that refuses every file of a paused device, whenever it was recorded.
+    control.pause_refuses_all(true).await;
     control.pause("CAM-PAUSE").await;
     control.expire_access("CAM-PAUSE").await;
     let (status, mut watcher) = watch::channel(QueueStatus::default());

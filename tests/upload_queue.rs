@@ -19,6 +19,9 @@ async fn a_paused_device_is_waited_out_and_the_queue_goes_on_by_itself() {
     let rig = rig("CAM-PAUSED").await;
     let (first, first_sha) = rig.file("A006_C001.mov", MIB, 7);
     let (second, second_sha) = rig.file("A006_C002.mov", 2 * MIB, 8);
+    // A server that refuses every file of a paused device, whenever it was recorded (the
+    // files were recorded before the pause: Frame.io's documented rule would take them).
+    rig.control.pause_refuses_all(true).await;
     rig.control.pause("CAM-PAUSED").await;
     let mut run = rig.start_upload(&[first.to_str().unwrap(), second.to_str().unwrap()]);
     let paused = run.until("paused").await;

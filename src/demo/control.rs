@@ -113,6 +113,7 @@ pub fn routes() -> Router<Shared> {
         .route("/_control/uploads/fault", post(upload_fault))
         .route("/_control/uploads/fault/clear", post(clear_upload_faults))
         .route("/_control/uploads/strict_headers", post(strict_headers))
+        .route("/_control/pause_refuses_all", post(pause_refuses_all))
         .route("/_control/latency", post(set_latency))
         .route("/_control/outage", post(begin_outage))
         .route("/_control/devices/{client_id}/pause", post(pause))
@@ -318,6 +319,21 @@ async fn strict_headers(
         Ok(Json(Switch { on })) => {
             shared.lock().set_strict_headers(on);
             Json(json!({"ok": true, "strict_headers": on})).into_response()
+        }
+        Err(rejection) => bad_request(&format!("send {{\"on\": true}} or false: {rejection}")),
+    }
+}
+
+/// While a device is paused, refuse every new asset whatever its `offset` (on), or judge each
+/// file by when it was made, as Frame.io documents (off, the default).
+async fn pause_refuses_all(
+    State(shared): State<Shared>,
+    body: Result<Json<Switch>, JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(Switch { on })) => {
+            shared.lock().set_pause_refuses_all(on);
+            Json(json!({"ok": true, "pause_refuses_all": on})).into_response()
         }
         Err(rejection) => bad_request(&format!("send {{\"on\": true}} or false: {rejection}")),
     }

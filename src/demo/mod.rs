@@ -52,10 +52,11 @@ pub use upload_fault::STALL_LIMIT;
 
 /// Whether part uploads must carry the headers their URL signs, as S3 insists.
 ///
-/// The headers are `Content-Type` and `x-amz-acl: private`. Off while the app's upload client
-/// does not send them yet; switch it on (here, or per server with
-/// [`DemoConfig::strict_headers`] or `POST /_control/uploads/strict_headers`) once it does.
-pub const STRICT_HEADERS_BY_DEFAULT: bool = false;
+/// The headers are `Content-Type` and `x-amz-acl: private`, as Frame.io's presigned URLs sign
+/// them. On, so that every upload test shows the app sends them; off per server with
+/// [`DemoConfig::strict_headers`] or `POST /_control/uploads/strict_headers` (a storage host
+/// that signs the host alone).
+pub const STRICT_HEADERS_BY_DEFAULT: bool = true;
 
 /// The demo server's client secret. Not a secret: it only opens the demo server.
 pub const DEMO_CLIENT_SECRET: &str = "c2c-pair-demo-client-secret";

@@ -261,6 +261,8 @@ pub struct DemoState {
     online: Online,
     latency: Duration,
     strict_headers: bool,
+    /// While a device is paused, refuse every new asset of it whatever its `offset`.
+    pause_refuses_all: bool,
     devices: HashMap<String, DemoDevice>,
     forced_slow_downs: u32,
     faults: Faults,
@@ -300,6 +302,7 @@ impl DemoState {
             online: Online::default(),
             latency: Duration::ZERO,
             strict_headers,
+            pause_refuses_all: false,
             log: VecDeque::new(),
             log_bytes: 0,
             guard: Guard::default(),
@@ -773,7 +776,12 @@ impl DemoState {
         let offset_ms = announcement.offset.unwrap_or(0).saturating_mul(1000);
         // An offset larger than now means the epoch.
         let recorded_at = now_unix_ms.saturating_sub(offset_ms);
-        if self.pauses.covers(client_id, recorded_at) {
+        let refused = if self.pause_refuses_all {
+            self.pauses.is_paused(client_id)
+        } else {
+            self.pauses.covers(client_id, recorded_at)
+        };
+        if refused {
             return Err(ChannelPaused);
         }
         if let Announced::Normal { parts, .. } = &mut announcement.kind {
@@ -865,6 +873,14 @@ impl DemoState {
     /// Insists on the signed headers of part uploads, or stops.
     pub fn set_strict_headers(&mut self, on: bool) {
         self.strict_headers = on;
+    }
+
+    /// Plays a server that refuses every new asset of a device while it is paused, whatever
+    /// its `offset`, and takes them all once it is resumed (not Frame.io's documented rule,
+    /// which judges each file by when it was made; a client copes with both), or goes back to
+    /// judging by `offset`.
+    pub fn set_pause_refuses_all(&mut self, on: bool) {
+        self.pause_refuses_all = on;
     }
 
     /// Faults of part uploads (dropped, stalled or throttled reads).

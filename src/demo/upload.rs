@@ -55,7 +55,7 @@ pub async fn upload_part(
         .signer
         .check(uri.path(), uri.query(), now_unix_ms() / 1000)
     {
-        return denied_answer(&denied);
+        return refuse(denied, body).await;
     }
     // Unknown uploads are refused before a byte of the body is read; known ones are read up
     // to their part's limit, so a body can never grow past what the asset announced.
@@ -64,10 +64,9 @@ pub async fn upload_part(
     };
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let (content_type, acl) = (text(CONTENT_TYPE.as_str()), text(ACL_HEADER));
-    if shared.lock().strict_headers()
-        && let Err(denied) = check_headers(content_type, acl, &ticket.filetype)
-    {
-        return denied_answer(&denied);
+    let strict = shared.lock().strict_headers();
+    if strict && let Err(denied) = check_headers(content_type, acl, &ticket.filetype) {
+        return refuse(denied, body).await;
     }
     let signed = PartHeaders {
         content_type: content_type.map(|v| clipped(v, HEADER_CHARS)),
@@ -223,6 +222,32 @@ fn unanswered(why: &str) -> Response {
 
 /// S3's refusal of a presigned request: 403 with its XML error; the log says which check
 /// failed.
+/// Most of a refused part's body read (and dropped) before the 403 goes out.
+const REFUSED_DRAIN: u64 = 64 * 1024 * 1024;
+/// Longest a refused part's body is read for.
+const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Answers 403 to a part whose URL or headers do not hold, once its body was read and
+/// dropped (up to [`REFUSED_DRAIN`] in [`REFUSED_DRAIN_TIME`]): a client without
+/// `Expect: 100-continue` is still writing it, and an answer followed by a closed socket
+/// reaches it as a broken pipe, not as the 403 (nothing is kept, so nothing fills the disk).
+async fn refuse(denied: Denied, body: Body) -> Response {
+    let mut body = body.into_data_stream();
+    let mut read = 0u64;
+    let draining = async {
+        while read < REFUSED_DRAIN {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    read = read.saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+                }
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSED_DRAIN_TIME, draining).await;
+    denied_answer(&denied)
+}
+
 fn denied_answer(denied: &Denied) -> Response {
     (
         StatusCode::FORBIDDEN,

@@ -718,6 +718,23 @@ pub async fn heartbeat(ctx: &Context, record: &DeviceRecord) -> Result<(), Lifec
     Ok(())
 }
 
+/// Whether the server says the device is paused now (`GET /v2/devices/me`'s `status`, which a
+/// legacy schema lists as `paused`): `Some(true)` paused, `Some(false)` not, `None` when it
+/// does not say (no such endpoint, no status, no answer).
+pub async fn paused_now(ctx: &Context, record: &DeviceRecord) -> Option<bool> {
+    let client = &*ctx.client(record);
+    if !client.profile().offers_device_info() {
+        return None;
+    }
+    let info = with_access(ctx, record, |token| async move {
+        client.device_info(&token).await
+    })
+    .await
+    .ok()?;
+    info.status
+        .map(|status| status.eq_ignore_ascii_case("paused"))
+}
+
 /// Asks the server which project the device is connected to and records it.
 pub async fn connected_project(
     ctx: &Context,

@@ -107,10 +107,19 @@ impl Device {
             .await
     }
 
-    /// PUTs `bytes` to an upload URL (as to a presigned S3 URL: no token).
+    /// PUTs `bytes` to an upload URL as a presigned S3 URL takes them: no token, and the
+    /// headers the URL signs ([`signed`]).
     pub async fn put(&self, url: &str, bytes: &[u8]) -> reqwest::Result<reqwest::Response> {
-        self.http.put(url).body(bytes.to_vec()).send().await
+        signed(self.http.put(url)).body(bytes.to_vec()).send().await
     }
+}
+
+/// A part PUT with the headers a part URL signs, as Frame.io's client sends them: every test
+/// asset here is `video/mp4`, and parts are `private`.
+pub fn signed(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request
+        .header(reqwest::header::CONTENT_TYPE, "video/mp4")
+        .header("x-amz-acl", "private")
 }
 
 async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, Value) {

@@ -226,6 +226,15 @@ impl Control {
         self.get("/_control/devices").await
     }
 
+    /// Plays a server that refuses every new asset of a paused device whatever its `offset`.
+    pub async fn pause_refuses_all(&self, on: bool) {
+        self.post(
+            "/_control/pause_refuses_all",
+            serde_json::json!({ "on": on }),
+        )
+        .await;
+    }
+
     /// Part uploads must carry the headers their URL signs (`Content-Type` equal to the
     /// asset's filetype, `x-amz-acl: private`), else 403; or not.
     pub async fn strict_headers(&self, on: bool) {

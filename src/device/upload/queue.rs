@@ -20,6 +20,7 @@ use super::status::{FileState, FileStatus, QueueStatus};
 use super::{Progress, UploadOptions, Uploaded, realtime, whole};
 use crate::c2c::C2cClient;
 use crate::clock::unix_seconds;
+use crate::device::session;
 use crate::device::{Context, FailureKind, LifecycleError};
 use crate::registry::DeviceRecord;
 
@@ -359,24 +360,23 @@ async fn first_status(record: &DeviceRecord, jobs: &[Job]) -> QueueStatus {
     }
 }
 
-/// The files the server refused as recorded while the device was paused, and whether the
-/// device looks paused as a whole: every file tried was refused, none accepted.
+/// The files the server refused as recorded while the device was paused, and what is known
+/// of why: for their own recording times (Frame.io's rule), or because the device is paused
+/// now and the server refuses all its media (every file refused, and the server says so).
 #[derive(Default)]
 struct Parked {
     /// Refused files, in queue order.
     files: Vec<usize>,
     /// The server accepted media in this run: the refusals are about those files' times.
     accepted: bool,
-    /// The parked file sent again to see whether the device was resumed.
-    probe: Option<usize>,
-    /// Checks made while the device looks paused.
-    checks: u32,
+    /// The device was paused and is no more: the refused files had their one more try.
+    resumed: bool,
 }
 
 impl Parked {
-    /// Nothing else to send and every file refused: the device looks paused.
-    fn device_paused(&self) -> bool {
-        !self.accepted && !self.files.is_empty()
+    /// Nothing else to send and every file refused: the device may be paused now.
+    fn maybe_device_paused(&self) -> bool {
+        !self.accepted && !self.resumed && !self.files.is_empty()
     }
 
     /// Files asked to go again join the end of `order` (no longer parked), once each.
@@ -386,22 +386,6 @@ impl Parked {
                 self.files.retain(|&i| i != index);
                 order.push_back(index);
             }
-        }
-    }
-
-    /// File `index` was tried, and the server `accepted` media or not: the parked files to
-    /// try once more (all of them, when it was the probe and the device was resumed).
-    fn after(&mut self, index: usize, accepted: bool) -> Vec<usize> {
-        // Media got through: the files refused so far were refused for their own times.
-        self.accepted |= accepted;
-        if self.probe != Some(index) {
-            return Vec::new();
-        }
-        self.probe = None;
-        if self.accepted {
-            std::mem::take(&mut self.files)
-        } else {
-            Vec::new()
         }
     }
 }
@@ -437,10 +421,13 @@ pub async fn run_queue(
         }
         parked.requeue(controls.take_again(), jobs.len(), &mut order);
         let Some(index) = order.pop_front() else {
-            let next = if parked.device_paused()
-                && wait_while_paused(options, controls, status, &mut parked).await
-            {
-                parked.probe.into_iter().collect()
+            let resumed = if parked.maybe_device_paused() {
+                wait_while_paused(ctx, record, options, controls, status, &mut parked).await
+            } else {
+                Vec::new()
+            };
+            let next = if !resumed.is_empty() {
+                resumed
             } else if controls.is_cancelled() {
                 Vec::new()
             } else {
@@ -470,10 +457,8 @@ pub async fn run_queue(
             deferred: Mutex::new(None),
         };
         let sent = send(&run, job).await;
-        for file in parked.after(index, run.accepted.load(Ordering::Relaxed)) {
-            mark(status, file, FileState::Queued);
-            order.push_back(file);
-        }
+        // Media got through: the files refused so far were refused for their own times.
+        parked.accepted |= run.accepted.load(Ordering::Relaxed);
         match settle(&run, job, sent) {
             Settled::Next(Some(done)) => uploaded.push(done),
             Settled::Next(None) => {}
@@ -611,22 +596,24 @@ fn mark(status: &watch::Sender<QueueStatus>, index: usize, state: FileState) {
     });
 }
 
-/// Every file was refused as recorded while the device was paused: shows them as waiting for
-/// the device, waits (ever longer, up to the policy's cap, or until woken) and picks the
-/// first one still parked to ask again with. False when cancelled, or when nothing is left to
-/// ask with (every parked file was cancelled).
+/// Every file was refused as recorded while the device was paused. When the server says the
+/// device is paused now, shows them as waiting for it and checks again (ever more slowly, up
+/// to the policy's cap, or at once when woken) until it is no more; then every file still
+/// refused gets one more try: the files to send again. None when the server does not say the
+/// device is paused (the refusals are about the files' own times: they stay parked), or the
+/// queue was cancelled, or every refused file was.
 async fn wait_while_paused(
+    ctx: &Context,
+    record: &DeviceRecord,
     options: &UploadOptions,
     controls: &QueueControls,
     status: &watch::Sender<QueueStatus>,
     parked: &mut Parked,
-) -> bool {
-    parked.checks = parked.checks.saturating_add(1);
-    let cancelled: BTreeSet<usize> = controls.lock().cancelled.clone();
-    parked.files.retain(|i| !cancelled.contains(i));
-    if parked.files.is_empty() {
-        return false;
+) -> Vec<usize> {
+    if session::paused_now(ctx, record).await != Some(true) {
+        return Vec::new();
     }
+    tracing::warn!(device = %record.device_id, "the device is paused in Frame.io; waiting for it to be resumed");
     for &file in &parked.files {
         mark(
             status,
@@ -637,20 +624,27 @@ async fn wait_while_paused(
         );
     }
     status.send_modify(|s| s.current = None);
-    let wait = options.retry.paused_delay(parked.checks);
-    tokio::select! {
-        biased;
-        () = controls.cancelled() => return false,
-        () = controls.wake.notified() => {}
-        () = tokio::time::sleep(wait) => {}
+    let mut checks = 0u32;
+    loop {
+        checks = checks.saturating_add(1);
+        tokio::select! {
+            biased;
+            () = controls.cancelled() => return Vec::new(),
+            () = controls.wake.notified() => {}
+            () = tokio::time::sleep(options.retry.paused_delay(checks)) => {}
+        }
+        let cancelled: BTreeSet<usize> = controls.lock().cancelled.clone();
+        parked.files.retain(|i| !cancelled.contains(i));
+        if parked.files.is_empty() {
+            return Vec::new();
+        }
+        if session::paused_now(ctx, record).await != Some(true) {
+            break;
+        }
     }
-    let cancelled: BTreeSet<usize> = controls.lock().cancelled.clone();
-    parked.files.retain(|i| !cancelled.contains(i));
-    if parked.files.is_empty() {
-        return false;
-    }
-    parked.probe = Some(parked.files.remove(0));
-    true
+    // Each shows "paused" until its turn comes (then "sending": it was resumed).
+    parked.resumed = true;
+    std::mem::take(&mut parked.files)
 }
 
 /// How a single upload ended, short of an error.
