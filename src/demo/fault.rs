@@ -210,7 +210,8 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Queues `fault` for the next `count` requests to `path` (after any already queued).
+    /// Queues `fault` for the next `count` requests to `path` (after any already queued); a
+    /// path ending in `*` stands for every path that begins with what comes before it.
     pub fn push(&mut self, path: &str, fault: Fault, count: u32) {
         let queue = self.queued.entry(path.to_owned()).or_default();
         queue.extend(std::iter::repeat_n(fault, count as usize));
@@ -231,6 +232,17 @@ impl Faults {
     pub fn next(&mut self, path: &str) -> Option<Fault> {
         if let Some(fault) = self.queued.get_mut(path).and_then(VecDeque::pop_front) {
             return Some(fault);
+        }
+        // A queued path ending in `*` stands for every path it begins (an asset's comments,
+        // whose id the test does not know yet).
+        let pattern = self.queued.iter_mut().find(|(queued, faults)| {
+            !faults.is_empty()
+                && queued
+                    .strip_suffix('*')
+                    .is_some_and(|prefix| path.starts_with(prefix))
+        });
+        if let Some((_, faults)) = pattern {
+            return faults.pop_front();
         }
         let (rate, rng) = self.chaos.as_mut()?;
         if !rng.random_bool(*rate) {
@@ -295,6 +307,22 @@ mod tests {
         assert!((400..600).contains(&hits), "{hits} of 10000 at 5 %");
         faults.clear();
         assert_eq!(faults.next("/v2/devices/me"), None);
+    }
+
+    #[test]
+    fn a_path_ending_in_a_star_stands_for_every_path_it_begins() {
+        let mut faults = Faults::default();
+        faults.push("/v2/devices/assets/*", Fault::LoseAnswer, 1);
+        assert_eq!(faults.next("/v2/devices/assets"), None);
+        assert_eq!(
+            faults.next("/v2/devices/assets/A1/comments"),
+            Some(Fault::LoseAnswer)
+        );
+        assert_eq!(
+            faults.next("/v2/devices/assets/A2/comments"),
+            None,
+            "used up"
+        );
     }
 
     #[test]

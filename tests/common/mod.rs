@@ -220,6 +220,15 @@ impl Control {
         .await;
     }
 
+    /// Pauses a device since `from` (Unix seconds), until it is resumed.
+    pub async fn pause_since(&self, client_id: &str, from: f64) {
+        self.post(
+            &format!("/_control/devices/{client_id}/pause"),
+            serde_json::json!({ "from": from }),
+        )
+        .await;
+    }
+
     /// Paired devices (`GET /_control/devices`): each with `online`, `last_heartbeat_unix_ms`,
     /// `online_log`, `offline_gaps`, `pauses` and `paused`.
     pub async fn devices(&self) -> Value {

@@ -16,6 +16,14 @@ use tokio::process::{Child, ChildStdout, Command};
 use super::media::{patterned, sha256_hex};
 use super::{Control, TestKeychain};
 
+/// Now, in Unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 /// Longest wait for one event of the binary (a bound, so that a broken run fails, not hangs).
 pub const EVENT_BOUND: Duration = Duration::from_secs(90);
 
@@ -35,8 +43,13 @@ pub struct Rig {
 
 /// A device paired with a fresh embedded server, in the OS keychain (the binary's).
 pub async fn rig(device: &str) -> Rig {
+    rig_with(device, super::fast_config()).await
+}
+
+/// A device paired with a fresh embedded server configured as `config`.
+pub async fn rig_with(device: &str, config: c2c_pair::demo::DemoConfig) -> Rig {
     let kc = super::os_keychain();
-    let server = DemoServer::start(super::fast_config()).await.unwrap();
+    let server = DemoServer::start(config).await.unwrap();
     let control = Control::new(server.base_url());
     let ctx = kc.context(super::backend_for(&server, super::demo_secret()));
     let outcome = super::pair_approving(&ctx, &control, device).await;
@@ -83,6 +96,18 @@ impl Rig {
         let bytes = patterned(len, seed);
         std::fs::write(&path, &bytes).unwrap();
         (path, sha256_hex(&bytes))
+    }
+
+    /// Sets a media file's modification time to `unix` seconds (when it was "recorded"; its
+    /// birth time is the test's, later, so the modification time is the earlier of both).
+    pub fn recorded_at(&self, path: &Path, unix: f64) {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs_f64(unix);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
     }
 
     /// The upload records the binary keeps.
