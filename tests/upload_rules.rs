@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use c2c_pair::demo::fault::Fault;
 use common::media::MIB;
-use common::upload_cli::{Rig, file_sha256, rig, rig_with, unix_now};
+use common::upload_cli::{Rig, file_sha256, recorded_at, rig, rig_with, unix_now};
 use serde_json::{Value, json};
 
 /// Every part of `asset` came with the headers its URL signs.
@@ -51,11 +51,11 @@ async fn a_file_recorded_during_a_pause_is_never_uploaded_and_the_files_behind_i
         .pause_window("CAM-WINDOW", now - 100.0, now - 40.0)
         .await;
     let (inside, _) = rig.file("A010_C001.mov", MIB, 1);
-    rig.recorded_at(&inside, now - 42.0);
+    recorded_at(&inside, now - 42.0);
     let (before, before_sha) = rig.file("A010_C002.mov", 2 * MIB, 2);
-    rig.recorded_at(&before, now - 300.0);
+    recorded_at(&before, now - 300.0);
     let (after, after_sha) = rig.file("A010_C003.mov", MIB, 3);
-    rig.recorded_at(&after, now - 10.0);
+    recorded_at(&after, now - 10.0);
     // The server keeps the queue waiting on the first file: 503 twice, 3 s each. A queue that
     // sent the offset of its first try again would have the file dated 6 s later than it was
     // recorded: after the pause, and taken.

@@ -16,6 +16,18 @@ use tokio::process::{Child, ChildStdout, Command};
 use super::media::{patterned, sha256_hex};
 use super::{Control, TestKeychain};
 
+/// Sets a media file's modification time to `unix` seconds (when it was "recorded"; its
+/// birth time is the test's, later, so the modification time is the earlier of both).
+pub fn recorded_at(path: &Path, unix: f64) {
+    let at = std::time::UNIX_EPOCH + Duration::from_secs_f64(unix);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(at)
+        .unwrap();
+}
+
 /// Now, in Unix seconds.
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
@@ -96,18 +108,6 @@ impl Rig {
         let bytes = patterned(len, seed);
         std::fs::write(&path, &bytes).unwrap();
         (path, sha256_hex(&bytes))
-    }
-
-    /// Sets a media file's modification time to `unix` seconds (when it was "recorded"; its
-    /// birth time is the test's, later, so the modification time is the earlier of both).
-    pub fn recorded_at(&self, path: &Path, unix: f64) {
-        let at = std::time::UNIX_EPOCH + Duration::from_secs_f64(unix);
-        std::fs::File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_modified(at)
-            .unwrap();
     }
 
     /// The upload records the binary keeps.
