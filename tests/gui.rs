@@ -1157,22 +1157,25 @@ fn the_upload_panel_sends_three_files_says_why_one_failed_and_cancels_and_resume
     std::fs::write(&a, common::media::patterned(300 * 1024, 1)).unwrap();
     std::fs::write(&c, common::media::patterned(200 * 1024, 2)).unwrap();
     let rt = runtime();
-    // Paused in Frame.io: the first file waits, with its progress and the reason in view.
+    // Paused in Frame.io, on a server that refuses all of a paused device's media: the files
+    // wait, each with the reason in view; the one that cannot be read fails meanwhile.
+    rt.block_on(control.pause_refuses_all(true));
     rt.block_on(control.pause("CAM-QUEUE"));
 
     window.click("Upload files…");
     type_upload_paths(&mut window, &[&a, &missing, &c]);
     window.click("Upload");
-    window.until_label_contains("a.mov: paused — ");
-    window.harness.get_by_label("a.mov: 0 % (0 KB of 300 KB)");
+    window.until_label_contains("c.mov waits: ");
     window
         .harness
-        .get_by_label("Uploads: 0 of 3 done · 3 left, 500 KB to send");
-    window.harness.get_by_label("c.mov queued (200 KB)");
+        .get_by_label_contains("a.mov waits: the server refuses every file");
+    window
+        .harness
+        .get_by_label("Uploads: 0 of 3 done · 1 failed · 2 left, 500 KB to send");
 
     // Cancel ends the queue; nothing arrived.
     window.click("Cancel upload");
-    window.until_label("Uploads: 0 of 3 done · cancelled");
+    window.until_label("Uploads: 0 of 3 done · 1 failed · cancelled");
     window.until_label_contains("CAM-QUEUE: upload cancelled");
     window
         .harness
@@ -1182,7 +1185,7 @@ fn the_upload_panel_sends_three_files_says_why_one_failed_and_cancels_and_resume
     // Resume sends what is left: still paused, it waits again; once the device is resumed
     // in Frame.io, Resume tries at once instead of waiting out the back-off.
     window.click("Resume");
-    window.until_label_contains("a.mov: paused — ");
+    window.until_label_contains("a.mov waits: ");
     rt.block_on(control.resume("CAM-QUEUE"));
     window.click("Resume");
     window.until_label("Uploads: 2 of 3 done · 1 failed");
@@ -1252,6 +1255,93 @@ fn a_window_that_starts_continues_the_upload_the_last_one_left() {
         common::media::sha256_hex(&std::fs::read(&clip).unwrap())
     );
     assert!(store.unfinished("CAM-KEPT", &host).is_empty());
+}
+
+#[test]
+fn a_device_keeps_its_heartbeats_while_it_uploads() {
+    let kc = common::test_keychain();
+    kc.track("CAM-BUSY@demo");
+    // The server shows a device offline 2 s after its last heartbeat (Frame.io: 5 min).
+    let config = c2c_pair::demo::DemoConfig {
+        offline_after: Duration::from_secs(2),
+        ..common::fast_config()
+    };
+    let every = Duration::from_millis(500);
+    let mut window = Window::open_with_heartbeat(demo_choice(config), &kc, every);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    let control = pair_in_window(&mut window, "CAM-BUSY");
+    window.until_label("online");
+    // About 8 s on a slow link: four of the server's offline timers.
+    let clip = kc.config_dir.path().join("long.mov");
+    std::fs::write(&clip, common::media::patterned(12 * 1024 * 1024, 4)).unwrap();
+    let rt = runtime();
+    rt.block_on(control.upload_fault(serde_json::json!({"read_bytes_per_second": 1024 * 1024})));
+    let started = std::time::Instant::now();
+    window.click("Upload files…");
+    type_upload_paths(&mut window, &[&clip]);
+    window.click("Upload");
+    window.until_label("long.mov sent: 100 % (12.0 MB)");
+    assert!(
+        started.elapsed() > Duration::from_secs(6),
+        "slow enough to matter"
+    );
+    let devices = rt.block_on(control.devices());
+    let device = &devices.as_array().unwrap()[0];
+    assert_eq!(device["online"], true, "{device}");
+    assert_eq!(
+        device["offline_gaps"],
+        serde_json::json!([]),
+        "offline while it uploaded: {device}"
+    );
+}
+
+#[test]
+#[ignore = "takes six minutes (a five-minute outage); run .ci/run, or cargo test --test gui \
+            -- --include-ignored"]
+fn a_five_minute_outage_mid_queue_ends_with_every_file_sent_in_the_window() {
+    let kc = common::test_keychain();
+    kc.track("CAM-NET@demo");
+    let mut window = Window::demo(&kc);
+    let control = pair_in_window(&mut window, "CAM-NET");
+    let media = kc.config_dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let files: Vec<_> = (1..=3)
+        .map(|i| {
+            let path = media.join(format!("take-{i}.mov"));
+            std::fs::write(&path, common::media::patterned(3 * 1024 * 1024, i)).unwrap();
+            path
+        })
+        .collect();
+    let rt = runtime();
+    rt.block_on(control.upload_fault(serde_json::json!({"read_bytes_per_second": 1024 * 1024})));
+    window.click("Upload files…");
+    type_upload_paths(
+        &mut window,
+        &files.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+    );
+    window.click("Upload");
+    window.until_label("take-1.mov sent: 100 % (3.0 MB)");
+    // The network is gone for five minutes in the middle of the second file; nobody
+    // touches the window.
+    rt.block_on(control.outage(300));
+    window.until_within(Duration::from_secs(180), "waiting for the network", |h| {
+        h.query_by_label_contains("waiting for the network")
+            .is_some()
+    });
+    window.until_within(Duration::from_secs(420), "the queue's end", |h| {
+        h.query_by_label_contains("CAM-NET: 3 of 3 files uploaded")
+            .is_some()
+    });
+    let assets = rt.block_on(control.assets());
+    for path in &files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let asset = assets.iter().find(|a| a["name"] == name).unwrap();
+        assert_eq!(
+            asset["sha256"],
+            common::media::sha256_hex(&std::fs::read(path).unwrap()),
+            "{asset}"
+        );
+    }
 }
 
 #[test]

@@ -101,7 +101,17 @@ impl Window {
 
     /// Runs frames until `ready` holds, waking on worker events (never sleeping blindly).
     pub fn until(&mut self, what: &str, ready: impl Fn(&Harness<'static, PairApp>) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
+        self.until_within(PATIENCE, what, ready);
+    }
+
+    /// [`Window::until`] with another bound than [`PATIENCE`] (a test of a long outage).
+    pub fn until_within(
+        &mut self,
+        patience: Duration,
+        what: &str,
+        ready: impl Fn(&Harness<'static, PairApp>) -> bool,
+    ) {
+        let deadline = Instant::now() + patience;
         loop {
             // Worker events can ask for a few frames in a row; that is not a failure here.
             self.harness.run_ok();
