@@ -1262,7 +1262,7 @@ fn a_device_keeps_its_heartbeats_while_it_uploads() {
     let kc = common::test_keychain();
     kc.track("CAM-BUSY@demo");
     // The server shows a device offline 2 s after its last heartbeat (Frame.io: 5 min).
-    let config = c2c_pair::demo::DemoConfig {
+    let config = DemoConfig {
         offline_after: Duration::from_secs(2),
         ..common::fast_config()
     };
