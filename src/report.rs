@@ -54,6 +54,7 @@ pub fn record_json(record: &DeviceRecord, now: u64) -> Value {
         "project": record.project_name,
         "project_id": record.project_id,
         "remote_name": record.remote_name,
+        "client_version": record.client_version,
         "api_base": record.api_base,
         "keychain_account": record.account(),
         "paired_at": record.paired_at,

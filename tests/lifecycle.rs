@@ -207,6 +207,91 @@ async fn a_401_from_device_info_refreshes_once_and_the_retry_succeeds() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_with_an_oauth_body_refreshes_once_like_any_other_401() {
+    let kc = common::test_keychain();
+    let (_server, control, ctx) = setup(&kc).await;
+    let record = pair(&ctx, &control, "CAM-OAUTH-401").await;
+    kc.track(&record.account());
+    // A gateway that words its refusal as OAuth does: `{"error": "invalid_token"}`, 401.
+    let refused = c2c_pair::demo::fault::Fault::OAuth {
+        error: "invalid_token".into(),
+        status: Some(401),
+    };
+    control.inject("/v2/devices/heartbeat", &refused, 1).await;
+    device::heartbeat(&ctx, &record).await.unwrap();
+    assert_eq!(refreshes(&control, "CAM-OAUTH-401").await, 1);
+    let beats: Vec<u16> = control
+        .requests_to("/v2/devices/heartbeat", None)
+        .await
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(beats, [401, 204], "refused, refreshed, sent again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_devices_own_firmware_version_goes_on_each_of_its_calls() {
+    let kc = common::test_keychain();
+    let (_server, control, ctx) = setup(&kc).await;
+    let id = DeviceId::parse("CAM-FW").unwrap();
+    let cancel = CancellationToken::new();
+    let pairing = {
+        let (ctx, id, cancel) = (ctx.clone(), id.clone(), cancel.clone());
+        tokio::spawn(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let run = tokio::spawn(async move {
+                device::pair(&ctx, &id, None, Some("2.16.4"), &cancel, |e| {
+                    let _ = tx.send(e);
+                })
+                .await
+            });
+            while let Some(event) = rx.recv().await {
+                if let PairEvent::CodeIssued(code) = event {
+                    return (run, code.user_code);
+                }
+            }
+            panic!("no code");
+        })
+    };
+    let (run, code) = pairing.await.unwrap();
+    control.approve(&code).await;
+    assert!(matches!(run.await.unwrap(), Ok(PairOutcome::Paired(_))));
+    let record = recorded(&ctx, "CAM-FW");
+    kc.track(&record.account());
+    assert_eq!(record.client_version.as_deref(), Some("2.16.4"));
+    control.expire_access("CAM-FW").await;
+    device::heartbeat(&ctx, &record).await.unwrap();
+    let other = pair(&ctx, &control, "CAM-DEFAULT").await;
+    kc.track(&other.account());
+    let log = control.requests().await;
+    let versions = |device: &str| -> Vec<String> {
+        log.iter()
+            .filter(|r| r.client_id.as_deref() == Some(device))
+            .map(|r| r.client_version.clone().unwrap_or_default())
+            .collect()
+    };
+    let own = versions("CAM-FW");
+    // Code, polls, device info, the refresh, the heartbeat: every one.
+    assert!(own.len() >= 4, "{own:?}");
+    assert!(
+        own.iter().all(|v| v == "2.16.4"),
+        "{own:?} {:?}",
+        log.iter()
+            .map(|r| (
+                r.path.clone(),
+                r.client_id.clone(),
+                r.client_version.clone()
+            ))
+            .collect::<Vec<_>>()
+    );
+    let default = versions("CAM-DEFAULT");
+    assert!(
+        !default.is_empty() && default.iter().all(|v| v == env!("CARGO_PKG_VERSION")),
+        "another device keeps the setting's: {default:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_refresh_means_re_pairing_without_a_retry_loop() {
     let kc = common::test_keychain();
     let (_server, control, ctx) = setup(&kc).await;

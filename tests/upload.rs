@@ -6,7 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use c2c_pair::demo::DemoServer;
-use c2c_pair::device::upload::{FileState, QueueControls, QueueStatus};
+use c2c_pair::device::upload::{FileState, QueueControls, QueueOutcome, QueueStatus};
 use c2c_pair::device::{
     self, Context, Job, LifecycleError, Media, PairOutcome, Progress, UploadOptions, UploadOutcome,
 };
@@ -237,4 +237,56 @@ async fn cancel_stops_an_upload_under_way() {
         on_server[0]["complete"], false,
         "the asset stays incomplete"
     );
+}
+
+/// Uploads `media` as one job; its outcome and the queue's end.
+async fn send_media(ctx: &Context, record: &DeviceRecord, media: Media) -> QueueOutcome {
+    let (status, _watcher) = watch::channel(QueueStatus::default());
+    let jobs = vec![Job::memory(media, None)];
+    let options = UploadOptions::default();
+    device::run_queue(ctx, record, jobs, &options, &QueueControls::new(), &status).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parts_are_sized_to_the_upload_urls_the_server_gives() {
+    let kc = common::test_keychain();
+    let (server, control, ctx, record) = paired(&kc, "CAM-URLS").await;
+    let size = 20 * 1024 * 1024 + 123;
+    let media = |name: &str| Media {
+        name: name.into(),
+        bytes: Bytes::from(common::media::patterned(size, 3)),
+        recorded_at: c2c_pair::clock::unix_seconds(std::time::SystemTime::now()),
+    };
+    // Three parts asked for each time; the server gives one more, then one fewer.
+    for (delta, name, parts) in [(1, "more.mov", 4), (-1, "fewer.mov", 2)] {
+        control
+            .upload_fault(serde_json::json!({ "upload_urls_delta": delta }))
+            .await;
+        let outcome = send_media(&ctx, &record, media(name)).await;
+        assert_eq!(outcome.uploaded.len(), 1, "{:?}", outcome.status);
+        let asset = Control::new(server.base_url())
+            .assets()
+            .await
+            .into_iter()
+            .find(|a| a["name"] == name)
+            .unwrap();
+        assert_eq!(asset["complete"], true, "{asset}");
+        assert_eq!(asset["parts"].as_array().unwrap().len(), parts);
+    }
+    // Five URLs for 20 MiB: parts under S3's 5 MiB. Said plainly, no second asset asked for.
+    control
+        .upload_fault(serde_json::json!({ "upload_urls_delta": 2 }))
+        .await;
+    let outcome = send_media(&ctx, &record, media("small-parts.mov")).await;
+    let FileState::Failed { reason, .. } = &outcome.status.files[0].state else {
+        panic!("{:?}", outcome.status.files[0].state);
+    };
+    assert!(reason.contains("gave 5 upload links"), "{reason}");
+    let made = Control::new(server.base_url())
+        .assets()
+        .await
+        .into_iter()
+        .filter(|a| a["name"] == "small-parts.mov")
+        .count();
+    assert_eq!(made, 1, "one asset, not one per try");
 }

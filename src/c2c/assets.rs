@@ -204,15 +204,16 @@ impl C2cClient {
             .bearer_auth(access_token.expose_secret())
             .json(asset);
         let answer: Asset = self.send_json(request, MAX_BODY).await?;
+        // The asset exists from here on: what is wrong with the answer is final (asking again
+        // would make another asset), never a reason to try again.
         let urls = if asset.is_realtime_upload {
-            checked_urls(answer.upload_urls, 0)?
+            // Its part URLs are asked for as the file grows; any given now are not used.
+            Vec::new()
         } else if answer.upload_urls.is_empty() {
-            return Err(ClientError::Malformed(
-                "the answer has no upload URLs".into(),
-            ));
+            return Err(ClientError::Unusable("it gives no upload URLs".into()));
         } else if answer.upload_urls.len() > MAX_PARTS as usize {
-            return Err(ClientError::Malformed(format!(
-                "the answer has more than {MAX_PARTS} upload URLs"
+            return Err(ClientError::Unusable(format!(
+                "it gives more than {MAX_PARTS} upload URLs"
             )));
         } else {
             let count = answer.upload_urls.len();
@@ -312,7 +313,7 @@ fn is_servers_own_404(error: &ClientError) -> bool {
 /// [`MAX_URL_LEN`] bytes, https or http on loopback (media never crosses a network in clear).
 fn checked_urls(urls: Vec<String>, wanted: usize) -> Result<Vec<String>, ClientError> {
     if urls.len() != wanted {
-        return Err(ClientError::Malformed(format!(
+        return Err(ClientError::Unusable(format!(
             "asked for {wanted} upload URLs, got {}",
             urls.len()
         )));
@@ -327,14 +328,14 @@ fn checked_urls(urls: Vec<String>, wanted: usize) -> Result<Vec<String>, ClientE
 /// [`MAX_URL_LEN`].
 pub fn check_upload_url(url: &str) -> Result<Url, ClientError> {
     if url.len() > MAX_URL_LEN {
-        return Err(ClientError::Malformed("an upload URL is too long".into()));
+        return Err(ClientError::Unusable("an upload URL is too long".into()));
     }
     let target = Url::parse(url)
-        .map_err(|e| ClientError::Malformed(format!("an upload URL is not a URL: {e}")))?;
+        .map_err(|e| ClientError::Unusable(format!("an upload URL is not a URL: {e}")))?;
     if target.scheme() != "https"
         && !(target.scheme() == "http" && crate::c2c::profile::is_loopback(&target))
     {
-        return Err(ClientError::Malformed("an upload URL is not https".into()));
+        return Err(ClientError::Unusable("an upload URL is not https".into()));
     }
     Ok(target)
 }
@@ -383,6 +384,29 @@ mod tests {
             serde_json::json!({"name":"b.mov","filetype":"video/quicktime","offset":0,
                                "channel":0,"is_realtime_upload":true})
         );
+    }
+
+    #[test]
+    fn only_the_servers_own_404_switches_to_the_deprecated_path() {
+        let own = ClientError::Http {
+            status: 404,
+            description: Some("Not Found".into()),
+            retry_after: None,
+        };
+        assert!(is_servers_own_404(&own));
+        // A proxy's page: no error body the server wrote.
+        let proxy = ClientError::Http {
+            status: 404,
+            description: None,
+            retry_after: None,
+        };
+        assert!(!is_servers_own_404(&proxy));
+        let gone = ClientError::Http {
+            status: 410,
+            description: Some("Gone".into()),
+            retry_after: None,
+        };
+        assert!(!is_servers_own_404(&gone));
     }
 
     #[test]

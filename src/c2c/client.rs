@@ -124,6 +124,10 @@ pub enum ClientError {
     /// The answer was not what the spec describes.
     #[error("the server's answer could not be understood ({0})")]
     Malformed(String),
+    /// The answer was read and understood, but what it gives cannot be used (an upload URL
+    /// that is not https, too many of them): asking again would get the same.
+    #[error("the server's answer cannot be used: {0}")]
+    Unusable(String),
     /// This computer cannot make HTTPS connections at all: its trust store could not be
     /// loaded (most often, no root certificates are installed).
     #[error(

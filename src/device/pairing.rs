@@ -208,7 +208,7 @@ impl PairError {
                 " On a guest or venue network, open a web page to accept its terms first; \
                  otherwise check that the API base points at a C2C server.",
             ),
-            ClientError::Http { .. } => (
+            ClientError::Http { .. } | ClientError::Unusable(_) => (
                 FailureKind::Network,
                 " Check that the API base and endpoint paths point at a C2C server.",
             ),

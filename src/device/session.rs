@@ -758,23 +758,19 @@ async fn update_project(
     record: &DeviceRecord,
     access: &SecretString,
 ) -> Result<(), LifecycleError> {
-    let profile = ctx.backend.client.profile();
+    let client = ctx.client(record);
+    let profile = client.profile();
     if !profile.offers_device_info() {
         return Ok(());
     }
-    let info = ctx
-        .backend
-        .client
-        .device_info(access)
-        .await
-        .map_err(|error| {
-            not_offered(profile, OptionalEndpoint::DeviceInfo, &error).unwrap_or(
-                LifecycleError::Network {
-                    device: record.device_id.clone(),
-                    error,
-                },
-            )
-        })?;
+    let info = client.device_info(access).await.map_err(|error| {
+        not_offered(profile, OptionalEndpoint::DeviceInfo, &error).unwrap_or(
+            LifecycleError::Network {
+                device: record.device_id.clone(),
+                error,
+            },
+        )
+    })?;
     record_project(ctx, record, &info)
 }
 
