@@ -290,3 +290,32 @@ async fn parts_are_sized_to_the_upload_urls_the_server_gives() {
         .count();
     assert_eq!(made, 1, "one asset, not one per try");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_gib_file_arrives_whole() {
+    let kc = common::test_keychain();
+    let (server, _control, ctx, record) = paired(&kc, "CAM-2GIB").await;
+    // Sparse: 2 GiB of zeros that take no disk. 256 parts: the creation's answer carries 256
+    // presigned URLs, well over the 64 KiB other answers are held to.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("A020_C001.mov");
+    let size = 2 * 1024 * 1024 * 1024;
+    std::fs::File::create(&path).unwrap().set_len(size).unwrap();
+    let (status, _watcher) = watch::channel(QueueStatus::default());
+    let options = UploadOptions::default();
+    let outcome = device::run_queue(
+        &ctx,
+        &record,
+        vec![Job::file(&path)],
+        &options,
+        &QueueControls::new(),
+        &status,
+    )
+    .await;
+    assert_eq!(outcome.uploaded.len(), 1, "{:?}", outcome.status.files);
+    let assets = Control::new(server.base_url()).assets().await;
+    assert_eq!(assets.len(), 1, "one asset");
+    assert_eq!(assets[0]["complete"], true);
+    assert_eq!(assets[0]["received_bytes"], size);
+    assert_eq!(assets[0]["parts"].as_array().unwrap().len(), 256);
+}

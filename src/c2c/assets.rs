@@ -203,7 +203,7 @@ impl C2cClient {
             .request(reqwest::Method::POST, url)
             .bearer_auth(access_token.expose_secret())
             .json(asset);
-        let answer: Asset = self.send_json(request, MAX_BODY).await?;
+        let answer: Asset = self.send_json(request, answer_limit(asset)).await?;
         // The asset exists from here on: what is wrong with the answer is final (asking again
         // would make another asset), never a reason to try again.
         let urls = if asset.is_realtime_upload {
@@ -297,6 +297,14 @@ impl C2cClient {
     }
 }
 
+/// The largest answer read for the creation of `asset`: room for one upload URL of the
+/// longest accepted per part asked for (a 10 000-part file's presigned URLs run to megabytes),
+/// on top of the answer's other fields.
+fn answer_limit(asset: &NewAssetRequest) -> usize {
+    let parts = asset.parts.map_or(1, |parts| parts.clamp(1, MAX_PARTS)) as usize;
+    MAX_BODY.saturating_add(parts.saturating_mul(MAX_URL_LEN))
+}
+
 /// A 404 the server itself wrote (an error body in either of its shapes), not a proxy's page.
 fn is_servers_own_404(error: &ClientError) -> bool {
     matches!(
@@ -384,6 +392,21 @@ mod tests {
             serde_json::json!({"name":"b.mov","filetype":"video/quicktime","offset":0,
                                "channel":0,"is_realtime_upload":true})
         );
+    }
+
+    #[test]
+    fn a_creations_answer_may_carry_a_long_url_for_every_part() {
+        let one = NewAssetRequest::whole("a.mov", "video/quicktime", 9, 1, 0);
+        assert_eq!(answer_limit(&one), MAX_BODY + MAX_URL_LEN);
+        let many = NewAssetRequest::whole("b.mov", "video/quicktime", 9, 10_000, 0);
+        assert_eq!(answer_limit(&many), MAX_BODY + 10_000 * MAX_URL_LEN);
+        let silly = NewAssetRequest {
+            parts: Some(u32::MAX),
+            ..many
+        };
+        assert_eq!(answer_limit(&silly), MAX_BODY + 10_000 * MAX_URL_LEN);
+        let live = NewAssetRequest::realtime("c.mov", "video/quicktime", 0);
+        assert_eq!(answer_limit(&live), MAX_BODY + MAX_URL_LEN);
     }
 
     #[test]

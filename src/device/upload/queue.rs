@@ -396,8 +396,8 @@ impl Parked {
 /// file's own failure (unreadable, refused) is recorded with its reason and the queue goes
 /// on. A file the server refuses as recorded while the device was paused (Frame.io's rule,
 /// judged by its recording time) is parked and the queue goes on; when every file is refused
-/// so, the device looks paused as a whole: the queue asks again, ever more slowly, and goes
-/// on once media is accepted again. Single files can be cancelled or sent again meanwhile
+/// so and the server says the device is paused now, the files wait until it is not, then
+/// each gets one more try. Single files can be cancelled or sent again meanwhile
 /// ([`QueueControls::cancel_file`], [`QueueControls::retry_file`]).
 pub async fn run_queue(
     ctx: &Context,
