@@ -53,7 +53,7 @@ fn whole_process() {
     if upload::tools_ready() {
         let mut uploads = Section::new("uploads", "smoke");
         upload::measure(upload::SMOKE, &mut uploads);
-        measured(&uploads, 2);
+        measured(&uploads, 3);
     }
 }
 

@@ -1035,3 +1035,50 @@ async fn the_stall_timeout_comes_from_the_file_the_environment_or_its_option() {
         "{from_after}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service (the binary keeps tokens in the OS keychain); run .ci/run, \
+            or .ci/with-keyring cargo test -- --include-ignored"]
+async fn pair_client_version_is_the_devices_own_and_goes_on_its_uploads() {
+    let kc = common::os_keychain();
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let control = Control::new(server.base_url());
+    let base = server.base_url().to_string();
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
+    kc.track(&format!("REC-FW@{host}"));
+    let mut command = c2c_pair(
+        &kc,
+        &[
+            "--api-base",
+            &base,
+            "pair",
+            "--device",
+            "REC-FW",
+            "--client-version",
+            "3.1.4",
+            "--json",
+        ],
+    );
+    command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
+    run_approved(command, &server).await;
+    // A later command without the option still speaks as that firmware for this device.
+    let output = fleet_command(&kc, &server, &["upload", "--device", "REC-FW", "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let status = fleet_command(&kc, &server, &["status", "--json"]).await;
+    let devices: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(devices[0]["client_version"], "3.1.4", "{devices}");
+    let log = control.requests().await;
+    let versions: Vec<_> = log
+        .iter()
+        .filter(|r| r.client_id.as_deref() == Some("REC-FW"))
+        .map(|r| (r.path.as_str(), r.client_version.as_deref()))
+        .collect();
+    assert!(
+        versions.iter().any(|(path, _)| *path == "/v2/devices/assets"),
+        "{versions:?}"
+    );
+    assert!(
+        versions.iter().all(|(_, v)| *v == Some("3.1.4")),
+        "{versions:?}"
+    );
+}
