@@ -1074,7 +1074,9 @@ async fn pair_client_version_is_the_devices_own_and_goes_on_its_uploads() {
         .map(|r| (r.path.as_str(), r.client_version.as_deref()))
         .collect();
     assert!(
-        versions.iter().any(|(path, _)| *path == "/v2/devices/assets"),
+        versions
+            .iter()
+            .any(|(path, _)| *path == "/v2/devices/assets"),
         "{versions:?}"
     );
     assert!(

@@ -12,6 +12,7 @@ mod devices;
 pub mod fault;
 mod form;
 mod guard;
+mod hex;
 mod latency;
 mod limits;
 mod media;

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::assets::AssetView;
 use super::guard::Verdict;
+use super::hex;
 use super::limits::{FORM_BYTES, NAME_CHARS, clipped};
 use super::state::{DemoState, DeviceView, now_unix_ms};
 use super::{Peer, Shared, network};
@@ -63,7 +64,7 @@ impl FormKey {
 
     /// A token for a page shown to `ip` at `unix` seconds.
     fn token(&self, ip: IpAddr, unix: u64) -> String {
-        format!("{unix}.{}", hex(self.tag(ip, unix).as_ref()))
+        format!("{unix}.{}", hex::encode(self.tag(ip, unix).as_ref()))
     }
 
     /// True when `token` is one of ours, for `ip`, and not older than [`FORM_LIFETIME`].
@@ -76,7 +77,7 @@ impl FormKey {
         };
         let fresh =
             now_unix.saturating_sub(issued) <= FORM_LIFETIME.as_secs() && issued <= now_unix;
-        let Some(tag) = unhex(tag) else {
+        let Some(tag) = hex::decode(tag) else {
             return false;
         };
         fresh && ring::hmac::verify(&self.0, &message(ip, issued), &tag).is_ok()
@@ -94,20 +95,6 @@ fn message(ip: IpAddr, unix: u64) -> Vec<u8> {
         IpAddr::V6(v6) => message.extend_from_slice(&v6.octets()),
     }
     message
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 128 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn unix_now() -> u64 {

@@ -10,6 +10,8 @@ use std::sync::{Mutex, PoisonError};
 
 use tempfile::{NamedTempFile, TempDir};
 
+use super::hex;
+
 /// How much of a part file is read at a time while hashing an asset.
 const READ_CHUNK: usize = 1024 * 1024;
 
@@ -94,12 +96,7 @@ pub fn assemble(files: &[PathBuf]) -> io::Result<(u64, String)> {
             total = total.saturating_add(u64::try_from(read).unwrap_or(u64::MAX));
         }
     }
-    Ok((total, hex(digest.finish().as_ref())))
-}
-
-/// Bytes as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok((total, hex::encode(digest.finish().as_ref())))
 }
 
 #[cfg(test)]

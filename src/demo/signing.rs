@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use ring::hmac;
 
+use super::hex;
+
 /// The algorithm named in the query.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// The headers the signature covers, as S3 lists them (lowercase, `;`-separated, sorted).
@@ -89,7 +91,7 @@ impl Signer {
         format!(
             "X-Amz-Algorithm={ALGORITHM}&X-Amz-Date={date}&X-Amz-Expires={expires}\
              &X-Amz-SignedHeaders=content-type%3Bhost%3Bx-amz-acl&X-Amz-Signature={}",
-            hex(signature.as_ref())
+            hex::encode(signature.as_ref())
         )
     }
 
@@ -128,7 +130,7 @@ impl Signer {
         let lifetime = expires
             .parse::<u64>()
             .map_err(|_| Denied::Signature(format!("X-Amz-Expires {expires:?} is not seconds")))?;
-        let tag = unhex(&signature)
+        let tag = hex::decode(&signature)
             .ok_or_else(|| Denied::Signature("X-Amz-Signature is not hex".into()))?;
         hmac::verify(&self.key, &message(path, &date, lifetime), &tag)
             .map_err(|_| Denied::Signature("signature does not match".into()))?;
@@ -179,20 +181,6 @@ fn parse_amz_date(text: &str) -> Option<u64> {
     let time = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%SZ", text).ok()?;
     let zoned = time.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()?;
     u64::try_from(zoned.timestamp().as_second()).ok()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 128 {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

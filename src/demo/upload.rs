@@ -29,6 +29,7 @@ use tokio::time::Instant;
 
 use super::api::Details;
 use super::assets::{Assembly, PartHeaders, PartRefused, Ticket};
+use super::hex;
 use super::limits::clipped;
 use super::part_files::{self, assemble};
 use super::signing::{Denied, check_headers};
@@ -183,7 +184,7 @@ async fn receive(
             .unwrap_or_else(|error| Err(io::Error::other(error)));
         shared.lock().assets_mut().record_assembly(&assembly, found);
     }
-    let etag = format!("\"{}\"", part_files::hex(digest.finish().as_ref()));
+    let etag = format!("\"{}\"", hex::encode(digest.finish().as_ref()));
     (StatusCode::OK, [(ETAG, etag)]).into_response()
 }
 
