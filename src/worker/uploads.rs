@@ -170,17 +170,25 @@ fn summary(
             format!("{id}: upload cancelled; what was sent is kept, Resume continues it.")
         };
     }
-    let (done, failed) = (status.done(), status.failed());
-    if let (1, [file]) = (failed, status.files.as_slice())
-        && let FileState::Failed { reason, .. } = &file.state
+    let (done, failed, parked) = (status.done(), status.failed(), status.parked());
+    if let ([file], 1) = (status.files.as_slice(), failed + parked)
+        && let FileState::Failed { reason, .. } | FileState::Parked { reason } = &file.state
     {
         return format!("{id}: {} was not uploaded: {reason}", file.name);
     }
-    match failed {
-        0 => format!("{id}: {done} of {} files uploaded.", status.files.len()),
-        _ => format!(
-            "{id}: {done} of {} files uploaded, {failed} failed (reasons in the upload panel).",
-            status.files.len()
-        ),
+    let total = status.files.len();
+    let mut line = format!("{id}: {done} of {total} files uploaded");
+    if failed > 0 {
+        line.push_str(&format!(", {failed} failed"));
     }
+    if parked > 0 {
+        line.push_str(&format!(
+            ", {parked} recorded while the device was paused in Frame.io (not uploaded)"
+        ));
+    }
+    if failed + parked > 0 {
+        line.push_str(" (reasons in the upload panel)");
+    }
+    line.push('.');
+    line
 }
