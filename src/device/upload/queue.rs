@@ -36,7 +36,7 @@ pub struct Job {
     /// Set when the path could not even be listed: the job fails with this reason.
     pub unreadable: Option<String>,
     /// When the queue first saw it, Unix seconds: a file still being written was recorded
-    /// no later than that (see [`super::source::FileFacts::growing_since`]).
+    /// no later than that (its recording time is the earlier of this and its birth).
     pub first_seen: u64,
 }
 
