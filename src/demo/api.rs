@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, RETRY_AFTER};
+use axum::http::header::{CACHE_CONTROL, RETRY_AFTER};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +16,7 @@ use super::fault::Fault;
 use super::form::FormFields;
 use super::guard::{Client, Verdict};
 use super::limits::{CLIENT_ID_CHARS, FORM_BYTES};
+use super::reply::{Details, authenticated, not_authorized, oauth_error};
 use super::state::{CodeRefused, IssuedTokens, LoggedRequest, now_unix_ms};
 use super::upload::upload_part;
 use super::{Peer, Shared, media, page};
@@ -43,24 +44,6 @@ pub fn routes(shared: Shared) -> Router<Shared> {
             put(upload_part).layer(DefaultBodyLimit::disable()),
         )
         .layer(middleware::from_fn_with_state(shared, log_request))
-}
-
-/// What a handler tells the request log beyond method, path and status.
-#[derive(Clone, Default)]
-pub struct Details {
-    client_id: Option<String>,
-    grant_type: Option<String>,
-    error: Option<String>,
-}
-
-impl Details {
-    /// Details naming what went wrong, for the request log.
-    pub fn error(text: &str) -> Self {
-        Self {
-            error: Some(text.to_owned()),
-            ..Self::default()
-        }
-    }
 }
 
 async fn log_request(
@@ -114,36 +97,6 @@ async fn log_request(
     };
     shared.lock().record(entry, Instant::now());
     response
-}
-
-/// `{"error": code, "error_description": ...}`, the OAuth endpoints' error shape.
-pub fn oauth_error(
-    status: StatusCode,
-    code: &OAuthErrorCode,
-    description: Option<&str>,
-) -> Response {
-    let mut body = json!({ "error": code.as_str() });
-    if let Some(description) = description {
-        body["error_description"] = json!(description);
-    }
-    let details = Details {
-        error: Some(code.as_str().to_owned()),
-        ..Details::default()
-    };
-    (status, Extension(details), Json(body)).into_response()
-}
-
-/// The detailed error shape of the non-OAuth endpoints (spec §1).
-pub fn not_authorized() -> Response {
-    let body = json!({
-        "code": 401,
-        "message": "Not Authorized",
-        "errors": [{
-            "code": 401, "status": 401, "title": "Not Authorized",
-            "detail": "You are not allowed to access that resource"
-        }]
-    });
-    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
 /// Seconds as an integer when whole, else as a float (so tests can use short intervals).
@@ -329,28 +282,6 @@ async fn revoke(State(shared): State<Shared>, form: FormFields) -> Response {
         },
     };
     with_details(response, &form)
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-}
-
-/// The device whose bearer token this is, with the request details naming it.
-pub fn authenticated(
-    shared: &Shared,
-    headers: &HeaderMap,
-) -> Option<(super::state::DemoDevice, Details)> {
-    let device =
-        bearer(headers).and_then(|token| shared.lock().authenticate(token, Instant::now()))?;
-    let details = Details {
-        client_id: Some(device.client_id.clone()),
-        ..Details::default()
-    };
-    Some((device, details))
 }
 
 async fn device_info(State(shared): State<Shared>, headers: HeaderMap) -> Response {

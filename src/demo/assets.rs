@@ -13,6 +13,7 @@ use serde::Serialize;
 use tempfile::TempDir;
 
 use super::comments::{self, Comment, NewComment};
+use super::limits::{MAX_PART, MIN_PART};
 use super::part_files::part_path;
 use super::realtime::{self, PartsRequest, SoFar};
 
@@ -24,14 +25,6 @@ const MAX_ASSET_PARTS: usize = 200_000;
 /// part never exceeds what its asset announced (by more than [`PART_SLACK`]), so this bounds
 /// the disk a demo server on a booth network can be made to fill.
 pub const MAX_HELD_BYTES: u64 = 32 * 1024 * 1024 * 1024;
-/// S3 wants every part but the last to be at least 5 MiB.
-pub const MIN_PART: u64 = 5 * 1024 * 1024;
-/// S3's largest part: 5 GiB.
-pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
-/// S3's largest object: 5 TiB.
-pub const MAX_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
-/// Most parts one asset may have, and the highest part number (S3's limit).
-pub const MAX_PARTS: u32 = 10_000;
 /// What a part may exceed what is left of its asset by, so that a slightly wrong part is
 /// answered with the size check's clear message rather than cut off.
 const PART_SLACK: u64 = 64 * 1024;

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse as _, Response};
 
-use super::api::oauth_error;
+use super::reply::oauth_error;
 use crate::c2c::model::OAuthErrorCode;
 
 /// The fields of a form body. A field sent twice keeps its first value.

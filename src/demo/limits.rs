@@ -9,7 +9,17 @@ use axum::response::{IntoResponse as _, Response};
 /// Longest client id kept or accepted (as [`crate::device::DeviceId`]).
 pub const CLIENT_ID_CHARS: usize = 128;
 /// Longest device name or project choice accepted from the approval page.
-pub const NAME_CHARS: usize = 64;
+pub const DEVICE_NAME_CHARS: usize = 64;
+/// Longest asset name accepted (Frame.io: 255 characters).
+pub const ASSET_NAME_CHARS: usize = 255;
+/// S3 wants every part but the last to be at least 5 MiB.
+pub const MIN_PART: u64 = 5 * 1024 * 1024;
+/// S3's largest part: 5 GiB.
+pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
+/// S3's largest object: 5 TiB.
+pub const MAX_OBJECT: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+/// Most parts one asset may have, and the highest part number (S3's limit).
+pub const MAX_PARTS: u32 = 10_000;
 /// Largest form or JSON body of the OAuth, device and page endpoints.
 pub const FORM_BYTES: usize = 16 * 1024;
 /// Largest request head (all header names and values together).

@@ -22,20 +22,17 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::api::{authenticated, not_authorized};
 use super::assets::{
-    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_HELD_BYTES, MAX_OBJECT,
-    MAX_PARTS, PartsRefused,
+    Announced, Announcement, CommentRefused, CreatedVia, Evicted, MAX_HELD_BYTES, PartsRefused,
 };
 use super::comments;
-use super::realtime::PartsRequest;
+use super::limits::{ASSET_NAME_CHARS, MAX_OBJECT, MAX_PARTS};
+use super::realtime::{PartsRequest, extension_of};
+use super::reply::{authenticated, channel_paused, detailed, not_authorized};
 use super::state::{ChannelPaused, Created, now_unix_ms};
-use super::upload::check_assembly;
 use super::{Peer, Shared};
 use crate::c2c::model::Asset;
 
-/// Longest asset name accepted (Frame.io: 255 characters).
-pub const NAME_CHARS: usize = 255;
 /// Longest extension accepted.
 const EXTENSION_CHARS: usize = 32;
 /// Largest real-time parts request.
@@ -59,28 +56,6 @@ pub fn routes() -> Router<Shared> {
             // length check's clear message.
             post(comment).layer(DefaultBodyLimit::max(COMMENT_REQUEST_BYTES)),
         )
-}
-
-/// The detailed error shape (spec §1), with `message` saying what to do.
-pub fn detailed(status: StatusCode, message: &str) -> Response {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let body = json!({
-        "code": status.as_u16(), "message": message,
-        "errors": [{"code": status.as_u16(), "status": status.as_u16(), "title": title,
-                    "detail": message}]
-    });
-    (status, Json(body)).into_response()
-}
-
-/// 409 `Channel Paused`, as Frame.io answers media created while its device was paused
-/// (clients look for the word "paused").
-pub fn channel_paused() -> Response {
-    let body = json!({
-        "code": 409, "message": "Channel Paused",
-        "errors": [{"code": 409, "status": 409, "title": "Channel Paused",
-                    "detail": "The channel you're uploading from is currently paused."}]
-    });
-    (StatusCode::CONFLICT, Json(body)).into_response()
 }
 
 /// The presigned link a part is sent to: back the way the request came, loopback for this
@@ -228,7 +203,7 @@ async fn parts_answer(
     discard(evicted);
     if let Some(assembly) = assembly {
         // Every part was already there (asked for again): the asset is checked anew.
-        check_assembly(shared, &assembly).await;
+        shared.check_assembly(&assembly).await;
     }
     let upload_urls: Vec<String> = numbers
         .iter()
@@ -363,8 +338,10 @@ fn announcement(headers: &HeaderMap, body: &[u8], via: CreatedVia) -> Result<Ann
         .as_deref()
         .map(str::trim)
         .filter(|name| !name.is_empty());
-    if name.is_some_and(|name| name.chars().count() > NAME_CHARS) {
-        return Err(format!("name must be at most {NAME_CHARS} characters"));
+    if name.is_some_and(|name| name.chars().count() > ASSET_NAME_CHARS) {
+        return Err(format!(
+            "name must be at most {ASSET_NAME_CHARS} characters"
+        ));
     }
     let filetype = fields
         .filetype
@@ -477,13 +454,6 @@ fn checked_extension(extension: &str) -> Result<&str, String> {
             "extension must be a dot and a few characters, e.g. \".mp4\" (got {extension:?})"
         ))
     }
-}
-
-/// A name's extension with its dot (`"clip.mp4"` → `".mp4"`); none for `"clip"`, `".mp4"`
-/// or `"clip."`.
-pub fn extension_of(name: &str) -> Option<&str> {
-    let dot = name.rfind('.')?;
-    (dot > 0 && dot + 1 < name.len()).then(|| &name[dot..])
 }
 
 #[cfg(test)]

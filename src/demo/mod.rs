@@ -23,6 +23,7 @@ mod page;
 mod part_files;
 mod pauses;
 mod realtime;
+mod reply;
 mod signing;
 pub mod state;
 mod upload;
@@ -128,6 +129,16 @@ pub(crate) struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, DemoState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Hashes an asset's parts in number order (off the async threads) and records what was
+    /// found: its SHA-256 when the size is right, else the asset's error.
+    async fn check_assembly(&self, assembly: &assets::Assembly) {
+        let files = assembly.files.clone();
+        let found = tokio::task::spawn_blocking(move || part_files::assemble(&files))
+            .await
+            .unwrap_or_else(|error| Err(std::io::Error::other(error)));
+        self.lock().assets_mut().record_assembly(assembly, found);
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use super::assets::AssetView;
 use super::guard::Verdict;
 use super::hex;
-use super::limits::{FORM_BYTES, NAME_CHARS, clipped};
+use super::limits::{DEVICE_NAME_CHARS, FORM_BYTES, clipped};
 use super::state::{DemoState, DeviceView, now_unix_ms};
 use super::{Peer, Shared, network};
 
@@ -206,7 +206,7 @@ async fn decide(
     let device_name = decision
         .device_name
         .as_deref()
-        .map(|name| clipped(name, NAME_CHARS));
+        .map(|name| clipped(name, DEVICE_NAME_CHARS));
     let result = match decision.action.as_str() {
         "deny" => state.deny(&code, now).map(|()| "declined"),
         _ => state
@@ -310,7 +310,7 @@ impl Page {
 <label for="project">Project</label>
 <select id="project" name="project">{options}</select>
 <label for="device_name">Device name in Frame.io (optional)</label>
-<input id="device_name" name="device_name" maxlength="{NAME_CHARS}" placeholder="e.g. A-Cam">
+<input id="device_name" name="device_name" maxlength="{DEVICE_NAME_CHARS}" placeholder="e.g. A-Cam">
 <div class="row">
 <button class="approve" name="action" value="approve" type="submit">Approve</button>
 <button class="deny" name="action" value="deny" type="submit">Deny</button>

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::assets::{MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART};
-use super::media::{NAME_CHARS, extension_of};
+use super::limits::{ASSET_NAME_CHARS, MAX_OBJECT, MAX_PART, MAX_PARTS, MIN_PART};
 
 /// The body of `POST /v2/devices/assets/{id}/realtime_upload/parts`.
 #[derive(Debug, Clone, Deserialize)]
@@ -194,8 +193,10 @@ fn checked_final(
 
 fn checked_rename(name: &str, extension: &str) -> Result<String, String> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > NAME_CHARS {
-        return Err(format!("asset_name must be 1 to {NAME_CHARS} characters"));
+    if name.is_empty() || name.chars().count() > ASSET_NAME_CHARS {
+        return Err(format!(
+            "asset_name must be 1 to {ASSET_NAME_CHARS} characters"
+        ));
     }
     if !extension_of(name).is_some_and(|own| own.eq_ignore_ascii_case(extension)) {
         return Err(format!(
@@ -204,6 +205,13 @@ fn checked_rename(name: &str, extension: &str) -> Result<String, String> {
         ));
     }
     Ok(name.to_owned())
+}
+
+/// A name's extension with its dot (`"clip.mp4"` → `".mp4"`); none for `"clip"`, `".mp4"`
+/// or `"clip."`.
+pub fn extension_of(name: &str) -> Option<&str> {
+    let dot = name.rfind('.')?;
+    (dot > 0 && dot + 1 < name.len()).then(|| &name[dot..])
 }
 
 #[cfg(test)]

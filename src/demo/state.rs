@@ -12,11 +12,12 @@ use tokio::time::Instant;
 use crate::c2c::model::{OAuthErrorCode, SLOW_DOWN_STEP};
 
 use super::DemoConfig;
-use super::assets::{Announced, Announcement, Assets, CommentRefused, Evicted, MAX_PARTS};
+use super::assets::{Announced, Announcement, Assets, CommentRefused, Evicted};
 use super::comments::{Comment, NewComment};
 pub use super::devices::{DemoDevice, DeviceView, Project};
 use super::fault::Faults;
 use super::guard::{Client, Guard, LIVE_CODES_PER_ADDRESS};
+use super::limits::MAX_PARTS;
 use super::limits::clipped;
 use super::online::Online;
 use super::pauses::{Pauses, WindowRefused};

@@ -27,11 +27,11 @@ use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
 
-use super::api::Details;
-use super::assets::{Assembly, PartHeaders, PartRefused, Ticket};
+use super::assets::{PartHeaders, PartRefused, Ticket};
 use super::hex;
 use super::limits::clipped;
-use super::part_files::{self, assemble};
+use super::part_files;
+use super::reply::Details;
 use super::signing::{Denied, check_headers};
 use super::state::now_unix_ms;
 use super::upload_fault::{Interruption, STALL_LIMIT};
@@ -178,24 +178,10 @@ async fn receive(
         Err(PartRefused::Invalid(why)) => return (StatusCode::BAD_REQUEST, why).into_response(),
     };
     if let Some(assembly) = assembly {
-        let files = assembly.files.clone();
-        let found = tokio::task::spawn_blocking(move || assemble(&files))
-            .await
-            .unwrap_or_else(|error| Err(io::Error::other(error)));
-        shared.lock().assets_mut().record_assembly(&assembly, found);
+        shared.check_assembly(&assembly).await;
     }
     let etag = format!("\"{}\"", hex::encode(digest.finish().as_ref()));
     (StatusCode::OK, [(ETAG, etag)]).into_response()
-}
-
-/// Hashes an asset's parts in number order (off the async threads) and records what was
-/// found: its SHA-256 when the size is right, else the asset's error.
-pub async fn check_assembly(shared: &Shared, assembly: &Assembly) {
-    let files = assembly.files.clone();
-    let found = tokio::task::spawn_blocking(move || assemble(&files))
-        .await
-        .unwrap_or_else(|error| Err(io::Error::other(error)));
-    shared.lock().assets_mut().record_assembly(assembly, found);
 }
 
 /// Drops the connection now, or holds it unread first.

@@ -9,7 +9,7 @@ use std::future::Future;
 
 use secrecy::SecretString;
 
-use super::queue::{Run, Stop};
+use super::run::{Run, Stop};
 use super::status::FileState;
 use super::tries::{Repeat, Retry, Tries};
 use crate::c2c::ClientError;

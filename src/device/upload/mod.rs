@@ -15,12 +15,14 @@
 //!
 //! Modules: `source` (what is sent), `status` (snapshots for the window and the CLI),
 //! `progress` (filling them in), `retry` (the back-off), `tries` (what a failure means for
-//! the next try), `calls` (device API calls made patiently), `parts` (one part, retried),
+//! the next try), `job` (one thing to send), `run` (what sending one file works with, and how
+//! it stops), `calls` (device API calls made patiently), `parts` (one part, retried),
 //! `resume` (the kept records), `whole` (a file of known size, parts a few at once),
 //! `realtime` (a growing file), `writers` (`--until-closed`), `plan` (what a request sends),
 //! `queue` (the queue), `note` (comments).
 
 mod calls;
+mod job;
 mod note;
 mod parts;
 mod plan;
@@ -29,6 +31,7 @@ mod queue;
 mod realtime;
 mod resume;
 mod retry;
+mod run;
 mod source;
 mod status;
 mod tries;
@@ -38,9 +41,10 @@ mod writers;
 use std::time::Duration;
 
 pub use calls::{PAUSED_REASON, is_channel_paused};
+pub use job::Job;
 pub use note::{comment, rig_check_note};
 pub use plan::Plan;
-pub use queue::{Job, QueueControls, QueueOutcome, UploadOutcome, run_queue, upload};
+pub use queue::{QueueControls, QueueOutcome, UploadOutcome, run_queue, upload};
 pub use resume::{
     ASSUMED_URL_LIFETIME, EXPIRY_MARGIN, MAX_URL_LIFETIME, PartState, Resumable, ResumeError,
     ResumeStore, STATE_DIR_ENV, UPLOADS_DIR, UploadLock, UploadState, state_dir, url_expiry,

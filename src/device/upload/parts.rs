@@ -8,7 +8,7 @@ use crate::c2c::part::PartBody;
 use crate::clock::unix_seconds;
 use crate::device::FailureKind;
 
-use super::queue::{Run, Stop};
+use super::run::{Run, Stop};
 use super::tries::{Repeat, Retry, Tries};
 
 /// One part to send.

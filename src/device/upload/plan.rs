@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::queue::Job;
+use super::job::Job;
 use super::resume::ResumeStore;
 use super::source::list_files;
 use crate::registry::DeviceRecord;

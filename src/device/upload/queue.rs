@@ -7,93 +7,20 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::calls::PAUSED_REASON;
+use super::job::Job;
 use super::progress::Reporter;
-use super::resume::UploadState;
-use super::source::{Listed, Media, Source};
+use super::run::{Run, Stop};
+use super::source::Source;
 use super::status::{FileState, FileStatus, QueueStatus};
 use super::{Progress, UploadOptions, Uploaded, realtime, whole};
-use crate::c2c::C2cClient;
-use crate::clock::unix_seconds;
 use crate::device::session;
 use crate::device::{Context, FailureKind, LifecycleError};
 use crate::registry::DeviceRecord;
-
-/// One thing to send.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// What to send.
-    pub source: Source,
-    /// A comment to add once it arrived (the test clip's "Rig check from …").
-    pub note: Option<String>,
-    /// Send it as a growing file (real-time upload).
-    pub realtime: bool,
-    /// Set when the path could not even be listed: the job fails with this reason.
-    pub unreadable: Option<String>,
-    /// When the queue first saw it, Unix seconds: a file still being written was recorded
-    /// no later than that (its recording time is the earlier of this and its birth).
-    pub first_seen: u64,
-}
-
-impl Job {
-    /// A file on disk, sent whole.
-    pub fn file(path: impl Into<std::path::PathBuf>) -> Self {
-        Self {
-            source: Source::File(path.into()),
-            note: None,
-            realtime: false,
-            unreadable: None,
-            first_seen: unix_seconds(SystemTime::now()),
-        }
-    }
-
-    /// The shipped test clip, with a note (or none).
-    pub fn test_clip(note: Option<String>) -> Self {
-        Self::memory(Media::test_clip(), note)
-    }
-
-    /// Bytes in memory.
-    pub fn memory(media: Media, note: Option<String>) -> Self {
-        Self {
-            first_seen: media.recorded_at,
-            source: Source::Memory(media),
-            note,
-            realtime: false,
-            unreadable: None,
-        }
-    }
-
-    /// An entry of [`super::list_files`], sent whole or growing.
-    pub fn listed(listed: Listed, realtime: bool) -> Self {
-        match listed {
-            Listed::File(path) => Self {
-                realtime,
-                ..Self::file(path)
-            },
-            Listed::Unreadable { path, reason } => Self {
-                unreadable: Some(reason),
-                realtime,
-                ..Self::file(path)
-            },
-        }
-    }
-
-    /// An upload kept from an earlier run, to continue it as it was started.
-    pub fn resumed(state: &UploadState) -> Self {
-        Self {
-            source: Source::File(state.path.clone()),
-            note: state.note.clone(),
-            realtime: state.realtime,
-            unreadable: None,
-            first_seen: state.recorded_at.unwrap_or(state.started_at),
-        }
-    }
-}
 
 /// Cancel, "check now", and per-file Cancel and Retry for a queue, shared with whoever shows
 /// it.
@@ -260,80 +187,6 @@ pub struct QueueOutcome {
     pub stopped_at: Option<usize>,
 }
 
-/// How the sending of one file ended, short of arriving.
-#[derive(Debug)]
-pub(super) enum Stop {
-    /// The queue, or this file alone, was cancelled.
-    Cancelled,
-    /// The server refused the file as recorded while the device was paused (409 Channel
-    /// Paused, confirmed): it is parked, the queue goes on. Why, in plain words.
-    Paused(String),
-    /// This file cannot be sent; the queue goes on.
-    File {
-        /// Why, and what to do.
-        reason: String,
-        /// The exit-code family.
-        kind: FailureKind,
-    },
-    /// The server refused a part's URL (403): the links may be dead.
-    LinkRefused(String),
-    /// Nothing more can be sent: the queue stops, the rest kept.
-    Queue(LifecycleError),
-}
-
-impl Stop {
-    /// What a device call's final failure stops.
-    pub(super) fn from_lifecycle(error: LifecycleError) -> Self {
-        match error {
-            LifecycleError::Refused { .. } => Self::File {
-                reason: error.to_string(),
-                kind: error.kind(),
-            },
-            other => Self::Queue(other),
-        }
-    }
-}
-
-/// What sending one file works with.
-pub(super) struct Run<'a> {
-    pub(super) ctx: &'a Context,
-    /// The client that speaks for the device (its own firmware version, if it has one).
-    pub(super) client: &'a C2cClient,
-    pub(super) record: &'a DeviceRecord,
-    pub(super) options: &'a UploadOptions,
-    pub(super) controls: &'a QueueControls,
-    pub(super) report: Reporter,
-    /// Cancelled with the queue, or for this file alone.
-    pub(super) stop: CancellationToken,
-    /// The server accepted media from this device in this run (an asset was created).
-    pub(super) accepted: AtomicBool,
-    /// A failure after the file arrived (adding its note) that must still stop the queue:
-    /// a refresh whose tokens could not be saved carries them.
-    pub(super) deferred: Mutex<Option<LifecycleError>>,
-}
-
-impl Run<'_> {
-    /// Waits `wait`, or less when asked to try now; an error when cancelled.
-    pub(super) async fn wait(&self, wait: Duration) -> Result<(), Stop> {
-        tokio::select! {
-            biased;
-            () = self.stop.cancelled() => Err(Stop::Cancelled),
-            () = self.controls.wake.notified() => Ok(()),
-            () = tokio::time::sleep(wait) => Ok(()),
-        }
-    }
-
-    /// Resolves once the queue or this file is cancelled.
-    pub(super) async fn cancelled(&self) {
-        self.stop.cancelled().await;
-    }
-
-    /// Keeps an error for the queue to stop on once this file is done.
-    pub(super) fn defer(&self, error: LifecycleError) {
-        *self.deferred.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-    }
-}
-
 /// The first snapshot of a queue: every file queued, with its size when it can be read.
 async fn first_status(record: &DeviceRecord, jobs: &[Job]) -> QueueStatus {
     let mut files = Vec::with_capacity(jobs.len());
@@ -450,7 +303,7 @@ pub async fn run_queue(
             client: &client,
             record,
             options,
-            controls,
+            wake: &controls.wake,
             report: Reporter::new(status.clone(), index),
             stop,
             accepted: AtomicBool::new(false),
@@ -459,7 +312,7 @@ pub async fn run_queue(
         let sent = send(&run, job).await;
         // Media got through: the files refused so far were refused for their own times.
         parked.accepted |= run.accepted.load(Ordering::Relaxed);
-        match settle(&run, job, sent) {
+        match settle(&run, controls, job, sent) {
             Settled::Next(Some(done)) => uploaded.push(done),
             Settled::Next(None) => {}
             Settled::Parked => {
@@ -534,7 +387,12 @@ enum Settled {
 }
 
 /// Shows how a file ended, and says what it means for the queue.
-fn settle(run: &Run<'_>, job: &Job, sent: Result<Uploaded, Stop>) -> Settled {
+fn settle(
+    run: &Run<'_>,
+    controls: &QueueControls,
+    job: &Job,
+    sent: Result<Uploaded, Stop>,
+) -> Settled {
     let (device, name) = (&run.record.device_id, job.source.name());
     match sent {
         Ok(done) => {
@@ -551,7 +409,7 @@ fn settle(run: &Run<'_>, job: &Job, sent: Result<Uploaded, Stop>) -> Settled {
         Err(Stop::Cancelled) => {
             let offline = run.report.is_offline();
             run.report.state(FileState::Cancelled);
-            if !run.controls.is_cancelled() {
+            if !controls.is_cancelled() {
                 return Settled::Next(None);
             }
             run.report.queue(|s| s.offline = offline);

@@ -12,9 +12,10 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::calls::patiently;
+use super::job::Job;
 use super::parts::{PartJob, send_part};
-use super::queue::{Job, Run, Stop};
 use super::resume::{PartState, UploadState, url_expiry};
+use super::run::{Run, Stop};
 use super::source::{Source, file_name, filetype, offset_now, shown};
 use super::status::FileState;
 use super::tries::Repeat;

@@ -13,11 +13,12 @@ use futures_util::stream::FuturesUnordered;
 
 use super::Uploaded;
 use super::calls::patiently;
+use super::job::Job;
 use super::parts::{PartJob, send_part};
-use super::queue::{Job, Run, Stop};
 use super::resume::{
     PartState, Resumable, ResumeError, ResumeStore, UploadLock, UploadState, clamp_ns, url_expiry,
 };
+use super::run::{Run, Stop};
 use super::source::{self, FileFacts, Media, Source, file_name, filetype, offset_now, shown};
 use super::tries::Repeat;
 use crate::c2c::assets::{
