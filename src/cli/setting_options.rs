@@ -126,8 +126,8 @@ mod tests {
             settings::Source::CommandLine
         );
         // A value the setting refuses is refused by the parser, naming the option.
-        let error = Cli::try_parse_from(["c2c-pair", "--heartbeat-interval", "5"]).unwrap_err();
-        assert!(error.to_string().contains("between 10 and 3600"), "{error}");
+        let error = Cli::try_parse_from(["c2c-pair", "--heartbeat-interval", "0.5"]).unwrap_err();
+        assert!(error.to_string().contains("between 1 and 3600"), "{error}");
         // A window-only option is not accepted after a command.
         assert!(Cli::try_parse_from(["c2c-pair", "status", "--presenter"]).is_err());
     }
