@@ -1416,6 +1416,28 @@ async fn drain_until(
 }
 
 /// One seed of the worker's test: pair, then refresh, upload and unpair as the window asks.
+/// Refresh, upload the test clip, unpair: what the window asks of a paired device.
+fn device_steps(
+    key: &c2c_pair::registry::DeviceKey,
+) -> [(&'static str, Option<c2c_pair::worker::Command>); 3] {
+    use c2c_pair::worker::{Command, DeviceOp};
+    let on = |op| {
+        Some(Command::Device {
+            key: key.clone(),
+            op,
+        })
+    };
+    let upload = DeviceOp::Upload {
+        files: Vec::new(),
+        resume: false,
+    };
+    [
+        ("refresh", on(DeviceOp::Refresh)),
+        ("upload", on(upload)),
+        ("unpair", on(DeviceOp::Unpair)),
+    ]
+}
+
 /// Run 1: pair `device` as "Hostile cam", firmware 2.16.4.
 fn pair_command(device: &DeviceId) -> c2c_pair::worker::Command {
     c2c_pair::worker::Command::Pair {
@@ -1467,10 +1489,7 @@ async fn worker_seed(seed: u64) -> SeedResult {
                 id: device.clone(),
                 host: host.clone(),
             };
-            let (files, unpair) = (Vec::new(), Command::Unpair(key.clone()));
-            steps.push(("refresh", Some(Command::Refresh(key.clone()))));
-            steps.push(("upload", Some(Command::Upload { key, files })));
-            steps.push(("unpair", Some(unpair)));
+            steps.extend(device_steps(&key));
         }
         Some(_) => {}
     }

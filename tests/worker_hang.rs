@@ -132,14 +132,19 @@ fn a_hanging_keychain_never_holds_up_cancel_refresh_or_a_new_pairing() {
     // The keychain hangs on the client secret; everything else must go on.
     run.worker
         .send(Command::SaveClientSecret(SecretString::from("new-secret")));
-    run.worker.send(Command::Refresh(DeviceKey {
+    let key = DeviceKey {
         id: DeviceId::parse("CAM-HANG").unwrap(),
         host: c2c_pair::c2c::profile::DEMO_KEYCHAIN_HOST.to_owned(),
-    }));
+    };
+    let op = c2c_pair::worker::DeviceOp::Refresh;
+    run.worker.send(Command::Device { key, op });
     run.until(AT_ONCE, |e| match e {
         Event::Fleet(devices) => devices
             .iter()
-            .any(|d| d.record.device_id == "CAM-HANG" && d.busy == Some("refreshing…"))
+            .any(|d| {
+                d.record.device_id == "CAM-HANG"
+                    && d.busy == Some(c2c_pair::worker::Busy::Refreshing)
+            })
             .then_some(()),
         _ => None,
     });

@@ -6,103 +6,41 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use egui::{Color32, RichText, Ui};
+use secrecy::SecretString;
 
-use super::uploads::{self, UploadForm};
+use super::uploads::{self, FormAnswer, UploadForm};
 use crate::clock::unix_seconds;
 use crate::device::upload::QueueStatus;
-
 use crate::human_time as format;
-use crate::worker::{DeviceKey, DeviceView, HANDING_OFF, Status, UPLOADING};
+use crate::import::Entry;
+use crate::worker::{Busy, Command, DeviceKey, DeviceOp, DeviceView, OpControl, Status};
 
 /// Label of the hand-off command field, also its accessible name.
 pub const HANDOFF_COMMAND_LABEL: &str = "Hand-off command";
 
-/// What the user asked for in the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the user asked for in the list: what only the window settles (asking, keeping,
+/// pairing again, where the report goes), or a command for the worker as is.
+#[derive(Debug)]
 pub enum FleetAction {
-    /// Refresh this device's tokens now.
-    Refresh(DeviceKey),
     /// Pair this device again (its name and firmware version kept).
-    Repair(crate::import::Entry),
+    Repair(Entry),
     /// Ask to unpair (the list then asks for confirmation).
     AskUnpair(DeviceKey),
-    /// Unpair, confirmed.
-    Unpair(DeviceKey),
-    /// Forget the device on this computer only, confirmed.
-    Forget(DeviceKey),
     /// Do not unpair after all.
     KeepPaired,
-    /// Send files (none: the test clip) as this device.
-    Upload {
-        /// The device.
-        key: DeviceKey,
-        /// Files and folders; empty for the test clip.
-        files: Vec<std::path::PathBuf>,
-    },
-    /// Stop the device's upload queue.
-    CancelUpload(DeviceKey),
-    /// Try the waiting upload now (the device was resumed in Frame.io).
-    RetryUpload(DeviceKey),
-    /// Take one file out of the device's running queue.
-    CancelUploadFile {
-        /// The device.
-        key: DeviceKey,
-        /// The file, as the queue's status numbers it.
-        index: usize,
-    },
-    /// Send one file of the device's running queue again (failed, parked or cancelled).
-    RetryUploadFile {
-        /// The device.
-        key: DeviceKey,
-        /// The file, as the queue's status numbers it.
-        index: usize,
-    },
-    /// Comment on an uploaded asset as the device.
-    AddNote {
-        /// The device.
-        key: DeviceKey,
-        /// The asset.
-        asset_id: String,
-        /// The comment.
-        text: String,
-    },
     /// Save the pairing report (CSV and JSON).
     ExportReport,
-    /// Hand the device's pairing to the device through this command, confirmed.
-    HandOff {
-        /// The device.
-        key: DeviceKey,
-        /// The command line, as typed.
-        command: String,
-    },
-    /// Stop that hand-off (the laptop keeps the pairing).
-    CancelHandOff(DeviceKey),
+    /// Hand this to the worker.
+    Send(Command),
 }
 
-/// The hand-off form, open for one device at a time. It lives in egui's memory between
-/// frames (as egui's own collapsing headers keep theirs), so the list needs no field in the
-/// app for it; it is never persisted.
-#[derive(Clone, Default)]
-struct HandoffForm {
-    /// The device it is open for.
-    device: Option<DeviceKey>,
-    /// The command typed so far.
-    command: String,
-}
-
-impl HandoffForm {
-    fn id() -> egui::Id {
-        egui::Id::unique("fleet hand-off form")
-    }
-
-    fn load(ui: &Ui) -> Self {
-        ui.data(|d| d.get_temp::<Self>(Self::id()))
-            .unwrap_or_default()
-    }
-
-    fn store(self, ui: &Ui) {
-        ui.data_mut(|d| d.insert_temp(Self::id(), self));
-    }
+/// The form open under one device's row.
+#[derive(Debug)]
+pub enum RowForm {
+    /// Files to upload.
+    Upload(UploadForm),
+    /// The command a hand-off runs, as typed so far.
+    HandOff(String),
 }
 
 /// The label of a device in the list: its name with its id, or its id.
@@ -121,6 +59,8 @@ pub struct ListState<'a> {
     pub uploads: &'a HashMap<DeviceKey, QueueStatus>,
     /// Where "Export report" saves.
     pub report_dir: &'a std::path::Path,
+    /// The form open under one device's row.
+    pub form: &'a mut Option<(DeviceKey, RowForm)>,
 }
 
 /// The device list as the worker last sent it, with what the list alone knows.
@@ -134,30 +74,56 @@ pub struct FleetView {
     pub uploads: HashMap<DeviceKey, QueueStatus>,
     /// Where "Export report" saves.
     pub report_dir: std::path::PathBuf,
+    /// The form open under one device's row (never persisted).
+    pub form: Option<(DeviceKey, RowForm)>,
 }
 
 impl FleetView {
     /// Draws the list; confirming or declining an unpair is settled here, the rest is asked.
     pub fn ui(&mut self, ui: &mut Ui) -> Option<FleetAction> {
-        let state = ListState {
+        let mut state = ListState {
             confirming: self.confirming.as_ref(),
             uploads: &self.uploads,
             report_dir: &self.report_dir,
+            form: &mut self.form,
         };
-        let action = show(ui, &self.devices, &state)?;
+        let action = show(ui, &self.devices, &mut state)?;
         match &action {
             FleetAction::AskUnpair(key) => self.confirming = Some(key.clone()),
-            FleetAction::Unpair(_) | FleetAction::Forget(_) | FleetAction::KeepPaired => {
+            FleetAction::KeepPaired
+            | FleetAction::Send(Command::Device {
+                op: DeviceOp::Unpair | DeviceOp::Forget,
+                ..
+            }) => {
                 self.confirming = None;
             }
             _ => {}
         }
         Some(action)
     }
+
+    /// Files dropped on the window go into an open upload form (true), else nowhere here.
+    pub fn take_dropped(&mut self, dropped: &[std::path::PathBuf]) -> bool {
+        match &mut self.form {
+            Some((_, RowForm::Upload(form))) if !dropped.is_empty() => {
+                form.add_dropped(dropped);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// A command for the device of `key`.
+fn device(key: &DeviceKey, op: DeviceOp) -> FleetAction {
+    FleetAction::Send(Command::Device {
+        key: key.clone(),
+        op,
+    })
 }
 
 /// Draws the list.
-fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Option<FleetAction> {
+fn show(ui: &mut Ui, devices: &[DeviceView], state: &mut ListState<'_>) -> Option<FleetAction> {
     ui.heading(format!("Devices ({})", devices.len()));
     if devices.is_empty() {
         ui.label("Devices you pair are listed here.");
@@ -184,13 +150,13 @@ fn show(ui: &mut Ui, devices: &[DeviceView], state: &ListState<'_>) -> Option<Fl
     action
 }
 
-fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Option<FleetAction> {
+fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> Option<FleetAction> {
     let record = &view.record;
     let key = record.key();
     let mut action = None;
     details(ui, view, now);
     if let Some(busy) = view.busy {
-        return busy_row(ui, busy, key, state);
+        return busy_row(ui, busy, &key, state);
     }
     if let Status::HandedOff { .. } = view.status {
         // The laptop holds nothing for it: the record can only go.
@@ -199,15 +165,18 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
             .on_hover_text("Remove it from this list; the device keeps its pairing")
             .clicked()
         {
-            action = Some(FleetAction::Forget(key));
+            action = Some(device(&key, DeviceOp::Forget));
         }
         return action;
     }
-    let mut form = HandoffForm::load(ui);
-    if form.device.as_ref() == Some(&key) {
-        action = handoff_form(ui, &mut form, &key);
-        form.store(ui);
-        return action;
+    if let Some((open, RowForm::HandOff(command))) = &mut *state.form
+        && *open == key
+    {
+        let (asked, done) = handoff_form(ui, command, &key);
+        if done {
+            *state.form = None;
+        }
+        return asked;
     }
     if state.confirming == Some(&key) {
         return unpair_confirmation(ui, &key);
@@ -222,10 +191,10 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
             "Refresh now"
         };
         if ui.button(label).clicked() {
-            action = Some(FleetAction::Refresh(key.clone()));
+            action = Some(device(&key, DeviceOp::Refresh));
         }
         if ui.button("Re-pair").clicked() {
-            action = Some(FleetAction::Repair(crate::import::Entry {
+            action = Some(FleetAction::Repair(Entry {
                 device_id: record.device_id.clone(),
                 name: record.name.clone(),
                 firmware: record.client_version.clone(),
@@ -238,11 +207,21 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
     if let Some(status) = state.uploads.get(&key) {
         // How the last queue ended stays in view until the next one.
         if let Some(asked) = uploads::panel(ui, &key, status, false) {
-            action = Some(asked);
+            action = Some(FleetAction::Send(asked));
         }
     }
-    if UploadForm::is_open_for(ui.ctx(), &key) {
-        return UploadForm::ui(ui, &key).or(action);
+    if let Some((open, RowForm::Upload(form))) = &mut *state.form
+        && *open == key
+    {
+        match form.ui(ui, &key) {
+            FormAnswer::Open => {}
+            FormAnswer::Send(command) => {
+                *state.form = None;
+                return Some(FleetAction::Send(command));
+            }
+            FormAnswer::Close => *state.form = None,
+        }
+        return action;
     }
     let usable = !matches!(
         view.status,
@@ -255,28 +234,21 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
                 .on_hover_text("Upload a 4-second clip as this device")
                 .clicked()
             {
-                action = Some(FleetAction::Upload {
-                    key: key.clone(),
-                    files: Vec::new(),
-                });
+                action = Some(FleetAction::Send(uploads::upload(&key, Vec::new())));
             }
             if ui
                 .button("Upload files…")
                 .on_hover_text("Send files or folders as this device")
                 .clicked()
             {
-                UploadForm::open(ui.ctx(), &key);
+                *state.form = Some((key.clone(), RowForm::Upload(UploadForm::default())));
             }
             if ui
                 .button("Hand off…")
                 .on_hover_text("Move this pairing to the device itself; the laptop lets go")
                 .clicked()
             {
-                HandoffForm {
-                    device: Some(key.clone()),
-                    command: String::new(),
-                }
-                .store(ui);
+                *state.form = Some((key.clone(), RowForm::HandOff(String::new())));
             }
         });
     }
@@ -284,28 +256,31 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &ListState<'_>, now: u64) -> Optio
 }
 
 /// A device with an action under way: what it is, with its progress and a way to stop it.
-fn busy_row(ui: &mut Ui, busy: &str, key: DeviceKey, state: &ListState<'_>) -> Option<FleetAction> {
-    let mut action = None;
-    ui.label(busy);
-    if busy == HANDING_OFF
-        && ui
+fn busy_row(
+    ui: &mut Ui,
+    busy: Busy,
+    key: &DeviceKey,
+    state: &ListState<'_>,
+) -> Option<FleetAction> {
+    let cancel = || {
+        FleetAction::Send(Command::Control {
+            key: key.clone(),
+            ctl: OpControl::Cancel,
+        })
+    };
+    ui.label(busy.label());
+    match busy {
+        Busy::HandingOff => ui
             .button("Cancel hand-off")
             .on_hover_text("Stop the command; the laptop keeps the pairing")
             .clicked()
-    {
-        action = Some(FleetAction::CancelHandOff(key.clone()));
+            .then(cancel),
+        Busy::Uploading => match state.uploads.get(key) {
+            Some(status) => uploads::panel(ui, key, status, true).map(FleetAction::Send),
+            None => ui.button("Cancel upload").clicked().then(cancel),
+        },
+        _ => None,
     }
-    if busy == UPLOADING {
-        match state.uploads.get(&key) {
-            Some(status) => action = uploads::panel(ui, &key, status, true),
-            None => {
-                if ui.button("Cancel upload").clicked() {
-                    action = Some(FleetAction::CancelUpload(key));
-                }
-            }
-        }
-    }
-    action
 }
 
 /// "Unpair?" asked for one device: unpair, forget here only, or keep it.
@@ -317,7 +292,7 @@ fn unpair_confirmation(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
     ));
     ui.horizontal(|ui| {
         if ui.button("Unpair now").clicked() {
-            action = Some(FleetAction::Unpair(key.clone()));
+            action = Some(device(key, DeviceOp::Unpair));
         }
         if ui
             .button("Forget here only")
@@ -327,7 +302,7 @@ fn unpair_confirmation(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
             )
             .clicked()
         {
-            action = Some(FleetAction::Forget(key.clone()));
+            action = Some(device(key, DeviceOp::Forget));
         }
         if ui.button("Keep").clicked() {
             action = Some(FleetAction::KeepPaired);
@@ -336,9 +311,10 @@ fn unpair_confirmation(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
     action
 }
 
-/// The hand-off form of one device: what will happen, the command, and the confirmation.
-fn handoff_form(ui: &mut Ui, form: &mut HandoffForm, key: &DeviceKey) -> Option<FleetAction> {
-    let mut action = None;
+/// The hand-off form of one device: what will happen, the command, and the confirmation;
+/// what was asked, and whether the form is done.
+fn handoff_form(ui: &mut Ui, command: &mut String, key: &DeviceKey) -> (Option<FleetAction>, bool) {
+    let (mut action, mut done) = (None, false);
     ui.label(RichText::new(format!("Hand {} off to the device", key.id)).strong());
     ui.add(
         egui::Label::new(
@@ -350,28 +326,26 @@ fn handoff_form(ui: &mut Ui, form: &mut HandoffForm, key: &DeviceKey) -> Option<
     );
     let label = ui.label(HANDOFF_COMMAND_LABEL);
     ui.add(
-        egui::TextEdit::singleline(&mut form.command)
+        egui::TextEdit::singleline(command)
             .hint_text("e.g. ssh cam-1 c2c-import")
             .desired_width(f32::INFINITY),
     )
     .labelled_by(label.id);
     ui.horizontal(|ui| {
-        let ready = !form.command.trim().is_empty();
+        let ready = !command.trim().is_empty();
         if ui
             .add_enabled(ready, egui::Button::new("Hand off now"))
             .clicked()
         {
-            action = Some(FleetAction::HandOff {
-                key: key.clone(),
-                command: form.command.trim().to_owned(),
-            });
-            *form = HandoffForm::default();
+            let command = SecretString::from(command.trim().to_owned());
+            action = Some(device(key, DeviceOp::HandOff { command }));
+            done = true;
         }
         if ui.button("Keep it here").clicked() {
-            *form = HandoffForm::default();
+            done = true;
         }
     });
-    action
+    (action, done)
 }
 
 /// What a row says about its device: name, status, project, token expiry, heartbeat, and

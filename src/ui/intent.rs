@@ -11,7 +11,7 @@ use super::fleet::FleetAction;
 use super::pairing::Action;
 use super::presenter::PresenterKey;
 use crate::import::Entry;
-use crate::worker::Command;
+use crate::worker::{Command, DeviceOp};
 
 /// One thing the user asked for.
 pub enum Intent {
@@ -135,41 +135,22 @@ impl PairApp {
 
     fn fleet_action(&mut self, action: FleetAction) {
         let command = match action {
-            FleetAction::Refresh(key) => Command::Refresh(key),
             FleetAction::Repair(entry) => {
                 self.pair(entry);
                 return;
             }
-            FleetAction::Unpair(key) => Command::Unpair(key),
-            FleetAction::Forget(key) => Command::Forget(key),
             FleetAction::AskUnpair(_) | FleetAction::KeepPaired => return,
-            FleetAction::Upload { key, files } => {
-                // A new queue: the last one's panel gives way to it.
-                self.fleet.uploads.remove(&key);
-                Command::Upload { key, files }
-            }
-            FleetAction::CancelUpload(key) => Command::CancelUpload(key),
-            FleetAction::RetryUpload(key) => Command::RetryUpload(key),
-            FleetAction::CancelUploadFile { key, index } => {
-                Command::CancelUploadFile { key, index }
-            }
-            FleetAction::RetryUploadFile { key, index } => Command::RetryUploadFile { key, index },
-            FleetAction::AddNote {
-                key,
-                asset_id,
-                text,
-            } => Command::AddNote {
-                key,
-                asset_id,
-                text,
-            },
             FleetAction::ExportReport => Command::ExportReport(self.fleet.report_dir.clone()),
-            FleetAction::HandOff { key, command } => Command::HandOff {
-                key,
-                command: SecretString::from(command),
-            },
-            FleetAction::CancelHandOff(key) => Command::CancelHandOff(key),
+            FleetAction::Send(command) => command,
         };
+        if let Command::Device {
+            key,
+            op: DeviceOp::Upload { .. },
+        } = &command
+        {
+            // A new queue: the last one's panel gives way to it.
+            self.fleet.uploads.remove(key);
+        }
         self.backend.send(command);
     }
 }

@@ -42,7 +42,6 @@ pub use presenter::{CANNOT_START, CODE_SHARE, COUNTDOWN_SHARE, HIDDEN_LABEL, QR_
 use screen::Screen;
 use settings_view::SettingsView;
 use status_bar::StatusBar;
-use uploads::UploadForm;
 pub use uploads::{NOTE_LABEL, UPLOAD_PATHS_LABEL};
 
 /// Label of the device id field, also its accessible name.
@@ -178,7 +177,7 @@ impl PairApp {
                 .collect()
         });
         // Dropped files go to an open upload form, else they are device lists to import.
-        if !UploadForm::take_dropped(&ctx, &dropped) {
+        if !self.fleet.take_dropped(&dropped) {
             self.pending.extend(dropped.into_iter().map(Intent::Import));
         }
         self.prepare_qrs(&ctx);

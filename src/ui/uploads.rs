@@ -8,82 +8,54 @@ use std::path::PathBuf;
 
 use egui::{RichText, Ui};
 
-use super::fleet::FleetAction;
 use crate::device::upload::{FileState, FileStatus, QueueStatus, rig_check_note};
-use crate::worker::DeviceKey;
+use crate::worker::{Command, DeviceKey, DeviceOp, OpControl};
 
 /// Label of the field listing the files to upload, also its accessible name.
 pub const UPLOAD_PATHS_LABEL: &str = "Files to upload";
 /// Label of the note field after an upload, also its accessible name.
 pub const NOTE_LABEL: &str = "Note on the upload";
 
-/// The form to send files, open for one device at a time. Like the hand-off form it lives in
-/// egui's memory between frames, never persisted.
-#[derive(Clone, Default)]
+/// The form to send files under one device's row (the fleet view owns it while it is open).
+#[derive(Debug, Default)]
 pub struct UploadForm {
-    /// The device it is open for.
-    device: Option<DeviceKey>,
     /// Paths typed or dropped, one per line.
     paths: String,
 }
 
+/// What the form was asked.
+pub enum FormAnswer {
+    /// Nothing yet: it stays open.
+    Open,
+    /// Send these files (the form closes).
+    Send(Command),
+    /// Close it.
+    Close,
+}
+
 impl UploadForm {
-    fn id() -> egui::Id {
-        egui::Id::unique("fleet upload form")
-    }
-
-    fn load(ctx: &egui::Context) -> Self {
-        ctx.data(|d| d.get_temp::<Self>(Self::id()))
-            .unwrap_or_default()
-    }
-
-    fn store(self, ctx: &egui::Context) {
-        ctx.data_mut(|d| d.insert_temp(Self::id(), self));
-    }
-
-    /// Opens the form for `device`.
-    pub fn open(ctx: &egui::Context, device: &DeviceKey) {
-        Self {
-            device: Some(device.clone()),
-            paths: String::new(),
-        }
-        .store(ctx);
-    }
-
-    /// Files dropped on the window go into the open form (true), else nowhere here (false).
-    pub fn take_dropped(ctx: &egui::Context, dropped: &[PathBuf]) -> bool {
-        let mut form = Self::load(ctx);
-        if form.device.is_none() || dropped.is_empty() {
-            return false;
-        }
+    /// Adds files dropped on the window, one per line.
+    pub fn add_dropped(&mut self, dropped: &[PathBuf]) {
         for path in dropped {
-            if !form.paths.is_empty() && !form.paths.ends_with('\n') {
-                form.paths.push('\n');
+            if !self.paths.is_empty() && !self.paths.ends_with('\n') {
+                self.paths.push('\n');
             }
-            form.paths.push_str(&path.display().to_string());
+            self.paths.push_str(&path.display().to_string());
         }
-        form.store(ctx);
-        true
     }
 
-    /// True when the form is open for `key`.
-    pub fn is_open_for(ctx: &egui::Context, key: &DeviceKey) -> bool {
-        Self::load(ctx).device.as_ref() == Some(key)
-    }
-
-    /// Draws the form (open for `key`).
-    pub fn ui(ui: &mut Ui, key: &DeviceKey) -> Option<FleetAction> {
-        let mut form = Self::load(ui.ctx());
-        let mut action = None;
+    /// Draws the form, open for `key`.
+    pub fn ui(&mut self, ui: &mut Ui, key: &DeviceKey) -> FormAnswer {
+        let mut answer = FormAnswer::Open;
         let label = ui.label(UPLOAD_PATHS_LABEL);
         ui.add(
-            egui::TextEdit::multiline(&mut form.paths)
+            egui::TextEdit::multiline(&mut self.paths)
                 .hint_text("One file or folder per line, or drop files here")
                 .desired_rows(3)
                 .desired_width(f32::INFINITY),
         )
         .labelled_by(label.id);
-        let files: Vec<PathBuf> = form
+        let files: Vec<PathBuf> = self
             .paths
             .lines()
             .map(str::trim)
@@ -93,28 +65,37 @@ impl UploadForm {
         ui.horizontal(|ui| {
             let ready = !files.is_empty();
             if ui.add_enabled(ready, egui::Button::new("Upload")).clicked() {
-                action = Some(FleetAction::Upload {
-                    key: key.clone(),
-                    files,
-                });
-                form = Self::default();
+                answer = FormAnswer::Send(upload(key, files));
             }
             if ui.button("Close").clicked() {
-                form = Self::default();
+                answer = FormAnswer::Close;
             }
         });
-        form.store(ui.ctx());
-        action
+        answer
+    }
+}
+
+/// An upload of `files` (none: the test clip) from the device of `key`.
+pub fn upload(key: &DeviceKey, files: Vec<PathBuf>) -> Command {
+    Command::Device {
+        key: key.clone(),
+        op: DeviceOp::Upload {
+            files,
+            resume: false,
+        },
+    }
+}
+
+/// A control of the device's queue.
+fn control(key: &DeviceKey, ctl: OpControl) -> Command {
+    Command::Control {
+        key: key.clone(),
+        ctl,
     }
 }
 
 /// Draws a device's queue, under way (`running`) or as it ended.
-pub fn panel(
-    ui: &mut Ui,
-    key: &DeviceKey,
-    status: &QueueStatus,
-    running: bool,
-) -> Option<FleetAction> {
+pub fn panel(ui: &mut Ui, key: &DeviceKey, status: &QueueStatus, running: bool) -> Option<Command> {
     let mut action = None;
     ui.label(RichText::new(headline(status, running)).strong());
     if running && let (Some(index), Some(file)) = (status.current, status.current_file()) {
@@ -138,7 +119,7 @@ pub fn panel(
     ui.horizontal(|ui| {
         if running {
             if ui.button("Cancel upload").clicked() {
-                action = Some(FleetAction::CancelUpload(key.clone()));
+                action = Some(control(key, OpControl::Cancel));
             }
             let waiting = status.files.iter().any(|f| {
                 matches!(
@@ -154,7 +135,7 @@ pub fn panel(
                     .on_hover_text("Try now, e.g. after resuming the device in Frame.io")
                     .clicked()
             {
-                action = Some(FleetAction::RetryUpload(key.clone()));
+                action = Some(control(key, OpControl::TryNow));
             }
         } else if let Some(files) = left_over(status)
             && ui
@@ -162,10 +143,7 @@ pub fn panel(
                 .on_hover_text("Send the files not done; the parts already sent are kept")
                 .clicked()
         {
-            action = Some(FleetAction::Upload {
-                key: key.clone(),
-                files,
-            });
+            action = Some(upload(key, files));
         }
     });
     if !running && let Some(asset) = last_asset(status) {
@@ -298,7 +276,7 @@ fn file_buttons(
     index: usize,
     file: &FileStatus,
     running: bool,
-) -> Option<FleetAction> {
+) -> Option<Command> {
     let name = shown_name(file);
     let button = |ui: &mut Ui, word: &str| {
         let label = format!("{word} {name}");
@@ -308,29 +286,20 @@ fn file_buttons(
         response.clicked()
     };
     if running && !file.state.is_final() {
-        return button(ui, "Cancel").then(|| FleetAction::CancelUploadFile {
-            key: key.clone(),
-            index,
-        });
+        return button(ui, "Cancel").then(|| control(key, OpControl::CancelFile(index)));
     }
     if !file.state.can_retry() || !button(ui, "Retry") {
         return None;
     }
     Some(if running {
-        FleetAction::RetryUploadFile {
-            key: key.clone(),
-            index,
-        }
+        control(key, OpControl::RetryFile(index))
     } else {
-        FleetAction::Upload {
-            key: key.clone(),
-            files: file.path.clone().into_iter().collect(),
-        }
+        upload(key, file.path.clone().into_iter().collect())
     })
 }
 
 /// The comment form for the last asset sent, with a rig-check note ready.
-fn note_form(ui: &mut Ui, key: &DeviceKey, asset: &str) -> Option<FleetAction> {
+fn note_form(ui: &mut Ui, key: &DeviceKey, asset: &str) -> Option<Command> {
     let id = egui::Id::unique(("upload note", key.clone(), asset.to_owned()));
     let mut text = ui
         .data(|d| d.get_temp::<String>(id))
@@ -346,10 +315,12 @@ fn note_form(ui: &mut Ui, key: &DeviceKey, asset: &str) -> Option<FleetAction> {
         .on_hover_text(format!("Comment on asset {asset} as the device"))
         .clicked()
     {
-        action = Some(FleetAction::AddNote {
+        action = Some(Command::Device {
             key: key.clone(),
-            asset_id: asset.to_owned(),
-            text: text.trim().to_owned(),
+            op: DeviceOp::AddNote {
+                asset_id: asset.to_owned(),
+                text: text.trim().to_owned(),
+            },
         });
     }
     ui.data_mut(|d| d.insert_temp(id, text));
@@ -443,9 +414,29 @@ mod tests {
         }
     }
 
-    fn harness(status: QueueStatus, running: bool) -> Harness<'static, Option<FleetAction>> {
+    /// True when `asked` steers this test's device's queue with `ctl`.
+    fn asked_control(asked: &Option<Command>, ctl: OpControl) -> bool {
+        matches!(asked, Some(Command::Control { key: k, ctl: c }) if *k == key() && *c == ctl)
+    }
+
+    /// The files of an upload `asked` of this test's device.
+    fn asked_upload(asked: &Option<Command>) -> Option<Vec<PathBuf>> {
+        match asked {
+            Some(Command::Device {
+                key: k,
+                op:
+                    DeviceOp::Upload {
+                        files,
+                        resume: false,
+                    },
+            }) if *k == key() => Some(files.clone()),
+            _ => None,
+        }
+    }
+
+    fn harness(status: QueueStatus, running: bool) -> Harness<'static, Option<Command>> {
         Harness::new_ui_state(
-            move |ui, asked: &mut Option<FleetAction>| {
+            move |ui, asked: &mut Option<Command>| {
                 if let Some(action) = panel(ui, &key(), &status, running) {
                     *asked = Some(action);
                 }
@@ -465,7 +456,7 @@ mod tests {
         assert!(harness.query_by_label("Resume").is_none(), "nothing waits");
         harness.get_by_label("Cancel upload").click();
         harness.run();
-        assert_eq!(harness.state(), &Some(FleetAction::CancelUpload(key())));
+        assert!(asked_control(harness.state(), OpControl::Cancel));
     }
 
     #[test]
@@ -479,7 +470,7 @@ mod tests {
         harness.get_by_label("c.mov: paused — the device is paused in Frame.io");
         harness.get_by_label("Resume").click();
         harness.run();
-        assert_eq!(harness.state(), &Some(FleetAction::RetryUpload(key())));
+        assert!(asked_control(harness.state(), OpControl::TryNow));
     }
 
     #[test]
@@ -506,14 +497,17 @@ mod tests {
         harness.get_by_label("c.mov cancelled at 42 %; what was sent is kept");
         harness.get_by_label("Resume").click();
         harness.run();
-        let resend = FleetAction::Upload {
-            key: key(),
-            files: vec!["b.mov".into(), "c.mov".into()],
-        };
-        assert_eq!(harness.state(), &Some(resend));
+        assert_eq!(
+            asked_upload(harness.state()),
+            Some(vec!["b.mov".into(), "c.mov".into()])
+        );
         harness.get_by_label("Add a note").click();
         harness.run();
-        let Some(FleetAction::AddNote { asset_id, text, .. }) = harness.state() else {
+        let Some(Command::Device {
+            op: DeviceOp::AddNote { asset_id, text },
+            ..
+        }) = harness.state()
+        else {
             panic!("a note is asked: {:?}", harness.state());
         };
         assert_eq!(asset_id, "A1");
@@ -549,32 +543,16 @@ mod tests {
         assert!(harness.query_by_label("Retry a.mov").is_none());
         harness.get_by_label("Cancel d.mov").click();
         harness.run();
-        assert_eq!(
-            harness.state(),
-            &Some(FleetAction::CancelUploadFile {
-                key: key(),
-                index: 3
-            })
-        );
+        assert!(asked_control(harness.state(), OpControl::CancelFile(3)));
         harness.get_by_label("Cancel c.mov").click();
         harness.run();
-        assert_eq!(
-            harness.state(),
-            &Some(FleetAction::CancelUploadFile {
-                key: key(),
-                index: 2
-            }),
+        assert!(
+            asked_control(harness.state(), OpControl::CancelFile(2)),
             "the file under way too"
         );
         harness.get_by_label("Retry b.mov").click();
         harness.run();
-        assert_eq!(
-            harness.state(),
-            &Some(FleetAction::RetryUploadFile {
-                key: key(),
-                index: 1
-            })
-        );
+        assert!(asked_control(harness.state(), OpControl::RetryFile(1)));
         // Once the queue ended, Retry starts a queue of that file.
         (status.current, status.finished) = (None, true);
         status.files[2].state = FileState::Done;
@@ -583,13 +561,7 @@ mod tests {
         ended.run();
         ended.get_by_label("Retry b.mov").click();
         ended.run();
-        assert_eq!(
-            ended.state(),
-            &Some(FleetAction::Upload {
-                key: key(),
-                files: vec!["b.mov".into()],
-            })
-        );
+        assert_eq!(asked_upload(ended.state()), Some(vec!["b.mov".into()]));
     }
 
     #[test]
@@ -607,7 +579,7 @@ mod tests {
         );
         harness.get_by_label("Resume").click();
         harness.run();
-        assert_eq!(harness.state(), &Some(FleetAction::RetryUpload(key())));
+        assert!(asked_control(harness.state(), OpControl::TryNow));
     }
 
     #[test]

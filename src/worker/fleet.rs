@@ -4,82 +4,26 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
-use super::actions::Action;
-use super::{Event, FromTask, State};
+use super::protocol::{Busy, DeviceOp, DeviceView, Event, Status};
+use super::{FromTask, State};
 use crate::clock::unix_seconds;
 use crate::device::refresh_warning;
-use crate::registry::{DeviceRecord, DeviceState, Loaded};
-
-pub use crate::registry::DeviceKey;
-
-/// How a device is doing right now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Status {
-    /// Paired; no heartbeat answered yet in this run.
-    Paired,
-    /// The last heartbeat went through.
-    Online,
-    /// The last heartbeat failed for a reason that may pass (network, server).
-    Offline {
-        /// What went wrong.
-        reason: String,
-    },
-    /// The server refused the credentials: pair again.
-    NeedsRepairing {
-        /// What the server said.
-        reason: String,
-    },
-    /// Unpairing waits for the server.
-    UnpairPending {
-        /// Why the last attempt failed.
-        reason: String,
-    },
-    /// Its credentials were handed to the device: nothing here uses them any more.
-    HandedOff {
-        /// When, Unix seconds.
-        at: u64,
-    },
-}
-
-impl Status {
-    /// A short badge text.
-    pub fn badge(&self) -> &'static str {
-        match self {
-            Self::Paired => "paired",
-            Self::Online => "online",
-            Self::Offline { .. } => "offline",
-            Self::NeedsRepairing { .. } => "needs re-pairing",
-            Self::UnpairPending { .. } => "unpair pending",
-            Self::HandedOff { .. } => "handed off",
-        }
-    }
-}
-
-/// One device in the list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceView {
-    /// What the registry says.
-    pub record: DeviceRecord,
-    /// How it is doing.
-    pub status: Status,
-    /// The day-12 warning, if due.
-    pub warning: Option<String>,
-    /// An action under way ("refreshing…").
-    pub busy: Option<&'static str>,
-}
+use crate::registry::{DeviceKey, DeviceRecord, DeviceState, Loaded};
 
 /// What this run of the app has learned beyond the registry.
 #[derive(Debug, Default)]
 pub struct Observed {
     /// Last heartbeat outcome per device: `None` when it went through, else why not.
     pub heartbeats: HashMap<DeviceKey, Option<String>>,
-    /// Actions under way.
-    pub busy: HashMap<DeviceKey, &'static str>,
 }
 
 impl Observed {
-    /// The views of `records`, in registry order.
-    pub fn views(&self, records: Vec<DeviceRecord>) -> Vec<DeviceView> {
+    /// The views of `records`, in registry order, each with what it is `busy` doing.
+    pub fn views(
+        &self,
+        records: Vec<DeviceRecord>,
+        busy: impl Fn(&DeviceKey) -> Option<Busy>,
+    ) -> Vec<DeviceView> {
         let now = unix_seconds(SystemTime::now());
         records
             .into_iter()
@@ -107,7 +51,7 @@ impl Observed {
                     DeviceState::Paired => refresh_warning(&record, now).map(|w| w.to_string()),
                     _ => None,
                 };
-                let busy = self.busy.get(&key).copied();
+                let busy = busy(&key);
                 DeviceView {
                     record,
                     status,
@@ -125,8 +69,8 @@ pub(super) enum AfterLoad {
     Show(Option<String>),
     /// Show it and run a heartbeat round over it.
     HeartbeatRound,
-    /// Show it and start this action on this device (see [`State::act`]).
-    Act(DeviceKey, &'static str, Action),
+    /// Show it and start this operation on this device (see [`State::start`]).
+    Start(DeviceKey, DeviceOp),
 }
 
 impl State {
@@ -173,14 +117,16 @@ impl State {
             AfterLoad::Show(Some(line)) => self.outbox.send(Event::Notice(line)),
             AfterLoad::Show(None) => {}
             AfterLoad::HeartbeatRound => self.heartbeat_round(),
-            AfterLoad::Act(key, busy, action) => self.act_on_listed(key, busy, action),
+            AfterLoad::Start(key, op) => self.start_listed(key, op),
         }
     }
 
     /// Sends the device list as last read, with what this run has observed.
     pub(super) fn show_fleet(&mut self) {
         self.fleet_sent_at = Instant::now();
-        let views = self.observed.views(self.devices.clone());
+        let views = self
+            .observed
+            .views(self.devices.clone(), |key| self.work.busy(key));
         self.outbox.send(Event::Fleet(views));
     }
 

@@ -1,8 +1,9 @@
 //! Heartbeat rounds: each paired device's heartbeat (refreshing first when due) and each
 //! pending unpair retried, every device in its own task.
 
-use super::actions::{rescue, save_held};
-use super::uploads::UPLOADING;
+use super::context::ready;
+use super::held::rescue;
+use super::protocol::Busy;
 use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
 use crate::registry::DeviceState;
@@ -26,8 +27,10 @@ impl State {
             let key = record.key();
             // An upload runs beside its heartbeats (part uploads to storage do not count as
             // being online in Frame.io); anything else the device is doing comes first.
-            let busy = self.observed.busy.get(&key);
-            if busy.is_some_and(|b| *b != UPLOADING) || self.heartbeats_in_flight.contains(&key) {
+            let busy = self.work.busy(&key);
+            if busy.is_some_and(|b| b != Busy::Uploading)
+                || self.heartbeats_in_flight.contains(&key)
+            {
                 continue;
             }
             let chore = match record.state {
@@ -44,17 +47,10 @@ impl State {
             let reports = self.reports.clone();
             tokio::spawn(async move {
                 // No server or held tokens still unsaved: nothing to show this round.
-                let Ok(context) = source.context(&record).await else {
-                    if let Some(tokens) = held {
-                        let _ = reports.send(FromTask::Held(key.clone(), Box::new(tokens)));
-                    }
+                let Ok(context) = ready(source, &record, held, &reports).await else {
                     let _ = reports.send(FromTask::KeptAlive(key));
                     return;
                 };
-                if !save_held(held, &key, &context.keychain, &reports).await {
-                    let _ = reports.send(FromTask::KeptAlive(key));
-                    return;
-                }
                 let report = match chore {
                     Chore::Heartbeat => {
                         let beats = context.backend.client.profile().offers_heartbeat();

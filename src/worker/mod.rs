@@ -7,15 +7,20 @@
 //! every two minutes (which also refreshes tokens near expiry and retries pending unpairs),
 //! and refresh and unpair on request.
 
-mod actions;
+mod context;
 mod errands;
 mod fleet;
 mod heartbeats;
+mod held;
 mod network;
+mod ops;
 mod protocol;
 mod runs;
 mod server;
+#[cfg(test)]
+mod tests;
 mod uploads;
+mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
@@ -24,22 +29,21 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-pub use fleet::{DeviceKey, DeviceView, Status};
-pub use network::NetworkStatus;
+pub use crate::registry::DeviceKey;
 pub use protocol::{
-    Command, Event, HANDING_OFF, HEARTBEAT_EVERY, Mode, RunEnd, UploadSetup, Wake, WorkerSetup,
+    Busy, Command, DeviceOp, DeviceView, Event, HEARTBEAT_EVERY, Mode, NetworkStatus, OpControl,
+    RunEnd, Status, UploadSetup, Wake, WorkerSetup,
 };
-pub use uploads::UPLOADING;
 
 use crate::backend::{Backend, Connected};
 use crate::demo::DemoServer;
-use crate::device::upload::QueueControls;
 use crate::device::{Context, UnsavedTokens};
 use crate::registry::{DeviceRecord, Loaded};
-use actions::{Action, HeldSets};
 use fleet::{AfterLoad, Observed};
+use held::HeldSets;
 use runs::PairRun;
 use server::{backend_message, connect, mode_of};
+use work::{OpId, Work};
 
 /// Handle to the worker thread. Dropping it stops the worker.
 pub struct Worker {
@@ -123,8 +127,15 @@ enum FromTask {
     Reconnected(Box<Result<Connected, String>>),
     /// The server of a device paired elsewhere, found by a task: kept for the next time.
     ServerFound(String, Arc<Backend>),
-    /// A requested action ended, with a line for the user.
-    ActionDone(DeviceKey, String),
+    /// An operation on a device ended (however it ended), with a line for the user.
+    OpEnded {
+        /// The device.
+        key: DeviceKey,
+        /// Which operation: only its own entry is cleared.
+        id: OpId,
+        /// What to tell the user.
+        line: String,
+    },
     /// Devices with unfinished uploads kept, found at start: continue them.
     Unfinished(Vec<DeviceKey>),
     /// The registry was read (the read's number, the list, what to do with it).
@@ -159,8 +170,9 @@ async fn run(
         fleet_shown_load: 0,
         held: HeldSets::default(),
         runs: HashMap::new(),
-        uploads: HashMap::new(),
-        handoffs: HashMap::new(),
+        work: Work::default(),
+        #[cfg(test)]
+        kept_ops: Vec::new(),
         unsaved: HashMap::new(),
         reports,
         outbox,
@@ -213,10 +225,11 @@ struct State {
     /// Tokens a refresh produced but could not save, by device.
     held: HeldSets,
     runs: HashMap<u64, CancellationToken>,
-    /// Upload queues under way, each with its controls.
-    uploads: HashMap<DeviceKey, QueueControls>,
-    /// Hand-offs under way, each with its command's stop.
-    handoffs: HashMap<DeviceKey, CancellationToken>,
+    /// What each device is doing.
+    work: Work,
+    /// Operations' tasks, kept instead of run (tests drive their ends).
+    #[cfg(test)]
+    kept_ops: Vec<(ops::OpTask, ops::Ended)>,
     /// Tokens of pairing runs the keychain refused, by run.
     unsaved: HashMap<u64, UnsavedTokens>,
     reports: tokio_mpsc::UnboundedSender<FromTask>,
@@ -258,31 +271,10 @@ impl State {
             }
             Command::SaveClientSecret(secret) => self.save_client_secret(secret),
             Command::Import(path) => self.import(path),
-            Command::Upload { key, files } => self.upload(key, files, false),
-            Command::RetryUpload(key) => self.retry_upload(&key),
-            Command::CancelUploadFile { key, index } => {
-                if let Some(controls) = self.uploads.get(&key) {
-                    controls.cancel_file(index);
-                }
-            }
-            Command::RetryUploadFile { key, index } => {
-                if let Some(controls) = self.uploads.get(&key) {
-                    controls.retry_file(index);
-                }
-            }
-            Command::AddNote {
-                key,
-                asset_id,
-                text,
-            } => self.act(key, "adding a note…", Action::Note { asset_id, text }),
+            Command::Device { key, op } => self.start(key, op),
+            Command::Control { key, ctl } => self.work.control(&key, ctl),
             Command::ExportReport(dir) => self.export_report(dir),
             Command::Diagnose => self.diagnose(),
-            Command::CancelUpload(key) => self.cancel_upload(&key),
-            Command::Refresh(key) => self.act(key, "refreshing…", Action::Refresh),
-            Command::Unpair(key) => self.act(key, "unpairing…", Action::Unpair),
-            Command::Forget(key) => self.forget(key),
-            Command::HandOff { key, command } => self.hand_off(key, command),
-            Command::CancelHandOff(key) => self.cancel_hand_off(&key),
         }
     }
 
@@ -342,7 +334,11 @@ impl State {
             }
             FromTask::Unfinished(keys) => {
                 for key in keys {
-                    self.upload(key, Vec::new(), true);
+                    let op = DeviceOp::Upload {
+                        files: Vec::new(),
+                        resume: true,
+                    };
+                    self.start(key, op);
                 }
                 return;
             }
@@ -365,10 +361,8 @@ impl State {
                 }
                 None
             }
-            FromTask::ActionDone(key, line) => {
-                self.observed.busy.remove(&key);
-                self.uploads.remove(&key);
-                self.handoffs.remove(&key);
+            FromTask::OpEnded { key, id, line } => {
+                self.work.end(&key, id);
                 Some(line)
             }
         };

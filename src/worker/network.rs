@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::{Event, Outbox};
+use super::Outbox;
+use super::protocol::{Event, NetworkStatus};
 use crate::backend::Backend;
 use crate::c2c::C2cClient;
 
@@ -14,15 +15,6 @@ use crate::c2c::C2cClient;
 pub const CHECK_EVERY: Duration = Duration::from_secs(30);
 /// Time between checks while it does not.
 pub const RECHECK_EVERY: Duration = Duration::from_secs(10);
-
-/// What the indicator shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkStatus {
-    /// The server, as people call it ("api.frame.io", "the built-in demo server").
-    pub server: String,
-    /// `None` when it answered; else why it could not be reached.
-    pub problem: Option<String>,
-}
 
 /// The server to watch, with its name for people.
 #[derive(Debug, Clone)]

@@ -7,20 +7,110 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{DeviceKey, DeviceView, NetworkStatus};
 use crate::backend::BackendChoice;
 use crate::demo::Reach;
 use crate::device::upload::{QueueStatus, UploadOptions};
 use crate::device::{self, DeviceId, PairEvent, PairedDevice};
 use crate::keychain::Keychain;
-use crate::registry::Registry;
+use crate::registry::{DeviceKey, DeviceRecord, Registry};
 use crate::report;
 
 /// How often each paired device sends a heartbeat unless the settings say otherwise.
 pub const HEARTBEAT_EVERY: Duration = crate::settings::DEFAULT_HEARTBEAT;
 
-/// What a device's row says while its pairing is being handed off.
-pub const HANDING_OFF: &str = "handing off…";
+/// An operation on one paired device: one at a time per device, each with its
+/// [`Busy`] while it runs (heartbeats aside, which go on beside an upload).
+#[derive(Debug)]
+pub enum DeviceOp {
+    /// Refresh its tokens now.
+    Refresh,
+    /// Revoke its credentials at the server and forget it.
+    Unpair,
+    /// Forget it on this computer only, without the server.
+    Forget,
+    /// Send files and folders, one after another (none: the shipped test clip); status comes
+    /// back as [`Event::Uploads`].
+    Upload {
+        /// Files and folders.
+        files: Vec<PathBuf>,
+        /// Continue the device's unfinished uploads first (with no files: only those).
+        resume: bool,
+    },
+    /// Comment on an uploaded asset, as the device.
+    AddNote {
+        /// The asset.
+        asset_id: String,
+        /// The comment.
+        text: String,
+    },
+    /// Hand its pairing to the device: run the command with its credentials (JSON) on
+    /// standard input; only when it exits 0, forget them here and mark it handed off.
+    HandOff {
+        /// The command line, run through the shell. It may hold secrets of its own, so it is
+        /// kept as one (never logged, `Debug` hides it).
+        command: SecretString,
+    },
+}
+
+impl DeviceOp {
+    /// What the device shows while it runs.
+    pub fn busy(&self) -> Busy {
+        match self {
+            Self::Refresh => Busy::Refreshing,
+            Self::Unpair => Busy::Unpairing,
+            Self::Forget => Busy::Forgetting,
+            Self::Upload { .. } => Busy::Uploading,
+            Self::AddNote { .. } => Busy::AddingNote,
+            Self::HandOff { .. } => Busy::HandingOff,
+        }
+    }
+}
+
+/// What a device is doing, as its row shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Busy {
+    /// Refreshing its tokens.
+    Refreshing,
+    /// Unpairing.
+    Unpairing,
+    /// Being forgotten here.
+    Forgetting,
+    /// Its upload queue runs.
+    Uploading,
+    /// A note is being added to an asset.
+    AddingNote,
+    /// Its pairing is being handed off.
+    HandingOff,
+}
+
+impl Busy {
+    /// The words its row shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Refreshing => "refreshing…",
+            Self::Unpairing => "unpairing…",
+            Self::Forgetting => "forgetting…",
+            Self::Uploading => "uploading…",
+            Self::AddingNote => "adding a note…",
+            Self::HandingOff => "handing off…",
+        }
+    }
+}
+
+/// How to steer the operation under way on a device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpControl {
+    /// Stop it (an upload keeps what was sent; a hand-off's command is killed, the laptop
+    /// keeps the pairing). The device stays busy until the operation has stopped.
+    Cancel,
+    /// End a wait under way (back-off, a paused device, the network) and try at once.
+    TryNow,
+    /// Take one file out of the upload queue (the one under way stops; what was sent is
+    /// kept to resume).
+    CancelFile(usize),
+    /// Send one file of the upload queue again once the files before it are done.
+    RetryFile(usize),
+}
 
 /// What the UI asks for.
 #[derive(Debug)]
@@ -51,61 +141,22 @@ pub enum Command {
     },
     /// Store the client secret for the configured service and switch to it.
     SaveClientSecret(SecretString),
-    /// Refresh a paired device's tokens now.
-    Refresh(DeviceKey),
-    /// Revoke a device's credentials and forget it.
-    Unpair(DeviceKey),
-    /// Forget a device on this computer only, without the server.
-    Forget(DeviceKey),
-    /// Hand a device's pairing to the device: run the command with its credentials (JSON) on
-    /// standard input; only when it exits 0, forget them here and mark the device handed off.
-    HandOff {
+    /// Start an operation on a paired device (refused, with a notice, while another runs).
+    Device {
         /// The device.
         key: DeviceKey,
-        /// The command line, run through the shell. It may hold secrets of its own, so it is
-        /// kept as one (never logged, `Debug` hides it).
-        command: SecretString,
+        /// What to do.
+        op: DeviceOp,
     },
-    /// Stop a hand-off under way (its command is killed; the laptop keeps the pairing).
-    CancelHandOff(DeviceKey),
+    /// Steer the operation under way on a device (ignored when none runs).
+    Control {
+        /// The device.
+        key: DeviceKey,
+        /// What to do with it.
+        ctl: OpControl,
+    },
     /// Read a list of devices (CSV) from a file dropped on the window.
     Import(PathBuf),
-    /// Send files and folders from a paired device, one after another (none: the shipped
-    /// test clip). Status comes back as [`Event::Uploads`].
-    Upload {
-        /// The device.
-        key: DeviceKey,
-        /// Files and folders; empty for the test clip.
-        files: Vec<PathBuf>,
-    },
-    /// Stop a device's upload queue; what was sent is kept to resume.
-    CancelUpload(DeviceKey),
-    /// End a wait in a device's upload queue (back-off, a paused device) and try at once.
-    RetryUpload(DeviceKey),
-    /// Take one file out of a device's running queue (the one under way stops; what was sent
-    /// is kept to resume).
-    CancelUploadFile {
-        /// The device.
-        key: DeviceKey,
-        /// The file, as the queue's status numbers it.
-        index: usize,
-    },
-    /// Send one file of a device's running queue again once the files before it are done.
-    RetryUploadFile {
-        /// The device.
-        key: DeviceKey,
-        /// The file, as the queue's status numbers it.
-        index: usize,
-    },
-    /// Add a comment to an uploaded asset, as the device.
-    AddNote {
-        /// The device.
-        key: DeviceKey,
-        /// The asset.
-        asset_id: String,
-        /// The comment.
-        text: String,
-    },
     /// Write the pairing report (CSV and JSON) into this folder.
     ExportReport(PathBuf),
     /// Gather diagnostics (answered with [`Event::Diagnostics`]).
@@ -188,6 +239,71 @@ pub enum Event {
     Network(NetworkStatus),
     /// The diagnostics text, secrets removed.
     Diagnostics(String),
+}
+
+/// How a device is doing right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Paired; no heartbeat answered yet in this run.
+    Paired,
+    /// The last heartbeat went through.
+    Online,
+    /// The last heartbeat failed for a reason that may pass (network, server).
+    Offline {
+        /// What went wrong.
+        reason: String,
+    },
+    /// The server refused the credentials: pair again.
+    NeedsRepairing {
+        /// What the server said.
+        reason: String,
+    },
+    /// Unpairing waits for the server.
+    UnpairPending {
+        /// Why the last attempt failed.
+        reason: String,
+    },
+    /// Its credentials were handed to the device: nothing here uses them any more.
+    HandedOff {
+        /// When, Unix seconds.
+        at: u64,
+    },
+}
+
+impl Status {
+    /// A short badge text.
+    pub fn badge(&self) -> &'static str {
+        match self {
+            Self::Paired => "paired",
+            Self::Online => "online",
+            Self::Offline { .. } => "offline",
+            Self::NeedsRepairing { .. } => "needs re-pairing",
+            Self::UnpairPending { .. } => "unpair pending",
+            Self::HandedOff { .. } => "handed off",
+        }
+    }
+}
+
+/// One device in the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    /// What the registry says.
+    pub record: DeviceRecord,
+    /// How it is doing.
+    pub status: Status,
+    /// The day-12 warning, if due.
+    pub warning: Option<String>,
+    /// The operation under way, if any.
+    pub busy: Option<Busy>,
+}
+
+/// What the indicator shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkStatus {
+    /// The server, as people call it ("api.frame.io", "the built-in demo server").
+    pub server: String,
+    /// `None` when it answered; else why it could not be reached.
+    pub problem: Option<String>,
 }
 
 /// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).

@@ -1,20 +1,18 @@
-//! Upload queues from the window: one per device, its status forwarded at most four times a
-//! second (and always its end), Cancel and "try now", a note on an uploaded asset, and the
-//! unfinished uploads of every paired device continued when the app starts.
+//! Upload queues from the window: one per device (an operation of `ops`), its status
+//! forwarded at most four times a second (and always its end), and the unfinished uploads of
+//! every paired device continued when the app starts.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::{mpsc as tokio_mpsc, watch};
 
-use super::actions::{Action, rescue};
-use super::{DeviceKey, Event, FromTask, Outbox, State, UploadSetup};
+use super::held::rescue;
+use super::protocol::{Event, UploadSetup};
+use super::{FromTask, Outbox, State};
 use crate::device::upload::{self, FileState, Plan, QueueControls, QueueOutcome, QueueStatus};
 use crate::device::{Context, LifecycleError};
-use crate::registry::{DeviceRecord, DeviceState};
-
-/// What a device's row says while its queue runs.
-pub const UPLOADING: &str = "uploading…";
+use crate::registry::{DeviceKey, DeviceRecord, DeviceState};
 
 /// The shortest time between two status events of one queue (a frame's worth for the eye,
 /// and no flood of repaints from a fast link).
@@ -31,40 +29,6 @@ pub(super) struct Batch {
 }
 
 impl State {
-    /// Starts a device's upload queue, unless one runs.
-    pub(super) fn upload(&mut self, key: DeviceKey, files: Vec<PathBuf>, resume: bool) {
-        if self.uploads.contains_key(&key) {
-            let line = format!(
-                "{}: an upload is under way; add more files once it ends.",
-                key.id
-            );
-            self.outbox.send(Event::Notice(line));
-            return;
-        }
-        let controls = QueueControls::new();
-        self.uploads.insert(key.clone(), controls.clone());
-        let batch = Batch {
-            files,
-            resume,
-            controls,
-        };
-        self.act(key, UPLOADING, Action::Upload(batch));
-    }
-
-    /// Stops a device's queue; what was sent is kept to resume.
-    pub(super) fn cancel_upload(&mut self, key: &DeviceKey) {
-        if let Some(controls) = self.uploads.remove(key) {
-            controls.cancel();
-        }
-    }
-
-    /// Ends a wait in a device's queue (back-off, a paused device): it tries at once.
-    pub(super) fn retry_upload(&self, key: &DeviceKey) {
-        if let Some(controls) = self.uploads.get(key) {
-            controls.retry_now();
-        }
-    }
-
     /// Finds the paired devices with unfinished uploads kept (reading the records touches
     /// the disk, so a task does it) and reports them to be continued. Devices of the
     /// built-in demo server are left out: it starts empty, on a new port, every run.
