@@ -229,7 +229,7 @@ struct State {
     work: Work,
     /// Operations' tasks, kept instead of run (tests drive their ends).
     #[cfg(test)]
-    kept_ops: Vec<(ops::OpTask, ops::Ended)>,
+    kept_ops: Vec<(ops::OpTask, work::Ended)>,
     /// Tokens of pairing runs the keychain refused, by run.
     unsaved: HashMap<u64, UnsavedTokens>,
     reports: tokio_mpsc::UnboundedSender<FromTask>,

@@ -13,7 +13,7 @@ use super::fleet::AfterLoad;
 use super::held::rescue;
 use super::protocol::{DeviceOp, Event, UploadSetup};
 use super::uploads::{Batch, send_batch};
-use super::work::{Handle, OpId};
+use super::work::{Ended, Handle};
 use super::{FromTask, Outbox, State};
 use crate::device::upload::QueueControls;
 use crate::device::{self, Context, LifecycleError, UnsavedTokens};
@@ -83,7 +83,7 @@ impl State {
             outbox: self.outbox.clone(),
             reports: self.reports.clone(),
         };
-        let end = Ended(Some((key, id, self.reports.clone())));
+        let end = Ended::new(key, id, self.reports.clone());
         self.spawn_op(task, end);
     }
 
@@ -107,33 +107,6 @@ impl State {
     fn spawn_op(&mut self, task: OpTask, end: Ended) {
         let _what_would_run = OpTask::run;
         self.kept_ops.push((task, end));
-    }
-}
-
-/// Reports an operation's end to the loop: with its line ([`Ended::say`]), or, if the task
-/// panicked or was dropped before, when dropped, with that said — so that no entry outlives
-/// its operation.
-pub(super) struct Ended(Option<(DeviceKey, OpId, tokio_mpsc::UnboundedSender<FromTask>)>);
-
-impl Ended {
-    /// The operation ended: `line` for the user.
-    pub(super) fn say(mut self, line: String) {
-        self.send(line);
-    }
-
-    fn send(&mut self, line: String) {
-        if let Some((key, id, reports)) = self.0.take() {
-            let _ = reports.send(FromTask::OpEnded { key, id, line });
-        }
-    }
-}
-
-impl Drop for Ended {
-    fn drop(&mut self) {
-        if let Some((key, ..)) = &self.0 {
-            let line = format!("{}: the operation stopped unexpectedly.", key.id);
-            self.send(line);
-        }
     }
 }
 

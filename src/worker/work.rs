@@ -7,8 +7,10 @@
 
 use std::collections::HashMap;
 
+use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::FromTask;
 use super::protocol::{Busy, OpControl};
 use crate::device::upload::QueueControls;
 use crate::registry::DeviceKey;
@@ -107,6 +109,42 @@ impl Work {
         }
         if ctl == OpControl::Cancel {
             entry.cancelled = true;
+        }
+    }
+}
+
+/// Reports an operation's end to the loop: with its line ([`Ended::say`]), or, if the task
+/// panicked or was dropped before, when dropped, with that said — so that no entry outlives
+/// its operation.
+pub(super) struct Ended(Option<(DeviceKey, OpId, tokio_mpsc::UnboundedSender<FromTask>)>);
+
+impl Ended {
+    /// The end of operation `id` on `key`, to be reported on `reports`.
+    pub(super) fn new(
+        key: DeviceKey,
+        id: OpId,
+        reports: tokio_mpsc::UnboundedSender<FromTask>,
+    ) -> Self {
+        Self(Some((key, id, reports)))
+    }
+
+    /// The operation ended: `line` for the user.
+    pub(super) fn say(mut self, line: String) {
+        self.send(line);
+    }
+
+    fn send(&mut self, line: String) {
+        if let Some((key, id, reports)) = self.0.take() {
+            let _ = reports.send(FromTask::OpEnded { key, id, line });
+        }
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if let Some((key, ..)) = &self.0 {
+            let line = format!("{}: the operation stopped unexpectedly.", key.id);
+            self.send(line);
         }
     }
 }
