@@ -298,7 +298,7 @@ fn add_two_devices_pair_both_and_see_both_in_the_device_list() {
 }
 
 #[test]
-fn refresh_and_unpair_from_the_device_list() {
+fn refresh_check_and_unpair_from_the_device_list() {
     let kc = common::test_keychain();
     let account = kc.track("CAM-LIST@demo");
     let mut window = Window::demo(&kc);
@@ -310,6 +310,8 @@ fn refresh_and_unpair_from_the_device_list() {
 
     window.click("Refresh now");
     window.until_label("CAM-LIST refreshed.");
+    window.click("Check");
+    window.until_label("CAM-LIST is paired, in project Demo Project.");
     window.click("Unpair");
     window
         .harness

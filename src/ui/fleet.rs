@@ -193,6 +193,13 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
         if ui.button(label).clicked() {
             action = Some(device(&key, DeviceOp::Refresh));
         }
+        if ui
+            .button("Check")
+            .on_hover_text("Ask the server whether it is still paired, and to which project")
+            .clicked()
+        {
+            action = Some(device(&key, DeviceOp::Check));
+        }
         if ui.button("Re-pair").clicked() {
             action = Some(FleetAction::Repair(Entry {
                 device_id: record.device_id.clone(),

@@ -150,6 +150,13 @@ impl OpTask {
                 Ok(_) => format!("{} refreshed.", record.device_id),
                 Err(error) => rescue(error, &key, reports),
             },
+            (DeviceOp::Check, _) => match device::connected_project(&context, record).await {
+                Ok(Some(project)) => {
+                    format!("{} is paired, in project {project}.", record.device_id)
+                }
+                Ok(None) => format!("{} is paired.", record.device_id),
+                Err(error) => rescue(error, &key, reports),
+            },
             (DeviceOp::Unpair, _) => match device::unpair(&context, record).await {
                 Ok(done) => match done.note {
                     Some(note) => format!("{} unpaired: {note}.", record.device_id),

@@ -24,6 +24,8 @@ pub const HEARTBEAT_EVERY: Duration = crate::settings::DEFAULT_HEARTBEAT;
 pub enum DeviceOp {
     /// Refresh its tokens now.
     Refresh,
+    /// Ask the server whether it is still paired, and to which project.
+    Check,
     /// Revoke its credentials at the server and forget it.
     Unpair,
     /// Forget it on this computer only, without the server.
@@ -57,6 +59,7 @@ impl DeviceOp {
     pub fn busy(&self) -> Busy {
         match self {
             Self::Refresh => Busy::Refreshing,
+            Self::Check => Busy::Checking,
             Self::Unpair => Busy::Unpairing,
             Self::Forget => Busy::Forgetting,
             Self::Upload { .. } => Busy::Uploading,
@@ -71,6 +74,8 @@ impl DeviceOp {
 pub enum Busy {
     /// Refreshing its tokens.
     Refreshing,
+    /// Asking the server about it.
+    Checking,
     /// Unpairing.
     Unpairing,
     /// Being forgotten here.
@@ -88,6 +93,7 @@ impl Busy {
     pub fn label(self) -> &'static str {
         match self {
             Self::Refreshing => "refreshing…",
+            Self::Checking => "checking…",
             Self::Unpairing => "unpairing…",
             Self::Forgetting => "forgetting…",
             Self::Uploading => "uploading…",
