@@ -151,9 +151,7 @@ fn show(ui: &mut Ui, devices: &[DeviceView], state: &mut ListState<'_>) -> Optio
 }
 
 fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> Option<FleetAction> {
-    let record = &view.record;
-    let key = record.key();
-    let mut action = None;
+    let key = view.record.key();
     details(ui, view, now);
     if let Some(busy) = view.busy {
         return busy_row(ui, busy, &key, state);
@@ -165,9 +163,9 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
             .on_hover_text("Remove it from this list; the device keeps its pairing")
             .clicked()
         {
-            action = Some(device(&key, DeviceOp::Forget));
+            return Some(device(&key, DeviceOp::Forget));
         }
-        return action;
+        return None;
     }
     if let Some((open, RowForm::HandOff(command))) = &mut *state.form
         && *open == key
@@ -181,36 +179,7 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
     if state.confirming == Some(&key) {
         return unpair_confirmation(ui, &key);
     }
-    ui.horizontal(|ui| {
-        // A device marked for re-pairing may have been marked by a settings mistake since
-        // fixed: the user may try once more.
-        let repair = matches!(view.status, Status::NeedsRepairing { .. });
-        let label = if repair {
-            "Try refresh again"
-        } else {
-            "Refresh now"
-        };
-        if ui.button(label).clicked() {
-            action = Some(device(&key, DeviceOp::Refresh));
-        }
-        if ui
-            .button("Check")
-            .on_hover_text("Ask the server whether it is still paired, and to which project")
-            .clicked()
-        {
-            action = Some(device(&key, DeviceOp::Check));
-        }
-        if ui.button("Re-pair").clicked() {
-            action = Some(FleetAction::Repair(Entry {
-                device_id: record.device_id.clone(),
-                name: record.name.clone(),
-                firmware: record.client_version.clone(),
-            }));
-        }
-        if ui.button("Unpair").clicked() {
-            action = Some(FleetAction::AskUnpair(key.clone()));
-        }
-    });
+    let mut action = manage_buttons(ui, view, &key);
     if let Some(status) = state.uploads.get(&key) {
         // How the last queue ended stays in view until the next one.
         if let Some(asked) = uploads::panel(ui, &key, status, false) {
@@ -259,6 +228,43 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
             }
         });
     }
+    action
+}
+
+/// Refresh, Check, Re-pair, Unpair: what keeps a pairing.
+fn manage_buttons(ui: &mut Ui, view: &DeviceView, key: &DeviceKey) -> Option<FleetAction> {
+    let record = &view.record;
+    let mut action = None;
+    ui.horizontal(|ui| {
+        // A device marked for re-pairing may have been marked by a settings mistake since
+        // fixed: the user may try once more.
+        let repair = matches!(view.status, Status::NeedsRepairing { .. });
+        let label = if repair {
+            "Try refresh again"
+        } else {
+            "Refresh now"
+        };
+        if ui.button(label).clicked() {
+            action = Some(device(key, DeviceOp::Refresh));
+        }
+        if ui
+            .button("Check")
+            .on_hover_text("Ask the server whether it is still paired, and to which project")
+            .clicked()
+        {
+            action = Some(device(key, DeviceOp::Check));
+        }
+        if ui.button("Re-pair").clicked() {
+            action = Some(FleetAction::Repair(Entry {
+                device_id: record.device_id.clone(),
+                name: record.name.clone(),
+                firmware: record.client_version.clone(),
+            }));
+        }
+        if ui.button("Unpair").clicked() {
+            action = Some(FleetAction::AskUnpair(key.clone()));
+        }
+    });
     action
 }
 
