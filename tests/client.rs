@@ -66,6 +66,37 @@ async fn a_server_that_is_down_is_a_connect_error() {
 }
 
 #[tokio::test]
+async fn https_to_a_peer_that_speaks_no_tls_is_a_handshake_error_not_a_network_gone() {
+    // A server whose upload URL says https on a port that answers plain HTTP.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut peer, _)) = listener.accept().await {
+            let _ = tokio::io::AsyncWriteExt::write_all(
+                &mut peer,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await;
+        }
+    });
+    let client = C2cClient::new(common::profile_for(&common::closed_port_url())).unwrap();
+    let error = client
+        .put_part(
+            &format!("https://127.0.0.1:{port}/part/1"),
+            "video/mp4",
+            c2c_pair::c2c::part::PartBody::Memory(bytes::Bytes::from_static(b"x")),
+            std::time::Duration::from_secs(5),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ClientError::Handshake { .. }), "{error:?}");
+    assert!(error.is_transient(), "worth a few tries");
+    assert!(!error.is_unreachable(), "but no outage to wait out");
+    assert!(!error.may_have_been_done(), "nothing was sent");
+}
+
+#[tokio::test]
 async fn url_pairing_is_asked_for_by_header_and_can_be_switched_off() {
     let server = c2c_pair::demo::DemoServer::start(common::fast_config())
         .await

@@ -75,6 +75,16 @@ pub enum ClientError {
         /// What went wrong, from the network stack.
         reason: String,
     },
+    /// The TLS handshake failed for another reason than the certificate (the peer does not
+    /// speak TLS, or offers nothing this client accepts): nothing was sent, and it is the
+    /// server's setup, not the network that is gone.
+    #[error("could not set up a secure connection with {host}: {reason}")]
+    Handshake {
+        /// Host that was tried.
+        host: String,
+        /// What the TLS stack said.
+        reason: String,
+    },
     /// The server's TLS certificate could not be verified.
     #[error(
         "could not verify the TLS certificate of {host} ({reason}). If your network inspects \
@@ -155,6 +165,7 @@ impl ClientError {
             | Self::Stalled { .. }
             | Self::Broken { .. }
             | Self::Untrusted { .. }
+            | Self::Handshake { .. }
             // "Not now" answers (RFC 8628 §3.5), whatever the endpoint that gave them.
             | Self::OAuth {
                 error: OAuthErrorCode::SlowDown | OAuthErrorCode::AuthorizationPending,
@@ -603,6 +614,9 @@ impl C2cClient {
         if reason.contains("certificate") {
             return ClientError::Untrusted { host, reason };
         }
+        if tls_failed(error) {
+            return ClientError::Handshake { host, reason };
+        }
         // A connect timeout is no connection: nothing was sent (see `may_have_been_done`).
         if error.is_connect() {
             return ClientError::Connect { host, reason };
@@ -615,6 +629,27 @@ impl C2cClient {
         }
         ClientError::Broken { host, reason }
     }
+}
+
+/// True when a TLS error lies in `error`'s chain (the handshake failed).
+fn tls_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        // tokio-rustls hands a TLS error on inside `io::Error`s (nested), whose `source`
+        // skips what they wrap.
+        let mut wrapped = Some(cause);
+        while let Some(inner) = wrapped {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+            wrapped = inner
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .map(|e| e as &(dyn std::error::Error + 'static));
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The error an answer stands for. The status decides first: a 5xx, 408 or 429 is a server

@@ -200,9 +200,9 @@ impl PairError {
                 " Check the network connection, the API base, and proxy settings \
                  (HTTPS_PROXY / NO_PROXY), then try again.",
             ),
-            ClientError::Untrusted { .. } | ClientError::NoTrustStore(_) => {
-                (FailureKind::Network, "")
-            }
+            ClientError::Untrusted { .. }
+            | ClientError::Handshake { .. }
+            | ClientError::NoTrustStore(_) => (FailureKind::Network, ""),
             ClientError::Malformed(_) | ClientError::TooLarge => (
                 FailureKind::Network,
                 " On a guest or venue network, open a web page to accept its terms first; \
