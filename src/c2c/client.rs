@@ -642,10 +642,13 @@ fn tls_failed(error: &(dyn std::error::Error + 'static)) -> bool {
             if inner.is::<rustls::Error>() {
                 return true;
             }
-            wrapped = inner
-                .downcast_ref::<std::io::Error>()
-                .and_then(std::io::Error::get_ref)
-                .map(|e| e as &(dyn std::error::Error + 'static));
+            let io = inner.downcast_ref::<std::io::Error>();
+            let next: Option<&(dyn std::error::Error + 'static)> =
+                match io.and_then(|e| e.get_ref()) {
+                    Some(e) => Some(e),
+                    None => None,
+                };
+            wrapped = next;
         }
         source = cause.source();
     }
