@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use egui::Ui;
 
-use super::backend::Backend;
 use super::cards::{Cards, Run};
 use super::intent::Intent;
+use super::link::WorkerLink;
 use super::pairing::{PairingView, Phase};
 use super::presenter::{self, BoothSetup, Presenter, PresenterKey, Surroundings};
 use crate::device::{DeviceId, FailureKind};
@@ -43,49 +43,45 @@ impl Booth {
     }
 
     /// Stops the run on screen, if one is under way.
-    fn cancel_running(&self, backend: &Backend) {
+    fn cancel_running(&self, link: &WorkerLink) {
         if let Some(presenter) = &self.screen
             && presenter.card.is_running()
         {
-            backend.send(Command::Cancel {
+            link.send(Command::Cancel {
                 run: presenter.card.run,
             });
         }
     }
 
     /// A fresh code for the next visitor, under a new booth device id.
-    pub fn next_code(&mut self, cards: &mut Cards, backend: &Backend) {
-        self.cancel_running(backend);
+    pub fn next_code(&mut self, cards: &mut Cards, link: &WorkerLink) {
+        self.cancel_running(link);
         let id = format!("booth-{:06x}", rand::random::<u32>() & 0x00ff_ffff);
         let Ok(device_id) = DeviceId::parse(&id) else {
             return;
         };
         // A booth that could not start shows why (and Esc), not a code that never comes.
-        let start = backend.can_pair();
-        let card = cards.begin_run(
-            backend,
-            Entry::new(device_id, None),
-            Run::Presenter { start },
-        );
+        let start = link.can_pair();
+        let card = cards.begin_run(link, Entry::new(device_id, None), Run::Presenter { start });
         if let Some(presenter) = self.screen.as_mut() {
             presenter.card = card;
             presenter.next_code_at = None;
         } else {
             self.screen = Some(Presenter::new(card, self.setup.wifi.clone()));
-            self.warn_if_phones_cannot_reach(backend);
+            self.warn_if_phones_cannot_reach(link);
         }
     }
 
     /// Leaves the booth screen, stopping its run.
-    pub fn leave(&mut self, backend: &Backend) {
-        self.cancel_running(backend);
+    pub fn leave(&mut self, link: &WorkerLink) {
+        self.cancel_running(link);
         self.screen = None;
     }
 
     /// Logs, once the booth is up and its server known, that phones cannot open the link.
-    pub fn warn_if_phones_cannot_reach(&self, backend: &Backend) {
+    pub fn warn_if_phones_cannot_reach(&self, link: &WorkerLink) {
         if self.is_on()
-            && let Some(why) = backend.phone_warning()
+            && let Some(why) = link.phone_warning()
         {
             tracing::warn!("phones cannot open the booth's link: {why}");
         }
@@ -136,7 +132,7 @@ impl Booth {
     }
 
     /// Draws the booth screen; its keys and its timer become intents.
-    pub fn ui(&mut self, ui: &mut Ui, now: Instant, backend: &Backend) -> Vec<Intent> {
+    pub fn ui(&mut self, ui: &mut Ui, now: Instant, link: &WorkerLink) -> Vec<Intent> {
         let mut intents: Vec<Intent> = presenter::keys(ui).into_iter().map(Intent::Booth).collect();
         let Some(presenter) = self.screen.as_mut() else {
             return intents;
@@ -145,12 +141,12 @@ impl Booth {
             presenter.next_code_at = None;
             intents.push(Intent::Booth(PresenterKey::NewCode));
         }
-        let network = backend.booth_network(self.setup.wifi.as_ref());
+        let network = link.booth_network(self.setup.wifi.as_ref());
         let around = Surroundings {
-            demo: backend.is_demo(),
-            start_error: backend.start_error.as_deref(),
+            demo: link.is_demo(),
+            start_error: link.start_error.as_deref(),
             network: network.as_deref(),
-            warning: backend.phone_warning(),
+            warning: link.phone_warning(),
         };
         egui::CentralPanel::no_frame().show(ui, |ui| presenter.show(ui, now, &around));
         if let Some(tick) = presenter.next_tick(now) {

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use egui::Ui;
 
-use super::backend::Backend;
 use super::intent::Intent;
+use super::link::WorkerLink;
 use super::pairing::{PairingView, Phase, Scale, Step, Waiting};
 use super::{COLUMN_WIDTH, centred};
 use crate::device::PairEvent;
@@ -47,7 +47,7 @@ impl Default for Cards {
 impl Cards {
     /// A new pairing run: its number, the worker told to start it (unless the booth cannot
     /// start), and its card.
-    pub fn begin_run(&mut self, backend: &Backend, entry: Entry, run: Run) -> PairingView {
+    pub fn begin_run(&mut self, link: &WorkerLink, entry: Entry, run: Run) -> PairingView {
         let Entry {
             device_id,
             name,
@@ -60,7 +60,7 @@ impl Cards {
             Run::Presenter { start } => (start, true),
         };
         if start {
-            backend.send(Command::Pair {
+            link.send(Command::Pair {
                 run: number,
                 device_id: device_id.clone(),
                 name: name.clone(),
@@ -80,7 +80,7 @@ impl Cards {
 
     /// Starts pairing a device on a card of its own; `Err` says why not (a card for it is
     /// already waiting for approval).
-    pub fn start(&mut self, backend: &Backend, entry: Entry) -> Result<(), String> {
+    pub fn start(&mut self, link: &WorkerLink, entry: Entry) -> Result<(), String> {
         let device_id = &entry.device_id;
         let busy = self
             .list
@@ -91,7 +91,7 @@ impl Cards {
         }
         // A finished card for the same device makes way for the new run.
         self.list.retain(|card| card.device_id != *device_id);
-        let card = self.begin_run(backend, entry, Run::Card);
+        let card = self.begin_run(link, entry, Run::Card);
         self.list.push(card);
         Ok(())
     }

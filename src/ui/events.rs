@@ -9,10 +9,10 @@ impl PairApp {
     pub(super) fn apply_event(&mut self, ctx: &egui::Context, event: Event) {
         match event {
             Event::Ready(mode) => {
-                self.backend.mode = Some(mode);
-                self.booth.warn_if_phones_cannot_reach(&self.backend);
+                self.link.mode = Some(mode);
+                self.booth.warn_if_phones_cannot_reach(&self.link);
             }
-            Event::StartFailed(message) => self.backend.start_error = Some(message),
+            Event::StartFailed(message) => self.link.start_error = Some(message),
             Event::SecretSaved(result) => self.settings.saved(result),
             Event::Progress { run, event } => {
                 let booth = self.booth.card_mut().filter(|card| card.run == run);
@@ -44,7 +44,7 @@ impl PairApp {
     fn finished(&mut self, run: u64, end: RunEnd) {
         if self.booth.shows(run) {
             if self.booth.finished(end) {
-                self.booth.next_code(&mut self.cards, &self.backend);
+                self.booth.next_code(&mut self.cards, &self.link);
             }
             return;
         }

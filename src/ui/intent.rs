@@ -77,13 +77,13 @@ impl PairApp {
             Intent::EnterPresenter => {
                 if !self.booth.is_on() {
                     self.screen.set_fullscreen(ctx, true);
-                    self.booth.next_code(&mut self.cards, &self.backend);
+                    self.booth.next_code(&mut self.cards, &self.link);
                 }
             }
             Intent::Booth(key) => match key {
-                PresenterKey::NewCode => self.booth.next_code(&mut self.cards, &self.backend),
+                PresenterKey::NewCode => self.booth.next_code(&mut self.cards, &self.link),
                 PresenterKey::Leave => {
-                    self.booth.leave(&self.backend);
+                    self.booth.leave(&self.link);
                     self.screen.set_fullscreen(ctx, false);
                 }
                 PresenterKey::ToggleFullscreen => self.screen.toggle(ctx),
@@ -96,16 +96,16 @@ impl PairApp {
             Intent::ToggleFullscreen => self.screen.toggle(ctx),
             Intent::Diagnose => {
                 self.status.gathering();
-                self.backend.send(Command::Diagnose);
+                self.link.send(Command::Diagnose);
             }
-            Intent::SaveSecret(secret) => self.backend.send(Command::SaveClientSecret(secret)),
-            Intent::Import(path) => self.backend.send(Command::Import(path)),
+            Intent::SaveSecret(secret) => self.link.send(Command::SaveClientSecret(secret)),
+            Intent::Import(path) => self.link.send(Command::Import(path)),
         }
     }
 
     /// Starts pairing a device on a card; a refusal is shown under the form.
     pub(super) fn pair(&mut self, entry: Entry) -> bool {
-        let started = self.cards.start(&self.backend, entry);
+        let started = self.cards.start(&self.link, entry);
         if let Err(why) = &started {
             self.add.error = Some(why.clone());
         }
@@ -114,14 +114,14 @@ impl PairApp {
 
     fn card_action(&mut self, run: u64, action: Action) {
         if action == Action::RetrySave {
-            return self.backend.send(Command::RetrySave { run });
+            return self.link.send(Command::RetrySave { run });
         }
         let Some(card) = self.cards.remove(run) else {
             return;
         };
         match action {
             // Effective at once: the card goes now, the worker stops polling.
-            Action::Cancel => self.backend.send(Command::Cancel { run }),
+            Action::Cancel => self.link.send(Command::Cancel { run }),
             Action::NewCode => {
                 self.pair(Entry {
                     device_id: card.device_id,
@@ -151,6 +151,6 @@ impl PairApp {
             // A new queue: the last one's panel gives way to it.
             self.fleet.uploads.remove(key);
         }
-        self.backend.send(command);
+        self.link.send(command);
     }
 }

@@ -6,12 +6,12 @@
 //! countdown. Each part is a view that owns its state and returns intents (see `intent.rs`).
 
 mod add_form;
-mod backend;
 mod booth;
 mod cards;
 mod events;
 mod fleet;
 mod intent;
+mod link;
 mod notices;
 mod pairing;
 mod presenter;
@@ -28,12 +28,12 @@ use egui::{Color32, Ui};
 use crate::device::DeviceId;
 use crate::worker::Worker;
 use add_form::AddForm;
-use backend::Backend;
 use booth::Booth;
 use cards::Cards;
 use fleet::FleetView;
 pub use fleet::HANDOFF_COMMAND_LABEL;
 use intent::Intent;
+use link::WorkerLink;
 use notices::Notices;
 use pairing::Phase;
 pub use pairing::group_code;
@@ -105,7 +105,7 @@ impl Default for UiOptions {
 
 /// The app: its views, the worker behind them, and what the views asked for this frame.
 pub struct PairApp {
-    backend: Backend,
+    link: WorkerLink,
     screen: Screen,
     add: AddForm,
     cards: Cards,
@@ -121,7 +121,7 @@ pub struct PairApp {
 impl PairApp {
     /// A new window state driving `worker`.
     pub fn new(worker: Worker, options: UiOptions) -> Self {
-        let mut app = Self::with_backend(Backend::new(Some(worker)));
+        let mut app = Self::with_link(WorkerLink::new(Some(worker)));
         app.booth = Booth::new(BoothSetup {
             linger: options.linger,
             wifi: options.booth_wifi,
@@ -140,14 +140,14 @@ impl PairApp {
 
     /// A window that could not start (a bad setting): it shows why and pairs nothing.
     pub fn not_started(message: String) -> Self {
-        let mut backend = Backend::new(None);
-        backend.start_error = Some(message);
-        Self::with_backend(backend)
+        let mut link = WorkerLink::new(None);
+        link.start_error = Some(message);
+        Self::with_link(link)
     }
 
-    fn with_backend(backend: Backend) -> Self {
+    fn with_link(link: WorkerLink) -> Self {
         Self {
-            backend,
+            link,
             screen: Screen::default(),
             add: AddForm::default(),
             cards: Cards::default(),
@@ -166,7 +166,7 @@ impl PairApp {
     /// Draws one frame.
     pub fn show(&mut self, ui: &mut Ui) {
         let ctx = ui.ctx().clone();
-        while let Some(event) = self.backend.try_recv() {
+        while let Some(event) = self.link.try_recv() {
             self.apply_event(&ctx, event);
         }
         let dropped: Vec<_> = ctx.input(|i| {
@@ -184,7 +184,7 @@ impl PairApp {
         self.screen.cover_monitor_if_needed(&ctx);
         let now = Instant::now();
         if self.booth.is_on() {
-            let asked = self.booth.ui(ui, now, &self.backend);
+            let asked = self.booth.ui(ui, now, &self.link);
             self.pending.extend(asked);
         } else {
             self.show_window(ui, now);
@@ -197,7 +197,7 @@ impl PairApp {
         if presenter::keys(ui).contains(&PresenterKey::ToggleFullscreen) {
             self.pending.push(Intent::ToggleFullscreen);
         }
-        self.backend.banner(ui);
+        self.link.banner(ui);
         let asked = self.status.ui(ui);
         self.pending.extend(asked);
         // Panels are not filled: the window is cleared to the panel colour already (see
@@ -221,7 +221,7 @@ impl PairApp {
                     centred(ui, COLUMN_WIDTH, |ui| {
                         self.notices.ui(ui);
                         self.form_heading(ui);
-                        let asked = self.add.ui(ui, self.backend.can_pair());
+                        let asked = self.add.ui(ui, self.link.can_pair());
                         self.pending.extend(asked);
                     });
                     ui.add_space(12.0);
@@ -248,11 +248,11 @@ impl PairApp {
                 "A booth screen: one large code and QR at a time, renewing by itself (F11, H, \
                  Space, Esc)",
             );
-            if booth.clicked() && self.backend.can_pair() {
+            if booth.clicked() && self.link.can_pair() {
                 self.pending.push(Intent::EnterPresenter);
             }
         });
-        self.backend.mode_line(ui);
+        self.link.mode_line(ui);
         ui.add_space(8.0);
     }
 

@@ -9,7 +9,7 @@ use crate::wifi::BoothWifi;
 use crate::worker::{Command, Event, Mode, Worker};
 
 /// The worker handle and the server it reported.
-pub struct Backend {
+pub struct WorkerLink {
     worker: Option<Worker>,
     /// The server in use, once the worker is ready.
     pub mode: Option<Mode>,
@@ -17,8 +17,8 @@ pub struct Backend {
     pub start_error: Option<String>,
 }
 
-impl Backend {
-    /// A backend driven by `worker` (`None`: nothing started).
+impl WorkerLink {
+    /// A link to `worker` (`None`: nothing started).
     pub fn new(worker: Option<Worker>) -> Self {
         Self {
             worker,
