@@ -49,7 +49,7 @@ fn whole_process() {
     measured(&start, 2);
     let mut idle = Section::new("idle", "smoke");
     process::idle(process::SMOKE, &mut idle);
-    measured(&idle, 6);
+    measured(&idle, 8);
     if upload::tools_ready() {
         let mut uploads = Section::new("uploads", "smoke");
         upload::measure(upload::SMOKE, &mut uploads);

@@ -31,6 +31,8 @@ pub struct Size {
     pub idle: Duration,
     /// Paired devices in the list for the second idle figure.
     pub fleet: usize,
+    /// Paired devices in the list for the third (what each device costs).
+    pub large_fleet: usize,
 }
 
 /// The full run.
@@ -38,6 +40,7 @@ pub const FULL: Size = Size {
     starts: 10,
     idle: Duration::from_secs(60),
     fleet: 20,
+    large_fleet: 100,
 };
 
 /// The smoke run.
@@ -45,6 +48,7 @@ pub const SMOKE: Size = Size {
     starts: 1,
     idle: Duration::from_secs(2),
     fleet: 2,
+    large_fleet: 4,
 };
 
 /// Whether an X display and `curl` are there; without them the whole-process figures are
@@ -259,18 +263,53 @@ pub fn idle(size: Size, section: &mut Section) {
     drop(alone);
     record_idle(section, "code waiting", (cpu, rss), (bare_cpu, bare_rss));
 
-    // A fleet paired against a server that outlives the app, listed with heartbeats.
+    // Fleets paired against a server that outlives the app, listed with heartbeats: the
+    // usual rig, then a large one, so that the cost of each device is on record.
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Frame.io's timings (5 s polls), so the waiting code polls as it would in the field.
     let server = rt
         .block_on(DemoServer::start(DemoConfig::default()))
         .unwrap();
+    let mut paired = 0;
+    for fleet in [size.fleet, size.large_fleet] {
+        pair_fleet(&rt, &server, &kc, paired..fleet);
+        paired = fleet;
+        let usage = fleet_idle(&kc, &server, size.idle);
+        record_idle(
+            section,
+            &format!("code waiting, {fleet} paired devices listed"),
+            usage,
+            (bare_cpu, bare_rss),
+        );
+    }
+    presenter_idle(size, section, &kc);
+    section.notes.push(format!(
+        "Idle: CPU time from /proc/<pid>/stat over {} s, starting 2 s after the first QR (or \
+         first frame) was drawn; RSS is VmRSS at the end. Floor: the bare eframe window \
+         repainting at 1 Hz, same renderer and size, same display. The waiting code polls every \
+         5 s (Frame.io's interval). The fleet figures list {} and {} devices paired against \
+         an embedded server that outlives the app; their heartbeat round runs at start-up, \
+         inside the measured window.",
+        size.idle.as_secs(),
+        size.fleet,
+        size.large_fleet
+    ));
+}
+
+/// Pairs devices `FLEET-<n>` for each `n` of `numbers` on `server`, into the keychain and
+/// device list the app will read.
+fn pair_fleet(
+    rt: &tokio::runtime::Runtime,
+    server: &DemoServer,
+    kc: &TestKeychain,
+    numbers: std::ops::Range<usize>,
+) {
     let control = common::Control::new(server.base_url());
-    let ctx = kc.context(common::backend_for(&server, common::demo_secret()));
+    let ctx = kc.context(common::backend_for(server, common::demo_secret()));
     let host = ctx.backend.client.profile().keychain_host();
-    let pairings: Vec<_> = (0..size.fleet)
+    let pairings: Vec<_> = numbers
         .map(|i| {
-            let device = format!("FLEET-{i:02}");
+            let device = format!("FLEET-{i:03}");
             kc.track(&format!("{device}@{host}"));
             let (ctx, control) = (ctx.clone(), control.clone());
             rt.spawn(async move { common::pair_approving(&ctx, &control, &device).await })
@@ -283,31 +322,20 @@ pub fn idle(size: Size, section: &mut Section) {
             "expected Paired, got {outcome:?}"
         );
     }
+}
+
+/// CPU and RSS of the app with a code waiting, its device list as paired so far on `server`.
+fn fleet_idle(kc: &TestKeychain, server: &DemoServer, idle: Duration) -> (f64, f64) {
+    let host = format!("127.0.0.1:{}", server.base_url().port().unwrap());
     kc.track(&format!("IDLE-FLEET@{host}"));
     let base = server.base_url().to_string();
-    let mut command = app(&kc, &["--api-base", &base, "--device", "IDLE-FLEET"]);
+    let mut command = app(kc, &["--api-base", &base, "--device", "IDLE-FLEET"]);
     command.env("C2C_PAIR_CLIENT_SECRET", common::demo_secret());
     let mut fleet = Running::start(command);
     fleet.until(QR_SHOWN);
-    let usage = idle_usage(&fleet, size.idle);
+    let usage = idle_usage(&fleet, idle);
     drop(fleet);
-    record_idle(
-        section,
-        &format!("code waiting, {} paired devices listed", size.fleet),
-        usage,
-        (bare_cpu, bare_rss),
-    );
-    presenter_idle(size, section, &kc);
-    section.notes.push(format!(
-        "Idle: CPU time from /proc/<pid>/stat over {} s, starting 2 s after the first QR (or \
-         first frame) was drawn; RSS is VmRSS at the end. Floor: the bare eframe window \
-         repainting at 1 Hz, same renderer and size, same display. The waiting code polls every \
-         5 s (Frame.io's interval). The fleet figure lists {} devices paired against an \
-         embedded server that outlives the app; their heartbeat round runs at start-up, inside \
-         the measured window.",
-        size.idle.as_secs(),
-        size.fleet
-    ));
+    usage
 }
 
 /// The booth screen full screen on a 1920×1080 display against the bare window covering the
