@@ -319,3 +319,59 @@ async fn a_two_gib_file_arrives_whole() {
     assert_eq!(assets[0]["received_bytes"], size);
     assert_eq!(assets[0]["parts"].as_array().unwrap().len(), 256);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_host_out_of_reach_while_the_server_answers_fails_the_file_not_waits_forever() {
+    let kc = common::test_keychain();
+    let (server, control, ctx, record) = paired(&kc, "CAM-BLOCKED").await;
+    // Every part upload is cut without an answer (a firewall that lets the API through and
+    // drops the storage host), far more times than the tries.
+    let reset = c2c_pair::demo::fault::Fault::Reset;
+    control.inject("/_uploads/*", &reset, 1000).await;
+    let (status, _watcher) = watch::channel(QueueStatus::default());
+    let media = Media {
+        name: "blocked.mov".into(),
+        bytes: Bytes::from(common::media::patterned(1024, 5)),
+        recorded_at: c2c_pair::clock::unix_seconds(std::time::SystemTime::now()),
+    };
+    let options = UploadOptions {
+        retry: device::upload::RetryPolicy {
+            first: std::time::Duration::from_millis(10),
+            cap: std::time::Duration::from_millis(20),
+            attempts: 3,
+            offline_cap: std::time::Duration::from_millis(20),
+            ..Default::default()
+        },
+        ..UploadOptions::default()
+    };
+    let jobs = vec![Job::memory(media, None)];
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        device::run_queue(
+            &ctx,
+            &record,
+            jobs,
+            &options,
+            &QueueControls::new(),
+            &status,
+        ),
+    )
+    .await
+    .expect("the queue ends: a storage host out of reach is no outage to wait out");
+    let FileState::Failed { reason, .. } = &outcome.status.files[0].state else {
+        panic!("{:?}", outcome.status.files[0].state);
+    };
+    assert!(reason.contains("while the server answers"), "{reason}");
+    assert!(reason.contains("--resume"), "{reason}");
+    let parts = control
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path.starts_with("/_uploads/"))
+        .count();
+    assert_eq!(
+        parts, 3,
+        "the policy's tries, then the server was asked and answered"
+    );
+    drop(server);
+}

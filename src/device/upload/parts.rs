@@ -1,7 +1,9 @@
 //! Sends one part to its presigned URL, again and again while the failure is worth it (as
 //! [`super::tries`] says: a dropped connection, a stall, a timeout, a 5xx or a 429 after its
 //! `Retry-After`, and a network that is gone, waited for without end); anything else is
-//! final for the file.
+//! final for the file. A storage host that stays out of reach while the API answers is no
+//! outage (the network is up; a venue firewall or a bad link keeps that host away): the
+//! file fails, resumable, instead of waiting for ever.
 
 use crate::c2c::ClientError;
 use crate::c2c::part::PartBody;
@@ -9,6 +11,7 @@ use crate::clock::unix_seconds;
 use crate::device::FailureKind;
 
 use super::run::{Run, Stop};
+use super::status::FileState;
 use super::tries::{Repeat, Retry, Tries};
 
 /// One part to send.
@@ -60,6 +63,16 @@ pub(super) async fn send_part(run: &Run<'_>, part: PartJob<'_>) -> Result<(), St
         }
         match tries.after(&what, &error) {
             Retry::Again { wait, state, .. } => {
+                if matches!(state, FileState::Offline { .. }) {
+                    let api_answers = tokio::select! {
+                        biased;
+                        () = run.cancelled() => return Err(Stop::Cancelled),
+                        reached = client.reach() => reached.is_ok(),
+                    };
+                    if api_answers {
+                        return Err(storage_out_of_reach(&part, &error));
+                    }
+                }
                 tracing::warn!(device = %run.record.device_id, part = part.number, %error, ?wait, "a part failed; sending it again");
                 run.report.state(state);
                 // Its bytes go again from the start.
@@ -68,6 +81,24 @@ pub(super) async fn send_part(run: &Run<'_>, part: PartJob<'_>) -> Result<(), St
             }
             Retry::GiveUp | Retry::LostTwice => return Err(part_failed(&part, &error)),
         }
+    }
+}
+
+/// A part whose storage host cannot be reached while the API answers.
+fn storage_out_of_reach(part: &PartJob<'_>, error: &ClientError) -> Stop {
+    let host = reqwest::Url::parse(part.url)
+        .ok()
+        .and_then(|url| url.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "the storage host".to_owned());
+    Stop::File {
+        reason: format!(
+            "part {} could not reach {host} after every try ({error}), while the server \
+             answers: the network is up, but something (a venue firewall, a proxy's allow \
+             list, a bad upload link) keeps that host away. Run `c2c-pair upload --resume` \
+             once it is reachable",
+            part.number
+        ),
+        kind: FailureKind::Network,
     }
 }
 
