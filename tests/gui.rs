@@ -308,11 +308,11 @@ fn refresh_check_and_unpair_from_the_device_list() {
     window.until_label("Paired");
     window.click("Close");
 
-    window.click("Refresh now");
+    window.manage("Refresh now");
     window.until_label("CAM-LIST refreshed.");
-    window.click("Check");
+    window.manage("Check");
     window.until_label("CAM-LIST is paired, in project Demo Project.");
-    window.click("Unpair");
+    window.manage("Unpair");
     window
         .harness
         .get_by_label_contains("Unpair CAM-LIST? Its credentials are revoked");
@@ -328,7 +328,7 @@ fn a_device_can_be_forgotten_here_without_the_server() {
     let account = kc.track("CAM-FORGET@demo");
     let mut window = Window::demo(&kc);
     let control = pair_in_window(&mut window, "CAM-FORGET");
-    window.click("Unpair");
+    window.manage("Unpair");
     window.click("Forget here only");
     window.until_label("CAM-FORGET forgotten on this computer; the server was not asked.");
     window.harness.get_by_label("Devices (0)");
@@ -420,14 +420,14 @@ fn tokens_the_keychain_refused_are_held_and_saved_before_the_device_is_used_agai
     store
         .refuse
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    window.click("Refresh now");
+    window.manage("Refresh now");
     window
         .until_label_contains("CAM-HELD: refreshed, but the keychain refused the new credentials");
 
     store
         .refuse
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    window.click("Refresh now");
+    window.manage("Refresh now");
     window.until_label("CAM-HELD refreshed.");
     // Both refreshes were accepted: the held set was saved before the second one spent it.
     let rt = runtime();
@@ -480,7 +480,7 @@ fn no_secret_is_ever_rendered() {
     window.until_label("Paired");
     shown.push_str(&all_texts(&window.harness));
     let first = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();
-    window.click("Refresh now");
+    window.manage("Refresh now");
     window.until_label("CAM-SHOWN refreshed.");
     shown.push_str(&all_texts(&window.harness));
     let second = TokenSet::from_secret(&kc.read(&account).unwrap()).unwrap();

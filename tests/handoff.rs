@@ -21,7 +21,7 @@ use c2c_pair::demo::DemoServer;
 use c2c_pair::device::{self, Context, Delivery, HandoffDocument, LifecycleError, PairOutcome};
 use c2c_pair::keychain::{Keychain, TokenSet};
 use c2c_pair::registry::{DeviceRecord, DeviceState, Registry};
-use c2c_pair::ui::HANDOFF_COMMAND_LABEL;
+use c2c_pair::ui::{HANDOFF_COMMAND_LABEL, MANAGE};
 use common::window::{Window, demo_choice};
 use common::{Control, RefusingWrites, TestKeychain};
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
@@ -699,7 +699,7 @@ fn the_window_hands_off_once_told_the_laptop_lets_go_then_leaves_the_device_alon
     let (control, base) = pair_in_window(&mut window, &rt, "CAM-WIN");
 
     // The form says what happens; "Keep it here" closes it and sends nothing.
-    window.click("Hand off…");
+    window.manage("Hand off…");
     window
         .harness
         .get_by_label_contains("When it exits 0, this laptop lets go");
@@ -721,7 +721,7 @@ fn the_window_hands_off_once_told_the_laptop_lets_go_then_leaves_the_device_alon
 
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("received.json");
-    window.click("Hand off…");
+    window.manage("Hand off…");
     window.harness.get_by_label(HANDOFF_COMMAND_LABEL).focus();
     window.harness.run_ok();
     window
@@ -736,7 +736,7 @@ fn the_window_hands_off_once_told_the_laptop_lets_go_then_leaves_the_device_alon
         .harness
         .get_by_label_contains("Handed off to the device at");
     assert!(
-        window.harness.query_by_label("Refresh now").is_none()
+        window.harness.query_by_label(MANAGE).is_none()
             && window.harness.query_by_label("Send test clip").is_none(),
         "no action but Forget"
     );

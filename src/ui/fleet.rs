@@ -1,6 +1,7 @@
 //! The device list: every recorded device with its state, project, token lifetime and last
-//! heartbeat, and the actions Refresh now, Re-pair, Unpair (confirmed first) and Hand off…
-//! (a command, confirmed by the words that the laptop lets go).
+//! heartbeat; Send test clip and Upload files…, and in a Manage menu the actions Refresh
+//! now, Check, Re-pair, Unpair (confirmed first) and Hand off… (a command, confirmed by the
+//! words that the laptop lets go).
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -14,6 +15,10 @@ use crate::device::upload::QueueStatus;
 use crate::human_time as format;
 use crate::import::Entry;
 use crate::worker::{Busy, Command, DeviceKey, DeviceOp, DeviceView, OpControl, Status};
+
+/// The menu of a usable device's row holding Refresh now, Check, Re-pair, Hand off… and
+/// Unpair; also its accessible name.
+pub const MANAGE: &str = "Manage";
 
 /// Label of the hand-off command field, also its accessible name.
 pub const HANDOFF_COMMAND_LABEL: &str = "Hand-off command";
@@ -179,7 +184,18 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
     if state.confirming == Some(&key) {
         return unpair_confirmation(ui, &key);
     }
-    let mut action = manage_buttons(ui, view, &key);
+    let usable = !matches!(
+        view.status,
+        Status::NeedsRepairing { .. } | Status::UnpairPending { .. }
+    );
+    // A device that needs attention shows what keeps its pairing in full; a usable one shows
+    // what it is for (sending media), the rest in its Manage menu: a row of three buttons
+    // reads at a glance, and costs a third of seven in every frame.
+    let mut action = if usable {
+        None
+    } else {
+        ui.horizontal(|ui| manage_buttons(ui, view, &key)).inner
+    };
     if let Some(status) = state.uploads.get(&key) {
         // How the last queue ended stays in view until the next one.
         if let Some(asked) = uploads::panel(ui, &key, status, false) {
@@ -199,10 +215,6 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
         }
         return action;
     }
-    let usable = !matches!(
-        view.status,
-        Status::NeedsRepairing { .. } | Status::UnpairPending { .. }
-    );
     if usable {
         ui.horizontal(|ui| {
             if ui
@@ -219,52 +231,60 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
             {
                 *state.form = Some((key.clone(), RowForm::Upload(UploadForm::default())));
             }
-            if ui
-                .button("Hand off…")
-                .on_hover_text("Move this pairing to the device itself; the laptop lets go")
-                .clicked()
-            {
-                *state.form = Some((key.clone(), RowForm::HandOff(String::new())));
+            let menu = ui.menu_button(MANAGE, |ui| {
+                let asked = manage_buttons(ui, view, &key);
+                if ui
+                    .button("Hand off…")
+                    .on_hover_text("Move this pairing to the device itself; the laptop lets go")
+                    .clicked()
+                {
+                    *state.form = Some((key.clone(), RowForm::HandOff(String::new())));
+                }
+                asked
+            });
+            menu.response
+                .on_hover_text("Refresh, check, re-pair, hand off or unpair this device");
+            if let Some(Some(asked)) = menu.inner {
+                action = Some(asked);
             }
         });
     }
     action
 }
 
-/// Refresh, Check, Re-pair, Unpair: what keeps a pairing.
+/// Refresh, Check, Re-pair, Unpair: what keeps a pairing, laid out by the caller (in a row,
+/// or as a menu).
 fn manage_buttons(ui: &mut Ui, view: &DeviceView, key: &DeviceKey) -> Option<FleetAction> {
     let record = &view.record;
     let mut action = None;
-    ui.horizontal(|ui| {
-        // A device marked for re-pairing may have been marked by a settings mistake since
-        // fixed: the user may try once more.
-        let repair = matches!(view.status, Status::NeedsRepairing { .. });
-        let label = if repair {
-            "Try refresh again"
-        } else {
-            "Refresh now"
-        };
-        if ui.button(label).clicked() {
-            action = Some(device(key, DeviceOp::Refresh));
-        }
-        if ui
-            .button("Check")
-            .on_hover_text("Ask the server whether it is still paired, and to which project")
-            .clicked()
-        {
-            action = Some(device(key, DeviceOp::Check));
-        }
-        if ui.button("Re-pair").clicked() {
-            action = Some(FleetAction::Repair(Entry {
-                device_id: record.device_id.clone(),
-                name: record.name.clone(),
-                firmware: record.client_version.clone(),
-            }));
-        }
-        if ui.button("Unpair").clicked() {
-            action = Some(FleetAction::AskUnpair(key.clone()));
-        }
-    });
+    // A device marked for re-pairing may have been marked by a settings mistake since fixed:
+    // the user may try once more.
+    let repair = matches!(view.status, Status::NeedsRepairing { .. });
+    let label = if repair {
+        "Try refresh again"
+    } else {
+        "Refresh now"
+    };
+    if ui.button(label).clicked() {
+        action = Some(device(key, DeviceOp::Refresh));
+    }
+    if ui
+        .button("Check")
+        .on_hover_text("Ask the server whether it is still paired, and to which project")
+        .clicked()
+    {
+        action = Some(device(key, DeviceOp::Check));
+    }
+    if ui.button("Re-pair").clicked() {
+        action = Some(FleetAction::Repair(Entry {
+            device_id: record.device_id.clone(),
+            name: record.name.clone(),
+            firmware: record.client_version.clone(),
+        }));
+    }
+    if ui.button("Unpair").clicked() {
+        action = Some(FleetAction::AskUnpair(key.clone()));
+    }
     action
 }
 

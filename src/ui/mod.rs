@@ -31,7 +31,7 @@ use add_form::AddForm;
 use booth::Booth;
 use cards::Cards;
 use fleet::FleetView;
-pub use fleet::HANDOFF_COMMAND_LABEL;
+pub use fleet::{HANDOFF_COMMAND_LABEL, MANAGE};
 use intent::Intent;
 use link::WorkerLink;
 use notices::Notices;

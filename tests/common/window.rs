@@ -158,6 +158,13 @@ impl Window {
         self.harness.run_ok();
     }
 
+    /// Clicks `item` in the only device's Manage menu (Refresh now, Check, Re-pair, Hand
+    /// off…, Unpair).
+    pub fn manage(&mut self, item: &str) {
+        self.click(c2c_pair::ui::MANAGE);
+        self.click(item);
+    }
+
     /// The link the QR code carries, once it differs from `previous` (a fresh code).
     pub fn next_link(&mut self, previous: Option<&str>) -> String {
         let previous = previous.map(str::to_owned);
