@@ -217,7 +217,7 @@ impl C2cClient {
             )));
         } else {
             let count = answer.upload_urls.len();
-            checked_urls(answer.upload_urls, count)?
+            checked_urls(answer.upload_urls, count, &self.profile().api_base)?
         };
         Ok(CreatedAsset {
             id: answer.id,
@@ -258,7 +258,7 @@ impl C2cClient {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        checked_urls(urls, parts.len())
+        checked_urls(urls, parts.len(), &self.profile().api_base)
     }
 
     /// Comments on an asset as the device (spec §3.8): on `frame` (counted from 0), or on the
@@ -318,8 +318,13 @@ fn is_servers_own_404(error: &ClientError) -> bool {
 }
 
 /// The server's upload URLs, checked: exactly `wanted` of them, each a URL of at most
-/// [`MAX_URL_LEN`] bytes, https or http on loopback (media never crosses a network in clear).
-fn checked_urls(urls: Vec<String>, wanted: usize) -> Result<Vec<String>, ClientError> {
+/// [`MAX_URL_LEN`] bytes, https or http on loopback (media never crosses a network in clear),
+/// and on this computer only for a server on this computer (see [`check_upload_url`]).
+fn checked_urls(
+    urls: Vec<String>,
+    wanted: usize,
+    api_base: &Url,
+) -> Result<Vec<String>, ClientError> {
     if urls.len() != wanted {
         return Err(ClientError::Unusable(format!(
             "asked for {wanted} upload URLs, got {}",
@@ -327,14 +332,18 @@ fn checked_urls(urls: Vec<String>, wanted: usize) -> Result<Vec<String>, ClientE
         )));
     }
     for url in &urls {
-        check_upload_url(url)?;
+        check_upload_url(url, api_base)?;
     }
     Ok(urls)
 }
 
 /// An upload URL is https, or http on loopback (the demo server), and no longer than
 /// [`MAX_URL_LEN`].
-pub fn check_upload_url(url: &str) -> Result<Url, ClientError> {
+///
+/// It names this computer only when the API base does: a server elsewhere
+/// has no business sending media to a port of the laptop (another program's, reached past
+/// every proxy and firewall).
+pub fn check_upload_url(url: &str, api_base: &Url) -> Result<Url, ClientError> {
     if url.len() > MAX_URL_LEN {
         return Err(ClientError::Unusable("an upload URL is too long".into()));
     }
@@ -344,6 +353,11 @@ pub fn check_upload_url(url: &str) -> Result<Url, ClientError> {
         && !(target.scheme() == "http" && crate::c2c::profile::is_loopback(&target))
     {
         return Err(ClientError::Unusable("an upload URL is not https".into()));
+    }
+    if crate::c2c::profile::is_loopback(&target) && !crate::c2c::profile::is_loopback(api_base) {
+        return Err(ClientError::Unusable(
+            "an upload URL points at this computer, and the server is not on it".into(),
+        ));
     }
     Ok(target)
 }
@@ -438,18 +452,29 @@ mod tests {
             "https://s3.example.com/p1?X-Amz-Expires=60".to_owned(),
             "http://127.0.0.1:9/_uploads/a/2".to_owned(),
         ];
-        assert_eq!(checked_urls(ok.clone(), 2).unwrap(), ok);
-        assert!(checked_urls(ok, 3).is_err());
+        let local = Url::parse("http://127.0.0.1:8480/").unwrap();
+        let remote = Url::parse("https://api.frame.io/").unwrap();
+        assert_eq!(checked_urls(ok.clone(), 2, &local).unwrap(), ok);
+        assert!(checked_urls(ok.clone(), 3, &local).is_err());
+        assert!(
+            checked_urls(ok, 2, &remote).is_err(),
+            "a server elsewhere may not aim uploads at this computer"
+        );
+        let s3 = vec!["https://s3.example.com/p1".to_owned()];
+        assert!(checked_urls(s3, 1, &remote).is_ok());
         for bad in [
             "http://example.com/p1",
             "ftp://127.0.0.1/p",
             "not a url",
             "javascript:alert(1)",
         ] {
-            assert!(checked_urls(vec![bad.to_owned()], 1).is_err(), "{bad}");
+            assert!(
+                checked_urls(vec![bad.to_owned()], 1, &local).is_err(),
+                "{bad}"
+            );
         }
         let long = format!("https://x.example/{}", "a".repeat(MAX_URL_LEN));
-        assert!(checked_urls(vec![long], 1).is_err());
+        assert!(checked_urls(vec![long], 1, &local).is_err());
     }
 
     #[test]

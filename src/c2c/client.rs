@@ -307,7 +307,8 @@ pub struct C2cClient {
 }
 
 impl C2cClient {
-    /// Builds a client; proxies come from the environment, trust from the OS store.
+    /// Builds a client; proxies come from the system (never for this computer), trust from
+    /// the OS store.
     pub fn new(profile: Profile) -> Result<Self, ClientError> {
         profile.validate()?;
         let mut headers = HeaderMap::new();
@@ -322,6 +323,7 @@ impl C2cClient {
             .connect_timeout(profile.request_timeout.min(Duration::from_secs(10)))
             // Secrets travel in bodies; never follow a redirect that could resend them elsewhere.
             .redirect(reqwest::redirect::Policy::none())
+            .proxy(super::proxy::system_except_loopback())
             .build()
             .map_err(|e| ClientError::NoTrustStore(crate::errors::chain(&e)))?;
         Ok(Self {

@@ -7,6 +7,7 @@ pub mod model;
 pub mod part;
 pub mod poller;
 pub mod profile;
+mod proxy;
 
 pub use client::{
     C2cClient, ClientCredentials, ClientError, Reached, Verdict, install_crypto_provider,

@@ -97,7 +97,7 @@ impl C2cClient {
         stall: Duration,
         sent: impl Fn(u64) + Send + Sync + 'static,
     ) -> Result<(), ClientError> {
-        let target = check_upload_url(url)?;
+        let target = check_upload_url(url, &self.profile().api_base)?;
         let host = target.host_str().unwrap_or("the upload server").to_owned();
         let length = body.len();
         let shown = match &body {

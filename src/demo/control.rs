@@ -493,7 +493,7 @@ mod tests {
         peer: SocketAddr,
         host: &str,
         header: bool,
-        request: axum::http::request::Builder,
+        request: http::request::Builder,
     ) -> StatusCode {
         let app = crate::demo::router_for_tests();
         let mut request = request.header(HOST, host);
@@ -510,8 +510,8 @@ mod tests {
         app.oneshot(request).await.unwrap().status()
     }
 
-    fn get_codes() -> axum::http::request::Builder {
-        axum::http::Request::builder().uri("/_control/codes")
+    fn get_codes() -> http::request::Builder {
+        http::Request::builder().uri("/_control/codes")
     }
 
     fn from(ip: &str) -> SocketAddr {
@@ -559,7 +559,7 @@ mod tests {
     async fn a_page_style_form_post_changes_nothing() {
         let here = from("127.0.0.1");
         let post = |content_type: &str| {
-            axum::http::Request::builder()
+            http::Request::builder()
                 .method(Method::POST)
                 .uri("/_control/slow_down")
                 .header(CONTENT_TYPE, content_type)
@@ -576,7 +576,7 @@ mod tests {
             );
         }
         // A bodiless POST without the header: refused before it reaches the handler.
-        let bare = axum::http::Request::builder()
+        let bare = http::Request::builder()
             .method(Method::POST)
             .uri("/_control/codes/123456/deny");
         assert_eq!(
