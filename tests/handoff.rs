@@ -847,3 +847,101 @@ async fn exec_or_print_one_of_them_and_yes_only_with_print() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service; run .ci/run or .ci/with-keyring cargo test --test handoff -- --include-ignored"]
+async fn output_makes_a_new_private_file_and_never_writes_over_one() {
+    let kc = common::os_keychain();
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let control = Control::new(server.base_url());
+    let account = pair_with_cli(&kc, &server, "CAM-FILE").await;
+    let work = tempfile::tempdir().unwrap();
+
+    // A name already taken: refused before anything happens, the file untouched.
+    let taken = work.path().join("taken.json");
+    std::fs::write(&taken, "keep me").unwrap();
+    let taken_arg = taken.display().to_string();
+    let out = run(
+        &kc,
+        &server,
+        &["handoff", "--device", "CAM-FILE", "--output", &taken_arg],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&taken).unwrap(), "keep me");
+    assert!(kc.read(&account).is_some());
+    assert_eq!(
+        refreshes(&control, "CAM-FILE").await,
+        0,
+        "not even refreshed"
+    );
+
+    let file = work.path().join("cam-file.json");
+    let file_arg = file.display().to_string();
+    let out = run(
+        &kc,
+        &server,
+        &["handoff", "--device", "CAM-FILE", "--output", &file_arg],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(stdout.starts_with("Handed CAM-FILE off"), "{stdout}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let document = received(&file);
+    assert_eq!(document["device_id"], "CAM-FILE");
+    let token = document["access_token"].as_str().unwrap().to_owned();
+    assert!(control.device_info(&token).await.is_some());
+    assert_clean("stdout", &stdout, &[token]);
+    assert!(kc.read(&account).is_none(), "forgotten here");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Secret Service; run .ci/run or .ci/with-keyring cargo test --test handoff -- --include-ignored"]
+async fn print_into_a_file_others_can_read_warns() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let kc = common::os_keychain();
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let _account = pair_with_cli(&kc, &server, "CAM-SHARED").await;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cam-shared.json");
+    let target = std::fs::File::create(&file).unwrap();
+    target
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let base = server.base_url().to_string();
+    let args = [
+        "--api-base",
+        base.as_str(),
+        "handoff",
+        "--device",
+        "CAM-SHARED",
+        "--print",
+        "--yes",
+    ];
+    let mut command = common::c2c_pair_in(&kc.service, kc.config_dir.path(), &args);
+    command
+        .env("C2C_PAIR_CLIENT_SECRET", common::demo_secret())
+        .stdout(target);
+    // `output()` would pipe stdout whatever was set; a spawned child keeps the file.
+    let child = command.spawn().unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("the binary ends")
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("can be read by other users") && stderr.contains("--output FILE"),
+        "{stderr}"
+    );
+    assert_eq!(received(&file)["device_id"], "CAM-SHARED");
+}

@@ -1,8 +1,10 @@
 //! `c2c-pair handoff`: move a pairing from this laptop to the device itself, through a
-//! command that takes the credentials on its standard input (`--exec`), or printed for a
-//! device that takes a pasted file (`--print`).
+//! command that takes the credentials on its standard input (`--exec`), written to a new
+//! private file (`--output`) or printed (`--print`) for a device that takes a copied file.
 
+use std::fs::File;
 use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
 use std::process::ExitCode;
 
 use secrecy::{ExposeSecret as _, SecretString};
@@ -23,6 +25,8 @@ use super::{EXIT_CANCELLED, Invocation, fail, print_json, report};
 pub enum Target<'a> {
     /// This command line's standard input.
     Exec(&'a str),
+    /// A new file only its owner can read.
+    Output(&'a Path),
     /// Standard output, confirmed unless `yes`.
     Print {
         /// Confirmed on the command line (`--yes`).
@@ -42,11 +46,23 @@ pub async fn run(
         Ok(found) => found,
         Err((kind, message)) => return fail(json, kind, &message),
     };
-    if let Target::Print { yes } = target
-        && let Err(message) = confirm(&record.device_id, yes).await
-    {
-        return fail(false, FailureKind::Usage, &message);
+    if let Target::Print { yes } = target {
+        if let Err(message) = confirm(&record.device_id, yes).await {
+            return fail(false, FailureKind::Usage, &message);
+        }
+        if let Some(warning) = readable_by_others(&std::io::stdout()) {
+            report(&warning);
+        }
     }
+    // The file is made before anything changes, so that a name already taken or a folder
+    // that refuses it costs nothing.
+    let file = match target {
+        Target::Output(path) => match create_private(path) {
+            Ok(file) => Some(file),
+            Err(message) => return fail(json, FailureKind::Usage, &message),
+        },
+        _ => None,
+    };
     let cancel = CancellationToken::new();
     let on_interrupt = cancel.clone();
     tokio::spawn(async move {
@@ -60,8 +76,20 @@ pub async fn run(
             cancel: &cancel,
         },
         Target::Print { .. } => Delivery::Write(Box::new(print_document)),
+        Target::Output(path) => match file {
+            Some(file) => Delivery::Write(Box::new(move |document| {
+                write_document(file, path, document)
+            })),
+            None => return fail(json, FailureKind::Usage, "no file to write"),
+        },
     };
-    match device::hand_off(&ctx, &record, delivery).await {
+    let handed = device::hand_off(&ctx, &record, delivery).await;
+    if let (Target::Output(path), Err(_)) = (target, &handed) {
+        // Nothing was handed off: the file made for it goes (it may hold part of a set the
+        // laptop keeps).
+        let _ = std::fs::remove_file(path);
+    }
+    match handed {
         Ok(done) => {
             said_done(&record.device_id, &done, target, json);
             ExitCode::SUCCESS
@@ -100,6 +128,54 @@ fn print_document(document: &SecretString) -> Result<(), String> {
     writeln!(out, "{}", document.expose_secret())
         .and_then(|()| out.flush())
         .map_err(|e| format!("standard output refused them ({e})"))
+}
+
+/// Makes `path`, a file that did not exist, readable and writable by its owner alone.
+fn create_private(path: &Path) -> Result<File, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let shown = printable::text(&path.display().to_string());
+    options.open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{shown} already exists; hand-off files are never written over. Choose a new name, \
+             or remove the old file first. Nothing was changed."
+        ),
+        _ => format!("{shown} could not be made ({e}). Nothing was changed."),
+    })
+}
+
+/// Writes the document into the file made for it, and makes sure it reached the disk.
+fn write_document(mut file: File, path: &Path, document: &SecretString) -> Result<(), String> {
+    writeln!(file, "{}", document.expose_secret())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{} could not be written ({e})", path.display()))
+}
+
+/// A warning when `stdout` is a regular file that other users of this computer may read
+/// (`--print > cam-1.json` under the usual umask).
+fn readable_by_others(stdout: &std::io::Stdout) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let file = File::from(stdout.as_fd().try_clone_to_owned().ok()?);
+        let metadata = file.metadata().ok()?;
+        let open = metadata.is_file() && metadata.permissions().mode() & 0o077 != 0;
+        open.then(|| {
+            "warning: the file the credentials go to can be read by other users of this \
+             computer; make it private (chmod 600 FILE), or use --output FILE next time, which \
+             makes a private file."
+                .to_owned()
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        // Windows files inherit their folder's access list; nothing to say here.
+        let _ = stdout;
+        None
+    }
 }
 
 /// Asks for `--print`'s confirmation: the device id typed at the terminal, unless `yes`. A
@@ -162,7 +238,7 @@ fn said_done(device_id: &str, done: &HandedOff, target: Target<'_>, json: bool) 
         rfc3339(done.at)
     );
     match target {
-        Target::Exec(_) => out!("{sentence}"),
+        Target::Exec(_) | Target::Output(_) => out!("{sentence}"),
         Target::Print { .. } => err!("{sentence}"),
     }
     if let Some(leftover) = &done.leftover {

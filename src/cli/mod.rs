@@ -183,10 +183,14 @@ pub enum Command {
         #[arg(
             long,
             value_name = "COMMAND",
-            required_unless_present = "print",
-            conflicts_with = "print"
+            required_unless_present_any = ["print", "output"],
+            conflicts_with_all = ["print", "output"]
         )]
         exec: Option<String>,
+        /// Write the credentials to FILE, a new file only its owner can read (never over an
+        /// existing one), for a device that takes a copied file.
+        #[arg(long, value_name = "FILE", conflicts_with = "print")]
+        output: Option<PathBuf>,
         /// Write the credentials to stdout, for a device that takes a pasted file. Asks for
         /// the device id to be typed first, and refuses a terminal as stdout, unless --yes.
         #[arg(long)]
@@ -544,14 +548,17 @@ pub async fn run(invocation: &Invocation, command: Command) -> ExitCode {
         Command::Handoff {
             device,
             exec,
+            output,
             print: _,
             yes,
             json,
         } => {
-            // clap insists on one of --exec and --print.
-            let target = exec
-                .as_deref()
-                .map_or(handoff::Target::Print { yes }, handoff::Target::Exec);
+            // clap insists on one of --exec, --output and --print.
+            let target = match (exec.as_deref(), output.as_deref()) {
+                (Some(line), _) => handoff::Target::Exec(line),
+                (None, Some(file)) => handoff::Target::Output(file),
+                (None, None) => handoff::Target::Print { yes },
+            };
             handoff::run(invocation, &device, target, json).await
         }
         Command::Upload {
