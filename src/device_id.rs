@@ -22,14 +22,30 @@ pub enum DeviceIdError {
     /// Longer than [`MAX_DEVICE_ID_LEN`].
     #[error("the device id is {0} characters long; the limit is {MAX_DEVICE_ID_LEN}")]
     TooLong(usize),
-    /// Holds a control character (a pasted tab or newline, say).
-    #[error("the device id contains a control character (tab, newline …); type it again")]
+    /// Holds a control or invisible character (a pasted tab or newline, a bidi override, a
+    /// zero-width space).
+    #[error(
+        "the device id contains a control or invisible character (tab, newline, a direction \
+         mark, a zero-width space …); type it again"
+    )]
     ControlCharacter,
 }
 
 impl DeviceId {
     /// Checks a typed device id. Whitespace around it is dropped, nothing else is changed.
     pub fn parse(text: &str) -> Result<Self, DeviceIdError> {
+        let id = Self::stored(text)?;
+        if crate::printable::is_printable(id.as_str()) {
+            Ok(id)
+        } else {
+            Err(DeviceIdError::ControlCharacter)
+        }
+    }
+
+    /// An id as earlier versions checked it (no control characters, but invisible ones and
+    /// direction marks let through): how a stored record is read, and an existing device
+    /// looked up, so that a stricter rule never makes a pairing unreadable.
+    pub fn stored(text: &str) -> Result<Self, DeviceIdError> {
         let id = text.trim();
         if id.is_empty() {
             return Err(DeviceIdError::Empty);
@@ -60,7 +76,7 @@ impl TryFrom<String> for DeviceId {
     type Error = DeviceIdError;
 
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        Self::parse(&text)
+        Self::stored(&text)
     }
 }
 
@@ -108,5 +124,27 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"CAM-1\"");
         assert!(serde_json::from_str::<DeviceId>("\"A\\tB\"").is_err());
         assert!(serde_json::from_str::<DeviceId>("\"  \"").is_err());
+        // Stored by an earlier version: still read, though no longer accepted when typed.
+        let old: DeviceId = serde_json::from_str("\"CAM\\u200b-1\"").unwrap();
+        assert_eq!(old, "CAM\u{200b}-1");
+    }
+
+    #[test]
+    fn direction_marks_and_invisible_characters_are_refused_when_typed() {
+        for id in [
+            "CAM\u{202e}1-MAC",
+            "CAM\u{200b}-1",
+            "CAM-1\u{200f}",
+            "A\u{2028}B",
+            "\u{feff}CAM-1",
+            "CAM\u{2066}-1",
+        ] {
+            assert_eq!(
+                DeviceId::parse(id),
+                Err(DeviceIdError::ControlCharacter),
+                "{id:?}"
+            );
+        }
+        assert!(DeviceId::parse("Kamera-Ü 1").is_ok());
     }
 }

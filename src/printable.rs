@@ -8,11 +8,28 @@
 /// Longest server text kept in a message (descriptions, names); longer text is cut with "…".
 pub const MAX_TEXT: usize = 300;
 
-/// Characters that are never shown: C0 and C1 controls, DEL, and the bidi embeddings,
-/// overrides and isolates (U+202A–U+202E, U+2066–U+2069), which can make a message read
-/// differently from what it says.
+/// Characters that are never shown.
+///
+/// C0 and C1 controls, DEL, the bidi embeddings, overrides, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+200E, U+200F, U+061C), which can make
+/// a message read differently from what it says, the line and paragraph separators (U+2028,
+/// U+2029, shown as spaces), and the invisible ones (zero-width space and joiners, word
+/// joiner, invisible operators, U+FEFF, U+180E, soft hyphen), which make two names that look
+/// the same differ.
 pub fn is_unsafe(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{061c}'
+                | '\u{180e}'
+                | '\u{feff}'
+                | '\u{00ad}'
+        )
 }
 
 /// `text` without unsafe characters (line breaks and tabs become spaces, the rest is
@@ -23,7 +40,7 @@ pub fn printable(text: &str, max_chars: usize) -> String {
     let mut cut = false;
     for c in text.trim().chars() {
         let c = match c {
-            '\n' | '\r' | '\t' => ' ',
+            '\n' | '\r' | '\t' | '\u{2028}' | '\u{2029}' => ' ',
             c if is_unsafe(c) => continue,
             c => c,
         };
@@ -71,6 +88,13 @@ mod tests {
         );
         assert_eq!(printable("evil\u{202e}txt.exe\u{2066}", 50), "eviltxt.exe");
         assert_eq!(printable(" two\nlines\tand tab ", 50), "two lines and tab");
+        assert_eq!(
+            printable(
+                "CAM\u{200b}-1\u{200f}\u{feff} next\u{2028}line\u{2029}end",
+                50
+            ),
+            "CAM-1 next line end"
+        );
         assert!(is_printable("Ünïcode is fine ✓"));
         assert!(!is_printable("a\u{1b}[31m"));
     }

@@ -142,7 +142,8 @@ pub(super) async fn locate(
     device: &str,
 ) -> Result<(DeviceRecord, Context), (FailureKind, String)> {
     let usage = |message: String| (FailureKind::Usage, message);
-    let device_id = DeviceId::parse(device).map_err(|e| usage(e.to_string()))?;
+    // An existing device: looked up as stored, whatever it was allowed to be called then.
+    let device_id = DeviceId::stored(device).map_err(|e| usage(e.to_string()))?;
     let choice = invocation.choice().map_err(usage)?;
     let registry = invocation.registry().map_err(usage)?;
     let keychain = invocation.keychain();
