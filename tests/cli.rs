@@ -415,6 +415,76 @@ async fn demo_server_runs_on_its_own_and_says_how_to_use_it() {
     assert_eq!(auth.expires_in, std::time::Duration::from_secs(120));
 }
 
+/// The demo servers' folders of received media in `temp`.
+fn media_folders(temp: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(temp)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(c2c_pair::demo::MEDIA_FOLDER_PREFIX)
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// `demo-server` in its own temporary directory, once it said where it listens.
+async fn standalone_server(temp: &std::path::Path) -> Running {
+    let config = tempfile::tempdir().unwrap();
+    let mut command = common::c2c_pair_in(
+        "unused",
+        config.path(),
+        &["demo-server", "--listen", "127.0.0.1:0"],
+    );
+    command.env("TMPDIR", temp);
+    let mut run = Running::start(command);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), run.lines.next_line())
+        .await
+        .expect("the server starts")
+        .unwrap()
+        .unwrap();
+    assert!(first.starts_with("Demo C2C server at "), "{first}");
+    run
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_server_leaves_no_media_behind_whether_stopped_or_killed() {
+    let temp = tempfile::tempdir().unwrap();
+    let signal = |run: &Running, name: &str| {
+        let pid = run.child.id().unwrap().to_string();
+        let sent = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    for stop in ["-TERM", "-HUP"] {
+        let server = standalone_server(temp.path()).await;
+        assert_eq!(
+            media_folders(temp.path()).len(),
+            1,
+            "its folder while it runs"
+        );
+        signal(&server, stop);
+        assert_eq!(server.exit_code().await, 0, "{stop}");
+        assert!(media_folders(temp.path()).is_empty(), "{stop} removes it");
+    }
+    // Killed: nothing can tidy up, so the next server does.
+    let mut killed = standalone_server(temp.path()).await;
+    killed.child.kill().await.unwrap();
+    let left = media_folders(temp.path());
+    assert_eq!(left.len(), 1, "SIGKILL leaves it");
+    let next = standalone_server(temp.path()).await;
+    let now = media_folders(temp.path());
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now, left, "the next server removed the dead one's folder");
+    signal(&next, "-TERM");
+    assert_eq!(next.exit_code().await, 0);
+    assert!(media_folders(temp.path()).is_empty());
+}
+
 /// Pairs a device through the binary against `server`, approving it; returns its account.
 async fn pair_with_cli(kc: &TestKeychain, server: &DemoServer, device: &str) -> String {
     let base = server.base_url().to_string();

@@ -524,6 +524,28 @@ pub fn fail(json: bool, kind: FailureKind, message: &str) -> ExitCode {
     ExitCode::from(kind.exit_code())
 }
 
+/// Resolves on Ctrl-C, or (on Unix) SIGTERM — what `timeout` and service managers send — or
+/// SIGHUP (the terminal closed): the command then stops as on Cancel, tidying up (an upload
+/// keeps what was sent for `--resume`; the demo server removes its received media).
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let (Ok(mut term), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = hangup.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Prints an error for the user on stderr.
 pub fn report(message: &str) {
     err!("c2c-pair: {message}");

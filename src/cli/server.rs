@@ -8,7 +8,7 @@ use c2c_pair::demo::{CONTROL_HEADER, DemoConfig, DemoServer};
 
 use super::report;
 
-/// Runs the server until Ctrl-C.
+/// Runs the server until Ctrl-C (or SIGTERM, SIGHUP), then removes what it received.
 pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode {
     let seconds = |value: f64, what: &str| {
         Duration::try_from_secs_f64(value)
@@ -58,7 +58,7 @@ pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode
         server.base_url()
     );
     out!("Ctrl-C stops it.");
-    let _ = tokio::signal::ctrl_c().await;
+    super::stop_signal().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }

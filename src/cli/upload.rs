@@ -82,7 +82,7 @@ pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
     let controls = QueueControls::new();
     let on_signal = controls.clone();
     tokio::spawn(async move {
-        stop_signal().await;
+        super::stop_signal().await;
         on_signal.cancel();
     });
     // Part uploads to storage do not count as being online in Frame.io: heartbeats do, on
@@ -105,23 +105,6 @@ pub async fn run(invocation: &Invocation, args: &UploadArgs) -> ExitCode {
     drop(status);
     let _ = showing.await;
     conclude(&record, &outcome, json)
-}
-
-/// Resolves on Ctrl-C, or (on Unix) SIGTERM — what `timeout` and service managers send: the
-/// queue then stops as on Cancel, what was sent kept for `--resume`.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Runs the queue; when a refresh's tokens could not be saved, saves them (patiently) and

@@ -29,6 +29,8 @@ pub mod state;
 mod upload;
 mod upload_fault;
 
+pub use part_files::FOLDER_PREFIX as MEDIA_FOLDER_PREFIX;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -2,11 +2,16 @@
 //! folder per asset inside it, one file per part. A part's body goes to a file of its own
 //! while it streams in and takes the part's place only once it arrived whole, so a part sent
 //! again replaces the earlier copy and a broken upload leaves nothing behind.
+//!
+//! A server that dies without closing (SIGKILL, a crash, a laptop switched off) cannot remove
+//! its folder; the next server to start removes it: each folder holds a lock file its server
+//! keeps locked while it runs, so a folder whose lock can be taken has no server left.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use tempfile::{NamedTempFile, TempDir};
 
@@ -15,19 +20,44 @@ use super::hex;
 /// How much of a part file is read at a time while hashing an asset.
 const READ_CHUNK: usize = 1024 * 1024;
 
+/// How the servers' folders are named in the temporary directory.
+pub const FOLDER_PREFIX: &str = "c2c-pair-demo-uploads-";
+
+/// The file in a server's folder that its server keeps locked.
+const LOCK_FILE: &str = ".running";
+
+/// A folder without a lock file (made by an earlier version, or being made right now) is
+/// left alone until it is this old.
+const UNLOCKED_GRACE: Duration = Duration::from_secs(10 * 60);
+
+/// The folder and the lock that says its server runs.
+struct Root {
+    folder: TempDir,
+    lock: File,
+}
+
 /// The server's folder of received parts; removed by [`PartFiles::close`] or when dropped.
 pub struct PartFiles {
-    root: Mutex<Option<TempDir>>,
+    root: Mutex<Option<Root>>,
 }
 
 impl PartFiles {
-    /// A fresh folder in the system's temporary directory.
+    /// A fresh folder in the system's temporary directory, once the folders of servers that
+    /// died there are removed.
     pub fn new() -> io::Result<Self> {
-        let root = tempfile::Builder::new()
-            .prefix("c2c-pair-demo-uploads-")
-            .tempdir()?;
+        Self::new_in(&std::env::temp_dir())
+    }
+
+    /// A fresh folder in `temp`, once the folders of servers that died there are removed.
+    pub fn new_in(temp: &Path) -> io::Result<Self> {
+        remove_abandoned(temp);
+        let folder = tempfile::Builder::new()
+            .prefix(FOLDER_PREFIX)
+            .tempdir_in(temp)?;
+        let lock = File::create(folder.path().join(LOCK_FILE))?;
+        lock.try_lock().map_err(io::Error::other)?;
         Ok(Self {
-            root: Mutex::new(Some(root)),
+            root: Mutex::new(Some(Root { folder, lock })),
         })
     }
 
@@ -37,7 +67,7 @@ impl PartFiles {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map(|root| root.path().to_owned())
+            .map(|root| root.folder.path().to_owned())
     }
 
     /// A new folder for one asset's parts, removed when the asset is forgotten.
@@ -58,10 +88,52 @@ impl PartFiles {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(root) = root
-            && let Err(error) = root.close()
-        {
-            tracing::warn!(%error, "the demo server's received parts could not be removed");
+        if let Some(Root { folder, lock }) = root {
+            // Closed first: Windows removes no folder holding an open file.
+            drop(lock);
+            if let Err(error) = folder.close() {
+                tracing::warn!(%error, "the demo server's received parts could not be removed");
+            }
+        }
+    }
+}
+
+/// Removes the folders in `temp` of demo servers that are gone: their lock is free (or, made
+/// by an earlier version, they have none and are older than [`UNLOCKED_GRACE`]). Folders of
+/// running servers, and those of other users that cannot be touched, stay.
+fn remove_abandoned(temp: &Path) {
+    let Ok(entries) = fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let named = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(FOLDER_PREFIX);
+        if !named || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let folder = entry.path();
+        let abandoned = match File::open(folder.join(LOCK_FILE)) {
+            // Taken here and let go at once: nobody holds it, so its server is gone.
+            Ok(lock) => lock.try_lock().is_ok(),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > UNLOCKED_GRACE),
+            Err(_) => false,
+        };
+        if abandoned {
+            match fs::remove_dir_all(&folder) {
+                Ok(()) => {
+                    tracing::info!(folder = %folder.display(), "removed the received media of a demo server that had stopped without tidying up")
+                }
+                Err(error) => {
+                    tracing::debug!(folder = %folder.display(), %error, "a stopped demo server's folder could not be removed")
+                }
+            }
         }
     }
 }
@@ -122,5 +194,34 @@ mod tests {
         assert!(!root.exists(), "the server's folder is removed");
         assert!(files.asset_folder().is_err(), "no uploads once stopped");
         drop(folder);
+    }
+
+    #[test]
+    fn a_folder_left_by_a_server_that_died_is_removed_by_the_next_one() {
+        let temp = tempfile::tempdir().unwrap();
+        let running = PartFiles::new_in(temp.path()).unwrap();
+        // A server that died: its folder and lock file stayed, nobody holds the lock.
+        let dead = temp.path().join(format!("{FOLDER_PREFIX}dead"));
+        std::fs::create_dir(&dead).unwrap();
+        std::fs::write(dead.join(LOCK_FILE), b"").unwrap();
+        std::fs::write(dead.join("part-00001"), b"media").unwrap();
+        // One of an earlier version, just made: no lock file, young.
+        let young = temp.path().join(format!("{FOLDER_PREFIX}young"));
+        std::fs::create_dir(&young).unwrap();
+        let next = PartFiles::new_in(temp.path()).unwrap();
+        assert!(!dead.exists(), "the dead server's folder is removed");
+        assert!(young.exists(), "a folder without a lock is given time");
+        assert!(
+            running.path().unwrap().exists(),
+            "a running server's folder stays"
+        );
+        assert!(next.path().unwrap().exists());
+        running.close();
+        next.close();
+        assert_eq!(
+            std::fs::read_dir(temp.path()).unwrap().count(),
+            1,
+            "only the young one"
+        );
     }
 }
