@@ -126,13 +126,12 @@ fn remove_abandoned(temp: &Path) {
             Err(_) => false,
         };
         if abandoned {
-            match fs::remove_dir_all(&folder) {
-                Ok(()) => {
-                    tracing::info!(folder = %folder.display(), "removed the received media of a demo server that had stopped without tidying up")
-                }
-                Err(error) => {
-                    tracing::debug!(folder = %folder.display(), %error, "a stopped demo server's folder could not be removed")
-                }
+            let removed = fs::remove_dir_all(&folder);
+            let shown = folder.display();
+            if let Err(error) = removed {
+                tracing::debug!(folder = %shown, %error, "a stopped demo server's folder could not be removed");
+            } else {
+                tracing::info!(folder = %shown, "removed the received media of a demo server that stopped without tidying up");
             }
         }
     }
@@ -180,8 +179,8 @@ mod tests {
         let files = PartFiles::new().unwrap();
         let root = files.path().unwrap();
         let folder = files.asset_folder().unwrap();
-        std::fs::write(part_path(folder.path(), 2), b"world").unwrap();
-        std::fs::write(part_path(folder.path(), 1), b"hello ").unwrap();
+        fs::write(part_path(folder.path(), 2), b"world").unwrap();
+        fs::write(part_path(folder.path(), 1), b"hello ").unwrap();
         let order = [part_path(folder.path(), 1), part_path(folder.path(), 2)];
         let (size, sha) = assemble(&order).unwrap();
         assert_eq!(size, 11);
@@ -202,12 +201,12 @@ mod tests {
         let running = PartFiles::new_in(temp.path()).unwrap();
         // A server that died: its folder and lock file stayed, nobody holds the lock.
         let dead = temp.path().join(format!("{FOLDER_PREFIX}dead"));
-        std::fs::create_dir(&dead).unwrap();
-        std::fs::write(dead.join(LOCK_FILE), b"").unwrap();
-        std::fs::write(dead.join("part-00001"), b"media").unwrap();
+        fs::create_dir(&dead).unwrap();
+        fs::write(dead.join(LOCK_FILE), b"").unwrap();
+        fs::write(dead.join("part-00001"), b"media").unwrap();
         // One of an earlier version, just made: no lock file, young.
         let young = temp.path().join(format!("{FOLDER_PREFIX}young"));
-        std::fs::create_dir(&young).unwrap();
+        fs::create_dir(&young).unwrap();
         let next = PartFiles::new_in(temp.path()).unwrap();
         assert!(!dead.exists(), "the dead server's folder is removed");
         assert!(young.exists(), "a folder without a lock is given time");
@@ -219,7 +218,7 @@ mod tests {
         running.close();
         next.close();
         assert_eq!(
-            std::fs::read_dir(temp.path()).unwrap().count(),
+            fs::read_dir(temp.path()).unwrap().count(),
             1,
             "only the young one"
         );
