@@ -172,3 +172,68 @@ async fn the_page_sends_a_strict_policy_and_refuses_forms_from_elsewhere() {
     let codes = common::Control::new(server.base_url()).codes().await;
     assert_eq!(codes[0]["status"], "pending", "nothing was approved");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_is_refused_on_every_route_even_from_this_machine() {
+    let server = DemoServer::start(common::fast_config()).await.unwrap();
+    let client = C2cClient::new(common::profile_for(server.base_url())).unwrap();
+    let auth = client
+        .request_device_code(&credentials("CAM-VISITOR"))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = server.base_url();
+    let port = base.port().unwrap();
+    // What a DNS-rebinding page in this machine's browser sends: its own name as Host.
+    let foreign = format!("rebind.example:{port}");
+    let routes: [(reqwest::Method, &str); 13] = [
+        (reqwest::Method::GET, "/pair"),
+        (reqwest::Method::POST, "/pair"),
+        (reqwest::Method::GET, "/pair/123456"),
+        (reqwest::Method::GET, "/assets/pair.css"),
+        (reqwest::Method::GET, "/health"),
+        (reqwest::Method::POST, "/v2/auth/device/code"),
+        (reqwest::Method::POST, "/v2/auth/token"),
+        (reqwest::Method::POST, "/v2/auth/revoke"),
+        (reqwest::Method::GET, "/v2/devices/me"),
+        (reqwest::Method::POST, "/v2/devices/heartbeat"),
+        (reqwest::Method::POST, "/v2/devices/assets"),
+        (reqwest::Method::PUT, "/_uploads/asset-1/1"),
+        (reqwest::Method::GET, "/_control/codes"),
+    ];
+    for (method, path) in routes {
+        let answer = http
+            .request(method.clone(), base.join(path).unwrap())
+            .header(reqwest::header::HOST, &foreign)
+            .header("x-c2c-control", "1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{method} {path}");
+    }
+    // Guessing the visitor's code under the foreign name: every try refused, none reaches
+    // the code (loopback peers are spared the guess limits, so nothing else would stop it).
+    let page = base.join("/pair").unwrap();
+    let started = std::time::Instant::now();
+    for guess in 0..3_000u32 {
+        let code = format!("{:06}", (guess * 7919) % 1_000_000);
+        let answer = http
+            .post(page.clone())
+            .header(reqwest::header::HOST, &foreign)
+            .form(&[("code", code.as_str()), ("action", "deny")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "guess {guess}");
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let codes = common::Control::new(base).codes().await;
+    let visitor = codes
+        .iter()
+        .find(|c| c["user_code"] == auth.user_code.as_str())
+        .unwrap();
+    assert_eq!(visitor["status"], "pending", "{visitor}");
+    // Its own names still work.
+    let own = http.get(base.join("/pair").unwrap()).send().await.unwrap();
+    assert_eq!(own.status(), 200);
+}

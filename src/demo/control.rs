@@ -7,7 +7,6 @@
 //! [`CONTROL_HEADER`], which no page can add without a CORS preflight that is never granted.
 //! A form-like POST (the kind a page can send without asking) is refused too.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -40,7 +39,7 @@ fn refusal(peer: &Peer, method: &Method, headers: &HeaderMap) -> Option<&'static
         .get(HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !is_loopback_host(host) {
+    if !network::is_loopback_host(host) {
         return Some("the control API answers requests to a loopback host only");
     }
     if headers.get(CONTROL_HEADER).map(|v| v.as_bytes()) != Some(b"1") {
@@ -62,15 +61,6 @@ fn refusal(peer: &Peer, method: &Method, headers: &HeaderMap) -> Option<&'static
         return Some("control calls send JSON (or no body), never a form");
     }
     None
-}
-
-/// True for `localhost`, `127.x.y.z` or `[::1]`, with or without a port.
-fn is_loopback_host(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
-    };
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(network::is_loopback)
 }
 
 /// The control API answers programs on this machine only, even when the server listens on

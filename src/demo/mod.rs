@@ -13,6 +13,7 @@ pub mod fault;
 mod form;
 mod guard;
 mod hex;
+mod host;
 mod latency;
 mod limits;
 mod media;
@@ -383,5 +384,9 @@ fn router(shared: Shared) -> Router {
         .merge(served)
         .merge(control::routes())
         .layer(axum::middleware::from_fn(limits::bounded_head))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            host::known_names_only,
+        ))
         .with_state(shared)
 }
