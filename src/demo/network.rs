@@ -137,6 +137,28 @@ fn interface_of(ip: IpAddr) -> Option<String> {
         .map(|interface| interface.name)
 }
 
+/// A `Host` header's name and port (`None` when it names none), IPv6 brackets removed; an
+/// unclosed bracket names nothing.
+pub fn split_host(host: &str) -> (&str, Option<&str>) {
+    match host.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((name, rest)) => (name, rest.strip_prefix(':')),
+            // Not a host at all.
+            None => ("", None),
+        },
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    }
+}
+
+/// True for `localhost`, `127.x.y.z` or `[::1]` (IPv4-mapped too), with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let (name, _port) = split_host(host);
+    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(is_loopback)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,26 +194,4 @@ mod tests {
         assert_eq!(addr.ip().is_loopback(), unusable.is_some(), "{addr}");
         assert!(!addr.ip().is_unspecified());
     }
-}
-
-/// A `Host` header's name and port (`None` when it names none), IPv6 brackets removed; an
-/// unclosed bracket names nothing.
-pub fn split_host(host: &str) -> (&str, Option<&str>) {
-    match host.strip_prefix('[') {
-        Some(bracketed) => match bracketed.split_once(']') {
-            Some((name, rest)) => (name, rest.strip_prefix(':')),
-            // Not a host at all.
-            None => ("", None),
-        },
-        None => match host.rsplit_once(':') {
-            Some((name, port)) => (name, Some(port)),
-            None => (host, None),
-        },
-    }
-}
-
-/// True for `localhost`, `127.x.y.z` or `[::1]` (IPv4-mapped too), with or without a port.
-pub fn is_loopback_host(host: &str) -> bool {
-    let (name, _port) = split_host(host);
-    name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(is_loopback)
 }
