@@ -31,7 +31,8 @@ fn peak_memory() -> Option<u64> {
 /// The file a part is streaming into (`*.incoming` in an asset's folder), if any.
 fn incoming_file(root: &Path) -> Option<PathBuf> {
     let folders = std::fs::read_dir(root).ok()?;
-    for folder in folders.flatten() {
+    // Asset folders (beside them, the lock file that says the server runs).
+    for folder in folders.flatten().filter(|f| f.path().is_dir()) {
         for file in std::fs::read_dir(folder.path()).ok()?.flatten() {
             if file.file_name().to_string_lossy().ends_with(".incoming") {
                 return Some(file.path());

@@ -129,9 +129,14 @@ async fn parts_assemble_to_the_clients_sha256_and_each_reception_is_counted() {
 
     // On disk, one file per part in the asset's folder (nothing left from receptions).
     let root = server.upload_dir().unwrap();
-    let folders: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
-    assert_eq!(folders.len(), 1);
-    let folder = folders[0].as_ref().unwrap().path();
+    // Asset folders (beside them, the lock file that says the server runs).
+    let folders: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    assert_eq!(folders.len(), 1, "{folders:?}");
+    let folder = folders[0].clone();
     let mut files: Vec<String> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())

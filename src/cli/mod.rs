@@ -527,14 +527,20 @@ pub fn fail(json: bool, kind: FailureKind, message: &str) -> ExitCode {
 /// Resolves on Ctrl-C, or (on Unix) SIGTERM — what `timeout` and service managers send — or
 /// SIGHUP (the terminal closed): the command then stops as on Cancel, tidying up (an upload
 /// keeps what was sent for `--resume`; the demo server removes its received media).
-pub async fn stop_signal() {
+///
+/// The signals are taken over when this is called, not when the future is first awaited, so
+/// that a signal sent right after the command said it runs is not fatal.
+pub fn stop_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
+    let signals = {
         use tokio::signal::unix::{SignalKind, signal};
-        if let (Ok(mut term), Ok(mut hangup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) {
+        signal(SignalKind::terminate())
+            .ok()
+            .zip(signal(SignalKind::hangup()).ok())
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut hangup)) = signals {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -542,8 +548,8 @@ pub async fn stop_signal() {
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Prints an error for the user on stderr.

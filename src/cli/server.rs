@@ -33,6 +33,8 @@ pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode
         ..DemoConfig::default()
     };
     let secret = config.client_secret.clone();
+    // Taken over before anything is said, so that a stop right after is tidy.
+    let stopped = super::stop_signal();
     let server = match DemoServer::start(config).await {
         Ok(server) => server,
         Err(error) => {
@@ -58,7 +60,7 @@ pub async fn run(listen: SocketAddr, interval: f64, expires_in: f64) -> ExitCode
         server.base_url()
     );
     out!("Ctrl-C stops it.");
-    super::stop_signal().await;
+    stopped.await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -109,6 +109,9 @@ enum TokenKind {
 
 struct TokenRecord {
     client_id: String,
+    /// The pairing the token belongs to (its device record's id): a second pairing with
+    /// the same `client_id` is a device of its own, with tokens of its own.
+    pairing: String,
     kind: TokenKind,
 }
 
@@ -421,18 +424,19 @@ impl DemoState {
                 device_name,
             } => {
                 let client_id = auth.client_id.clone();
-                self.make_room_for_device(&client_id);
+                self.make_room_for_device();
+                let pairing = random_uuid();
                 self.devices.insert(
-                    client_id.clone(),
+                    pairing.clone(),
                     DemoDevice {
-                        id: random_uuid(),
+                        id: pairing.clone(),
                         client_id: client_id.clone(),
                         name: device_name,
                         project,
                         last_seen: self.seconds_since_start(now),
                     },
                 );
-                Ok(self.issue_tokens(&client_id, now))
+                Ok(self.issue_tokens(&client_id, &pairing, now))
             }
             other => {
                 let error = match other {
@@ -469,18 +473,23 @@ impl DemoState {
             return Err(OAuthErrorCode::InvalidGrant);
         }
         *used = Some(now);
-        // The previous access token stops working at once.
-        self.tokens.retain(|_, t| {
-            !(t.client_id == client_id && matches!(t.kind, TokenKind::Access { .. }))
-        });
-        Ok(self.issue_tokens(client_id, now))
+        let pairing = record.pairing.clone();
+        // The previous access token of this pairing stops working at once.
+        self.tokens
+            .retain(|_, t| !(t.pairing == pairing && matches!(t.kind, TokenKind::Access { .. })));
+        Ok(self.issue_tokens(client_id, &pairing, now))
     }
 
-    /// Revokes every token of the device that owns `token`. Unknown tokens are fine (RFC 7009).
+    /// Revokes every token of the pairing that owns `token` (its token family), and no other
+    /// pairing's, even with the same `client_id`. Unknown tokens are fine (RFC 7009).
     pub fn revoke(&mut self, client_id: &str, token: &str) {
-        let owner = self.tokens.get(token).map(|t| t.client_id.clone());
-        if let Some(owner) = owner.filter(|owner| owner == client_id) {
-            self.tokens.retain(|_, t| t.client_id != owner);
+        let owner = self
+            .tokens
+            .get(token)
+            .filter(|t| t.client_id == client_id)
+            .map(|t| t.pairing.clone());
+        if let Some(pairing) = owner {
+            self.tokens.retain(|_, t| t.pairing != pairing);
         }
     }
 
@@ -494,7 +503,7 @@ impl DemoState {
             return None;
         }
         let seen = self.seconds_since_start(now);
-        let device = self.devices.get_mut(&record.client_id)?;
+        let device = self.devices.get_mut(&record.pairing)?;
         device.last_seen = seen;
         Some(device.clone())
     }
@@ -576,13 +585,16 @@ impl DemoState {
             .ok_or_else(|| ApprovalError::UnknownDevice(client_id.to_owned()))
     }
 
-    /// Removes the device from its project: its tokens die and it is no longer listed.
+    /// Removes the device (each pairing with its `client_id`) from its project: its tokens
+    /// die and it is no longer listed.
     pub fn remove_device(&mut self, client_id: &str) -> Result<(), ApprovalError> {
         self.tokens.retain(|_, t| t.client_id != client_id);
         self.online.forget(client_id);
+        let before = self.devices.len();
         self.devices
-            .remove(client_id)
-            .map(drop)
+            .retain(|_, device| device.client_id != client_id);
+        (self.devices.len() != before)
+            .then_some(())
             .ok_or_else(|| ApprovalError::UnknownDevice(client_id.to_owned()))
     }
 
@@ -723,7 +735,7 @@ impl DemoState {
             .ok_or_else(|| ApprovalError::Unknown(user_code.to_owned()))
     }
 
-    fn issue_tokens(&mut self, client_id: &str, now: Instant) -> IssuedTokens {
+    fn issue_tokens(&mut self, client_id: &str, pairing: &str, now: Instant) -> IssuedTokens {
         self.prune_tokens(now);
         let access_token = random_token();
         let refresh_token = random_token();
@@ -732,6 +744,7 @@ impl DemoState {
             access_token.clone(),
             TokenRecord {
                 client_id: client_id.to_owned(),
+                pairing: pairing.to_owned(),
                 kind: TokenKind::Access {
                     expires_at: now + expires_in,
                 },
@@ -741,6 +754,7 @@ impl DemoState {
             refresh_token.clone(),
             TokenRecord {
                 client_id: client_id.to_owned(),
+                pairing: pairing.to_owned(),
                 kind: TokenKind::Refresh {
                     issued_at: now,
                     used: None,
@@ -946,22 +960,25 @@ impl DemoState {
         });
     }
 
-    /// Below the device cap, forgetting the least recently seen device (and its tokens).
-    fn make_room_for_device(&mut self, arriving: &str) {
-        if self.devices.contains_key(arriving) || self.devices.len() < MAX_DEVICES {
+    /// Below the device cap, forgetting the least recently seen pairing (and its tokens;
+    /// with it the last of its `client_id`, that client's pauses and online record).
+    fn make_room_for_device(&mut self) {
+        if self.devices.len() < MAX_DEVICES {
             return;
         }
         let idlest = self
             .devices
             .values()
             .min_by(|a, b| a.last_seen.total_cmp(&b.last_seen))
-            .map(|device| device.client_id.clone());
-        if let Some(client_id) = idlest {
-            self.devices.remove(&client_id);
-            self.tokens.retain(|_, t| t.client_id != client_id);
-            self.issued.remove(&client_id);
-            self.pauses.forget(&client_id);
-            self.online.forget(&client_id);
+            .map(|device| (device.id.clone(), device.client_id.clone()));
+        if let Some((pairing, client_id)) = idlest {
+            self.devices.remove(&pairing);
+            self.tokens.retain(|_, t| t.pairing != pairing);
+            if !self.devices.values().any(|d| d.client_id == client_id) {
+                self.issued.remove(&client_id);
+                self.pauses.forget(&client_id);
+                self.online.forget(&client_id);
+            }
         }
     }
 }
@@ -1048,6 +1065,53 @@ mod tests {
             assert!(code.user_code.chars().all(|c| c.is_ascii_digit()));
             assert!(seen.insert(code.user_code));
         }
+    }
+
+    /// Pairs `client_id` into `project` under `name`, at `now`.
+    fn pair(
+        state: &mut DemoState,
+        client_id: &str,
+        project: &str,
+        name: &str,
+        now: Instant,
+    ) -> IssuedTokens {
+        let code = state.issue_code(client_id, None, now).unwrap();
+        state
+            .approve(&code.user_code, Some(project), Some(name), now)
+            .unwrap();
+        state
+            .poll(client_id, &code.device_code, now + code.interval)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_second_pairing_with_the_same_client_id_is_a_device_of_its_own() {
+        let (mut state, t0) = state();
+        let first = pair(&mut state, "CAM-1", "Field Test", "A-Cam", t0);
+        let later = t0 + Duration::from_secs(30);
+        let second = pair(&mut state, "CAM-1", "Demo Project", "Intruder", later);
+        let now = later + Duration::from_secs(30);
+        let me = |state: &mut DemoState, tokens: &IssuedTokens| {
+            state
+                .authenticate(&tokens.access_token, now)
+                .map(|d| (d.name, d.project.name))
+        };
+        assert_eq!(
+            me(&mut state, &first),
+            Some(("A-Cam".into(), "Field Test".into())),
+            "the first keeps its name and project"
+        );
+        // The second refreshes and revokes its own family: the first is untouched.
+        let refreshed = state.refresh("CAM-1", &second.refresh_token, now).unwrap();
+        assert!(
+            me(&mut state, &second).is_none(),
+            "its old access token ended"
+        );
+        assert!(me(&mut state, &first).is_some(), "not the first's");
+        state.revoke("CAM-1", &refreshed.refresh_token);
+        assert!(me(&mut state, &refreshed).is_none());
+        assert!(me(&mut state, &first).is_some(), "the first still works");
+        assert!(state.refresh("CAM-1", &first.refresh_token, now).is_ok());
     }
 
     #[test]
