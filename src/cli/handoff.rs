@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use c2c_pair::device::{
     self, Delivery, DeliveryFailed, FailureKind, HandedOff, HandoffError, LifecycleError,
+    WriteDocument,
 };
 use c2c_pair::human_time::rfc3339;
 use c2c_pair::printable;
@@ -56,9 +57,11 @@ pub async fn run(
     }
     // The file is made before anything changes, so that a name already taken or a folder
     // that refuses it costs nothing.
-    let file = match target {
+    let into_file: Option<WriteDocument<'_>> = match target {
         Target::Output(path) => match create_private(path) {
-            Ok(file) => Some(file),
+            Ok(file) => Some(Box::new(move |document| {
+                write_document(file, path, document)
+            })),
             Err(message) => return fail(json, FailureKind::Usage, &message),
         },
         _ => None,
@@ -70,18 +73,13 @@ pub async fn run(
             on_interrupt.cancel();
         }
     });
-    let delivery = match target {
-        Target::Exec(line) => Delivery::Command {
+    let delivery = match (target, into_file) {
+        (Target::Exec(line), _) => Delivery::Command {
             line,
             cancel: &cancel,
         },
-        Target::Print { .. } => Delivery::Write(Box::new(print_document)),
-        Target::Output(path) => match file {
-            Some(file) => Delivery::Write(Box::new(move |document| {
-                write_document(file, path, document)
-            })),
-            None => return fail(json, FailureKind::Usage, "no file to write"),
-        },
+        (_, Some(write)) => Delivery::Write(write),
+        (_, None) => Delivery::Write(Box::new(print_document)),
     };
     let handed = device::hand_off(&ctx, &record, delivery).await;
     if let (Target::Output(path), Err(_)) = (target, &handed) {
@@ -150,7 +148,10 @@ fn create_private(path: &Path) -> Result<File, String> {
 fn write_document(mut file: File, path: &Path, document: &SecretString) -> Result<(), String> {
     writeln!(file, "{}", document.expose_secret())
         .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{} could not be written ({e})", path.display()))
+        .map_err(|e| {
+            let shown = printable::text(&path.display().to_string());
+            format!("{shown} could not be written ({e})")
+        })
 }
 
 /// A warning when `stdout` is a regular file that other users of this computer may read
