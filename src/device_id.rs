@@ -25,8 +25,8 @@ pub enum DeviceIdError {
     /// Holds a control or invisible character (a pasted tab or newline, a bidi override, a
     /// zero-width space).
     #[error(
-        "the device id contains a control or invisible character (tab, newline, a direction \
-         mark, a zero-width space …); type it again"
+        "the device id contains a control character or an invisible one (tab, newline, a \
+         direction mark, a zero-width space …); type it again"
     )]
     ControlCharacter,
 }
