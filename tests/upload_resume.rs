@@ -51,6 +51,23 @@ async fn killed_mid_part_then_resume_finishes_from_the_first_part_not_done() {
                     .all(|p| a["parts"][p]["receiving_bytes"].as_u64().unwrap_or(0) > MIB as u64)
         })
         .await;
+    // The server counts the last part as it arrives, a moment before the upload hears so and
+    // writes it down: the kill waits for the record too (bounded), as it is the record that
+    // resumes.
+    let recorded = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let last_done = rig.records().first().and_then(|path| {
+                let text = std::fs::read_to_string(path).ok()?;
+                let record: serde_json::Value = serde_json::from_str(&text).ok()?;
+                record["parts"][2]["done"].as_bool()
+            });
+            if last_done == Some(true) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    recorded.await.expect("the last part is recorded as sent");
     run.kill().await;
     assert_eq!(
         receive_counts(&cut),
