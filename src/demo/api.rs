@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::fault::Fault;
 use super::form::FormFields;
-use super::guard::{Client, Verdict};
+use super::guard::{self, Verdict};
 use super::limits::{CLIENT_ID_CHARS, FORM_BYTES};
 use super::reply::{Details, authenticated, not_authorized, oauth_error};
 use super::state::{CodeRefused, IssuedTokens, LoggedRequest, now_unix_ms};
@@ -169,7 +169,7 @@ async fn device_code(
     let response = match authenticate_client(&shared, &form) {
         Err(rejected) => rejected.into_response(),
         Ok(client_id) => {
-            let requester = Client::of(peer.remote.ip());
+            let requester = guard::client_of(peer.remote.ip());
             let issued = shared
                 .lock()
                 .issue_code(client_id, requester, Instant::now());

@@ -5,17 +5,21 @@
 //! read by the HTTP layer; an asset's folder goes with the asset when it is forgotten.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
 
 use super::comments::{self, Comment, NewComment};
 use super::limits::{MAX_PART, MIN_PART};
+use super::network::Counted;
 use super::part_files::part_path;
 use super::realtime::{self, PartsRequest, SoFar};
+use super::upload_space::PartSlot;
 
 /// Most assets remembered, and most parts across them; the oldest make way.
 const MAX_ASSETS: usize = 1_000;
@@ -135,6 +139,10 @@ struct Part {
     receiving: Arc<AtomicU64>,
     /// The signed headers that came with the copy kept.
     headers: PartHeaders,
+    /// Who sent the copy kept (for the per-client quota).
+    uploader: Option<IpAddr>,
+    /// The part's one reception at a time.
+    slot: Arc<PartSlot>,
 }
 
 impl Part {
@@ -146,6 +154,8 @@ impl Part {
             received_count: 0,
             receiving: Arc::default(),
             headers: PartHeaders::default(),
+            uploader: None,
+            slot: Arc::default(),
         }
     }
 }
@@ -180,6 +190,14 @@ struct Asset {
     generation: u64,
     /// The asset's folder of parts; removed with the asset.
     folder: TempDir,
+    /// Cancelled when the asset is forgotten: its receptions under way stop writing.
+    gone: CancellationToken,
+}
+
+impl Drop for Asset {
+    fn drop(&mut self) {
+        self.gone.cancel();
+    }
 }
 
 /// What is known of an asset's size.
@@ -266,6 +284,10 @@ pub struct Ticket {
     pub receiving: Arc<AtomicU64>,
     /// The asset's MIME type, which its upload URLs sign as `Content-Type`.
     pub filetype: String,
+    /// The part's one reception at a time.
+    pub slot: Arc<PartSlot>,
+    /// Cancelled when the asset is forgotten.
+    pub gone: CancellationToken,
 }
 
 /// A check of an asset whose parts all arrived: hash `files` in order (blocking, see
@@ -283,12 +305,18 @@ pub struct Assembly {
 /// Assets forgotten to make room; drop them off the async threads (their folders are
 /// removed then).
 #[must_use = "forgotten assets remove their folders when dropped"]
+#[derive(Default)]
 pub struct Evicted(Vec<Asset>);
 
 impl Evicted {
     /// True when nothing was forgotten.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Adds what else was forgotten.
+    pub fn extend(&mut self, more: Self) {
+        self.0.extend(more.0);
     }
 }
 
@@ -433,6 +461,7 @@ impl Assets {
             comments: Vec::new(),
             generation: 0,
             folder,
+            gone: CancellationToken::new(),
         });
         (name, evicted)
     }
@@ -462,18 +491,18 @@ impl Assets {
             folder: asset.folder.path().to_owned(),
             receiving: Arc::clone(&part.receiving),
             filetype: asset.filetype.clone(),
+            slot: Arc::clone(&part.slot),
+            gone: asset.gone.clone(),
         })
     }
 
-    /// Keeps a part that arrived whole (`size` bytes, with `headers`): checks it like S3
-    /// would, has `keep` move its file into place (replacing an earlier copy), and counts it.
-    /// When every part is then there, the assembly to check.
+    /// Keeps a part that arrived whole (`size` bytes, with `headers`, sent `from`): checks
+    /// it like S3 would, has `keep` move its file into place (replacing an earlier copy), and
+    /// counts it. When every part is then there, the assembly to check.
     pub fn store_part(
         &mut self,
-        id: &str,
-        number: u32,
-        size: u64,
-        headers: PartHeaders,
+        (id, number): (&str, u32),
+        (size, headers, from): (u64, PartHeaders, Option<IpAddr>),
         keep: impl FnOnce(&std::path::Path) -> std::io::Result<()>,
     ) -> Result<Option<Assembly>, PartRefused> {
         let asset = self.find_mut(id).ok_or(PartRefused::Unknown)?;
@@ -492,6 +521,7 @@ impl Assets {
         let part = asset.parts.get_mut(&number).ok_or(PartRefused::Unknown)?;
         part.stored = Some(size);
         part.headers = headers;
+        part.uploader = from;
         part.received_count = part.received_count.saturating_add(1);
         asset.generation = asset.generation.wrapping_add(1);
         asset.outcome = Outcome::Pending;
@@ -636,6 +666,28 @@ impl Assets {
         };
     }
 
+    /// Bytes of every part kept, or of those sent by `who` (`None`: by anyone).
+    pub fn stored_bytes(&self, who: Option<Counted>) -> u64 {
+        self.list
+            .iter()
+            .flat_map(|asset| asset.parts.values())
+            .filter(|part| match who {
+                None => true,
+                Some(who) => part.uploader.is_some_and(|ip| who.covers(ip)),
+            })
+            .filter_map(|part| part.stored)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Forgets the oldest asset other than `keep` (to make room on disk), if there is one.
+    pub fn evict_oldest(&mut self, keep: &str) -> Option<Evicted> {
+        let index = self.list.iter().position(|asset| asset.id != keep)?;
+        let asset = self.list.remove(index);
+        let text: usize = asset.comments.iter().map(|c| c.text.len()).sum();
+        self.comment_bytes = self.comment_bytes.saturating_sub(text);
+        Some(Evicted(vec![asset]))
+    }
+
     /// Every asset as the control API shows it, oldest first.
     pub fn views(&self) -> Vec<AssetView> {
         self.list.iter().map(view).collect()
@@ -750,7 +802,11 @@ mod tests {
         let limit = |assets: &Assets, n| assets.ticket("a", n).map(|t| t.limit);
         assert_eq!(limit(&assets, 1), Some(12 * MIB + PART_SLACK));
         let kept = assets
-            .store_part("a", 1, 8 * MIB, PartHeaders::default(), |_| Ok(()))
+            .store_part(
+                ("a", 1),
+                (8 * MIB, PartHeaders::default(), None),
+                |_| Ok(()),
+            )
             .unwrap();
         assert!(kept.is_none(), "part 2 is missing");
         assert_eq!(limit(&assets, 2), Some(4 * MIB + PART_SLACK));
@@ -771,7 +827,7 @@ mod tests {
         );
         assert_eq!(
             assets
-                .store_part("a", 1, MIB, PartHeaders::default(), |_| Ok(()))
+                .store_part(("a", 1), (MIB, PartHeaders::default(), None), |_| Ok(()))
                 .err(),
             Some(PartRefused::Invalid(
                 "part 1 is 1048576 bytes; every part but the last needs at least 5 MiB \
@@ -781,17 +837,25 @@ mod tests {
         );
         assert!(
             assets
-                .store_part("a", 2, MIB, PartHeaders::default(), |_| Ok(()))
+                .store_part(("a", 2), (MIB, PartHeaders::default(), None), |_| Ok(()))
                 .unwrap()
                 .is_none()
         );
         let first = assets
-            .store_part("a", 1, 5 * MIB, PartHeaders::default(), |_| Ok(()))
+            .store_part(
+                ("a", 1),
+                (5 * MIB, PartHeaders::default(), None),
+                |_| Ok(()),
+            )
             .unwrap()
             .unwrap();
         // Sent again before the first check was recorded: only the newest check counts.
         let second = assets
-            .store_part("a", 1, 5 * MIB, PartHeaders::default(), |_| Ok(()))
+            .store_part(
+                ("a", 1),
+                (5 * MIB, PartHeaders::default(), None),
+                |_| Ok(()),
+            )
             .unwrap()
             .unwrap();
         assets.record_assembly(&first, Ok((6 * MIB, "stale".into())));
@@ -805,7 +869,11 @@ mod tests {
         assert_eq!(view.received_bytes, 6 * MIB);
         // A wrong total is the asset's error.
         let third = assets
-            .store_part("a", 2, MIB - 1, PartHeaders::default(), |_| Ok(()))
+            .store_part(
+                ("a", 2),
+                (MIB - 1, PartHeaders::default(), None),
+                |_| Ok(()),
+            )
             .unwrap()
             .unwrap();
         assets.record_assembly(&third, Ok((6 * MIB - 1, "x".into())));

@@ -5,9 +5,12 @@
 //! On the approval page only failed submissions count (a wrong code, a forged or stale form):
 //! a right code is no guess, and a booth phone may approve one visitor after another.
 //!
-//! This machine (loopback) is never limited: it is the app itself and its tests. Addresses are
-//! counted per IPv4 address and per IPv6 /64 (one phone can take a whole /64). Pure logic on
-//! a clock passed in, with a bounded number of addresses remembered.
+//! This machine (loopback) is never limited: it is the app itself and its tests. Each address
+//! has its limits, and each IPv6 /64 looser ones of its own ([`SUBNET_FACTOR`] times as
+//! many, and no lock-out): a prankster who locks their own address out does not lock out
+//! every phone of the booth's IPv6 network, and one who hops between the addresses of a /64
+//! still meets a ceiling. Pure logic on a clock passed in, with a bounded number of
+//! addresses remembered.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -15,7 +18,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::network;
+use super::network::Counted;
 
 /// Failed approval-page submissions one address may make per minute.
 pub const FAILED_SUBMISSIONS_PER_MINUTE: u32 = 10;
@@ -27,27 +30,19 @@ pub const LOCKOUT: Duration = Duration::from_secs(10 * 60);
 pub const TOKEN_REQUESTS_PER_MINUTE: u32 = 120;
 /// Device codes one address may hold alive at once.
 pub const LIVE_CODES_PER_ADDRESS: usize = 10;
+/// How many times an address's limits a whole IPv6 /64 may reach (it is never locked out).
+pub const SUBNET_FACTOR: u32 = 4;
 /// Most addresses remembered; beyond it the idlest are forgotten, and while every one is
 /// recent, new addresses are refused until some go quiet.
 const MAX_ADDRESSES: usize = 4096;
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// Whom a limit counts: an IPv4 address, or the /64 of an IPv6 one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Client(u128);
+/// Whom a live-code limit counts: the address that asked (`None`: this machine).
+pub type Client = Counted;
 
-impl Client {
-    /// The client behind a peer address; `None` for this machine, which is never limited.
-    pub fn of(ip: IpAddr) -> Option<Self> {
-        if network::is_loopback(ip) {
-            return None;
-        }
-        Some(match network::canonical(ip) {
-            IpAddr::V4(v4) => Self(u128::from(u32::from(v4))),
-            // The low bit marks IPv6: an IPv4 address (below 2^32) never equals a /64 prefix.
-            IpAddr::V6(v6) => Self((u128::from(v6) & !u128::from(u64::MAX)) | 1),
-        })
-    }
+/// The client counted for `ip`'s live codes: its address; `None` for this machine.
+pub fn client_of(ip: IpAddr) -> Option<Client> {
+    Counted::of(ip).map(|(address, _)| address)
 }
 
 /// What a limit says about one request.
@@ -129,33 +124,43 @@ impl Record {
 /// Every address's counts.
 #[derive(Debug, Default)]
 pub struct Guard {
-    records: HashMap<Client, Record>,
+    records: HashMap<Counted, Record>,
 }
 
 impl Guard {
     /// Whether `ip` may submit the approval page now.
     pub fn approval(&mut self, ip: IpAddr, now: Instant) -> Verdict {
-        self.with(ip, now, |record| {
+        self.each(ip, now, |record, factor| {
             if let Some(until) = record.locked_until.filter(|until| *until > now) {
                 return Verdict::LockedOut(until.saturating_duration_since(now));
             }
-            record.failures.check(FAILED_SUBMISSIONS_PER_MINUTE, now)
+            record
+                .failures
+                .check(FAILED_SUBMISSIONS_PER_MINUTE.saturating_mul(factor), now)
         })
     }
 
     /// A submission from `ip` that failed before its code was looked at (a forged or stale
     /// form).
     pub fn failed_submission(&mut self, ip: IpAddr, now: Instant) {
-        let _ = self.with(ip, now, |record| {
-            record.failures.take(FAILED_SUBMISSIONS_PER_MINUTE, now)
+        let _ = self.each(ip, now, |record, factor| {
+            let _ = record
+                .failures
+                .take(FAILED_SUBMISSIONS_PER_MINUTE.saturating_mul(factor), now);
+            Verdict::Allowed
         });
     }
 
     /// A code from `ip` that was wrong (unknown, expired or used); enough of them in a row lock
-    /// the address out.
+    /// the address (never its /64) out.
     pub fn wrong_code(&mut self, ip: IpAddr, now: Instant) {
-        let _ = self.with(ip, now, |record| {
-            let _ = record.failures.take(FAILED_SUBMISSIONS_PER_MINUTE, now);
+        let _ = self.each(ip, now, |record, factor| {
+            let _ = record
+                .failures
+                .take(FAILED_SUBMISSIONS_PER_MINUTE.saturating_mul(factor), now);
+            if factor != 1 {
+                return Verdict::Allowed;
+            }
             let stale = record
                 .last_wrong
                 .is_some_and(|last| now.saturating_duration_since(last) >= LOCKOUT);
@@ -174,7 +179,7 @@ impl Guard {
 
     /// A right code from `ip`: the run of wrong ones ends.
     pub fn right_code(&mut self, ip: IpAddr, now: Instant) {
-        let _ = self.with(ip, now, |record| {
+        let _ = self.each(ip, now, |record, _| {
             record.wrong_codes = 0;
             Verdict::Allowed
         });
@@ -182,26 +187,45 @@ impl Guard {
 
     /// One token-endpoint request from `ip`.
     pub fn token_request(&mut self, ip: IpAddr, now: Instant) -> Verdict {
-        self.with(ip, now, |record| {
-            record.tokens.take(TOKEN_REQUESTS_PER_MINUTE, now)
+        self.each(ip, now, |record, factor| {
+            record
+                .tokens
+                .take(TOKEN_REQUESTS_PER_MINUTE.saturating_mul(factor), now)
         })
     }
 
-    /// Addresses remembered (for the memory bound's tests).
+    /// Addresses (and /64s) remembered (for the memory bound's tests).
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
-    fn with(
+    /// Applies `rule` to the address's record (with factor 1), then, if it allowed, to its
+    /// /64's (with [`SUBNET_FACTOR`]); the first verdict that is not [`Verdict::Allowed`].
+    fn each(
         &mut self,
         ip: IpAddr,
         now: Instant,
-        rule: impl FnOnce(&mut Record) -> Verdict,
+        mut rule: impl FnMut(&mut Record, u32) -> Verdict,
     ) -> Verdict {
-        let Some(client) = Client::of(ip) else {
+        let Some((address, subnet)) = Counted::of(ip) else {
             return Verdict::Allowed;
         };
-        if !self.records.contains_key(&client) && self.records.len() >= MAX_ADDRESSES {
+        let verdict = self.with(address, now, |record| rule(record, 1));
+        match subnet {
+            Some(subnet) if verdict == Verdict::Allowed => {
+                self.with(subnet, now, |record| rule(record, SUBNET_FACTOR))
+            }
+            _ => verdict,
+        }
+    }
+
+    fn with(
+        &mut self,
+        counted: Counted,
+        now: Instant,
+        rule: impl FnOnce(&mut Record) -> Verdict,
+    ) -> Verdict {
+        if !self.records.contains_key(&counted) && self.records.len() >= MAX_ADDRESSES {
             self.records.retain(|_, record| !record.idle(now));
             if self.records.len() >= MAX_ADDRESSES {
                 // Every remembered address is recent: a flood of addresses. New ones wait.
@@ -210,7 +234,7 @@ impl Guard {
         }
         let record = self
             .records
-            .entry(client)
+            .entry(counted)
             .or_insert_with(|| Record::new(now));
         record.last_seen = now;
         rule(record)
@@ -286,14 +310,38 @@ mod tests {
     }
 
     #[test]
-    fn one_ipv6_64_counts_as_one_client_and_memory_is_bounded() {
-        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
-        assert_eq!(Client::of(a), Client::of(b));
-        assert_ne!(
-            Client::of(a),
-            Client::of("2001:db8:1:3::1".parse().unwrap())
+    fn an_ipv6_address_is_locked_out_alone_and_its_64_meets_a_looser_ceiling() {
+        let mut guard = Guard::default();
+        let t0 = Instant::now();
+        let prankster: IpAddr = "2001:db8:1:2::66".parse().unwrap();
+        let phone: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        for _ in 0..WRONG_CODES_BEFORE_LOCKOUT {
+            guard.wrong_code(prankster, t0);
+        }
+        assert_eq!(guard.approval(prankster, t0), Verdict::LockedOut(LOCKOUT));
+        assert_eq!(guard.approval(phone, t0), Verdict::Allowed, "same /64");
+        // Hopping between the /64's addresses meets the /64's ceiling, a minute long.
+        let hops = (0..1000u16)
+            .filter(|n| {
+                let hop = IpAddr::from([0x2001, 0xdb8, 1, 2, 0, 0, 1, *n]);
+                let verdict = guard.approval(hop, t0);
+                guard.wrong_code(hop, t0);
+                verdict == Verdict::Allowed
+            })
+            .count();
+        let ceiling = (FAILED_SUBMISSIONS_PER_MINUTE * SUBNET_FACTOR) as usize;
+        assert_eq!(hops, ceiling - WRONG_CODES_BEFORE_LOCKOUT as usize);
+        assert!(matches!(guard.approval(phone, t0), Verdict::Limited(_)));
+        assert_eq!(guard.approval(phone, t0 + MINUTE), Verdict::Allowed);
+        assert_eq!(
+            guard.approval("2001:db8:1:3::1".parse().unwrap(), t0),
+            Verdict::Allowed,
+            "another /64"
         );
+    }
+
+    #[test]
+    fn memory_is_bounded() {
         let mut guard = Guard::default();
         let t0 = Instant::now();
         for n in 0..(MAX_ADDRESSES as u32 + 500) {

@@ -1,17 +1,21 @@
 //! The `Host` allow-list, in front of every route: the server answers only requests addressed
 //! to it by a name it goes by — a loopback name (the app, the tests, a browser on this
-//! machine) or the address it advertises to phones. A web page elsewhere that rebinds its own
+//! machine), the address it advertises to phones, or the address the client connected to
+//! (a laptop on two networks, Wi-Fi and wired, answers on both; an address literal is
+//! never a rebound name). A web page elsewhere that rebinds its own
 //! name to 127.0.0.1 (DNS rebinding) sends that name as `Host` and is refused before any
 //! handler, and before the guess limits that spare this machine.
 
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::HOST;
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 use url::Url;
 
-use super::{Shared, network, page};
+use super::{Peer, Shared, network, page};
 
 /// Refuses (403) a request whose `Host` is not one of the server's names.
 pub async fn known_names_only(
@@ -24,7 +28,11 @@ pub async fn known_names_only(
         .get(HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if is_known(host, &shared.public_url) {
+    let local = request
+        .extensions()
+        .get::<ConnectInfo<Peer>>()
+        .map(|ConnectInfo(peer)| peer.local);
+    if is_known(host, &shared.public_url, local) {
         next.run(request).await
     } else {
         let page = shared
@@ -43,13 +51,23 @@ pub async fn known_names_only(
     }
 }
 
-/// Whether `host` names this server: a loopback name (any port), or the advertised address
-/// with its port.
-fn is_known(host: &str, advertised: &Url) -> bool {
+/// Whether `host` names this server: a loopback name (any port), the advertised address
+/// with its port, or `local` (the address connected to) as an address literal.
+fn is_known(host: &str, advertised: &Url, local: Option<SocketAddr>) -> bool {
     if network::is_loopback_host(host) {
         return true;
     }
     let (name, port) = network::split_host(host);
+    let literal = name
+        .parse::<IpAddr>()
+        .ok()
+        .zip(port.and_then(|p| p.parse::<u16>().ok()));
+    if let (Some((ip, port)), Some(local)) = (literal, local)
+        && network::canonical(ip) == network::canonical(local.ip())
+        && port == local.port()
+    {
+        return true;
+    }
     let named = advertised
         .host_str()
         .map(|own| own.trim_start_matches('[').trim_end_matches(']'))
@@ -77,7 +95,7 @@ mod tests {
             "[::ffff:127.0.0.1]:8480",
             "10.251.0.1:8480",
         ] {
-            assert!(is_known(known, &advertised), "{known}");
+            assert!(is_known(known, &advertised, None), "{known}");
         }
         for foreign in [
             "",
@@ -90,10 +108,23 @@ mod tests {
             "10.251.0.2:8480",
             "[::1",
         ] {
-            assert!(!is_known(foreign, &advertised), "{foreign}");
+            assert!(!is_known(foreign, &advertised, None), "{foreign}");
         }
         let v6 = Url::parse("http://[fd00::5]:8480/").unwrap();
-        assert!(is_known("[fd00::5]:8480", &v6));
-        assert!(!is_known("[fd00::6]:8480", &v6));
+        assert!(is_known("[fd00::5]:8480", &v6, None));
+        assert!(!is_known("[fd00::6]:8480", &v6, None));
+    }
+
+    #[test]
+    fn the_address_connected_to_is_known_as_a_literal_only() {
+        let advertised = Url::parse("http://10.251.0.1:8480/").unwrap();
+        let wired = Some(SocketAddr::from(([10, 252, 0, 1], 8480)));
+        assert!(is_known("10.252.0.1:8480", &advertised, wired));
+        assert!(!is_known("10.252.0.1:8481", &advertised, wired));
+        assert!(!is_known("10.252.0.1", &advertised, wired));
+        assert!(!is_known("booth.example:8480", &advertised, wired));
+        assert!(!is_known("10.252.0.1:8480", &advertised, None));
+        let mapped = Some("[::ffff:10.252.0.1]:8480".parse().unwrap());
+        assert!(is_known("10.252.0.1:8480", &advertised, mapped));
     }
 }

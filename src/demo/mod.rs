@@ -3,6 +3,7 @@
 //! It serves the same endpoints as Frame.io's device API, an approval page at its
 //! `verification_uri`, and a small control API under `/_control` for tests.
 
+mod admission;
 mod api;
 mod assets;
 mod comments;
@@ -25,12 +26,17 @@ mod part_files;
 mod pauses;
 mod realtime;
 mod reply;
+mod serve;
 mod signing;
 pub mod state;
 mod upload;
 mod upload_fault;
+mod upload_space;
 
+pub use admission::{CONNECTIONS_PER_ADDRESS, NETWORK_CONNECTIONS, Strain};
 pub use part_files::FOLDER_PREFIX as MEDIA_FOLDER_PREFIX;
+pub use serve::HEAD_TIMEOUT;
+pub use upload_space::{NETWORK_CAP, NETWORK_QUOTA};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -43,6 +49,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
+use admission::Admission;
 use connection::{Connections, Cut, CuttableListener};
 pub use control::CONTROL_HEADER;
 pub use guard::{
@@ -54,6 +61,7 @@ use part_files::PartFiles;
 use state::DemoState;
 pub use state::Stats;
 pub use upload_fault::STALL_LIMIT;
+use upload_space::UploadSpace;
 
 /// Whether part uploads must carry the headers their URL signs, as S3 insists.
 ///
@@ -127,6 +135,8 @@ pub(crate) struct Shared {
     signer: Arc<signing::Signer>,
     /// The outage signal the listeners watch.
     outage: Arc<outage::Outage>,
+    /// The disk uploads may take.
+    space: Arc<UploadSpace>,
 }
 
 impl Shared {
@@ -183,6 +193,7 @@ pub struct DemoServer {
     reach: Reach,
     stop: CancellationToken,
     files: Arc<PartFiles>,
+    admission: Arc<Admission>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -191,6 +202,7 @@ impl DemoServer {
     /// other than loopback gets a second listener on loopback for this machine's programs
     /// (unless "any address" already answers on loopback).
     pub async fn start(config: DemoConfig) -> std::io::Result<Self> {
+        serve::raise_open_file_limit();
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let (public_addr, reach) = network::advertised(addr);
@@ -223,6 +235,7 @@ impl DemoServer {
         let stop = CancellationToken::new();
         let outage = Arc::new(outage::Outage::default());
         let connections = Arc::new(Connections::default());
+        let admission = Arc::new(Admission::default());
         let shared = Shared {
             state: Arc::new(Mutex::new(DemoState::new(
                 config,
@@ -234,14 +247,25 @@ impl DemoServer {
             stop: stop.clone(),
             signer: Arc::new(signing::Signer::random()),
             outage: Arc::clone(&outage),
+            space: Arc::new(UploadSpace::new(files.path(), !addr.ip().is_loopback())),
         };
         let app = router(shared);
         let listener =
             CuttableListener::new(listener, Arc::clone(&outage), Arc::clone(&connections))?;
-        let mut tasks = vec![serve(listener, app.clone(), &stop)];
+        let mut tasks = vec![serve::spawn(
+            listener,
+            app.clone(),
+            Arc::clone(&admission),
+            stop.clone(),
+        )];
         if let Some(loopback) = loopback {
             let loopback = CuttableListener::new(loopback, outage, connections)?;
-            tasks.push(serve(loopback, app, &stop));
+            tasks.push(serve::spawn(
+                loopback,
+                app,
+                Arc::clone(&admission),
+                stop.clone(),
+            ));
         }
         tracing::info!(%local_url, %public_url, "demo C2C server listening");
         Ok(Self {
@@ -250,6 +274,7 @@ impl DemoServer {
             reach,
             stop,
             files,
+            admission,
             tasks,
         })
     }
@@ -289,6 +314,16 @@ impl DemoServer {
         self.files.path()
     }
 
+    /// Why connections were turned away in the last minute, if they were (for booth staff).
+    pub fn strain(&self) -> Option<Strain> {
+        self.admission.strain()
+    }
+
+    /// A handle that reads [`Self::strain`] while the server runs elsewhere.
+    pub fn strain_watch(&self) -> StrainWatch {
+        StrainWatch(Arc::clone(&self.admission))
+    }
+
     /// Stops serving and waits for the server tasks to end.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
@@ -318,33 +353,24 @@ pub(crate) struct Peer {
     pub cut: Cut,
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CuttableListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, CuttableListener>) -> Self {
-        let remote = *stream.remote_addr();
-        let local = stream.io().local_addr().unwrap_or(remote);
-        Self {
-            remote,
-            local,
-            cut: stream.io().cut(),
-        }
+/// Reads a running server's [`Strain`] (cheap to clone; equal when of the same server).
+#[derive(Debug, Clone)]
+pub struct StrainWatch(Arc<Admission>);
+
+impl StrainWatch {
+    /// Why connections were turned away in the last minute, if they were.
+    pub fn strain(&self) -> Option<Strain> {
+        self.0.strain()
     }
 }
 
-/// Serves `app` on `listener` until `stop`, with each request's addresses at hand.
-fn serve(listener: CuttableListener, app: Router, stop: &CancellationToken) -> JoinHandle<()> {
-    let stopped = stop.clone();
-    tokio::spawn(async move {
-        let app = app.into_make_service_with_connect_info::<Peer>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "demo server stopped");
-        }
-    })
+impl PartialEq for StrainWatch {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
+
+impl Eq for StrainWatch {}
 
 fn base_url_for(addr: SocketAddr) -> std::io::Result<Url> {
     Url::parse(&format!("http://{addr}/"))
@@ -368,6 +394,7 @@ pub(crate) fn router_for_tests() -> Router {
         stop: CancellationToken::new(),
         signer: Arc::new(signing::Signer::random()),
         outage: Arc::new(outage::Outage::default()),
+        space: Arc::new(UploadSpace::new(None, false)),
     };
     router(shared)
 }

@@ -67,6 +67,38 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     canonical(ip).is_loopback()
 }
 
+/// Whom a limit on network clients counts: one address, or one IPv6 /64 (a phone may use
+/// several addresses of its /64, and so may a prankster, so a /64 has a looser limit of its
+/// own beside each address's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counted {
+    /// One address (IPv4-mapped ones as IPv4).
+    Address(IpAddr),
+    /// One IPv6 /64, by its upper 64 bits.
+    Subnet(u64),
+}
+
+impl Counted {
+    /// The counts a peer goes in: its address, and for IPv6 its /64; `None` for this machine,
+    /// which is never limited as a network client.
+    pub fn of(ip: IpAddr) -> Option<(Self, Option<Self>)> {
+        if is_loopback(ip) {
+            return None;
+        }
+        let ip = canonical(ip);
+        let subnet = match ip {
+            IpAddr::V6(v6) => u64::try_from(u128::from(v6) >> 64).ok().map(Self::Subnet),
+            IpAddr::V4(_) => None,
+        };
+        Some((Self::Address(ip), subnet))
+    }
+
+    /// Whether a peer at `ip` is counted here.
+    pub fn covers(&self, ip: IpAddr) -> bool {
+        Self::of(ip).is_some_and(|(address, subnet)| address == *self || subnet == Some(*self))
+    }
+}
+
 /// Why phones cannot open an address, if they cannot.
 fn unusable(ip: IpAddr) -> Option<String> {
     let link_local = match ip {

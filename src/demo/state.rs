@@ -1049,6 +1049,7 @@ fn random_uuid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demo::guard::client_of;
 
     fn state() -> (DemoState, Instant) {
         let now = Instant::now();
@@ -1215,7 +1216,7 @@ mod tests {
     #[test]
     fn one_address_holds_a_few_live_codes_and_this_machine_any_number() {
         let (mut state, now) = state();
-        let phone = Client::of([10, 251, 0, 2].into());
+        let phone = client_of([10, 251, 0, 2].into());
         let issued = (0..50)
             .filter(|n| state.issue_code(&format!("p-{n}"), phone, now).is_ok())
             .count();

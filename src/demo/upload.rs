@@ -26,15 +26,18 @@ use axum::response::{IntoResponse as _, Response};
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::assets::{PartHeaders, PartRefused, Ticket};
 use super::hex;
 use super::limits::clipped;
+use super::media;
 use super::part_files;
 use super::reply::Details;
 use super::signing::{Denied, check_headers};
 use super::state::now_unix_ms;
 use super::upload_fault::{Interruption, STALL_LIMIT};
+use super::upload_space::{NoRoom, Turn};
 use super::{Peer, Shared};
 
 /// The header S3's presigned URLs sign for the object's ACL.
@@ -80,6 +83,33 @@ pub async fn upload_part(
     if announced.is_some_and(|length| length > ticket.limit) {
         return too_large(number, ticket.limit);
     }
+    // One reception per part: this one takes over from any under way (which stops first).
+    let Some(turn) = ticket.slot.take_over().await else {
+        return (
+            StatusCode::CONFLICT,
+            format!("part {number} is being received already"),
+        )
+            .into_response();
+    };
+    // Room on disk for what this body may write, before a byte of it is read.
+    let free = shared.space.free();
+    let reserved = {
+        let mut state = shared.lock();
+        let wants = announced.unwrap_or(ticket.limit).min(ticket.limit);
+        shared
+            .space
+            .reserve(state.assets_mut(), (&asset, peer.remote.ip()), wants, free)
+    };
+    let reservation = match reserved {
+        Ok((reservation, evicted)) => {
+            media::discard(evicted);
+            reservation
+        }
+        Err(no_room) => {
+            drain(body).await;
+            return no_room_answer(&no_room);
+        }
+    };
     let interruption = shared.lock().upload_faults().take_interruption();
     let stop = shared.stop.clone();
     tokio::select! {
@@ -88,7 +118,10 @@ pub async fn upload_part(
             peer.cut.cut();
             unanswered("the server stopped during the upload")
         }
-        answer = receive(&shared, &peer, Arrival { asset: &asset, number, signed }, ticket, interruption, body) => answer,
+        answer = receive(&shared, &peer, Arrival { asset: &asset, number, signed }, (ticket, turn), interruption, body) => {
+            drop(reservation);
+            answer
+        }
     }
 }
 
@@ -104,7 +137,7 @@ async fn receive(
     shared: &Shared,
     peer: &Peer,
     arrival: Arrival<'_>,
-    ticket: Ticket,
+    (ticket, turn): (Ticket, Turn),
     interruption: Option<(u64, Interruption)>,
     body: Body,
 ) -> Response {
@@ -128,10 +161,22 @@ async fn receive(
         if let Some((at, what)) = interruption
             && reception.bytes >= at
         {
-            return interrupt(what, peer).await;
+            return interrupt(what, peer, &turn.superseded).await;
         }
         if pending.is_empty() {
-            match body.next().await {
+            let next = tokio::select! {
+                next = body.next() => next,
+                () = turn.superseded.cancelled() => {
+                    return (StatusCode::CONFLICT, format!(
+                        "a newer upload of part {number} took the place of this one"
+                    )).into_response();
+                }
+                () = ticket.gone.cancelled() => {
+                    return (StatusCode::NOT_FOUND, "the asset was forgotten to make room")
+                        .into_response();
+                }
+            };
+            match next {
                 None => break,
                 Some(Ok(chunk)) => pending = chunk,
                 // The client went away: nothing is kept, and nobody reads an answer.
@@ -158,19 +203,18 @@ async fn receive(
     if let Some((_, what)) = interruption {
         // A body shorter than the fault's byte count: it strikes after the whole body, before
         // the answer (the part is not kept).
-        return interrupt(what, peer).await;
+        return interrupt(what, peer, &turn.superseded).await;
     }
     if let Err(error) = file.flush().await {
         return not_written(&error);
     }
     drop(file);
     let size = reception.bytes;
-    let stored = shared
-        .lock()
-        .assets_mut()
-        .store_part(asset, number, size, signed, |target| {
-            incoming_path.persist(target).map_err(|e| e.error)
-        });
+    let stored = shared.lock().assets_mut().store_part(
+        (asset, number),
+        (size, signed, Some(peer.remote.ip())),
+        |target| incoming_path.persist(target).map_err(|e| e.error),
+    );
     drop(reception);
     let assembly = match stored {
         Ok(assembly) => assembly,
@@ -184,12 +228,13 @@ async fn receive(
     (StatusCode::OK, [(ETAG, etag)]).into_response()
 }
 
-/// Drops the connection now, or holds it unread first.
-async fn interrupt(what: Interruption, peer: &Peer) -> Response {
+/// Drops the connection now, or holds it unread first (until a newer upload of the part
+/// takes over, at most [`STALL_LIMIT`]).
+async fn interrupt(what: Interruption, peer: &Peer, superseded: &CancellationToken) -> Response {
     let why = match what {
         Interruption::Drop => "upload fault: connection dropped",
         Interruption::Stall => {
-            tokio::time::sleep(STALL_LIMIT).await;
+            let _ = tokio::time::timeout(STALL_LIMIT, superseded.cancelled()).await;
             "upload fault: stalled, then dropped"
         }
     };
@@ -219,6 +264,13 @@ const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(10);
 /// `Expect: 100-continue` is still writing it, and an answer followed by a closed socket
 /// reaches it as a broken pipe, not as the 403 (nothing is kept, so nothing fills the disk).
 async fn refuse(denied: Denied, body: Body) -> Response {
+    drain(body).await;
+    denied_answer(&denied)
+}
+
+/// Reads a body that is refused and drops it (up to [`REFUSED_DRAIN`] in
+/// [`REFUSED_DRAIN_TIME`]), so that the client reads the refusal.
+async fn drain(body: Body) {
     let mut body = body.into_data_stream();
     let mut read = 0u64;
     let draining = async {
@@ -232,7 +284,17 @@ async fn refuse(denied: Denied, body: Body) -> Response {
         }
     };
     let _ = tokio::time::timeout(REFUSED_DRAIN_TIME, draining).await;
-    denied_answer(&denied)
+}
+
+/// 507: no room for the part, and why.
+fn no_room_answer(no_room: &NoRoom) -> Response {
+    let why = no_room.to_string();
+    (
+        StatusCode::INSUFFICIENT_STORAGE,
+        Extension(Details::error(&why)),
+        why,
+    )
+        .into_response()
 }
 
 fn denied_answer(denied: &Denied) -> Response {

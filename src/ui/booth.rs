@@ -142,11 +142,13 @@ impl Booth {
             intents.push(Intent::Booth(PresenterKey::NewCode));
         }
         let network = link.booth_network(self.setup.wifi.as_ref());
+        let strain = link.strain();
         let around = Surroundings {
             demo: link.is_demo(),
             start_error: link.start_error.as_deref(),
             network: network.as_deref(),
             warning: link.phone_warning(),
+            strain: strain.as_deref(),
         };
         egui::CentralPanel::no_frame().show(ui, |ui| presenter.show(ui, now, &around));
         if let Some(tick) = presenter.next_tick(now) {

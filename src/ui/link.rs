@@ -59,6 +59,14 @@ impl WorkerLink {
             .or((*reach == Reach::ThisMachine).then_some(presenter::THIS_MACHINE_ONLY))
     }
 
+    /// Why the demo server turned connections away in the last minute, in staff words.
+    pub fn strain(&self) -> Option<String> {
+        let Some(Mode::Demo { strain, .. }) = &self.mode else {
+            return None;
+        };
+        strain.strain().map(|strain| strain.staff_words())
+    }
+
     /// Which network phones must be on, when the demo server is on one.
     pub fn booth_network(&self, wifi: Option<&BoothWifi>) -> Option<String> {
         let Some(Mode::Demo {
@@ -112,6 +120,7 @@ impl WorkerLink {
             approval_url,
             warning,
             reach,
+            ..
         }) = &self.mode
         else {
             return;

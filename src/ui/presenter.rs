@@ -92,6 +92,8 @@ pub struct Surroundings<'a> {
     pub network: Option<&'a str>,
     /// Why phones cannot open the link, when they cannot.
     pub warning: Option<&'a str>,
+    /// Why the demo server is turning connections away, for staff.
+    pub strain: Option<&'a str>,
 }
 
 /// The booth loop's state.
@@ -388,7 +390,7 @@ fn network_lines(ui: &mut Ui, side: f32, around: &Surroundings<'_>) {
     if let Some(network) = around.network {
         wrapped(ui, network, side * 0.025, side * 1.4);
     }
-    if let Some(warning) = around.warning {
+    for warning in [around.warning, around.strain].into_iter().flatten() {
         let width = (side * 1.4).min(ui.available_width());
         ui.allocate_ui_with_layout(
             Vec2::new(width, 0.0),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::backend::BackendChoice;
-use crate::demo::Reach;
+use crate::demo::{Reach, StrainWatch};
 use crate::device::upload::{QueueStatus, UploadOptions};
 use crate::device::{self, DeviceId, PairEvent, PairedDevice};
 use crate::keychain::Keychain;
@@ -180,6 +180,8 @@ pub enum Mode {
         warning: Option<String>,
         /// Who can open the approval page.
         reach: Reach,
+        /// Whether the server is turning connections away (for booth staff).
+        strain: StrainWatch,
     },
     /// A real service.
     Live {

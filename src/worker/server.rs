@@ -42,6 +42,7 @@ pub(super) fn mode_of(backend: &Backend, demo_server: Option<&DemoServer>) -> Mo
             approval_url: server.approval_url().to_string(),
             warning: backend.warning.clone(),
             reach: server.reach().clone(),
+            strain: server.strain_watch(),
         },
         None => Mode::Live {
             api_base: backend.client.profile().api_base.to_string(),

@@ -23,6 +23,12 @@ use serde_json::{Value, json};
 pub const LAPTOP_IP: &str = "10.251.0.1";
 /// The phone's address on the booth network.
 pub const PHONE_IP: &str = "10.251.0.2";
+/// The laptop's address on the stranger's side of the booth Wi-Fi.
+pub const LAPTOP_STRANGER_SIDE_IP: &str = "10.252.0.1";
+/// The stranger's first address; it has [`STRANGER_ADDRESSES`] in all, from here up.
+pub const STRANGER_IP: [u8; 4] = [10, 252, 0, 100];
+/// How many addresses the stranger's laptop takes (privacy addresses are free to make).
+pub const STRANGER_ADDRESSES: u8 = 12;
 
 /// Which side of the booth network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,12 +37,15 @@ pub enum Side {
     Laptop,
     /// Opens the approval page.
     Phone,
+    /// A stranger's laptop with a script, on a network namespace of its own.
+    Stranger,
 }
 
 /// The two namespaces; removed (with their veth pair) when dropped.
 pub struct BoothNetwork {
     laptop: String,
     phone: String,
+    stranger: Option<String>,
 }
 
 fn ip(args: &[&str]) -> Result<(), String> {
@@ -67,6 +76,7 @@ impl BoothNetwork {
         let network = Self {
             laptop: format!("c2c-lap-{tag}"),
             phone: format!("c2c-phn-{tag}"),
+            stranger: None,
         };
         let (lap_if, phn_if) = (format!("l{tag}"), format!("p{tag}"));
         let made = (|| {
@@ -96,11 +106,75 @@ impl BoothNetwork {
         network
     }
 
+    /// The booth network and a stranger's namespace joined to the laptop by a veth pair of
+    /// its own (10.252.0.0/24), the stranger holding [`STRANGER_ADDRESSES`] addresses.
+    pub fn with_stranger() -> Self {
+        let mut network = Self::create();
+        let name = network.laptop.replace("c2c-lap-", "c2c-str-");
+        let tag = name.trim_start_matches("c2c-str-").to_owned();
+        let (lap_if, str_if) = (format!("m{tag}"), format!("s{tag}"));
+        let made = (|| {
+            ip(&["netns", "add", &name])?;
+            ip(&[
+                "link", "add", &lap_if, "type", "veth", "peer", "name", &str_if,
+            ])?;
+            ip(&["link", "set", &lap_if, "netns", &network.laptop])?;
+            ip(&["link", "set", &str_if, "netns", &name])?;
+            let laptop_side = format!("{LAPTOP_STRANGER_SIDE_IP}/24");
+            ip(&[
+                "-n",
+                &network.laptop,
+                "addr",
+                "add",
+                &laptop_side,
+                "dev",
+                &lap_if,
+            ])?;
+            for n in 0..STRANGER_ADDRESSES {
+                let [a, b, c, d] = STRANGER_IP;
+                let address = format!("{a}.{b}.{c}.{}/24", d + n);
+                ip(&["-n", &name, "addr", "add", &address, "dev", &str_if])?;
+            }
+            for (ns, dev) in [(&network.laptop, &lap_if), (&name, &str_if)] {
+                ip(&["-n", ns, "link", "set", dev, "up"])?;
+            }
+            ip(&["-n", &name, "link", "set", "lo", "up"])?;
+            Ok::<(), String>(())
+        })();
+        network.stranger = Some(name);
+        if let Err(error) = made {
+            panic!("could not make the stranger's namespace ({error}); root and iproute2 needed");
+        }
+        network
+    }
+
     fn name(&self, side: Side) -> &str {
         match side {
             Side::Laptop => &self.laptop,
             Side::Phone => &self.phone,
+            Side::Stranger => self.stranger.as_deref().expect("made with_stranger"),
         }
+    }
+
+    /// Starts `work` on a thread of its own inside `side`'s namespace.
+    pub fn spawn_in<T: Send + 'static>(
+        &self,
+        side: Side,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
+        let path = format!("/run/netns/{}", self.name(side));
+        std::thread::Builder::new()
+            .name(format!("booth-{side:?}").to_lowercase())
+            .spawn(move || {
+                let ns = std::fs::File::open(&path).expect("the namespace exists");
+                rustix::thread::move_into_link_name_space(
+                    ns.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Network),
+                )
+                .expect("entering the namespace (root needed)");
+                work()
+            })
+            .expect("thread starts")
     }
 
     /// Runs `work` on a thread inside `side`'s namespace (threads it starts stay there).
@@ -143,6 +217,9 @@ impl Drop for BoothNetwork {
     fn drop(&mut self) {
         let _ = ip(&["netns", "del", &self.laptop]);
         let _ = ip(&["netns", "del", &self.phone]);
+        if let Some(stranger) = &self.stranger {
+            let _ = ip(&["netns", "del", stranger]);
+        }
     }
 }
 
