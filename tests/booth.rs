@@ -15,21 +15,16 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use c2c_pair::backend::BackendChoice;
-use c2c_pair::c2c::profile::Profile;
-use c2c_pair::demo::{DemoConfig, Stats};
-use c2c_pair::keychain::{Keychain, MemoryStore};
+use c2c_pair::demo::Stats;
+use c2c_pair::keychain::MemoryStore;
 use c2c_pair::registry::Registry;
 use c2c_pair::ui::UiOptions;
-use c2c_pair::worker::{HEARTBEAT_EVERY, UploadSetup, WorkerSetup};
 use common::Control;
-use common::booth::{BoothNetwork, LAPTOP_IP, Phone, Side, rss_kib};
+use common::booth::{BoothNetwork, LAPTOP_IP, PORT, Phone, Side, booth_setup, rss_kib, rss_of};
 use common::window::{PATIENCE, Window};
 use egui_kittest::kittest::Queryable as _;
 use url::Url;
 
-/// The port the booth listens on inside the laptop's namespace (its own, so always free).
-const PORT: u16 = 8480;
 /// A laptop's screen.
 const SIZE: [f32; 2] = [1280.0, 720.0];
 /// What the laptop keeps: its keychain (in memory, so the test can see it stays empty), its
@@ -53,27 +48,6 @@ fn booth_window(options: UiOptions) -> (Window, Laptop) {
         _config_dir: config_dir,
     };
     (Window::open_sized(setup, options, SIZE), laptop)
-}
-
-/// The worker on the embedded demo server listening on every address of the laptop's
-/// namespace, with an in-memory keychain.
-fn booth_setup(store: &Arc<MemoryStore>, registry: Registry) -> WorkerSetup {
-    WorkerSetup {
-        choice: BackendChoice {
-            profile: Profile::frame_io(),
-            force_demo: true,
-            demo_fallback: true,
-            demo: DemoConfig {
-                listen: format!("0.0.0.0:{PORT}").parse().unwrap(),
-                ..common::fast_config()
-            },
-            env_secret: None,
-        },
-        keychain: Keychain::new(store.clone(), Duration::from_secs(5)),
-        registry,
-        heartbeat_every: HEARTBEAT_EVERY,
-        uploads: UploadSetup::default(),
-    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -303,20 +277,6 @@ fn a_device_paired_in_the_window_on_the_booth_network_uploads_through_loopback()
         assert_eq!(assets.len(), 1);
         assert_eq!(assets[0]["complete"], true);
     });
-}
-
-/// Resident memory of process `pid`: now and at its peak, in KiB.
-fn rss_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// The page's text with the parts that differ between any two views (the code typed in, the

@@ -15,23 +15,19 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use c2c_pair::backend::BackendChoice;
-use c2c_pair::c2c::profile::Profile;
 use c2c_pair::demo::{DemoConfig, DemoServer};
-use c2c_pair::keychain::{Keychain, MemoryStore};
+use c2c_pair::keychain::MemoryStore;
 use c2c_pair::registry::Registry;
 use c2c_pair::ui::UiOptions;
-use c2c_pair::worker::{HEARTBEAT_EVERY, UploadSetup, WorkerSetup};
 use common::booth::{
-    BoothNetwork, LAPTOP_IP, LAPTOP_STRANGER_SIDE_IP, Phone, STRANGER_ADDRESSES, STRANGER_IP, Side,
+    BoothNetwork, LAPTOP_IP, LAPTOP_STRANGER_SIDE_IP, PORT, Phone, STRANGER_ADDRESSES, STRANGER_IP,
+    Side, booth_setup, rss_of,
 };
 use common::window::Window;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// The port the booth listens on inside the laptop's namespace.
-const PORT: u16 = 8480;
 const MIB: usize = 1024 * 1024;
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -70,26 +66,6 @@ async fn closed_within(stream: &mut TcpStream, patience: Duration) -> bool {
             Ok(Ok(0) | Err(_)) => return true,
             Ok(Ok(_)) => {}
         }
-    }
-}
-
-/// The worker on the embedded demo server on every address of the laptop's namespace.
-fn booth_setup(store: &Arc<MemoryStore>, registry: Registry) -> WorkerSetup {
-    WorkerSetup {
-        choice: BackendChoice {
-            profile: Profile::frame_io(),
-            force_demo: true,
-            demo_fallback: true,
-            demo: DemoConfig {
-                listen: format!("0.0.0.0:{PORT}").parse().unwrap(),
-                ..common::fast_config()
-            },
-            env_secret: None,
-        },
-        keychain: Keychain::new(store.clone(), Duration::from_secs(5)),
-        registry,
-        heartbeat_every: HEARTBEAT_EVERY,
-        uploads: UploadSetup::default(),
     }
 }
 
@@ -319,20 +295,6 @@ fn big_half_sent_heads_cost_little_and_a_foreign_host_is_refused() {
     );
     assert_eq!(refused_hosts, 8);
     assert_eq!(page, reqwest::StatusCode::OK);
-}
-
-/// Resident memory of process `pid`: now and at its peak, in KiB.
-fn rss_of(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// Bytes of the files under `folder`.

@@ -972,10 +972,12 @@ async fn only_heartbeats_keep_a_device_online_and_its_gaps_are_logged() {
         .text()
         .await
         .unwrap();
-    assert!(
-        page.contains("CAM-BEAT (CAM-BEAT) — online · last heartbeat 0 s ago"),
-        "{page}"
-    );
+    // "0 s ago", or 1 s on a busy machine.
+    let seconds = page
+        .split_once("CAM-BEAT (CAM-BEAT) — online · last heartbeat ")
+        .and_then(|(_, rest)| rest.split_once(" s ago"))
+        .and_then(|(seconds, _)| seconds.parse::<u64>().ok());
+    assert!(seconds.is_some_and(|s| s <= 1), "{page}");
     control.pause("CAM-BEAT").await;
     let page = reqwest::get(server.approval_url())
         .await

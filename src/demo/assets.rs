@@ -18,8 +18,8 @@ use super::comments::{self, Comment, NewComment};
 use super::limits::{MAX_PART, MIN_PART};
 use super::network::Counted;
 use super::part_files::part_path;
+use super::part_slot::PartSlot;
 use super::realtime::{self, PartsRequest, SoFar};
-use super::upload_space::PartSlot;
 
 /// Most assets remembered, and most parts across them; the oldest make way.
 const MAX_ASSETS: usize = 1_000;

@@ -23,6 +23,7 @@ mod online;
 mod outage;
 mod page;
 mod part_files;
+mod part_slot;
 mod pauses;
 mod realtime;
 mod reply;

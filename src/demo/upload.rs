@@ -33,11 +33,12 @@ use super::hex;
 use super::limits::clipped;
 use super::media;
 use super::part_files;
+use super::part_slot::Turn;
 use super::reply::Details;
 use super::signing::{Denied, check_headers};
 use super::state::now_unix_ms;
 use super::upload_fault::{Interruption, STALL_LIMIT};
-use super::upload_space::{NoRoom, Turn};
+use super::upload_space::NoRoom;
 use super::{Peer, Shared};
 
 /// The header S3's presigned URLs sign for the object's ACL.

@@ -6,18 +6,13 @@
 //!   way), and the disk keeps [`KEEP_FREE`] free;
 //! - each network client (an address, an IPv6 /64 at [`SUBNET_FACTOR`] times as much) holds
 //!   at most a quota of kept and reserved bytes, when the server is on a network;
-//! - one reception per part at a time ([`PartSlot`]): a newer upload of a part takes over from
-//!   the one under way, which stops and removes its file first, so forty parallel uploads of
-//!   one part never hold more than one part's bytes.
+//!
+//! One reception per part at a time is [`super::part_slot`]'s.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
-
-use tokio::sync::OwnedMutexGuard;
-use tokio_util::sync::CancellationToken;
 
 use super::assets::{Assets, Evicted, MAX_HELD_BYTES};
 use super::network::Counted;
@@ -33,8 +28,6 @@ pub const NETWORK_QUOTA: u64 = GIB;
 pub const SUBNET_FACTOR: u64 = 4;
 /// Free space an upload must leave on the disk of the upload folder.
 pub const KEEP_FREE: u64 = GIB;
-/// Longest a newer upload of a part waits for the one it takes over from to stop.
-const TAKE_OVER_WAIT: Duration = Duration::from_secs(10);
 
 /// Why an upload found no room; said in its 507 answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,42 +175,6 @@ impl Drop for Reservation {
     }
 }
 
-/// A part's one reception at a time.
-#[derive(Debug, Default)]
-pub struct PartSlot {
-    turn: Arc<tokio::sync::Mutex<()>>,
-    /// Cancelled to tell the reception holding the turn to stop.
-    current: Mutex<CancellationToken>,
-}
-
-impl PartSlot {
-    /// Takes the part's turn: the reception under way (if any) is told to stop, and its end
-    /// is awaited (so its file is gone first). `None` if it did not end in time.
-    pub async fn take_over(&self) -> Option<Turn> {
-        let mine = CancellationToken::new();
-        let before = std::mem::replace(
-            &mut *self.current.lock().unwrap_or_else(PoisonError::into_inner),
-            mine.clone(),
-        );
-        before.cancel();
-        let held = tokio::time::timeout(TAKE_OVER_WAIT, Arc::clone(&self.turn).lock_owned())
-            .await
-            .ok()?;
-        Some(Turn {
-            _held: held,
-            superseded: mine,
-        })
-    }
-}
-
-/// A reception's turn at its part; a newer upload of the part cancels [`Turn::superseded`].
-#[derive(Debug)]
-pub struct Turn {
-    _held: OwnedMutexGuard<()>,
-    /// Cancelled when a newer upload of the part takes over.
-    pub superseded: CancellationToken,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,28 +268,6 @@ mod tests {
             space
                 .reserve(&mut assets, ("a", ip("127.0.0.1")), GIB, Some(free))
                 .is_ok()
-        );
-    }
-
-    #[tokio::test]
-    async fn a_newer_upload_of_a_part_takes_over_once_the_older_stopped() {
-        let slot = Arc::new(PartSlot::default());
-        let first = slot.take_over().await.unwrap();
-        let taking = tokio::spawn({
-            let slot = Arc::clone(&slot);
-            async move {
-                slot.take_over()
-                    .await
-                    .map(|turn| turn.superseded.is_cancelled())
-            }
-        });
-        first.superseded.cancelled().await;
-        assert!(!taking.is_finished(), "waits for the first to stop");
-        drop(first);
-        assert_eq!(
-            taking.await.unwrap(),
-            Some(false),
-            "the newer one holds the turn"
         );
     }
 }

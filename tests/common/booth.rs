@@ -162,16 +162,11 @@ impl BoothNetwork {
         side: Side,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> std::thread::JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.name(side));
+        let path = self.path(side);
         std::thread::Builder::new()
             .name(format!("booth-{side:?}").to_lowercase())
             .spawn(move || {
-                let ns = std::fs::File::open(&path).expect("the namespace exists");
-                rustix::thread::move_into_link_name_space(
-                    ns.as_fd(),
-                    Some(rustix::thread::LinkNameSpaceType::Network),
-                )
-                .expect("entering the namespace (root needed)");
+                enter(&path);
                 work()
             })
             .expect("thread starts")
@@ -179,23 +174,22 @@ impl BoothNetwork {
 
     /// Runs `work` on a thread inside `side`'s namespace (threads it starts stay there).
     pub fn run_in<T: Send>(&self, side: Side, work: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.name(side));
+        let path = self.path(side);
         std::thread::scope(|scope| {
             std::thread::Builder::new()
                 .name(format!("booth-{side:?}").to_lowercase())
                 .spawn_scoped(scope, move || {
-                    let ns = std::fs::File::open(&path).expect("the namespace exists");
-                    rustix::thread::move_into_link_name_space(
-                        ns.as_fd(),
-                        Some(rustix::thread::LinkNameSpaceType::Network),
-                    )
-                    .expect("entering the namespace (root needed)");
+                    enter(&path);
                     work()
                 })
                 .expect("thread starts")
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
+    }
+
+    fn path(&self, side: Side) -> String {
+        format!("/run/netns/{}", self.name(side))
     }
 
     /// `program` run inside `side`'s namespace.
@@ -211,6 +205,57 @@ impl BoothNetwork {
         command.args(["netns", "exec", self.name(side), program]);
         command
     }
+}
+
+/// Moves this thread into the network namespace at `path`.
+fn enter(path: &str) {
+    let ns = std::fs::File::open(path).expect("the namespace exists");
+    rustix::thread::move_into_link_name_space(
+        ns.as_fd(),
+        Some(rustix::thread::LinkNameSpaceType::Network),
+    )
+    .expect("entering the namespace (root needed)");
+}
+
+/// The port the booth listens on inside the laptop's namespace (its own, so always free).
+pub const PORT: u16 = 8480;
+
+/// The worker on the embedded demo server listening on every address of the laptop's
+/// namespace, with an in-memory keychain.
+pub fn booth_setup(
+    store: &std::sync::Arc<c2c_pair::keychain::MemoryStore>,
+    registry: c2c_pair::registry::Registry,
+) -> c2c_pair::worker::WorkerSetup {
+    c2c_pair::worker::WorkerSetup {
+        choice: c2c_pair::backend::BackendChoice {
+            profile: c2c_pair::c2c::profile::Profile::frame_io(),
+            force_demo: true,
+            demo_fallback: true,
+            demo: c2c_pair::demo::DemoConfig {
+                listen: format!("0.0.0.0:{PORT}").parse().unwrap(),
+                ..super::fast_config()
+            },
+            env_secret: None,
+        },
+        keychain: c2c_pair::keychain::Keychain::new(store.clone(), Duration::from_secs(5)),
+        registry,
+        heartbeat_every: c2c_pair::worker::HEARTBEAT_EVERY,
+        uploads: c2c_pair::worker::UploadSetup::default(),
+    }
+}
+
+/// Resident memory of process `pid`: now and at its peak, in KiB.
+pub fn rss_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 impl Drop for BoothNetwork {
