@@ -7,14 +7,15 @@
 pub const REDACTED: &str = "[redacted]";
 
 /// Words that announce a secret value after them (`access_token=…`, `"client_secret": "…"`,
-/// `Authorization: Bearer …`).
-const SECRET_KEYS: [&str; 7] = [
+/// `Authorization: Bearer …`, `Proxy-Authorization: Basic …`).
+const SECRET_KEYS: [&str; 8] = [
     "token",
     "secret",
     "password",
     "device_code",
     "authorization",
     "bearer",
+    "basic",
     "assertion",
 ];
 
@@ -71,6 +72,7 @@ fn redact_after_keys(text: &str) -> String {
             .find(|c: char| !matches!(c, ' ' | '=' | ':' | '"' | '\''))
             .unwrap_or(text.len() - at);
         let has_separator = separators > 0;
+        let spaced_only = text[at..at + separators].chars().all(|c| c == ' ');
         let value_start = at + separators;
         let value_len = text[value_start..]
             .find(|c: char| {
@@ -78,7 +80,11 @@ fn redact_after_keys(text: &str) -> String {
             })
             .unwrap_or(text.len() - value_start);
         // "Bearer xyz" has a space; "token=xyz" an '='. A key with nothing after it stays.
-        if has_separator && value_len > 0 && !is_harmless(&text[value_start..][..value_len]) {
+        let value = &text[value_start..][..value_len];
+        // After a bare space ("Bearer x", "authorization required") only what looks like a
+        // credential goes: a lowercase word is prose.
+        let prose = spaced_only && is_word(value);
+        if has_separator && value_len > 0 && !prose && !is_harmless(value) {
             out.push_str(&text[copied..value_start]);
             out.push_str(REDACTED);
             copied = value_start + value_len;
@@ -103,6 +109,11 @@ fn is_harmless(value: &str) -> bool {
         || value.chars().all(|c| c.is_ascii_digit())
         || value == REDACTED
         || value.starts_with('[')
+}
+
+/// A plain lowercase word of prose (`required`, `failed`), never a credential.
+fn is_word(value: &str) -> bool {
+    value.len() < 16 && value.chars().all(|c| c.is_ascii_lowercase())
 }
 
 /// Long runs of token characters (letters, digits, `-_.~+/=`) holding both letters and
@@ -159,6 +170,11 @@ mod tests {
             redact("client_secret = hunter2"),
             "client_secret = [redacted]"
         );
+        assert_eq!(
+            redact("Proxy-Authorization: Basic dXNlcjpwYXNz"),
+            "Proxy-Authorization: Basic [redacted]"
+        );
+        assert_eq!(redact("Bearer hunter2x"), "Bearer [redacted]");
     }
 
     #[test]
@@ -181,6 +197,9 @@ mod tests {
             "refresh token issued 3 days ago",
             "device CAM-0001 paired to project Demo Project at 2026-11-29T08:05:19Z",
             "access_token expires_in=28800",
+            "proxy authorization required by proxy.local:3128; check proxy settings",
+            "the password protected keychain is locked",
+            "a basic check of the network",
         ] {
             assert_eq!(redact(text), text);
         }

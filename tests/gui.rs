@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use c2c_pair::backend::BackendChoice;
 use c2c_pair::demo::{DemoConfig, DemoServer};
@@ -282,11 +282,10 @@ fn add_two_devices_pair_both_and_see_both_in_the_device_list() {
     window.harness.get_by_label("Devices (2)");
     window.harness.get_by_label("A-Cam (CAM-A)");
     window.harness.get_by_label("B-Cam (CAM-B)");
-    assert_eq!(
-        window.harness.query_all_by_label("paired").count(),
-        2,
-        "both badges say paired"
-    );
+    // Each sends its heartbeat on pairing: both badges soon say online.
+    window.until("both badges say online", |h| {
+        h.query_all_by_label("online").count() == 2
+    });
     for project in ["Demo Project", "Booth Reel"] {
         let shown = window
             .harness
@@ -352,6 +351,23 @@ fn pair_in_window(window: &mut Window, device: &str) -> Control {
     window.until_label("Paired");
     window.click("Close");
     control
+}
+
+#[test]
+fn a_device_paired_in_the_window_is_online_within_seconds_not_at_the_next_round() {
+    let kc = common::test_keychain();
+    kc.track("CAM-NOW@demo");
+    // Rounds two minutes apart, as by default: "online" must not wait for the next one.
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
+    window.until_label_contains("Demo — not connected to Frame.io");
+    let control = pair_in_window(&mut window, "CAM-NOW");
+    let paired = Instant::now();
+    window.until_label("online");
+    let took = paired.elapsed();
+    let beats = runtime().block_on(control.requests_to("/v2/devices/heartbeat", Some("CAM-NOW")));
+    assert_eq!(beats.len(), 1, "the heartbeat sent on pairing: {beats:?}");
+    assert_eq!(beats[0].status, 204);
+    assert!(took < Duration::from_secs(5), "online after {took:?}");
 }
 
 #[test]
@@ -1278,7 +1294,7 @@ fn a_device_keeps_its_heartbeats_while_it_uploads() {
     std::fs::write(&clip, common::media::patterned(12 * 1024 * 1024, 4)).unwrap();
     let rt = runtime();
     rt.block_on(control.upload_fault(serde_json::json!({"read_bytes_per_second": 1024 * 1024})));
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     window.click("Upload files…");
     type_upload_paths(&mut window, &[&clip]);
     window.click("Upload");

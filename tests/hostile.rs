@@ -1500,16 +1500,18 @@ async fn worker_seed(seed: u64) -> SeedResult {
     for (name, command) in steps {
         if let Some(command) = command {
             worker.lock().unwrap().send(command);
-            let notice = drain_until(&worker, &failures, Duration::from_secs(150), |e| {
-                matches!(e, Event::Notice(_))
-            })
-            .await;
+            // An upload link the server's own host cannot serve is tried for ~90 s, then the
+            // API is asked (its answers may be hostile too) before the file fails: as in
+            // the binary's test, the upload gets 240 s.
+            let bound = Duration::from_secs(if name == "upload" { 240 } else { 150 });
+            let notice =
+                drain_until(&worker, &failures, bound, |e| matches!(e, Event::Notice(_))).await;
             if notice.is_none() {
                 push(
                     &failures,
                     "hang",
                     format!("worker: {name}"),
-                    "no notice after 150 s",
+                    format!("no notice after {bound:?}"),
                 );
                 break;
             }

@@ -4,7 +4,7 @@
 //! words that the laptop lets go).
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use egui::{Color32, RichText, Ui};
 use secrecy::SecretString;
@@ -15,6 +15,10 @@ use crate::device::upload::QueueStatus;
 use crate::human_time as format;
 use crate::import::Entry;
 use crate::worker::{Busy, Command, DeviceKey, DeviceOp, DeviceView, OpControl, Status};
+
+/// How often relative times ("heartbeat 53 s ago", "token valid for 7 h") are redrawn
+/// while shown.
+pub const RELATIVE_TIMES_REDRAWN: Duration = Duration::from_secs(15);
 
 /// The menu of a usable device's row holding Refresh now, Check, Re-pair, Hand off… and
 /// Unpair; also its accessible name.
@@ -413,6 +417,8 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
         ))
         .small(),
     );
+    // Relative times age without input: redrawn by a timer, never continuously.
+    ui.ctx().request_repaint_after(RELATIVE_TIMES_REDRAWN);
     match &view.status {
         Status::Offline { reason }
         | Status::NeedsRepairing { reason }

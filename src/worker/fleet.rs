@@ -69,6 +69,9 @@ pub(super) enum AfterLoad {
     Show(Option<String>),
     /// Show it and run a heartbeat round over it.
     HeartbeatRound,
+    /// Show it, then this line, and send this device's heartbeat now (after a pairing or an
+    /// operation: "online" within seconds, not at the next round).
+    Beat(DeviceKey, Option<String>),
     /// Show it and start this operation on this device (see [`State::start`]).
     Start(DeviceKey, DeviceOp),
 }
@@ -116,7 +119,13 @@ impl State {
         match then {
             AfterLoad::Show(Some(line)) => self.outbox.send(Event::Notice(line)),
             AfterLoad::Show(None) => {}
-            AfterLoad::HeartbeatRound => self.heartbeat_round(),
+            AfterLoad::HeartbeatRound => self.heartbeat_round(None),
+            AfterLoad::Beat(key, line) => {
+                if let Some(line) = line {
+                    self.outbox.send(Event::Notice(line));
+                }
+                self.heartbeat_round(Some(&key));
+            }
             AfterLoad::Start(key, op) => self.start_listed(key, op),
         }
     }

@@ -6,7 +6,7 @@ use super::held::rescue;
 use super::protocol::Busy;
 use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
-use crate::registry::DeviceState;
+use crate::registry::{DeviceKey, DeviceState};
 
 /// What a heartbeat round does for a device.
 #[derive(Clone, Copy)]
@@ -21,10 +21,13 @@ impl State {
     /// are left alone (no retry loops), and so
     /// are devices handed off to themselves: the laptop holds no credentials for them, and
     /// must not refresh any it may still find. Runs over the list just read (see
-    /// [`super::fleet::AfterLoad::HeartbeatRound`]).
-    pub(super) fn heartbeat_round(&mut self) {
+    /// [`super::fleet::AfterLoad::HeartbeatRound`]); `only` one device, when given.
+    pub(super) fn heartbeat_round(&mut self, only: Option<&DeviceKey>) {
         for record in self.devices.clone() {
             let key = record.key();
+            if only.is_some_and(|only| *only != key) {
+                continue;
+            }
             // An upload runs beside its heartbeats (part uploads to storage do not count as
             // being online in Frame.io); anything else the device is doing comes first.
             let busy = self.work.busy(&key);

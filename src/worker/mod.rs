@@ -116,8 +116,8 @@ enum FromTask {
     Held(DeviceKey, Box<UnsavedTokens>),
     /// A task saved the held tokens it took.
     HeldSaved(DeviceKey),
-    /// A pairing run ended (the registry may have a new device).
-    RunEnded(u64),
+    /// A pairing run ended (the registry may have a new device: this one, when it was kept).
+    RunEnded(u64, Option<DeviceKey>),
     /// A heartbeat ended: `None` when it went through, else why not.
     Heartbeat(DeviceKey, Option<String>),
     /// A round for a server without heartbeats kept the tokens fresh: nothing to show.
@@ -306,8 +306,12 @@ impl State {
                 self.held.saved(&key);
                 return;
             }
-            FromTask::RunEnded(run) => {
+            FromTask::RunEnded(run, paired) => {
                 self.runs.remove(&run);
+                if let Some(key) = paired {
+                    self.reload_fleet(AfterLoad::Beat(key, None));
+                    return;
+                }
                 None
             }
             FromTask::KeptAlive(key) => {
@@ -363,7 +367,10 @@ impl State {
             }
             FromTask::OpEnded { key, id, line } => {
                 self.work.end(&key, id);
-                Some(line)
+                // A refreshed or checked device shows online now (one no longer paired is
+                // left alone by the round).
+                self.reload_fleet(AfterLoad::Beat(key, Some(line)));
+                return;
             }
         };
         self.reload_fleet(AfterLoad::Show(notice));

@@ -11,6 +11,7 @@ use crate::c2c::PollStatus;
 use crate::demo::DemoServer;
 use crate::device::{self, Context, PairError, PairEvent, PairOutcome, UnsavedTokens};
 use crate::import::Entry;
+use crate::registry::DeviceKey;
 
 /// One pairing run and what it needs.
 pub(super) struct PairRun {
@@ -103,7 +104,14 @@ impl PairRun {
     }
 
     fn finish(&self, end: RunEnd) {
+        let paired = match &end {
+            RunEnd::Paired(paired) if paired.kept => Some(DeviceKey {
+                id: paired.device_id.clone(),
+                host: self.context.backend.client.profile().keychain_host(),
+            }),
+            _ => None,
+        };
         self.outbox.send(Event::Finished { run: self.run, end });
-        let _ = self.reports.send(FromTask::RunEnded(self.run));
+        let _ = self.reports.send(FromTask::RunEnded(self.run, paired));
     }
 }
