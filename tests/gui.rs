@@ -127,6 +127,14 @@ fn a_plain_http_api_base_is_refused_in_the_window() {
     let insecure = Url::parse("http://api.example.com/").unwrap();
     let mut window = Window::open(service_choice(&insecure, "s"), &kc);
     window.until_label_contains("Cannot start: refusing plain http://");
+    // Nothing is checked, and the light says so rather than "Checking…" for good.
+    window.until_label("Not connected");
+    assert!(
+        window
+            .harness
+            .query_by_label("Checking the network…")
+            .is_none()
+    );
 }
 
 /// Pairs against `base` with `secret` and returns the window once it shows `says`.
@@ -368,6 +376,56 @@ fn a_device_paired_in_the_window_is_online_within_seconds_not_at_the_next_round(
     assert_eq!(beats.len(), 1, "the heartbeat sent on pairing: {beats:?}");
     assert_eq!(beats[0].status, 204);
     assert!(took < Duration::from_secs(5), "online after {took:?}");
+}
+
+#[test]
+fn devices_of_a_demo_server_that_is_gone_say_so_and_are_forgotten_together() {
+    use c2c_pair::registry::{DeviceRecord, DeviceState};
+    let kc = common::test_keychain();
+    kc.track("CAM-LIVE@demo");
+    // A pairing of an earlier run's demo server (its state went with it).
+    let old = DeviceRecord {
+        device_id: c2c_pair::device::DeviceId::parse("CAM-OLD").unwrap(),
+        name: None,
+        api_base: "http://127.0.0.1:9/".into(),
+        keychain_host: "demo".into(),
+        paired_at: 1_700_000_000,
+        project_name: Some("Demo Project".into()),
+        project_id: None,
+        remote_name: None,
+        access_expires_at: Some(1_700_028_800),
+        refresh_issued_at: Some(1_700_000_000),
+        last_heartbeat: None,
+        last_upload: None,
+        client_version: None,
+        request_shape: None,
+        save_pending: None,
+        state: DeviceState::Paired,
+    };
+    kc.registry.upsert(old).unwrap();
+    let mut window = Window::demo(&kc);
+    let control = pair_in_window(&mut window, "CAM-LIVE");
+    window.until_label("demo server gone");
+    window.until_label("online");
+    window.click("Forget old demo devices (1)");
+    window.until("the old device forgotten", |h| {
+        h.query_by_label("demo server gone").is_none()
+    });
+    let left: Vec<String> = kc
+        .registry
+        .load()
+        .unwrap()
+        .devices
+        .iter()
+        .map(|d| d.device_id.to_string())
+        .collect();
+    assert_eq!(left, ["CAM-LIVE"]);
+    // Nothing was asked of the running server on the old device's behalf.
+    let rt = runtime();
+    for path in ["/v2/auth/token", "/v2/devices/heartbeat"] {
+        let asked = rt.block_on(control.requests_to(path, Some("CAM-OLD")));
+        assert!(asked.is_empty(), "{path}: {asked:?}");
+    }
 }
 
 #[test]
@@ -814,6 +872,9 @@ fn copy_diagnostics_shows_the_checks_and_no_secret() {
     ] {
         assert!(report.contains(expected), "{expected:?} in {report}");
     }
+    // Demo mode checks the built-in server, never the internet.
+    assert!(report.contains("API base: http://127.0.0.1:"), "{report}");
+    assert!(!report.contains("frame.io"), "{report}");
     window.harness.get_by_label(&log_path);
     let shown = all_texts(&window.harness);
     for secret in [

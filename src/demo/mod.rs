@@ -195,6 +195,8 @@ pub struct DemoServer {
     stop: CancellationToken,
     files: Arc<PartFiles>,
     admission: Arc<Admission>,
+    /// When it started, Unix seconds.
+    started_at: u64,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -276,6 +278,7 @@ impl DemoServer {
             stop,
             files,
             admission,
+            started_at: state::now_unix_ms() / 1000,
             tasks,
         })
     }
@@ -313,6 +316,12 @@ impl DemoServer {
     /// inside); removed when the server stops or is dropped.
     pub fn upload_dir(&self) -> Option<PathBuf> {
         self.files.path()
+    }
+
+    /// When it started, Unix seconds: devices paired before then were paired with a server
+    /// that is gone (its state lived in memory).
+    pub fn started_at(&self) -> u64 {
+        self.started_at
     }
 
     /// Why connections were turned away in the last minute, if they were (for booth staff).

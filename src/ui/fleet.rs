@@ -150,6 +150,18 @@ fn show(ui: &mut Ui, devices: &[DeviceView], state: &mut ListState<'_>) -> Optio
     {
         action = Some(FleetAction::ExportReport);
     }
+    let gone = devices
+        .iter()
+        .filter(|view| view.status == Status::DemoGone)
+        .count();
+    if gone > 0
+        && ui
+            .button(format!("Forget old demo devices ({gone})"))
+            .on_hover_text("Remove the devices of demo servers that have stopped from this list")
+            .clicked()
+    {
+        action = Some(FleetAction::Send(Command::ForgetGoneDemo));
+    }
     for view in devices {
         ui.separator();
         if let Some(chosen) = row(ui, view, state, now) {
@@ -165,13 +177,14 @@ fn row(ui: &mut Ui, view: &DeviceView, state: &mut ListState<'_>, now: u64) -> O
     if let Some(busy) = view.busy {
         return busy_row(ui, busy, &key, state);
     }
-    if let Status::HandedOff { .. } = view.status {
-        // The laptop holds nothing for it: the record can only go.
-        if ui
-            .button("Forget")
-            .on_hover_text("Remove it from this list; the device keeps its pairing")
-            .clicked()
-        {
+    if matches!(view.status, Status::HandedOff { .. } | Status::DemoGone) {
+        // The laptop holds nothing usable for it: the record can only go.
+        let hover = if view.status == Status::DemoGone {
+            "Remove it from this list (its demo server, and the pairing, are gone)"
+        } else {
+            "Remove it from this list; the device keeps its pairing"
+        };
+        if ui.button("Forget").on_hover_text(hover).clicked() {
             return Some(device(&key, DeviceOp::Forget));
         }
         return None;
@@ -409,6 +422,16 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
         );
         return;
     }
+    if view.status == Status::DemoGone {
+        ui.label(
+            RichText::new(
+                "Paired with a demo server that has stopped since: the pairing went with it \
+                 (a demo server keeps nothing). Forget it, and pair again on this one.",
+            )
+            .small(),
+        );
+        return;
+    }
     ui.label(
         RichText::new(format!(
             "{} · {}",
@@ -429,7 +452,7 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
                     .color(ui.visuals().warn_fg_color),
             );
         }
-        Status::Paired | Status::Online | Status::HandedOff { .. } => {}
+        Status::Paired | Status::Online | Status::HandedOff { .. } | Status::DemoGone => {}
     }
     if let Some(warning) = &view.warning {
         ui.label(
@@ -446,7 +469,7 @@ fn badge(ui: &mut Ui, status: &Status) {
         Status::Paired => Color32::from_rgb(120, 160, 255),
         Status::Offline { .. } | Status::UnpairPending { .. } => Color32::from_rgb(255, 170, 0),
         Status::NeedsRepairing { .. } => Color32::from_rgb(255, 90, 90),
-        Status::HandedOff { .. } => Color32::from_rgb(150, 150, 150),
+        Status::HandedOff { .. } | Status::DemoGone => Color32::from_rgb(150, 150, 150),
     };
     ui.label(RichText::new(status.badge()).small().strong().color(color));
 }

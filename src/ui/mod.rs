@@ -198,7 +198,7 @@ impl PairApp {
             self.pending.push(Intent::ToggleFullscreen);
         }
         self.link.banner(ui);
-        let asked = self.status.ui(ui);
+        let asked = self.status.ui(ui, self.link.start_error.as_deref());
         self.pending.extend(asked);
         // Panels are not filled: the window is cleared to the panel colour already (see
         // `clear_color`), and on a software renderer every filled pixel costs CPU each frame.

@@ -1,20 +1,37 @@
 //! The bar at the bottom of the window: whether the server can be reached, the theme, the
 //! zoom (also Ctrl +, Ctrl -, Ctrl 0), and "Copy diagnostics".
 
+use std::time::{Duration, Instant};
+
 use egui::{Color32, RichText, Ui};
 
 use super::intent::Intent;
 use crate::worker::NetworkStatus;
 
+/// Longest "Checking the network…" is shown before the bar says no answer came yet.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(15);
+
 /// What the bar shows: the network as the worker last saw it, and the diagnostics.
-#[derive(Default)]
 pub struct StatusBar {
     /// Whether the server answers, as the worker last said.
     pub network: Option<NetworkStatus>,
+    /// When the window began waiting for the first word on the network.
+    since: Instant,
     /// Diagnostics being gathered.
     gathering: bool,
     /// The last diagnostics, shown in their own window until closed.
     diagnostics: Option<String>,
+}
+
+impl Default for StatusBar {
+    fn default() -> Self {
+        Self {
+            network: None,
+            since: Instant::now(),
+            gathering: false,
+            diagnostics: None,
+        }
+    }
 }
 
 impl StatusBar {
@@ -30,9 +47,14 @@ impl StatusBar {
         self.diagnostics = Some(text);
     }
 
-    /// Draws the bar, and the diagnostics window while it is open.
-    pub fn ui(&mut self, ui: &mut Ui) -> Option<Intent> {
-        let intent = show(ui, self.network.as_ref(), self.gathering);
+    /// Draws the bar, and the diagnostics window while it is open; `start_error`: why no
+    /// server could be set up, if so (then nothing is being checked).
+    pub fn ui(&mut self, ui: &mut Ui, start_error: Option<&str>) -> Option<Intent> {
+        let light = Light::of(self.network.as_ref(), start_error, self.since.elapsed());
+        if let Light::Checking { left } = light {
+            ui.ctx().request_repaint_after(left);
+        }
+        let intent = show(ui, &light, self.gathering);
         if let Some(text) = &self.diagnostics {
             let (open, copy_again) = diagnostics_window(ui.ctx(), text);
             if copy_again {
@@ -46,14 +68,44 @@ impl StatusBar {
     }
 }
 
+/// What the light says.
+#[derive(Debug, Clone, PartialEq)]
+enum Light<'a> {
+    /// No word yet, for at most `left` more.
+    Checking { left: Duration },
+    /// No word within [`CHECK_DEADLINE`].
+    NoAnswerYet,
+    /// No server could be set up, so none is checked: why.
+    NotConnected(&'a str),
+    /// The worker's last word.
+    Seen(&'a NetworkStatus),
+}
+
+impl<'a> Light<'a> {
+    fn of(
+        network: Option<&'a NetworkStatus>,
+        start_error: Option<&'a str>,
+        waited: Duration,
+    ) -> Self {
+        match (network, start_error) {
+            (Some(status), _) => Self::Seen(status),
+            (None, Some(why)) => Self::NotConnected(why),
+            (None, None) if waited < CHECK_DEADLINE => Self::Checking {
+                left: CHECK_DEADLINE.saturating_sub(waited),
+            },
+            (None, None) => Self::NoAnswerYet,
+        }
+    }
+}
+
 /// Draws the bar.
-fn show(ui: &mut Ui, network: Option<&NetworkStatus>, gathering: bool) -> Option<Intent> {
+fn show(ui: &mut Ui, light: &Light<'_>, gathering: bool) -> Option<Intent> {
     let mut action = None;
     egui::Panel::bottom("status-bar")
         .frame(super::unfilled(egui::Frame::side_top_panel(ui.style())))
         .show(ui, |ui| {
             ui.horizontal(|ui| {
-                indicator(ui, network);
+                indicator(ui, light);
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     let copy = ui
                         .add_enabled(!gathering, egui::Button::new("Copy diagnostics"))
@@ -77,10 +129,19 @@ fn show(ui: &mut Ui, network: Option<&NetworkStatus>, gathering: bool) -> Option
     action
 }
 
-fn indicator(ui: &mut Ui, network: Option<&NetworkStatus>) {
-    let (colour, text, detail) = match network {
-        None => (Color32::GRAY, "Checking the network…".to_owned(), None),
-        Some(NetworkStatus {
+fn indicator(ui: &mut Ui, light: &Light<'_>) {
+    let amber = Color32::from_rgb(230, 150, 0);
+    let (colour, text, detail) = match light {
+        Light::Checking { .. } => (Color32::GRAY, "Checking the network…".to_owned(), None),
+        Light::NoAnswerYet => (
+            amber,
+            "No answer from the server yet".to_owned(),
+            Some(
+                "The first check has taken longer than 15 s; it goes on. Copy diagnostics says where it stops.",
+            ),
+        ),
+        Light::NotConnected(why) => (amber, "Not connected".to_owned(), Some(*why)),
+        Light::Seen(NetworkStatus {
             server,
             problem: None,
         }) => (
@@ -88,7 +149,7 @@ fn indicator(ui: &mut Ui, network: Option<&NetworkStatus>) {
             format!("Online: {server} answers"),
             None,
         ),
-        Some(NetworkStatus {
+        Light::Seen(NetworkStatus {
             server,
             problem: Some(problem),
         }) => (
@@ -158,5 +219,34 @@ fn theme(ui: &mut Ui) {
     }
     if preference != before {
         ui.ctx().set_theme(preference);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checking_has_a_deadline_and_a_server_never_set_up_is_not_checked() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            Light::of(None, None, second),
+            Light::Checking {
+                left: Duration::from_secs(14)
+            }
+        );
+        assert_eq!(Light::of(None, None, CHECK_DEADLINE), Light::NoAnswerYet);
+        assert_eq!(
+            Light::of(None, Some("no client secret"), second),
+            Light::NotConnected("no client secret")
+        );
+        let seen = NetworkStatus {
+            server: "api.frame.io".into(),
+            problem: None,
+        };
+        assert_eq!(
+            Light::of(Some(&seen), Some("old"), CHECK_DEADLINE),
+            Light::Seen(&seen)
+        );
     }
 }

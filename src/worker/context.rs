@@ -76,6 +76,21 @@ impl State {
     /// Where a recorded device's context comes from: its server when this worker already
     /// knows it, else what a task needs to find it (reading a client secret can hang on the
     /// keychain, so it never happens in the loop).
+    /// Whether `record` was paired with a built-in demo server that is gone: not the one
+    /// running now (another address, or paired before it started). Its tokens went with it.
+    pub(super) fn demo_gone(&self, record: &DeviceRecord) -> bool {
+        if !record.is_demo() {
+            return false;
+        }
+        match &self.demo_server {
+            None => true,
+            Some(server) => {
+                record.api_base != server.base_url().as_str()
+                    || record.paired_at < server.started_at()
+            }
+        }
+    }
+
     pub(super) fn context_source(&self, record: &DeviceRecord) -> ContextSource {
         let known = if record.keychain_host == self.backend.client.profile().keychain_host() {
             Some(self.backend.clone())

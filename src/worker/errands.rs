@@ -34,7 +34,13 @@ impl State {
 
     /// Gathers diagnostics (answered with [`Event::Diagnostics`]).
     pub(super) fn diagnose(&self) {
-        let (setup, outbox) = (self.setup.clone(), self.outbox.clone());
+        let (mut setup, outbox) = (self.setup.clone(), self.outbox.clone());
+        // Demo mode checks the built-in server it uses, never the internet (a booth may
+        // have none, and a problem there is not this app's).
+        if self.backend.is_demo() {
+            setup.choice.profile = self.backend.client.profile().clone();
+            setup.choice.force_demo = true;
+        }
         tokio::spawn(async move {
             let subject = diagnostics::Subject {
                 choice: &setup.choice,

@@ -23,6 +23,7 @@ impl Observed {
         &self,
         records: Vec<DeviceRecord>,
         busy: impl Fn(&DeviceKey) -> Option<Busy>,
+        demo_gone: impl Fn(&DeviceRecord) -> bool,
     ) -> Vec<DeviceView> {
         let now = unix_seconds(SystemTime::now());
         records
@@ -30,15 +31,16 @@ impl Observed {
             .map(|record| {
                 let key = record.key();
                 let status = match &record.state {
+                    DeviceState::HandedOff { handed_off_at } => {
+                        Status::HandedOff { at: *handed_off_at }
+                    }
+                    _ if demo_gone(&record) => Status::DemoGone,
                     DeviceState::NeedsRepairing { reason } => Status::NeedsRepairing {
                         reason: reason.clone(),
                     },
                     DeviceState::UnpairPending { reason } => Status::UnpairPending {
                         reason: reason.clone(),
                     },
-                    DeviceState::HandedOff { handed_off_at } => {
-                        Status::HandedOff { at: *handed_off_at }
-                    }
                     DeviceState::Paired => match self.heartbeats.get(&key) {
                         None => Status::Paired,
                         Some(None) => Status::Online,
@@ -133,9 +135,11 @@ impl State {
     /// Sends the device list as last read, with what this run has observed.
     pub(super) fn show_fleet(&mut self) {
         self.fleet_sent_at = Instant::now();
-        let views = self
-            .observed
-            .views(self.devices.clone(), |key| self.work.busy(key));
+        let views = self.observed.views(
+            self.devices.clone(),
+            |key| self.work.busy(key),
+            |record| self.demo_gone(record),
+        );
         self.outbox.send(Event::Fleet(views));
     }
 

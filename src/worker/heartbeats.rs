@@ -1,9 +1,12 @@
 //! Heartbeat rounds: each paired device's heartbeat (refreshing first when due) and each
 //! pending unpair retried, every device in its own task.
 
+use std::time::Duration;
+
 use super::context::ready;
+use super::fleet::AfterLoad;
 use super::held::rescue;
-use super::protocol::Busy;
+use super::protocol::{Busy, Event};
 use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
 use crate::registry::{DeviceKey, DeviceState};
@@ -16,6 +19,20 @@ enum Chore {
 }
 
 impl State {
+    /// The computer woke after `slept`: every device is checked now (each refreshes once,
+    /// when due by the wall clock, then sends its heartbeat), with a word in the window.
+    pub(super) fn woke(&mut self, slept: Duration) {
+        tracing::info!(
+            slept_s = slept.as_secs(),
+            "woke from sleep: checking devices"
+        );
+        self.outbox.send(Event::Notice(format!(
+            "Woke up after {} asleep — checking devices…",
+            crate::human_time::span(slept.as_secs())
+        )));
+        self.reload_fleet(AfterLoad::HeartbeatRound);
+    }
+
     /// One heartbeat per paired device (refreshing first when due; an upload under way does
     /// not hold it back), and a retry of each pending unpair. Devices that need re-pairing
     /// are left alone (no retry loops), and so
@@ -25,7 +42,7 @@ impl State {
     pub(super) fn heartbeat_round(&mut self, only: Option<&DeviceKey>) {
         for record in self.devices.clone() {
             let key = record.key();
-            if only.is_some_and(|only| *only != key) {
+            if only.is_some_and(|only| *only != key) || self.demo_gone(&record) {
                 continue;
             }
             // An upload runs beside its heartbeats (part uploads to storage do not count as

@@ -20,11 +20,12 @@ mod server;
 #[cfg(test)]
 mod tests;
 mod uploads;
+mod wake;
 mod work;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
@@ -181,6 +182,9 @@ async fn run(
     worker.reload_fleet(AfterLoad::Show(None));
     let mut ticker = tokio::time::interval(worker.setup.heartbeat_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut clocks = tokio::time::interval(wake::TICK);
+    clocks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut watch = wake::ClockWatch::new(SystemTime::now(), Instant::now());
     loop {
         tokio::select! {
             biased;
@@ -191,6 +195,11 @@ async fn run(
                 None => break,
             },
             _ = ticker.tick() => worker.reload_fleet(AfterLoad::HeartbeatRound),
+            _ = clocks.tick() => {
+                if let Some(slept) = watch.slept(SystemTime::now(), Instant::now()) {
+                    worker.woke(slept);
+                }
+            }
         }
     }
     #[expect(
@@ -275,6 +284,17 @@ impl State {
             Command::Control { key, ctl } => self.work.control(&key, ctl),
             Command::ExportReport(dir) => self.export_report(dir),
             Command::Diagnose => self.diagnose(),
+            Command::ForgetGoneDemo => {
+                let gone: Vec<DeviceKey> = self
+                    .devices
+                    .iter()
+                    .filter(|record| self.demo_gone(record))
+                    .map(DeviceRecord::key)
+                    .collect();
+                for key in gone {
+                    self.start_listed(key, DeviceOp::Forget);
+                }
+            }
         }
     }
 

@@ -167,6 +167,8 @@ pub enum Command {
     ExportReport(PathBuf),
     /// Gather diagnostics (answered with [`Event::Diagnostics`]).
     Diagnose,
+    /// Forget every device paired with a demo server that is gone.
+    ForgetGoneDemo,
 }
 
 /// Where pairing goes, as the UI should show it.
@@ -276,6 +278,8 @@ pub enum Status {
         /// When, Unix seconds.
         at: u64,
     },
+    /// Paired with a built-in demo server that has stopped since: the pairing went with it.
+    DemoGone,
 }
 
 impl Status {
@@ -288,6 +292,7 @@ impl Status {
             Self::NeedsRepairing { .. } => "needs re-pairing",
             Self::UnpairPending { .. } => "unpair pending",
             Self::HandedOff { .. } => "handed off",
+            Self::DemoGone => "demo server gone",
         }
     }
 }
