@@ -12,7 +12,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -369,6 +369,10 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<TokenResponse, ClientError>>,
 {
+    // The code dies by the server's clock, which goes on while this laptop sleeps (and its
+    // monotonic clock stops): the deadline on the wall clock too.
+    let wall_deadline =
+        SystemTime::now().checked_add(poller.deadline().saturating_duration_since(Instant::now()));
     loop {
         let wake = match poller.next() {
             Next::PollAt(at) | Next::ExpireAt(at) => at,
@@ -379,7 +383,11 @@ where
             () = sleep_until(wake) => {}
         }
         // A late wake-up (a busy or sleeping laptop) must not poll for a code already dead.
-        if matches!(poller.next(), Next::ExpireAt(_)) || Instant::now() >= poller.deadline() {
+        let slept_past = wall_deadline.is_some_and(|deadline| SystemTime::now() >= deadline);
+        if matches!(poller.next(), Next::ExpireAt(_))
+            || Instant::now() >= poller.deadline()
+            || slept_past
+        {
             return PollEnd::Stopped(poller.expired());
         }
         let answer = poll_once().await;
