@@ -429,6 +429,25 @@ fn devices_of_a_demo_server_that_is_gone_say_so_and_are_forgotten_together() {
 }
 
 #[test]
+fn the_light_turns_red_with_the_first_call_that_cannot_reach_the_server() {
+    let kc = common::test_keychain();
+    kc.track("CAM-LIGHT@demo");
+    let every = Duration::from_millis(200);
+    let mut window = Window::open_with_heartbeat(demo_choice(common::fast_config()), &kc, every);
+    let control = pair_in_window(&mut window, "CAM-LIGHT");
+    window.until_label_contains("Online: the built-in demo server answers");
+    // The server stops listening; the light's own check is 30 s away, a heartbeat 0.2 s.
+    runtime().block_on(control.outage(30));
+    let down = Instant::now();
+    window.until_label_contains("Offline: cannot reach the built-in demo server");
+    let took = down.elapsed();
+    assert!(
+        took < c2c_pair::worker::CHECK_EVERY / 6,
+        "the light followed the heartbeats, not its own check: {took:?}"
+    );
+}
+
+#[test]
 fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries() {
     let kc = common::test_keychain();
     kc.track("CAM-BEAT@demo");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::context::ready;
 use super::fleet::AfterLoad;
 use super::held::rescue;
+use super::network::Observation;
 use super::protocol::{Busy, Event};
 use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
@@ -64,7 +65,7 @@ impl State {
             };
             let source = self.context_source(&record);
             self.heartbeats_in_flight.insert(key.clone());
-            let reports = self.reports.clone();
+            let (reports, seen) = (self.reports.clone(), self.seen.clone());
             tokio::spawn(async move {
                 // No server or held tokens still unsaved: nothing to show this round.
                 let Ok(context) = ready(source, &record, held, &reports).await else {
@@ -74,7 +75,12 @@ impl State {
                 let report = match chore {
                     Chore::Heartbeat => {
                         let beats = context.backend.client.profile().offers_heartbeat();
-                        let problem = match device::heartbeat(&context, &record).await {
+                        let result = device::heartbeat(&context, &record).await;
+                        let api_base = &context.backend.client.profile().api_base;
+                        if let Some(observed) = Observation::of(api_base, &result) {
+                            let _ = seen.send(observed);
+                        }
+                        let problem = match result {
                             // Without heartbeats, "online" would be a guess: show "paired".
                             Ok(()) if !beats => {
                                 let _ = reports.send(FromTask::KeptAlive(key));

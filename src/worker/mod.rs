@@ -31,6 +31,7 @@ use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::registry::DeviceKey;
+pub use network::CHECK_EVERY;
 pub use protocol::{
     Busy, Command, DeviceOp, DeviceView, Event, HEARTBEAT_EVERY, Mode, NetworkStatus, OpControl,
     RunEnd, Status, UploadSetup, Wake, WorkerSetup,
@@ -157,9 +158,15 @@ async fn run(
     };
     let (reports, mut report_rx) = tokio_mpsc::unbounded_channel();
     let (network, watched) = tokio::sync::watch::channel(network::target(&backend));
-    tokio::spawn(network::watch_reachability(watched, outbox.clone()));
+    let (seen, observations) = tokio_mpsc::unbounded_channel();
+    tokio::spawn(network::watch_reachability(
+        watched,
+        observations,
+        outbox.clone(),
+    ));
     let mut worker = State {
         network,
+        seen,
         backend: Arc::new(backend),
         demo_server: demo_server.map(Arc::new),
         other_servers: HashMap::new(),
@@ -245,6 +252,8 @@ struct State {
     outbox: Outbox,
     /// The server the network indicator watches.
     network: tokio::sync::watch::Sender<network::Target>,
+    /// What real calls met, for the network indicator.
+    seen: tokio_mpsc::UnboundedSender<network::Observation>,
 }
 
 impl State {

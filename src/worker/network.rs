@@ -1,15 +1,48 @@
 //! Whether the server pairings go to can be reached, for the window's indicator: one request
 //! at start, then one every [`CHECK_EVERY`] (sooner while it cannot be reached), and at once
-//! when the server changes. The UI hears only of changes, so nothing repaints in between.
+//! when the server changes. Real API calls count too ([`Observation`]): a heartbeat that
+//! could not reach the server turns the light red at once, and one that went through turns
+//! it green, so the light never disagrees with what the devices just met. The UI hears only
+//! of changes, so nothing repaints in between.
 
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use url::Url;
 
 use super::Outbox;
 use super::protocol::{Event, NetworkStatus};
 use crate::backend::Backend;
 use crate::c2c::C2cClient;
+use crate::device::LifecycleError;
+
+/// What a real API call met: the API base it went to, and why it could not reach it (`None`:
+/// it did).
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// The API base called.
+    pub api_base: Url,
+    /// Why the server could not be reached, if it could not.
+    pub problem: Option<String>,
+}
+
+impl Observation {
+    /// What a call to `api_base` that ended with `result` says about the network; `None`
+    /// when it says nothing (it never left this computer: a keychain failure).
+    pub fn of(api_base: &Url, result: &Result<(), LifecycleError>) -> Option<Self> {
+        let problem = match result {
+            Err(LifecycleError::Network { error, .. }) if error.is_unreachable() => {
+                Some(error.to_string())
+            }
+            Ok(()) | Err(LifecycleError::Network { .. } | LifecycleError::Refused { .. }) => None,
+            Err(_) => return None,
+        };
+        Some(Self {
+            api_base: api_base.clone(),
+            problem,
+        })
+    }
+}
 
 /// Time between checks while the server answers.
 pub const CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -39,30 +72,54 @@ pub fn target(backend: &Backend) -> Target {
     }
 }
 
-/// Checks `target` until the sender is dropped, sending [`Event::Network`] on each change.
-pub async fn watch_reachability(mut target: watch::Receiver<Target>, outbox: Outbox) {
+/// Checks `target` until the sender is dropped, sending [`Event::Network`] on each change;
+/// an [`Observation`] of a call to the same API base stands for a check.
+pub async fn watch_reachability(
+    mut target: watch::Receiver<Target>,
+    mut seen: mpsc::UnboundedReceiver<Observation>,
+    outbox: Outbox,
+) {
     let mut shown: Option<NetworkStatus> = None;
+    let mut show = |status: NetworkStatus| {
+        if shown.as_ref() != Some(&status) {
+            outbox.send(Event::Network(status.clone()));
+            shown = Some(status);
+        }
+    };
+    let mut current = target.borrow_and_update().clone();
+    let mut problem = probe(&current).await;
     loop {
-        let current = target.borrow_and_update().clone();
-        let started = Instant::now();
-        let problem = current.client.reach().await.err().map(|e| e.to_string());
-        tracing::debug!(server = %current.server, took_ms = started.elapsed().as_millis(), ?problem, "reachability");
         let next = if problem.is_some() {
             RECHECK_EVERY
         } else {
             CHECK_EVERY
         };
-        let status = NetworkStatus {
-            server: current.server,
-            problem,
-        };
-        if shown.as_ref() != Some(&status) {
-            outbox.send(Event::Network(status.clone()));
-            shown = Some(status);
-        }
+        show(NetworkStatus {
+            server: current.server.clone(),
+            problem: problem.clone(),
+        });
         tokio::select! {
-            changed = target.changed() => if changed.is_err() { return },
-            () = tokio::time::sleep(next) => {}
+            changed = target.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                current = target.borrow_and_update().clone();
+                problem = probe(&current).await;
+            }
+            Some(observed) = seen.recv() => {
+                if observed.api_base == current.client.profile().api_base {
+                    problem = observed.problem;
+                }
+            }
+            () = tokio::time::sleep(next) => problem = probe(&current).await,
         }
     }
+}
+
+/// One check of `target`: why it cannot be reached, if it cannot.
+async fn probe(target: &Target) -> Option<String> {
+    let started = Instant::now();
+    let problem = target.client.reach().await.err().map(|e| e.to_string());
+    tracing::debug!(server = %target.server, took_ms = started.elapsed().as_millis(), ?problem, "reachability");
+    problem
 }

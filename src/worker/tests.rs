@@ -57,6 +57,7 @@ fn rig() -> Rig {
     let (event_tx, events) = mpsc::channel();
     let (reports_tx, reports) = tokio_mpsc::unbounded_channel();
     let (network, _) = tokio::sync::watch::channel(network::target(&backend));
+    let (seen, _) = tokio::sync::mpsc::unbounded_channel();
     let state = State {
         setup,
         backend: Arc::new(backend),
@@ -79,6 +80,7 @@ fn rig() -> Rig {
             wake: Arc::new(|| {}),
         },
         network,
+        seen,
     };
     Rig {
         state,
