@@ -467,6 +467,16 @@ fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries(
     rt.block_on(control.revoke_device("CAM-BEAT"));
     window.until_label("needs re-pairing");
     window.harness.get_by_label("Re-pair");
+    // The row does not call the refused token valid.
+    window
+        .harness
+        .get_by_label_contains("token refused by the server");
+    assert!(
+        window
+            .harness
+            .query_by_label_contains("token valid for")
+            .is_none()
+    );
 
     // A witness device keeps beating; the refused one is not tried again meanwhile.
     pair_in_window(&mut window, "CAM-WITNESS");

@@ -432,10 +432,14 @@ fn details(ui: &mut Ui, view: &DeviceView, now: u64) {
         );
         return;
     }
+    // A refused token is no longer "valid for 8 h", whatever its expiry said.
+    let token = match view.status {
+        Status::NeedsRepairing { .. } => "token refused by the server".to_owned(),
+        _ => format::token_expiry(record.access_expires_at, now),
+    };
     ui.label(
         RichText::new(format!(
-            "{} · {}",
-            format::token_expiry(record.access_expires_at, now),
+            "{token} · {}",
             format::heartbeat(record.last_heartbeat, now)
         ))
         .small(),
