@@ -41,7 +41,7 @@ async fn killed_mid_part_then_resume_finishes_from_the_first_part_not_done() {
     // Slow enough that the kill lands inside parts 1 and 2, sent at once, once the short
     // last part (4 MiB at the same pace) has arrived.
     rig.control
-        .upload_fault(json!({"read_bytes_per_second": 8 * MIB}))
+        .upload_fault(json!({"read_bytes_per_second": 4 * MIB}))
         .await;
     let run = rig.start_upload(&[path.to_str().unwrap()]);
     let cut = rig
@@ -74,6 +74,9 @@ async fn killed_mid_part_then_resume_finishes_from_the_first_part_not_done() {
         [0, 0, 1],
         "killed inside parts 1 and 2"
     );
+    // On a loaded machine a part may arrive whole between the server's count and the kill,
+    // its answer lost: the resume sends it again, as it must. What the kill left is the base.
+    let at_kill = receive_counts(&rig.assets_named("A001_C001.mov").await[0]);
     let records = rig.records();
     assert_eq!(records.len(), 1, "the upload's record is kept");
     let record = std::fs::read_to_string(&records[0]).unwrap();
@@ -110,10 +113,15 @@ async fn killed_mid_part_then_resume_finishes_from_the_first_part_not_done() {
     let assets = rig.assets_named("A001_C001.mov").await;
     assert_eq!(assets.len(), 1, "no second asset");
     assert_arrived_once(&assets[0], &sha256);
+    let expected: Vec<_> = at_kill
+        .iter()
+        .enumerate()
+        .map(|(part, &count)| if part == 2 { count } else { count + 1 })
+        .collect();
     assert_eq!(
         receive_counts(&assets[0]),
-        [1, 1, 1],
-        "part 3 was not sent again"
+        expected,
+        "parts 1 and 2 sent once more, part 3 not again (at the kill: {at_kill:?})"
     );
     assert!(rig.records().is_empty(), "the record is gone once done");
 }
