@@ -364,11 +364,15 @@ async fn http(report: &mut Findings, profile: &Profile) {
             clock(report, reached.date, sent_at, started.elapsed());
         }
         Err(error) => {
-            let hint = match &error {
-                ClientError::Timeout { .. } => "; the network is slow or drops packets",
-                _ => "",
+            let (kind, hint) = match &error {
+                ClientError::Timeout { .. } => (
+                    FailureKind::Network,
+                    "; the network is slow or drops packets",
+                ),
+                ClientError::SignIn { .. } => (FailureKind::SignIn, ""),
+                _ => (FailureKind::Network, ""),
             };
-            report.problem(name, FailureKind::Network, format!("{error}{hint}"));
+            report.problem(name, kind, format!("{error}{hint}"));
         }
     }
 }

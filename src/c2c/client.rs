@@ -96,6 +96,19 @@ pub enum ClientError {
         /// What the TLS stack said.
         reason: String,
     },
+    /// The network answers for the server with a sign-in page (a captive portal: hotel or
+    /// venue Wi-Fi), found by [`super::portal`] after a call failed the way a portal makes
+    /// calls fail. Nothing reached the server.
+    #[error(
+        "this network needs a sign-in (a hotel or venue Wi-Fi page) before {host} can be \
+         reached. Open {page} in a browser, accept it, then try again"
+    )]
+    SignIn {
+        /// Host that was tried.
+        host: String,
+        /// The sign-in page to open (printable; from the network, not the server).
+        page: String,
+    },
     /// An upload made no progress (no byte taken, no answer) for the stall timeout.
     #[error("the upload to {host} made no progress for {} s", .after.as_secs())]
     Stalled {
@@ -155,12 +168,14 @@ fn describe(description: &Option<String>) -> String {
 }
 
 impl ClientError {
-    /// Worth retrying later: the network, a timeout, an untrusted certificate (a captive
-    /// portal, until it is accepted), a 5xx, 429 or 408, `slow_down` or `authorization_pending`.
+    /// Worth retrying later: the network, a timeout, an untrusted certificate or a captive
+    /// portal (until it is accepted), a 5xx, 429 or 408, `slow_down` or
+    /// `authorization_pending`.
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Self::Connect { .. }
+            | Self::SignIn { .. }
             | Self::Timeout { .. }
             | Self::Stalled { .. }
             | Self::Broken { .. }
@@ -199,6 +214,7 @@ impl ClientError {
         match self {
             Self::Http { status, .. } => matches!(status, 502..=504),
             Self::Connect { .. }
+            | Self::SignIn { .. }
             | Self::Timeout { .. }
             | Self::Stalled { .. }
             | Self::Broken { .. }
@@ -231,6 +247,14 @@ impl ClientError {
             },
             Self::Config(_) | Self::NoTrustStore(_) => Verdict::Configuration,
             _ => Verdict::Refused,
+        }
+    }
+
+    /// The sign-in page of the captive portal that stopped the call, if one did.
+    pub fn sign_in_page(&self) -> Option<&str> {
+        match self {
+            Self::SignIn { page, .. } => Some(page),
+            _ => None,
         }
     }
 
@@ -521,7 +545,12 @@ impl C2cClient {
         limit: usize,
     ) -> Result<T, ClientError> {
         let body = self.send(request, limit).await?;
-        serde_json::from_slice(&body).map_err(|e| ClientError::Malformed(malformed_reason(&e)))
+        match serde_json::from_slice(&body) {
+            Ok(answer) => Ok(answer),
+            Err(e) => Err(self
+                .portal_or(ClientError::Malformed(malformed_reason(&e)))
+                .await),
+        }
     }
 
     /// Sends a request and returns the body of a 2xx answer (at most `limit` bytes); anything
@@ -537,6 +566,19 @@ impl C2cClient {
     /// [`C2cClient::send`] to a host other than the API base's (an upload URL's), which
     /// errors then name.
     pub(super) async fn send_to(
+        &self,
+        host: &str,
+        request: RequestBuilder,
+        limit: usize,
+    ) -> Result<Vec<u8>, ClientError> {
+        match self.send_unchecked(host, request, limit).await {
+            Ok(body) => Ok(body),
+            Err(error) => Err(self.portal_or(error).await),
+        }
+    }
+
+    /// [`C2cClient::send_to`] without the captive-portal check.
+    async fn send_unchecked(
         &self,
         host: &str,
         request: RequestBuilder,
@@ -576,30 +618,61 @@ impl C2cClient {
         if empty || serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
             Ok(())
         } else {
-            Err(ClientError::Malformed(
-                "the answer is not the server's (not JSON)".into(),
-            ))
+            let garbled =
+                ClientError::Malformed("the answer is not the server's (not JSON)".into());
+            Err(self.portal_or(garbled).await)
+        }
+    }
+
+    /// `error`, or [`ClientError::SignIn`] when it is how a captive portal makes calls fail
+    /// and a plain-HTTP check of the API host finds one (see [`super::portal`]).
+    async fn portal_or(&self, error: ClientError) -> ClientError {
+        if !super::portal::suspect(&error) {
+            return error;
+        }
+        match super::portal::probe(&self.http, &self.profile.api_base).await {
+            Some(page) => ClientError::SignIn {
+                host: self.host(),
+                page,
+            },
+            None => error,
         }
     }
 
     /// Asks the API base for anything at all, without credentials: any HTTP answer (even a
-    /// 404) proves DNS, proxy, TCP and TLS work. Gives the status and the server's clock.
+    /// 404) proves DNS, proxy, TCP and TLS work — unless it is a captive portal's (a
+    /// certificate not for the host, or over plain HTTP a 511 or a redirect elsewhere).
+    /// Gives the status and the server's clock.
     pub async fn reach(&self) -> Result<Reached, ClientError> {
         let host = self.host();
-        let answer = self
+        let sent = self
             .request(reqwest::Method::GET, self.profile.api_base.clone())
             .send()
-            .await
-            .map_err(|e| self.transport_error(&host, &e))?;
+            .await;
+        let answer = match sent {
+            Ok(answer) => answer,
+            Err(e) => return Err(self.portal_or(self.transport_error(&host, &e)).await),
+        };
+        let status = answer.status().as_u16();
+        if self.profile.api_base.scheme() == "http"
+            && (status == 511 || answer.status().is_redirection())
+        {
+            let location = answer
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok());
+            if let Some(page) =
+                super::portal::recognise(&self.profile.api_base, status, location, None)
+            {
+                return Err(ClientError::SignIn { host, page });
+            }
+        }
         let date = answer
             .headers()
             .get(reqwest::header::DATE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok());
-        Ok(Reached {
-            status: answer.status().as_u16(),
-            date,
-        })
+        Ok(Reached { status, date })
     }
 
     pub(super) fn host(&self) -> String {

@@ -6,6 +6,7 @@ pub mod client;
 pub mod model;
 pub mod part;
 pub mod poller;
+pub mod portal;
 pub mod profile;
 mod proxy;
 

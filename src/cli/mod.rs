@@ -64,7 +64,8 @@ const KEYCHAIN_SERVICE_ENV: &str = "C2C_PAIR_KEYCHAIN_SERVICE";
 ///
 /// Exit codes: 0 paired; 2 bad usage or configuration; 3 refused (denied, invalid grant,
 /// invalid client); 4 code expired; 5 network or server failure; 6 keychain failure;
-/// 7 some files of an upload arrived and some did not; 130 cancelled.
+/// 7 some files of an upload arrived and some did not; 8 the network wants a sign-in first
+/// (a hotel or venue Wi-Fi page); 130 cancelled.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "c2c-pair",

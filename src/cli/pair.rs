@@ -114,7 +114,8 @@ fn with_remedy(error: &PairError) -> String {
             "{message} Store it with `c2c-pair secret set` (or set {CLIENT_SECRET_ENV}), and \
              check the device id."
         ),
-        None => message,
+        // The message already names the page to open.
+        Some(Remedy::SignIn { .. }) | None => message,
     }
 }
 

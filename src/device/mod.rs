@@ -86,6 +86,8 @@ pub enum FailureKind {
     Network,
     /// Keychain failure (exit 6).
     Keychain,
+    /// The network wants a sign-in first: a captive portal answers for the server (exit 8).
+    SignIn,
 }
 
 impl FailureKind {
@@ -97,6 +99,7 @@ impl FailureKind {
             Self::Expired => 4,
             Self::Network => 5,
             Self::Keychain => 6,
+            Self::SignIn => 8,
         }
     }
 
@@ -108,6 +111,7 @@ impl FailureKind {
             Self::Expired => "expired",
             Self::Network => "network",
             Self::Keychain => "keychain",
+            Self::SignIn => "sign_in",
         }
     }
 }

@@ -138,17 +138,22 @@ pub enum PairError {
 ///
 /// The edges say which command or control does it (the CLI names its command that stores a
 /// secret, the window its Settings), so the words for it live there, not here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remedy {
     /// The server wants a valid client secret for this device model (`invalid_client`).
     ClientSecret,
+    /// The network wants a sign-in on this page first (a captive portal).
+    SignIn {
+        /// The sign-in page (printable).
+        page: String,
+    },
 }
 
 impl PairError {
     /// What the user must fix, when it is something the app can point at.
     pub fn remedy(&self) -> Option<Remedy> {
         match self {
-            Self::CodeRequest { remedy, .. } => *remedy,
+            Self::CodeRequest { remedy, .. } => remedy.clone(),
             Self::Stopped(StopReason::Refused {
                 code: OAuthErrorCode::InvalidClient,
                 ..
@@ -181,7 +186,12 @@ impl PairError {
                 ..
             }
         )
-        .then_some(Remedy::ClientSecret);
+        .then_some(Remedy::ClientSecret)
+        .or_else(|| {
+            error.sign_in_page().map(|page| Remedy::SignIn {
+                page: page.to_owned(),
+            })
+        });
         let (kind, hint) = match error {
             ClientError::Config(_) | ClientError::File { .. } => (FailureKind::Usage, ""),
             ClientError::OAuth {
@@ -200,6 +210,7 @@ impl PairError {
                 " Check the network connection, the API base, and proxy settings \
                  (HTTPS_PROXY / NO_PROXY), then try again.",
             ),
+            ClientError::SignIn { .. } => (FailureKind::SignIn, ""),
             ClientError::Untrusted { .. }
             | ClientError::Handshake { .. }
             | ClientError::NoTrustStore(_) => (FailureKind::Network, ""),

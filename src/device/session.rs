@@ -45,7 +45,7 @@ pub enum LifecycleError {
         reason: String,
     },
     /// The server could not be reached or failed; nothing was changed.
-    #[error("{device}: {error}. Nothing was changed; try again when the network is back.")]
+    #[error("{device}: {error}. Nothing was changed{}.", again(.error))]
     Network {
         /// The device.
         device: DeviceId,
@@ -159,6 +159,16 @@ pub enum LifecycleError {
     },
 }
 
+/// When to try again after a network failure: at once after the sign-in a portal wants
+/// (its message says so), else when the network is back.
+fn again(error: &ClientError) -> &'static str {
+    if error.sign_in_page().is_some() {
+        ""
+    } else {
+        "; try again when the network is back"
+    }
+}
+
 impl LifecycleError {
     /// The exit-code family, as for pairing.
     pub fn kind(&self) -> FailureKind {
@@ -170,6 +180,7 @@ impl LifecycleError {
             Self::NeedsRepairing { .. } | Self::Refused { .. } | Self::HandedOff { .. } => {
                 FailureKind::Refused
             }
+            Self::Network { error, .. } if error.sign_in_page().is_some() => FailureKind::SignIn,
             Self::Network { .. } | Self::UnpairPending { .. } => FailureKind::Network,
             Self::Keychain(_) | Self::SaveFailed { .. } | Self::HeldElsewhere { .. } => {
                 FailureKind::Keychain

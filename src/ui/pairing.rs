@@ -222,7 +222,7 @@ impl PairingView {
                 message,
                 can_retry_save,
                 remedy,
-            } => show_failed(ui, *kind, message, *can_retry_save, *remedy),
+            } => show_failed(ui, *kind, message, *can_retry_save, remedy.as_ref()),
         }
     }
 
@@ -380,7 +380,7 @@ fn show_failed(
     kind: FailureKind,
     message: &str,
     can_retry_save: bool,
-    remedy: Option<Remedy>,
+    remedy: Option<&Remedy>,
 ) -> Option<Action> {
     let headline = match kind {
         FailureKind::Expired => "The code expired",
@@ -388,6 +388,7 @@ fn show_failed(
         FailureKind::Keychain => "The keychain is not usable",
         FailureKind::Refused => "The server refused",
         FailureKind::Network => "Network or server problem",
+        FailureKind::SignIn => "This Wi-Fi wants a sign-in first",
         FailureKind::Usage => "Check the settings",
     };
     ui.label(
@@ -405,6 +406,11 @@ fn show_failed(
                 )
                 .wrap(),
             );
+        }
+        Some(Remedy::SignIn { page }) => {
+            ui.hyperlink_to("Open the sign-in page in your browser", page)
+                .on_hover_text(page.as_str());
+            ui.label("Accept it there, then get a new code.");
         }
         None => {}
     }

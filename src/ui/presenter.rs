@@ -425,6 +425,11 @@ fn explain(kind: FailureKind) -> (&'static str, &'static str) {
             "The pairing server cannot be reached",
             "Check this laptop's network (Wi-Fi or cable). The booth tries again by itself.",
         ),
+        FailureKind::SignIn => (
+            "This laptop's Wi-Fi wants a sign-in",
+            "Open a web page on this laptop and accept the venue's Wi-Fi terms (Esc leaves \
+             presenter mode). The booth tries again by itself.",
+        ),
         FailureKind::Refused => (
             "The server refused the request",
             "Check the client secret: Esc, then Settings. The booth tries again by itself.",

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use egui::{Color32, RichText, Ui};
 
 use super::intent::Intent;
-use crate::worker::NetworkStatus;
+use crate::worker::{NetworkProblem, NetworkStatus};
 
 /// Longest "Checking the network…" is shown before the bar says no answer came yet.
 pub const CHECK_DEADLINE: Duration = Duration::from_secs(15);
@@ -150,12 +150,24 @@ fn indicator(ui: &mut Ui, light: &Light<'_>) {
             None,
         ),
         Light::Seen(NetworkStatus {
+            problem:
+                Some(NetworkProblem {
+                    text: problem,
+                    sign_in: Some(_),
+                }),
+            ..
+        }) => (
+            amber,
+            "Wi-Fi sign-in needed".to_owned(),
+            Some(problem.as_str()),
+        ),
+        Light::Seen(NetworkStatus {
             server,
             problem: Some(problem),
         }) => (
             Color32::from_rgb(220, 50, 40),
             format!("Offline: cannot reach {server}"),
-            Some(problem.as_str()),
+            Some(problem.text.as_str()),
         ),
     };
     let (dot, _) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
@@ -163,6 +175,17 @@ fn indicator(ui: &mut Ui, light: &Light<'_>) {
     let label = ui.label(text);
     if let Some(detail) = detail {
         label.on_hover_text(detail);
+    }
+    if let Light::Seen(NetworkStatus {
+        problem: Some(NetworkProblem {
+            sign_in: Some(page),
+            ..
+        }),
+        ..
+    }) = light
+    {
+        ui.hyperlink_to("Open the sign-in page", page)
+            .on_hover_text(page.as_str());
     }
 }
 

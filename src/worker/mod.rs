@@ -33,8 +33,8 @@ use tokio_util::sync::CancellationToken;
 pub use crate::registry::DeviceKey;
 pub use network::CHECK_EVERY;
 pub use protocol::{
-    Busy, Command, DeviceOp, DeviceView, Event, HEARTBEAT_EVERY, Mode, NetworkStatus, OpControl,
-    RunEnd, Status, UploadSetup, Wake, WorkerSetup,
+    Busy, Command, DeviceOp, DeviceView, Event, HEARTBEAT_EVERY, Mode, NetworkProblem,
+    NetworkStatus, OpControl, RunEnd, Status, UploadSetup, Wake, WorkerSetup,
 };
 
 use crate::backend::{Backend, Connected};

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use super::Outbox;
-use super::protocol::{Event, NetworkStatus};
+use super::protocol::{Event, NetworkProblem, NetworkStatus};
 use crate::backend::Backend;
 use crate::c2c::C2cClient;
 use crate::device::LifecycleError;
@@ -23,7 +23,7 @@ pub struct Observation {
     /// The API base called.
     pub api_base: Url,
     /// Why the server could not be reached, if it could not.
-    pub problem: Option<String>,
+    pub problem: Option<NetworkProblem>,
 }
 
 impl Observation {
@@ -32,7 +32,7 @@ impl Observation {
     pub fn of(api_base: &Url, result: &Result<(), LifecycleError>) -> Option<Self> {
         let problem = match result {
             Err(LifecycleError::Network { error, .. }) if error.is_unreachable() => {
-                Some(error.to_string())
+                Some(NetworkProblem::of(error))
             }
             Ok(()) | Err(LifecycleError::Network { .. } | LifecycleError::Refused { .. }) => None,
             Err(_) => return None,
@@ -117,9 +117,14 @@ pub async fn watch_reachability(
 }
 
 /// One check of `target`: why it cannot be reached, if it cannot.
-async fn probe(target: &Target) -> Option<String> {
+async fn probe(target: &Target) -> Option<NetworkProblem> {
     let started = Instant::now();
-    let problem = target.client.reach().await.err().map(|e| e.to_string());
+    let problem = target
+        .client
+        .reach()
+        .await
+        .err()
+        .map(|e| NetworkProblem::of(&e));
     tracing::debug!(server = %target.server, took_ms = started.elapsed().as_millis(), ?problem, "reachability");
     problem
 }

@@ -316,7 +316,26 @@ pub struct NetworkStatus {
     /// The server, as people call it ("api.frame.io", "the built-in demo server").
     pub server: String,
     /// `None` when it answered; else why it could not be reached.
-    pub problem: Option<String>,
+    pub problem: Option<NetworkProblem>,
+}
+
+/// Why the server could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkProblem {
+    /// In plain words.
+    pub text: String,
+    /// The sign-in page of a captive portal that answers for the server, when one does.
+    pub sign_in: Option<String>,
+}
+
+impl NetworkProblem {
+    /// The problem `error` stands for.
+    pub fn of(error: &crate::c2c::ClientError) -> Self {
+        Self {
+            text: error.to_string(),
+            sign_in: error.sign_in_page().map(str::to_owned),
+        }
+    }
 }
 
 /// Called after each event so the UI wakes up (e.g. `egui::Context::request_repaint`).

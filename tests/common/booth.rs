@@ -48,7 +48,8 @@ pub struct BoothNetwork {
     stranger: Option<String>,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+/// Runs `ip` with `args`; what it said on failure.
+pub fn ip(args: &[&str]) -> Result<(), String> {
     let output = Command::new("ip")
         .args(args)
         .output()
@@ -207,8 +208,8 @@ impl BoothNetwork {
     }
 }
 
-/// Moves this thread into the network namespace at `path`.
-fn enter(path: &str) {
+/// Moves this thread into the network namespace at `path` (`/run/netns/NAME`).
+pub fn enter(path: &str) {
     let ns = std::fs::File::open(path).expect("the namespace exists");
     rustix::thread::move_into_link_name_space(
         ns.as_fd(),

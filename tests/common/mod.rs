@@ -36,8 +36,15 @@ pub fn c2c_pair_in(
     args: &[&str],
 ) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_c2c-pair"));
+    command.args(args);
+    isolate(&mut command, service, config_dir);
     command
-        .args(args)
+}
+
+/// Gives a `c2c-pair` command (started directly or through a wrapper such as `ip netns exec`)
+/// the clean environment of [`c2c_pair_in`].
+pub fn isolate(command: &mut tokio::process::Command, service: &str, config_dir: &std::path::Path) {
+    command
         .env("C2C_PAIR_KEYCHAIN_SERVICE", service)
         .env("C2C_PAIR_CONFIG_DIR", config_dir)
         .env("C2C_PAIR_LOG_DIR", config_dir.join("logs"))
@@ -51,7 +58,6 @@ pub fn c2c_pair_in(
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    command
 }
 
 /// Set to 1 (CI does) to make keychain tests fail instead of skipping without a Secret Service.
