@@ -250,6 +250,21 @@ impl ClientError {
         }
     }
 
+    /// Whether this is how a captive portal makes a call fail, so a check for one is worth
+    /// its request (see [`super::portal`]).
+    fn portal_like(&self) -> bool {
+        match self {
+            Self::Untrusted { .. }
+            | Self::Handshake { .. }
+            | Self::Malformed(_)
+            | Self::TooLarge => true,
+            // RFC 6585's 511 Network Authentication Required, or a redirect: the API never
+            // redirects, and redirects are not followed.
+            Self::Http { status, .. } => *status == 511 || (300..400).contains(status),
+            _ => false,
+        }
+    }
+
     /// The sign-in page of the captive portal that stopped the call, if one did.
     pub fn sign_in_page(&self) -> Option<&str> {
         match self {
@@ -627,7 +642,7 @@ impl C2cClient {
     /// `error`, or [`ClientError::SignIn`] when it is how a captive portal makes calls fail
     /// and a plain-HTTP check of the API host finds one (see [`super::portal`]).
     async fn portal_or(&self, error: ClientError) -> ClientError {
-        if !super::portal::suspect(&error) {
+        if !error.portal_like() {
             return error;
         }
         match super::portal::probe(&self.http, &self.profile.api_base).await {

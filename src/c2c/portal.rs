@@ -13,26 +13,10 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use url::Url;
 
-use super::client::ClientError;
-
 /// Longest the plain-HTTP check waits for an answer.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest sign-in page address kept (the rest is cut with "…").
 const MAX_PAGE_CHARS: usize = 200;
-
-/// Whether `error` is how a portal makes a call fail, so a check is worth its request.
-pub(super) fn suspect(error: &ClientError) -> bool {
-    match error {
-        ClientError::Untrusted { .. }
-        | ClientError::Handshake { .. }
-        | ClientError::Malformed(_)
-        | ClientError::TooLarge => true,
-        // RFC 6585's 511 Network Authentication Required, or a redirect: the API never
-        // redirects, and redirects are not followed.
-        ClientError::Http { status, .. } => *status == 511 || (300..400).contains(status),
-        _ => false,
-    }
-}
 
 /// The URL checked: the API host over plain HTTP (its own port when the API base is plain
 /// HTTP, else 80), at `/`.
