@@ -448,6 +448,25 @@ fn the_light_turns_red_with_the_first_call_that_cannot_reach_the_server() {
 }
 
 #[test]
+fn the_light_turns_red_with_a_code_request_that_cannot_reach_the_server() {
+    let kc = common::test_keychain();
+    let mut window = Window::open(demo_choice(common::fast_config()), &kc);
+    let link = window.request_code("CAM-FIRST");
+    window.until_label_contains("Online: the built-in demo server answers");
+    // No device beats, and the light's own check is 30 s away: only the pairing can tell.
+    runtime().block_on(Control::from_link(&link).outage(30));
+    let down = Instant::now();
+    window.type_device_id("CAM-SECOND");
+    window.click("Pair");
+    window.until_label_contains("Offline: cannot reach the built-in demo server");
+    let took = down.elapsed();
+    assert!(
+        took < c2c_pair::worker::CHECK_EVERY / 6,
+        "the light followed the code request, not its own check: {took:?}"
+    );
+}
+
+#[test]
 fn heartbeats_show_online_and_a_revoked_device_needs_re_pairing_without_retries() {
     let kc = common::test_keychain();
     kc.track("CAM-BEAT@demo");

@@ -117,6 +117,8 @@ pub enum PairError {
         kind: FailureKind,
         /// What the user must fix, when it is something the app can point at.
         remedy: Option<Remedy>,
+        /// The server could not be reached (see [`ClientError::is_unreachable`]).
+        unreachable: bool,
     },
     /// Polling stopped without tokens.
     #[error("{0}")]
@@ -159,6 +161,15 @@ impl PairError {
                 ..
             }) => Some(Remedy::ClientSecret),
             _ => None,
+        }
+    }
+
+    /// Whether the server could not be reached (the network, not an answer, stopped it).
+    pub fn unreachable(&self) -> bool {
+        match self {
+            Self::CodeRequest { unreachable, .. } => *unreachable,
+            Self::Stopped(StopReason::Unreachable { .. }) => true,
+            _ => false,
         }
     }
 
@@ -228,6 +239,7 @@ impl PairError {
             message: format!("{error}.{hint}"),
             kind,
             remedy,
+            unreachable: error.is_unreachable(),
         }
     }
 }

@@ -317,6 +317,7 @@ impl State {
             run,
             outbox: self.outbox.clone(),
             reports: self.reports.clone(),
+            seen: self.seen.clone(),
             _demo_server: self.demo_server.clone(),
         }
     }

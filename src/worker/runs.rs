@@ -1,12 +1,14 @@
 //! Pairing runs: one device's pairing in a task, its events tagged with the run, and issued
-//! tokens kept for "Retry saving" when the keychain refused them.
+//! tokens kept for "Retry saving" when the keychain refused them. What a run met on the way
+//! (a code issued, a server out of reach, a sign-in page) is told to the network light.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Event, FromTask, Outbox, RunEnd};
+use super::network::Observation;
+use super::{Event, FromTask, NetworkProblem, Outbox, RunEnd};
 use crate::c2c::PollStatus;
 use crate::demo::DemoServer;
 use crate::device::{self, Context, PairError, PairEvent, PairOutcome, UnsavedTokens};
@@ -19,6 +21,8 @@ pub(super) struct PairRun {
     pub(super) run: u64,
     pub(super) outbox: Outbox,
     pub(super) reports: tokio_mpsc::UnboundedSender<FromTask>,
+    /// Where the network light hears what the run met.
+    pub(super) seen: tokio_mpsc::UnboundedSender<Observation>,
     /// The demo server the run pairs on, kept running until the run ends.
     pub(super) _demo_server: Option<Arc<DemoServer>>,
 }
@@ -33,6 +37,9 @@ impl PairRun {
         let run = self.run;
         let outbox = self.outbox.clone();
         let progress = |event: PairEvent| {
+            if matches!(event, PairEvent::CodeIssued(_)) {
+                self.observe(None);
+            }
             let routine = matches!(
                 event,
                 PairEvent::Polled {
@@ -63,9 +70,28 @@ impl PairRun {
         let end = match result {
             Ok(PairOutcome::Paired(paired)) => RunEnd::Paired(paired),
             Ok(PairOutcome::Cancelled) => RunEnd::Cancelled,
-            Err(error) => self.failed(error),
+            Err(error) => {
+                if error.unreachable() {
+                    self.observe(Some(NetworkProblem {
+                        text: error.to_string(),
+                        sign_in: match error.remedy() {
+                            Some(device::Remedy::SignIn { page }) => Some(page),
+                            _ => None,
+                        },
+                    }));
+                }
+                self.failed(error)
+            }
         };
         self.finish(end);
+    }
+
+    /// Tells the network light what the run met at its API base.
+    fn observe(&self, problem: Option<NetworkProblem>) {
+        let _ = self.seen.send(Observation {
+            api_base: self.context.backend.client.profile().api_base.clone(),
+            problem,
+        });
     }
 
     pub(super) async fn retry_save(self, tokens: UnsavedTokens) {
