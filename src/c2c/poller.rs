@@ -353,6 +353,10 @@ pub enum PollEnd {
     Stopped(StopReason),
     /// The user cancelled while we were waiting between polls.
     Cancelled,
+    /// The code died while this laptop slept: its deadline passed on the wall clock, not on
+    /// the monotonic one (which stops in a suspend). Nobody saw it expire; a fresh one may
+    /// be asked for.
+    Slept,
 }
 
 /// Drives a [`Poller`]: sleeps until each poll is due, calls `poll_once`, reports each status.
@@ -384,10 +388,11 @@ where
         }
         // A late wake-up (a busy or sleeping laptop) must not poll for a code already dead.
         let slept_past = wall_deadline.is_some_and(|deadline| SystemTime::now() >= deadline);
-        if matches!(poller.next(), Next::ExpireAt(_))
-            || Instant::now() >= poller.deadline()
-            || slept_past
-        {
+        let awake_past = Instant::now() >= poller.deadline();
+        if slept_past && !awake_past {
+            return PollEnd::Slept;
+        }
+        if matches!(poller.next(), Next::ExpireAt(_)) || awake_past {
             return PollEnd::Stopped(poller.expired());
         }
         let answer = poll_once().await;

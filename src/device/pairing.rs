@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use super::{Context, DeviceId, DeviceIdError, FailureKind, UnsavedTokens, token_set};
 use crate::c2c::poller::{Next, PollEnd, poll_until_done};
 use crate::c2c::{
-    C2cClient, ClientError, OAuthErrorCode, PollStatus, Poller, StopReason, TokenResponse, Verdict,
+    C2cClient, ClientCredentials, ClientError, DeviceAuthorization, OAuthErrorCode, PollStatus,
+    Poller, StopReason, TokenResponse, Verdict,
 };
 use crate::clock::Later as _;
 use crate::keychain::{KeychainError, token_account};
@@ -339,7 +340,12 @@ pub async fn pair_for_show(
     }))
 }
 
-/// Code request, display, polling: the tokens once approved, or `None` if cancelled.
+/// Fresh codes asked for in one pairing because the last one died while the laptop slept.
+const MAX_CODES_AFTER_SLEEP: usize = 3;
+
+/// Code request, display, polling: the tokens once approved, or `None` if cancelled. A code
+/// that died while the laptop slept is replaced by a fresh one (at most
+/// [`MAX_CODES_AFTER_SLEEP`] times): nobody saw it expire.
 async fn obtain_tokens(
     ctx: &Context,
     client: &C2cClient,
@@ -347,19 +353,46 @@ async fn obtain_tokens(
     cancel: &CancellationToken,
     emit: &mut impl FnMut(PairEvent),
 ) -> Result<Option<TokenResponse>, PairError> {
-    emit(PairEvent::RequestingCode);
     let credentials = ctx.backend.credentials(device_id.as_str());
+    for renewal in 0..=MAX_CODES_AFTER_SLEEP {
+        emit(PairEvent::RequestingCode);
+        let Some(authorization) = request_code(client, &credentials, device_id, cancel).await?
+        else {
+            return Ok(None);
+        };
+        match poll_code(client, &credentials, authorization, cancel, emit).await {
+            PollEnd::Authorized(tokens) => return Ok(Some(tokens)),
+            PollEnd::Stopped(reason) => {
+                return Err(PairError::Stopped(reason.at(client.profile())));
+            }
+            PollEnd::Cancelled => return Ok(None),
+            PollEnd::Slept if renewal < MAX_CODES_AFTER_SLEEP => {
+                tracing::info!(device = %device_id, "the code expired while this laptop slept; asking for a fresh one");
+            }
+            PollEnd::Slept => {}
+        }
+    }
+    Err(PairError::Stopped(StopReason::Expired { by_server: false }))
+}
+
+/// Asks for a code, retrying a failed request a little; `None` if cancelled.
+async fn request_code(
+    client: &C2cClient,
+    credentials: &ClientCredentials,
+    device_id: &DeviceId,
+    cancel: &CancellationToken,
+) -> Result<Option<DeviceAuthorization>, PairError> {
     let mut waits = CODE_REQUEST_RETRIES.iter();
-    let authorization = loop {
+    loop {
         let answer = tokio::select! {
             biased;
             () = cancel.cancelled() => return Ok(None),
-            answer = client.request_device_code(&credentials) => answer,
+            answer = client.request_device_code(credentials) => answer,
         };
         // A failed code request is retried a little: nothing was issued that could be lost,
         // and venue networks drop a request now and then.
         let wait = match answer {
-            Ok(authorization) => break authorization,
+            Ok(authorization) => return Ok(Some(authorization)),
             Err(error) if error.verdict() == Verdict::Retry => match waits.next() {
                 Some(wait) => {
                     tracing::info!(device = %device_id, %error, "code request failed; retrying");
@@ -376,7 +409,17 @@ async fn obtain_tokens(
             () = cancel.cancelled() => return Ok(None),
             () = tokio::time::sleep(wait) => {}
         }
-    };
+    }
+}
+
+/// Shows `authorization`'s code and polls until it ends.
+async fn poll_code(
+    client: &C2cClient,
+    credentials: &ClientCredentials,
+    authorization: DeviceAuthorization,
+    cancel: &CancellationToken,
+    emit: &mut impl FnMut(PairEvent),
+) -> PollEnd {
     let received = tokio::time::Instant::now();
     emit(PairEvent::CodeIssued(CodeDisplay {
         user_code: authorization.user_code.clone(),
@@ -386,15 +429,15 @@ async fn obtain_tokens(
         expires_at: received.later(authorization.expires_in).into_std(),
         interval: authorization.interval,
     }));
-    tracing::info!(device = %device_id, expires_in = ?authorization.expires_in,
+    tracing::info!(expires_in = ?authorization.expires_in,
         interval = ?authorization.interval, "code issued; polling");
 
     let poller = Poller::new(received, authorization.expires_in, authorization.interval);
     let device_code = &authorization.device_code;
-    let end = poll_until_done(
+    poll_until_done(
         poller,
         cancel,
-        || client.exchange_device_code(&credentials, device_code),
+        || client.exchange_device_code(credentials, device_code),
         |status, next| {
             let (Next::PollAt(at) | Next::ExpireAt(at)) = next;
             emit(PairEvent::Polled {
@@ -403,12 +446,7 @@ async fn obtain_tokens(
             });
         },
     )
-    .await;
-    match end {
-        PollEnd::Authorized(tokens) => Ok(Some(tokens)),
-        PollEnd::Stopped(reason) => Err(PairError::Stopped(reason.at(client.profile()))),
-        PollEnd::Cancelled => Ok(None),
-    }
+    .await
 }
 
 /// Once the tokens are saved: asks the server which project the device joined, records the
