@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
 use super::protocol::{Busy, DeviceOp, DeviceView, Event, Status};
+use super::schedule::Round;
 use super::{FromTask, State};
 use crate::clock::unix_seconds;
 use crate::device::refresh_warning;
@@ -70,7 +71,7 @@ pub(super) enum AfterLoad {
     /// Show it, then this line (so that when the user reads "unpaired" the list agrees).
     Show(Option<String>),
     /// Show it and run a heartbeat round over it.
-    HeartbeatRound,
+    HeartbeatRound(Round),
     /// Show it, then this line, and send this device's heartbeat now (after a pairing or an
     /// operation: "online" within seconds, not at the next round).
     Beat(DeviceKey, Option<String>),
@@ -114,19 +115,23 @@ impl State {
                 }
             }
             Ok(_) => {}
-            // A round that cannot read the list waits for the next tick, silently.
-            Err(_) if matches!(then, AfterLoad::HeartbeatRound) => return,
+            // A round that cannot read the list waits for the next, silently.
+            Err(_) if matches!(then, AfterLoad::HeartbeatRound(_)) => {
+                let listed: Vec<DeviceKey> = self.devices.iter().map(DeviceRecord::key).collect();
+                self.schedule.swept(Instant::now(), &listed);
+                return;
+            }
             Err(error) => self.outbox.send(Event::Notice(error)),
         }
         match then {
             AfterLoad::Show(Some(line)) => self.outbox.send(Event::Notice(line)),
             AfterLoad::Show(None) => {}
-            AfterLoad::HeartbeatRound => self.heartbeat_round(None),
+            AfterLoad::HeartbeatRound(round) => self.heartbeat_round(&round),
             AfterLoad::Beat(key, line) => {
                 if let Some(line) = line {
                     self.outbox.send(Event::Notice(line));
                 }
-                self.heartbeat_round(Some(&key));
+                self.heartbeat_round(&Round::Only(key));
             }
             AfterLoad::Start(key, op) => self.start_listed(key, op),
         }

@@ -1,16 +1,17 @@
 //! Heartbeat rounds: each paired device's heartbeat (refreshing first when due) and each
 //! pending unpair retried, every device in its own task.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::context::ready;
 use super::fleet::AfterLoad;
 use super::held::rescue;
 use super::network::Observation;
 use super::protocol::{Busy, Event};
+use super::schedule::Round;
 use super::{FromTask, State};
 use crate::device::{self, LifecycleError};
-use crate::registry::{DeviceKey, DeviceState};
+use crate::registry::{DeviceKey, DeviceRecord, DeviceState};
 
 /// What a heartbeat round does for a device.
 #[derive(Clone, Copy)]
@@ -31,7 +32,7 @@ impl State {
             "Woke up after {} asleep — checking devices…",
             crate::human_time::span(slept.as_secs())
         )));
-        self.reload_fleet(AfterLoad::HeartbeatRound);
+        self.reload_fleet(AfterLoad::HeartbeatRound(Round::All));
     }
 
     /// One heartbeat per paired device (refreshing first when due; an upload under way does
@@ -39,11 +40,18 @@ impl State {
     /// are left alone (no retry loops), and so
     /// are devices handed off to themselves: the laptop holds no credentials for them, and
     /// must not refresh any it may still find. Runs over the list just read (see
-    /// [`super::fleet::AfterLoad::HeartbeatRound`]); `only` one device, when given.
-    pub(super) fn heartbeat_round(&mut self, only: Option<&DeviceKey>) {
+    /// [`super::fleet::AfterLoad::HeartbeatRound`]), the devices `round` takes. Each device
+    /// taken is beaten (or passed over) until its next period; a round over the list ends
+    /// the schedule's wait.
+    pub(super) fn heartbeat_round(&mut self, round: &Round) {
+        let now = Instant::now();
         for record in self.devices.clone() {
             let key = record.key();
-            if only.is_some_and(|only| *only != key) || self.demo_gone(&record) {
+            if !round.takes(&key, &self.schedule, now) {
+                continue;
+            }
+            self.schedule.beaten(&key, now);
+            if self.demo_gone(&record) {
                 continue;
             }
             // An upload runs beside its heartbeats (part uploads to storage do not count as
@@ -104,6 +112,10 @@ impl State {
                 };
                 let _ = reports.send(report);
             });
+        }
+        if !matches!(round, Round::Only(_)) {
+            let listed: Vec<DeviceKey> = self.devices.iter().map(DeviceRecord::key).collect();
+            self.schedule.swept(now, &listed);
         }
     }
 }

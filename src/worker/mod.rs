@@ -16,6 +16,7 @@ mod network;
 mod ops;
 mod protocol;
 mod runs;
+mod schedule;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -44,6 +45,7 @@ use crate::registry::{DeviceRecord, Loaded};
 use fleet::{AfterLoad, Observed};
 use held::HeldSets;
 use runs::PairRun;
+use schedule::{Round, Schedule};
 use server::{backend_message, connect, mode_of};
 use work::{OpId, Work};
 
@@ -172,6 +174,7 @@ async fn run(
         other_servers: HashMap::new(),
         observed: Observed::default(),
         heartbeats_in_flight: HashSet::new(),
+        schedule: Schedule::new(setup.heartbeat_every),
         fleet_sent_at: Instant::now(),
         devices: Vec::new(),
         fleet_loads: 0,
@@ -187,8 +190,6 @@ async fn run(
         setup,
     };
     worker.reload_fleet(AfterLoad::Show(None));
-    let mut ticker = tokio::time::interval(worker.setup.heartbeat_every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut clocks = tokio::time::interval(wake::TICK);
     clocks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut watch = wake::ClockWatch::new(SystemTime::now(), Instant::now());
@@ -201,7 +202,10 @@ async fn run(
                 Some(command) => worker.handle(command),
                 None => break,
             },
-            _ = ticker.tick() => worker.reload_fleet(AfterLoad::HeartbeatRound),
+            () = tokio::time::sleep_until(worker.schedule.next(Instant::now()).into()) => {
+                worker.schedule.started();
+                worker.reload_fleet(AfterLoad::HeartbeatRound(Round::Due));
+            }
             _ = clocks.tick() => {
                 if let Some(slept) = watch.slept(SystemTime::now(), Instant::now()) {
                     worker.woke(slept);
@@ -230,6 +234,8 @@ struct State {
     other_servers: HashMap<String, Arc<Backend>>,
     observed: Observed,
     heartbeats_in_flight: HashSet<DeviceKey>,
+    /// When each device's next heartbeat is due.
+    schedule: Schedule,
     /// When the device list was last sent to the window.
     fleet_sent_at: Instant,
     /// The device list as last read from the registry.

@@ -65,6 +65,7 @@ fn rig() -> Rig {
         other_servers: std::collections::HashMap::new(),
         observed: Observed::default(),
         heartbeats_in_flight: std::collections::HashSet::new(),
+        schedule: super::schedule::Schedule::new(Duration::from_secs(120)),
         fleet_sent_at: Instant::now(),
         devices: vec![record.clone()],
         fleet_loads: 0,
