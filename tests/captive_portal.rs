@@ -182,6 +182,44 @@ impl Venue {
     }
 }
 
+/// What `pair --json` and `doctor` said against the API host.
+struct Tried {
+    /// `pair`'s exit code.
+    pair: i32,
+    /// Its one error event.
+    error: Value,
+    /// `doctor`'s exit code.
+    doctor: i32,
+    /// Its report.
+    report: String,
+}
+
+impl Venue {
+    /// Runs `pair --json` for one device, then `doctor`, against `https://api.c2c.test/`.
+    async fn pair_then_doctor(&self) -> Tried {
+        let kc = common::os_keychain();
+        let base = format!("https://{API_HOST}/");
+        let pair = [
+            "--api-base",
+            &base,
+            "pair",
+            "--device",
+            "CAM-VENUE",
+            "--json",
+        ];
+        let (code, stdout) = self.c2c_pair(&kc, &pair).await;
+        let mut errors = events(&stdout, "error");
+        assert_eq!(errors.len(), 1, "one error: {stdout}");
+        let (doctor, report) = self.c2c_pair(&kc, &["--api-base", &base, "doctor"]).await;
+        Tried {
+            pair: code,
+            error: errors.remove(0),
+            doctor,
+            report,
+        }
+    }
+}
+
 impl Drop for Venue {
     fn drop(&mut self) {
         for ns in [&self.laptop, &self.gateway, &self.api] {
@@ -202,6 +240,13 @@ fn acceptor(cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> tokio_rustls::Tl
         .with_single_cert(vec![cert.der().clone()], key)
         .unwrap();
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// A listener on `ip`:`port` for the runtime this is called in (see [`Venue::serve_in`]).
+fn listen(ip: &str, port: u16) -> TcpListener {
+    let listener = std::net::TcpListener::bind((ip, port)).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    TcpListener::from_std(listener).unwrap()
 }
 
 /// Accepts TLS on `listener` for ever; the laptop is expected to give up in the handshake.
@@ -243,15 +288,7 @@ fn start_portal(venue: &Venue) -> Seen {
     Venue::serve_in(&venue.gateway, move || {
         let own = rcgen::generate_simple_self_signed(vec!["portal.test".into()]).unwrap();
         let tls = acceptor(&own.cert, &own.signing_key);
-        let https = std::net::TcpListener::bind((PORTAL_IP, 443)).unwrap();
-        let http = std::net::TcpListener::bind((PORTAL_IP, 80)).unwrap();
-        for listener in [&https, &http] {
-            listener.set_nonblocking(true).unwrap();
-        }
-        let (https, http) = (
-            TcpListener::from_std(https).unwrap(),
-            TcpListener::from_std(http).unwrap(),
-        );
+        let (https, http) = (listen(PORTAL_IP, 443), listen(PORTAL_IP, 80));
         async move {
             tokio::spawn(tls_for_ever(https, tls));
             while let Ok((mut socket, _)) = http.accept().await {
@@ -274,9 +311,7 @@ fn start_portal(venue: &Venue) -> Seen {
 /// The API host's plain-HTTP side: every request is sent to HTTPS on the same host.
 fn start_api(venue: &Venue) {
     Venue::serve_in(&venue.api, || {
-        let http = std::net::TcpListener::bind((API_IP, 80)).unwrap();
-        http.set_nonblocking(true).unwrap();
-        let http = TcpListener::from_std(http).unwrap();
+        let http = listen(API_IP, 80);
         async move {
             while let Ok((mut socket, _)) = http.accept().await {
                 tokio::spawn(async move {
@@ -301,24 +336,14 @@ fn start_inspector(venue: &Venue) {
         ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca.distinguished_name
             .push(rcgen::DnType::CommonName, "Venue Inspection CA");
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
         let issuer = rcgen::Issuer::new(ca, ca_key);
         let leaf_key = rcgen::KeyPair::generate().unwrap();
         let leaf = rcgen::CertificateParams::new(vec![API_HOST.into()])
             .unwrap()
             .signed_by(&leaf_key, &issuer)
             .unwrap();
-        drop(ca_cert);
         let tls = acceptor(&leaf, &leaf_key);
-        let https = std::net::TcpListener::bind((INSPECTOR_IP, 443)).unwrap();
-        let http = std::net::TcpListener::bind((INSPECTOR_IP, 80)).unwrap();
-        for listener in [&https, &http] {
-            listener.set_nonblocking(true).unwrap();
-        }
-        let (https, http) = (
-            TcpListener::from_std(https).unwrap(),
-            TcpListener::from_std(http).unwrap(),
-        );
+        let (https, http) = (listen(INSPECTOR_IP, 443), listen(INSPECTOR_IP, 80));
         async move {
             tokio::spawn(tls_for_ever(https, tls));
             while let Ok((mut socket, _)) = http.accept().await {
@@ -349,27 +374,14 @@ async fn a_captive_portal_is_named_with_its_sign_in_page_and_sent_no_secret() {
     let venue = Venue::create();
     let portal = start_portal(&venue);
     venue.point_api_host_at(PORTAL_IP);
-    let kc = common::os_keychain();
-    let base = format!("https://{API_HOST}/");
-
-    let (code, stdout) = venue
-        .c2c_pair(
-            &kc,
-            &[
-                "--api-base",
-                &base,
-                "pair",
-                "--device",
-                "CAM-VENUE",
-                "--json",
-            ],
-        )
-        .await;
-    let errors = events(&stdout, "error");
-    assert_eq!(code, 8, "the sign-in's own exit code: {stdout}");
-    assert_eq!(errors.len(), 1, "{stdout}");
-    assert_eq!(errors[0]["kind"], "sign_in", "{stdout}");
-    let message = errors[0]["message"].as_str().unwrap();
+    let tried = venue.pair_then_doctor().await;
+    assert_eq!(
+        tried.pair, 8,
+        "the sign-in's own exit code: {}",
+        tried.error
+    );
+    assert_eq!(tried.error["kind"], "sign_in", "{}", tried.error);
+    let message = tried.error["message"].as_str().unwrap();
     assert!(
         message.contains("this network needs a sign-in (a hotel or venue Wi-Fi page)")
             && message.contains(&format!("Open {SIGN_IN_PAGE} in a browser")),
@@ -377,8 +389,8 @@ async fn a_captive_portal_is_named_with_its_sign_in_page_and_sent_no_secret() {
     );
     assert!(!message.contains("CA certificate"), "{message}");
 
-    let (code, report) = venue.c2c_pair(&kc, &["--api-base", &base, "doctor"]).await;
-    assert_eq!(code, 8, "{report}");
+    let report = &tried.report;
+    assert_eq!(tried.doctor, 8, "{report}");
     assert!(
         report.contains("needs a sign-in") && report.contains(SIGN_IN_PAGE),
         "{report}"
@@ -413,26 +425,10 @@ async fn a_tls_inspecting_middlebox_still_gets_the_ca_advice() {
     start_api(&venue);
     start_inspector(&venue);
     venue.point_api_host_at(INSPECTOR_IP);
-    let kc = common::os_keychain();
-    let base = format!("https://{API_HOST}/");
-
-    let (code, stdout) = venue
-        .c2c_pair(
-            &kc,
-            &[
-                "--api-base",
-                &base,
-                "pair",
-                "--device",
-                "CAM-VENUE",
-                "--json",
-            ],
-        )
-        .await;
-    assert_eq!(code, 5, "a network failure: {stdout}");
-    let errors = events(&stdout, "error");
-    assert_eq!(errors[0]["kind"], "network", "{stdout}");
-    let message = errors[0]["message"].as_str().unwrap();
+    let tried = venue.pair_then_doctor().await;
+    assert_eq!(tried.pair, 5, "a network failure: {}", tried.error);
+    assert_eq!(tried.error["kind"], "network", "{}", tried.error);
+    let message = tried.error["message"].as_str().unwrap();
     assert!(
         message.contains(&format!(
             "could not verify the TLS certificate of {API_HOST}"
@@ -441,9 +437,12 @@ async fn a_tls_inspecting_middlebox_still_gets_the_ca_advice() {
     );
     assert!(!message.contains("sign-in"), "{message}");
 
-    let (code, report) = venue.c2c_pair(&kc, &["--api-base", &base, "doctor"]).await;
-    assert_eq!(code, 5, "{report}");
-    assert!(report.contains("install its CA certificate"), "{report}");
+    assert_eq!(tried.doctor, 5, "{}", tried.report);
+    assert!(
+        tried.report.contains("install its CA certificate"),
+        "{}",
+        tried.report
+    );
 }
 
 #[test]
