@@ -1419,6 +1419,39 @@ async fn drain_until(
     None
 }
 
+/// The access token the keychain holds for `account` once the last set the server issued is
+/// in, or after `patience`: heartbeats every 500 ms refresh in the background, and one may be
+/// between the server's answer and its save when a step ends. A token truly lost never
+/// lands, and is then reported.
+async fn settled(
+    worker: &Mutex<c2c_pair::worker::Worker>,
+    failures: &Failures,
+    keychain: &Keychain,
+    account: &str,
+    server: &HostileServer,
+    patience: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + patience;
+    loop {
+        let stored = keychain
+            .load_tokens(account)
+            .await
+            .ok()
+            .flatten()
+            .map(|set| set.access_token.expose_secret().to_owned());
+        let journal = server.journal();
+        let landed = journal.last_issued().is_none_or(|issued| {
+            stored
+                .as_deref()
+                .is_some_and(|t| issued.access.iter().any(|a| a == t))
+        });
+        if landed || Instant::now() >= deadline {
+            return stored;
+        }
+        drain_until(worker, failures, Duration::from_millis(50), |_| false).await;
+    }
+}
+
 /// One seed of the worker's test: pair, then refresh, upload and unpair as the window asks.
 /// Refresh, upload the test clip, unpair: what the window asks of a paired device.
 fn device_steps(
@@ -1516,16 +1549,17 @@ async fn worker_seed(seed: u64) -> SeedResult {
                 break;
             }
         }
-        let stored = keychain
-            .load_tokens(&account)
-            .await
-            .ok()
-            .flatten()
-            .map(|set| set.access_token.expose_secret().to_owned());
         let unpaired = name == "unpair"
             && Registry::in_dir(dir.path())
                 .load()
                 .is_ok_and(|l| l.devices.iter().all(|d| d.device_id != device.as_str()));
+        // After an unpairing nothing is to land: the keychain must hold nothing at once.
+        let patience = if unpaired {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(10)
+        };
+        let stored = settled(&worker, &failures, &keychain, &account, &server, patience).await;
         let kept = Kept {
             stored: stored.as_deref(),
             held: None,
