@@ -98,7 +98,7 @@ pub enum ClientError {
     },
     /// The network answers for the server with a sign-in page (a captive portal: hotel or
     /// venue Wi-Fi), found by [`super::portal`] after a call failed the way a portal makes
-    /// calls fail. Nothing reached the server.
+    /// calls fail.
     #[error(
         "this network needs a sign-in (a hotel or venue Wi-Fi page) before {host} can be \
          reached. Open {page} in a browser, accept it, then try again"
@@ -108,6 +108,9 @@ pub enum ClientError {
         host: String,
         /// The sign-in page to open (printable; from the network, not the server).
         page: String,
+        /// A 2xx answer came back that was not the API's: most likely the portal's, but the
+        /// request may have reached the server (see [`ClientError::may_have_been_done`]).
+        answered: bool,
     },
     /// An upload made no progress (no byte taken, no answer) for the stall timeout.
     #[error("the upload to {host} made no progress for {} s", .after.as_secs())]
@@ -204,7 +207,10 @@ impl ClientError {
     pub fn may_have_been_done(&self) -> bool {
         matches!(
             self,
-            Self::Timeout { .. } | Self::Broken { .. } | Self::Stalled { .. }
+            Self::Timeout { .. }
+                | Self::Broken { .. }
+                | Self::Stalled { .. }
+                | Self::SignIn { answered: true, .. }
         ) || self.is_garbled()
     }
 
@@ -649,6 +655,7 @@ impl C2cClient {
             Some(page) => ClientError::SignIn {
                 host: self.host(),
                 page,
+                answered: error.is_garbled(),
             },
             None => error,
         }
@@ -679,7 +686,11 @@ impl C2cClient {
             if let Some(page) =
                 super::portal::recognise(&self.profile.api_base, status, location, None)
             {
-                return Err(ClientError::SignIn { host, page });
+                return Err(ClientError::SignIn {
+                    host,
+                    page,
+                    answered: false,
+                });
             }
         }
         let date = answer
