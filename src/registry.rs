@@ -585,14 +585,18 @@ impl Registry {
 
 /// Options for a file only its owner can read (0600 on Unix): the device list names devices,
 /// projects and servers.
+#[cfg(unix)]
 fn private_file() -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
+    options.mode(0o600);
     options
+}
+
+/// Options for a file in the user's own profile folder (Windows: its ACL keeps others out).
+#[cfg(not(unix))]
+fn private_file() -> OpenOptions {
+    OpenOptions::new()
 }
 
 /// Makes a rename in `dir` durable. Only Unix can open a directory to sync it; Windows (NTFS)

@@ -7,6 +7,7 @@
 //! `cargo test` lists them as ignored; `.ci/run` runs them with `--include-ignored`.
 //! `C2C_PAIR_BOOTH_VISITORS=100` runs the unattended loop for a hundred visitors
 //! (RELIABILITY.md).
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;

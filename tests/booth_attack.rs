@@ -6,6 +6,7 @@
 //! These tests need root (network namespaces), and the first Debian's chromium and
 //! chromium-driver, so `cargo test` lists them as ignored; `.ci/run` runs them with
 //! `--include-ignored`.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
 mod common;

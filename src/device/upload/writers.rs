@@ -62,6 +62,7 @@ pub const fn can_tell_writers() -> bool {
 }
 
 /// The access mode (`flags & O_ACCMODE`: 0 read, 1 write, 2 both) of an fdinfo text.
+#[cfg(any(target_os = "linux", test))]
 fn access_mode(fdinfo: &str) -> Option<u32> {
     let flags = fdinfo
         .lines()
