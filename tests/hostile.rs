@@ -122,8 +122,9 @@ fn safe_link(link: &str) -> bool {
     })
 }
 
-/// The exit codes the CLI documents for failures.
-const DOCUMENTED_FAILURES: [u8; 5] = [2, 3, 4, 5, 6];
+/// The exit codes the CLI documents for failures (8: a sign-in page answered for the server,
+/// which a hostile server can play too).
+const DOCUMENTED_FAILURES: [u8; 6] = [2, 3, 4, 5, 6, 8];
 
 // ---------------------------------------------------------------------------------------------
 // Failures.
